@@ -1,0 +1,306 @@
+// The JS face of the engine. Per-thread state lives in the Engine addon instance (one per
+// worker thread that loads us); nothing here is a mutable static.
+#include <napi.h>
+
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "job.h"
+#include "probe.h"
+
+namespace cs {
+
+namespace {
+
+Napi::Error errnoError(Napi::Env env, const SysError& e) {
+  const char* name = e.err > 0 ? strerrorname_np(e.err) : nullptr;
+  std::string msg = e.syscall + (e.path.empty() ? "" : " " + e.path) + ": " + std::strerror(e.err);
+  Napi::Error err = Napi::Error::New(env, msg);
+  err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  err.Set("errno", Napi::Number::New(env, e.err));
+  err.Set("syscall", Napi::String::New(env, e.syscall));
+  if (!e.path.empty()) err.Set("path", Napi::String::New(env, e.path));
+  return err;
+}
+
+const char* kindName(Kind k) {
+  switch (k) {
+    case Kind::Block: return "block";
+    case Kind::File: return "file";
+    default: return "other";
+  }
+}
+
+Napi::Object probeObject(Napi::Env env, const ProbeInfo& p) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", kindName(p.kind));
+  o.Set("size", Napi::Number::New(env, double(p.size)));
+  o.Set("logicalSectorSize", p.logicalSectorSize);
+  o.Set("physicalSectorSize", p.physicalSectorSize);
+  o.Set("dioOffsetAlign", p.dioOffsetAlign);
+  o.Set("dioMemAlign", p.dioMemAlign);
+  o.Set("directAlign", directAlignment(p));
+  o.Set("readOnly", p.readOnly);
+  o.Set("devMajor", Napi::Number::New(env, double(p.dev >> 32)));
+  o.Set("devMinor", Napi::Number::New(env, double(p.dev & 0xffffffffu)));
+  o.Set("rdevMajor", Napi::Number::New(env, double(p.rdev >> 32)));
+  o.Set("rdevMinor", Napi::Number::New(env, double(p.rdev & 0xffffffffu)));
+  o.Set("ino", Napi::Number::New(env, double(p.ino)));
+  return o;
+}
+
+std::string errName(int err) {
+  if (err == kMismatch) return "MISMATCH";
+  if (err == kEndOfData) return "END_OF_DATA";
+  const char* n = strerrorname_np(err);
+  return n ? n : "EUNKNOWN";
+}
+
+Napi::Object endpointObject(Napi::Env env, const Endpoint& ep) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("path", ep.path);
+  o.Set("direct", ep.direct);
+  o.Set("directNote", ep.directNote);
+  o.Set("align", ep.align);
+  o.Set("probe", probeObject(env, ep.info));
+  return o;
+}
+
+}  // namespace
+
+class Engine;
+
+// One job as seen from JS. The I/O thread holds the Job through a shared_ptr, so the
+// wrapper may be collected while the job runs; the Engine cancels and joins on teardown.
+class JobWrap : public Napi::ObjectWrap<JobWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Job",
+                       {InstanceMethod<&JobWrap::Start>("start"), InstanceMethod<&JobWrap::Cancel>("cancel"),
+                        InstanceMethod<&JobWrap::Pause>("pause"), InstanceMethod<&JobWrap::Resume>("resume"),
+                        InstanceMethod<&JobWrap::TakeErrors>("takeErrors"),
+                        InstanceMethod<&JobWrap::Endpoints>("endpoints")});
+  }
+
+  JobWrap(const Napi::CallbackInfo& info);
+  ~JobWrap() override;
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    if (job_) job_->cancel();
+    return info.Env().Undefined();
+  }
+  Napi::Value Pause(const Napi::CallbackInfo& info) {
+    if (job_) job_->setPaused(true);
+    return info.Env().Undefined();
+  }
+  Napi::Value Resume(const Napi::CallbackInfo& info) {
+    if (job_) job_->setPaused(false);
+    return info.Env().Undefined();
+  }
+  Napi::Value TakeErrors(const Napi::CallbackInfo& info);
+  Napi::Value Endpoints(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Job> job_;
+  Napi::ObjectReference counters_;
+  bool started_ = false;
+};
+
+class Engine : public Napi::Addon<Engine> {
+ public:
+  Engine(Napi::Env env, Napi::Object exports) {
+    jobCtor_ = Napi::Persistent(JobWrap::Define(env));
+    DefineAddon(exports, {InstanceMethod<&Engine::Probe>("probe"),
+                          InstanceValue("Job", jobCtor_.Value(), napi_enumerable),
+                          InstanceValue("counterSlots", counterSlots(env), napi_enumerable)});
+  }
+
+  // The worker (or process) is going away: no I/O thread may outlive the memory it uses.
+  ~Engine() {
+    std::set<std::shared_ptr<Job>> live;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      live.swap(live_);
+    }
+    for (const auto& j : live) {
+      j->cancel();
+      j->setPaused(false);
+      j->join();
+    }
+  }
+
+  void track(const std::shared_ptr<Job>& j) {
+    std::lock_guard<std::mutex> lk(mu_);
+    live_.insert(j);
+  }
+  void untrack(const std::shared_ptr<Job>& j) {
+    std::lock_guard<std::mutex> lk(mu_);
+    live_.erase(j);
+  }
+
+ private:
+  static Napi::Object counterSlots(Napi::Env env) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("state", uint32_t(ctr::kState));
+    o.Set("bytesRead", uint32_t(ctr::kBytesRead));
+    o.Set("bytesBad", uint32_t(ctr::kBytesBad));
+    o.Set("readErrors", uint32_t(ctr::kReadErrors));
+    o.Set("position", uint32_t(ctr::kPosition));
+    o.Set("bytesCompared", uint32_t(ctr::kBytesCompared));
+    o.Set("inFlight", uint32_t(ctr::kInFlight));
+    o.Set("header", uint32_t(ctr::kHeader));
+    return o;
+  }
+
+  Napi::Value Probe(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) throw Napi::TypeError::New(env, "probe(path: string)");
+    try {
+      return probeObject(env, probePath(info[0].As<Napi::String>().Utf8Value()));
+    } catch (const SysError& e) {
+      throw errnoError(env, e);
+    }
+  }
+
+  Napi::FunctionReference jobCtor_;
+  std::mutex mu_;
+  std::set<std::shared_ptr<Job>> live_;
+};
+
+namespace {
+
+EndpointSpec endpointSpec(const Napi::Object& o) {
+  EndpointSpec s;
+  s.path = o.Get("path").As<Napi::String>().Utf8Value();
+  if (o.Has("direct")) s.wantDirect = o.Get("direct").ToBoolean();
+  if (o.Has("exclusive")) s.exclusive = o.Get("exclusive").ToBoolean();
+  if (o.Has("delta")) s.delta = int64_t(o.Get("delta").ToNumber().DoubleValue());
+  return s;
+}
+
+}  // namespace
+
+JobWrap::JobWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JobWrap>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject() || !info[1].IsTypedArray())
+    throw Napi::TypeError::New(env, "new Job(spec: object, counters: BigUint64Array)");
+  Napi::Object o = info[0].As<Napi::Object>();
+  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_biguint64_array) throw Napi::TypeError::New(env, "counters must be a BigUint64Array");
+
+  JobSpec spec;
+  const std::string mode = o.Has("mode") ? o.Get("mode").ToString().Utf8Value() : "copy";
+  if (mode == "verify") spec.mode = Mode::Verify;
+  else if (mode != "copy") throw Napi::TypeError::New(env, "mode must be 'copy' or 'verify'");
+  spec.source = endpointSpec(o.Get("source").As<Napi::Object>());
+  Napi::Array targets = o.Get("targets").As<Napi::Array>();
+  for (uint32_t i = 0; i < targets.Length(); ++i)
+    spec.targets.push_back(endpointSpec(targets.Get(i).As<Napi::Object>()));
+  // Extents come as a flat Float64Array [offset0, length0, offset1, ...]: a rescue plan can
+  // hold hundreds of thousands, and a typed array crosses without per-element objects.
+  Napi::Float64Array ex = o.Get("extents").As<Napi::Float64Array>();
+  if (ex.ElementLength() % 2 != 0) throw Napi::TypeError::New(env, "extents: pairs of offset, length");
+  for (size_t i = 0; i + 1 < ex.ElementLength(); i += 2)
+    spec.extents.push_back(Extent{uint64_t(ex[i]), uint64_t(ex[i + 1])});
+  if (o.Has("blockSize")) spec.blockSize = o.Get("blockSize").ToNumber().Uint32Value();
+  if (o.Has("depth")) spec.depth = o.Get("depth").ToNumber().Uint32Value();
+  if (o.Has("backend")) {
+    const std::string b = o.Get("backend").ToString().Utf8Value();
+    if (b == "io_uring") spec.backend = BackendKind::Uring;
+    else if (b == "threads") spec.backend = BackendKind::Threads;
+    else if (b != "auto") throw Napi::TypeError::New(env, "backend must be 'auto', 'io_uring' or 'threads'");
+  }
+  if (o.Has("stopOnReadError")) spec.stopOnReadError = o.Get("stopOnReadError").ToBoolean();
+  if (o.Has("sync")) spec.sync = o.Get("sync").ToBoolean();
+  if (ta.ElementLength() < ctr::count(spec.targets.size()))
+    throw Napi::RangeError::New(env, "counters too small for this many targets");
+
+  // napi_get_arraybuffer_info rejects a SharedArrayBuffer, but the typed array's own data
+  // pointer is valid for both kinds of backing store.
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, ta, nullptr, nullptr, &data, nullptr, nullptr) != napi_ok || !data)
+    throw Napi::TypeError::New(env, "counters: cannot reach the typed array's memory");
+  auto* counters = static_cast<uint64_t*>(data);
+  try {
+    job_ = std::make_shared<Job>(std::move(spec), counters);
+  } catch (const SysError& e) {
+    throw errnoError(env, e);
+  }
+  // The counters live in JS memory (often a SharedArrayBuffer): hold it while we write.
+  counters_ = Napi::Persistent(ta.As<Napi::Object>());
+}
+
+JobWrap::~JobWrap() {
+  // The I/O thread keeps its own reference; nothing to stop here unless it never started.
+  if (job_ && !started_) job_.reset();
+}
+
+Napi::Value JobWrap::Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (started_) throw Napi::Error::New(env, "job already started");
+  started_ = true;
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  Engine* engine = env.GetInstanceData<Engine>();
+  auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                            "clonestation-job", 0, 1);
+  std::shared_ptr<Job> job = job_;
+  engine->track(job);
+  // Keep this wrapper (and so the counters it references) alive until the job ends.
+  Ref();
+  job->start([tsfn, deferred, job, engine, this]() mutable {
+    tsfn.NonBlockingCall([deferred, job, engine, this](Napi::Env env, Napi::Function) {
+      const JobResult& r = job->result();
+      Napi::Object o = Napi::Object::New(env);
+      const char* st = r.state == JobState::Done        ? "done"
+                       : r.state == JobState::Cancelled ? "cancelled"
+                                                        : "failed";
+      o.Set("state", st);
+      o.Set("backend", r.backend);
+      o.Set("backendNote", r.backendNote);
+      o.Set("registeredBuffers", r.registeredBuffers);
+      o.Set("registeredFiles", r.registeredFiles);
+      if (r.fatalErr != 0) o.Set("fatal", errnoError(env, SysError{r.fatalErr, r.fatalOp, r.fatalPath}).Value());
+      job->join();
+      engine->untrack(job);
+      Unref();
+      deferred->Resolve(o);
+    });
+    tsfn.Release();
+  });
+  return deferred->Promise();
+}
+
+Napi::Value JobWrap::TakeErrors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<ChunkError> errs = job_->takeErrors();
+  Napi::Array a = Napi::Array::New(env, errs.size());
+  for (size_t i = 0; i < errs.size(); ++i) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("offset", Napi::Number::New(env, double(errs[i].offset)));
+    o.Set("length", Napi::Number::New(env, double(errs[i].length)));
+    o.Set("errno", errs[i].err);
+    o.Set("code", errName(errs[i].err));
+    o.Set("target", errs[i].target);
+    o.Set("op", errs[i].op);
+    a.Set(uint32_t(i), o);
+  }
+  return a;
+}
+
+Napi::Value JobWrap::Endpoints(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("source", endpointObject(env, job_->source()));
+  Napi::Array t = Napi::Array::New(env, job_->targets().size());
+  for (size_t i = 0; i < job_->targets().size(); ++i) t.Set(uint32_t(i), endpointObject(env, job_->targets()[i]));
+  o.Set("targets", t);
+  return o;
+}
+
+}  // namespace cs
+
+using CloneStationEngine = cs::Engine;
+NODE_API_ADDON(CloneStationEngine)

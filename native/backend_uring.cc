@@ -1,0 +1,245 @@
+// The io_uring backend: `depth` slots in flight, each a chunk that is read from the source
+// and then written to every live target (copy), or read from the source and every target
+// and compared (verify). Submissions are batched into one io_uring_enter per loop turn;
+// buffers and files are registered when the memlock limit allows.
+#include <cstring>
+#include <vector>
+
+#include "job.h"
+#include "uring.h"
+
+namespace cs {
+
+namespace {
+
+struct Slot {
+  bool active = false;
+  Extent chunk{};
+  unsigned pending = 0;
+  bool sourceFailed = false;
+  std::vector<uint64_t> progress;  // op k: 0 = source read, 1 + t = target t
+};
+
+class UringCopier {
+ public:
+  UringCopier(Job& job, Uring& ring)
+      : job_(job), ring_(ring), nt_(job.targets().size()),
+        verify_(job.spec().mode == Mode::Verify), per_(job.buffersPerSlot()),
+        slots_(job.spec().depth) {
+    for (Slot& s : slots_) s.progress.assign(1 + nt_, 0);
+  }
+
+  void setup() {
+    JobResult& r = job_.mutableResult();
+    r.backend = "io_uring";
+    std::vector<iovec> iov;
+    for (AlignedBuffer& b : job_.slotBuffers()) iov.push_back(iovec{b.data(), b.size()});
+    // ENOMEM here is RLIMIT_MEMLOCK (8 MiB for non-root): plain buffers still work.
+    registeredBuffers_ = ring_.registerBuffers(iov.data(), unsigned(iov.size())) == 0;
+    std::vector<int> fds{job_.source().fd.get()};
+    for (const Endpoint& t : job_.targets()) fds.push_back(t.fd.get());
+    registeredFiles_ = ring_.registerFiles(fds.data(), unsigned(fds.size())) == 0;
+    r.registeredBuffers = registeredBuffers_;
+    r.registeredFiles = registeredFiles_;
+  }
+
+  void run() {
+    for (;;) {
+      if (!job_.waitWhilePaused()) {
+        // Cancelled: stop filling, drain what the kernel holds.
+      }
+      for (size_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].active) continue;
+        Extent c{};
+        if (!job_.nextChunk(c)) break;
+        begin(i, c);
+      }
+      if (inflight_ == 0 && ring_.queued() == 0 && !anyActive()) break;
+      const int rc = ring_.submitAndWait(inflight_ > 0 || ring_.queued() > 0 ? 1 : 0);
+      if (rc != 0) {
+        job_.fail(rc, "io_uring_enter", "");
+        // Closing the ring waits for the kernel to finish with our buffers.
+        return;
+      }
+      io_uring_cqe cqe{};
+      while (ring_.peek(cqe)) {
+        --inflight_;
+        complete(size_t(cqe.user_data >> 8), unsigned(cqe.user_data & 0xff), cqe.res);
+      }
+      job_.store(ctr::kInFlight, inflight_);
+    }
+  }
+
+ private:
+  bool anyActive() const {
+    for (const Slot& s : slots_)
+      if (s.active) return true;
+    return false;
+  }
+
+  unsigned char* buffer(size_t slot, unsigned k) {
+    return job_.slotBuffers()[slot * per_ + (verify_ ? k : 0)].data();
+  }
+  unsigned bufferIndex(size_t slot, unsigned k) const { return unsigned(slot * per_ + (verify_ ? k : 0)); }
+  Endpoint& endpoint(unsigned k) { return k == 0 ? job_.mutableSource() : job_.mutableTarget(k - 1); }
+  bool isRead(unsigned k) const { return k == 0 || verify_; }
+
+  void begin(size_t i, const Extent& c) {
+    Slot& s = slots_[i];
+    s.active = true;
+    s.chunk = c;
+    s.sourceFailed = false;
+    std::fill(s.progress.begin(), s.progress.end(), 0);
+    // A guard count: an op carried synchronously finishes inside issue(), and must not
+    // retire the slot before its sibling ops are issued.
+    s.pending = 2;
+    issue(i, 0);
+    if (verify_) {
+      for (size_t t = 0; t < nt_; ++t) {
+        if (!job_.targetLive(t)) continue;
+        ++s.pending;
+        issue(i, unsigned(1 + t));
+      }
+    }
+    release(i);
+  }
+
+  // Queues op k of slot i for its remaining bytes; pieces O_DIRECT cannot carry
+  // (unaligned offsets or a file's unaligned tail) are done synchronously right here.
+  void issue(size_t i, unsigned k) {
+    Slot& s = slots_[i];
+    Endpoint& ep = endpoint(k);
+    const uint64_t done = s.progress[k];
+    const uint64_t off = s.chunk.offset + uint64_t(ep.delta) + done;
+    const size_t rem = size_t(s.chunk.length - done);
+    unsigned char* ptr = buffer(i, k) + done;
+    const bool read = isRead(k);
+    const bool asyncOk = !ep.direct || (off % ep.align == 0 && reinterpret_cast<uintptr_t>(ptr) % ep.align == 0 &&
+                                        (read || rem % ep.align == 0));
+    if (!asyncOk) {
+      const int rc = read ? job_.readFull(ep, off, ptr, rem) : job_.writeFull(ep, off, ptr, rem);
+      finish(i, k, rc == 0 ? 0 : rc);
+      return;
+    }
+    io_uring_sqe* e = ring_.sqe();
+    if (e == nullptr) {
+      // Sized so this cannot happen; flush and retry rather than lose the op.
+      ring_.submitAndWait(0);
+      e = ring_.sqe();
+    }
+    const size_t len = read ? job_.readLength(ep, off, rem) : rem;
+    if (registeredBuffers_) {
+      e->opcode = read ? IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED;
+      e->buf_index = uint16_t(bufferIndex(i, k));
+    } else {
+      e->opcode = read ? IORING_OP_READ : IORING_OP_WRITE;
+    }
+    if (registeredFiles_) {
+      e->fd = int(k);
+      e->flags |= IOSQE_FIXED_FILE;
+    } else {
+      e->fd = ep.fd.get();
+    }
+    e->off = off;
+    e->addr = reinterpret_cast<uint64_t>(ptr);
+    e->len = unsigned(len);
+    e->user_data = (uint64_t(i) << 8) | k;
+    ++inflight_;
+  }
+
+  void complete(size_t i, unsigned k, int res) {
+    Slot& s = slots_[i];
+    if (res < 0) {
+      const int err = -res;
+      if (err == EINTR || err == EAGAIN) return issue(i, k);
+      if (err == EINVAL && endpoint(k).direct) {
+        // Accepted at open, refused at I/O: carry this op buffered instead.
+        Endpoint& ep = endpoint(k);
+        const uint64_t done = s.progress[k];
+        const uint64_t off = s.chunk.offset + uint64_t(ep.delta) + done;
+        unsigned char* ptr = buffer(i, k) + done;
+        const size_t rem = size_t(s.chunk.length - done);
+        ep.direct = false;
+        ep.directNote = "O_DIRECT refused with EINVAL during I/O";
+        const int rc = isRead(k) ? job_.readFull(ep, off, ptr, rem) : job_.writeFull(ep, off, ptr, rem);
+        return finish(i, k, rc);
+      }
+      return finish(i, k, err);
+    }
+    if (res == 0) return finish(i, k, isRead(k) ? kEndOfData : ENOSPC);
+    s.progress[k] += std::min<uint64_t>(uint64_t(res), s.chunk.length - s.progress[k]);
+    if (s.progress[k] < s.chunk.length) return issue(i, k);  // short transfer: the rest
+    finish(i, k, 0);
+  }
+
+  // Op k of slot i is over, with 0 or an errno.
+  void finish(size_t i, unsigned k, int err) {
+    Slot& s = slots_[i];
+    const Extent c = s.chunk;
+    if (k == 0) {
+      if (err != 0) {
+        s.sourceFailed = true;
+        job_.recordError(ChunkError{c.offset, c.length, err, -1, "read"});
+      } else {
+        job_.chunkRead(c);
+      }
+      if (!verify_ && err == 0 && !job_.stopping()) {
+        // The read is in: the same slot goes to every live target.
+        for (size_t t = 0; t < nt_; ++t) {
+          if (!job_.targetLive(t)) continue;
+          ++s.pending;
+          issue(i, unsigned(1 + t));
+        }
+      }
+    } else if (err != 0) {
+      job_.recordError(ChunkError{c.offset, c.length, err, int(k - 1), verify_ ? "read" : "write"});
+    } else if (!verify_) {
+      job_.targetDone(k - 1, c);
+    }
+    release(i);
+  }
+
+  void release(size_t i) {
+    Slot& s = slots_[i];
+    if (--s.pending > 0) return;
+    const Extent c = s.chunk;
+    if (verify_ && !s.sourceFailed) {
+      std::vector<unsigned char*> bufs(per_);
+      for (unsigned b = 0; b < per_; ++b) bufs[b] = buffer(i, b);
+      job_.compareChunk(c, bufs.data());
+    }
+    s.active = false;
+  }
+
+  Job& job_;
+  Uring& ring_;
+  const size_t nt_;
+  const bool verify_;
+  const size_t per_;
+  std::vector<Slot> slots_;
+  unsigned inflight_ = 0;
+  bool registeredBuffers_ = false;
+  bool registeredFiles_ = false;
+};
+
+unsigned nextPow2(unsigned v) {
+  unsigned p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+int runUring(Job& job) {
+  Uring ring;
+  // Every slot can hold one op per endpoint at once; the queue never overflows.
+  const unsigned entries = nextPow2(job.spec().depth * unsigned(1 + job.targets().size()));
+  const int rc = ring.init(entries);
+  if (rc != 0) return rc;
+  UringCopier copier(job, ring);
+  copier.setup();
+  copier.run();
+  return 0;
+}
+
+}  // namespace cs

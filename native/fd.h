@@ -1,0 +1,84 @@
+// RAII owners for the engine's kernel resources: file descriptors and aligned buffers.
+#pragma once
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdlib>
+#include <string>
+#include <unistd.h>
+#include <utility>
+
+namespace cs {
+
+// A system call failure carried with its errno, the call's name and the path, so that JS
+// can map it to a typed error with a code the user can act on.
+struct SysError {
+  int err;
+  std::string syscall;
+  std::string path;
+};
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~Fd() { reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  // close() errors are ignored here on purpose: data integrity is established by the
+  // explicit fdatasync the job performs before it reports success.
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// 4096-aligned memory: O_DIRECT requires the buffer to be aligned to the device's memory
+// alignment, and 4096 satisfies every device and file system we meet.
+class AlignedBuffer {
+ public:
+  static constexpr size_t kAlign = 4096;
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t size) : size_(size) {
+    void* p = nullptr;
+    int rc = ::posix_memalign(&p, kAlign, size ? size : kAlign);
+    if (rc != 0) throw SysError{rc, "posix_memalign", ""};
+    data_ = static_cast<unsigned char*>(p);
+  }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  AlignedBuffer(AlignedBuffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
+    if (this != &o) {
+      ::free(data_);
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  ~AlignedBuffer() { ::free(data_); }
+
+  unsigned char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  unsigned char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace cs

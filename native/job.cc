@@ -1,0 +1,307 @@
+#include "job.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace cs {
+
+namespace {
+
+uint64_t roundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+uint64_t roundDown(uint64_t v, uint64_t a) { return v / a * a; }
+bool retryable(int err) { return err == EINTR || err == EAGAIN; }
+
+}  // namespace
+
+Job::Job(JobSpec spec, uint64_t* counters) : spec_(std::move(spec)), counters_(counters) {
+  if (spec_.blockSize == 0 || spec_.blockSize % AlignedBuffer::kAlign != 0)
+    throw SysError{EINVAL, "block size must be a positive multiple of 4096", ""};
+  if (spec_.depth == 0) throw SysError{EINVAL, "depth must be at least 1", ""};
+  if (spec_.targets.empty() || spec_.targets.size() > 64)
+    throw SysError{EINVAL, "a job needs 1 to 64 targets", ""};
+  openEndpoint(source_, spec_.source, false);
+  targets_.resize(spec_.targets.size());
+  for (size_t i = 0; i < targets_.size(); ++i)
+    openEndpoint(targets_[i], spec_.targets[i], spec_.mode == Mode::Copy);
+  const size_t n = size_t(spec_.depth) * buffersPerSlot();
+  buffers_.reserve(n);
+  for (size_t i = 0; i < n; ++i) buffers_.emplace_back(spec_.blockSize);
+  for (size_t i = 0; i < ctr::count(targets_.size()); ++i) store(i, 0);
+}
+
+Job::~Job() {
+  cancel();
+  join();
+}
+
+void Job::openEndpoint(Endpoint& ep, const EndpointSpec& s, bool write) {
+  ep.path = s.path;
+  ep.delta = s.delta;
+  ep.writable = write;
+  const int access = write ? O_WRONLY : O_RDONLY;
+  // Probe first with a plain descriptor so O_EXCL only applies to block devices (on a
+  // regular file without O_CREAT it means nothing portable).
+  ep.info = probePath(s.path);
+  if (ep.info.kind == Kind::Other) throw SysError{EINVAL, "not a block device or regular file", s.path};
+  if (write && ep.info.readOnly) throw SysError{EROFS, "open", s.path};
+  int flags = access | O_CLOEXEC;
+  if (write && s.exclusive && ep.info.kind == Kind::Block) flags |= O_EXCL;
+
+  ep.direct = s.wantDirect;
+  if (!s.wantDirect) ep.directNote = "direct I/O not requested";
+  ep.align = directAlignment(ep.info);
+  if (ep.direct && (spec_.blockSize % ep.align != 0 || ep.align > spec_.blockSize)) {
+    ep.direct = false;
+    ep.directNote = "block size is not a multiple of the O_DIRECT alignment " + std::to_string(ep.align);
+  }
+  if (ep.direct) {
+    for (const Extent& e : spec_.extents) {
+      if ((e.offset + uint64_t(ep.delta)) % ep.align != 0) {
+        ep.direct = false;
+        ep.directNote = "offset not aligned to " + std::to_string(ep.align) + " bytes";
+        break;
+      }
+    }
+  }
+  if (ep.direct) {
+    ep.fd = Fd(::open(s.path.c_str(), flags | O_DIRECT));
+    if (!ep.fd.valid() && errno == EINVAL) {
+      ep.direct = false;
+      ep.directNote = "the file system refuses O_DIRECT";
+    } else if (!ep.fd.valid()) {
+      throw SysError{errno, "open", s.path};
+    }
+  }
+  if (!ep.direct) {
+    ep.fd = Fd(::open(s.path.c_str(), flags));
+    if (!ep.fd.valid()) throw SysError{errno, "open", s.path};
+  } else {
+    // The twin is never exclusive: we hold the exclusive claim through ep.fd already.
+    ep.buffered = Fd(::open(s.path.c_str(), access | O_CLOEXEC));
+    if (!ep.buffered.valid()) throw SysError{errno, "open", s.path};
+  }
+  // The probe may have raced a resize; the descriptor we keep is the truth.
+  ep.info = probeFd(ep.fd.get(), s.path);
+}
+
+void Job::start(std::function<void()> onFinish) {
+  onFinish_ = std::move(onFinish);
+  thread_ = std::thread([this] {
+    run();
+    if (onFinish_) onFinish_();
+  });
+}
+
+void Job::join() {
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+void Job::setPaused(bool paused) {
+  std::lock_guard<std::mutex> lk(pauseMu_);
+  paused_ = paused;
+  pauseCv_.notify_all();
+}
+
+bool Job::waitWhilePaused() {
+  std::unique_lock<std::mutex> lk(pauseMu_);
+  // A timed wait so that cancel(), which does not take the lock, is seen promptly.
+  while (paused_ && !cancel_.load(std::memory_order_relaxed))
+    pauseCv_.wait_for(lk, std::chrono::milliseconds(50));
+  return !cancel_.load(std::memory_order_relaxed);
+}
+
+bool Job::stopping() const {
+  return cancel_.load(std::memory_order_relaxed) || stop_.load(std::memory_order_relaxed);
+}
+
+bool Job::nextChunk(Extent& out) {
+  std::lock_guard<std::mutex> lk(iterMu_);
+  if (stopping()) return false;
+  while (extentIndex_ < spec_.extents.size()) {
+    const Extent& e = spec_.extents[extentIndex_];
+    if (extentDone_ < e.length) {
+      const uint64_t len = std::min<uint64_t>(spec_.blockSize, e.length - extentDone_);
+      out = Extent{e.offset + extentDone_, len};
+      extentDone_ += len;
+      return true;
+    }
+    ++extentIndex_;
+    extentDone_ = 0;
+  }
+  return false;
+}
+
+bool Job::anyTargetLeft() const {
+  for (const Endpoint& t : targets_)
+    if (!__atomic_load_n(&t.failed, __ATOMIC_RELAXED)) return true;
+  return false;
+}
+
+bool Job::recordError(const ChunkError& e) {
+  std::lock_guard<std::mutex> lk(errMu_);
+  errors_.push_back(e);
+  if (e.target < 0) {
+    add(ctr::kBytesBad, e.length);
+    add(ctr::kReadErrors, 1);
+    if (spec_.stopOnReadError) stop_.store(true);
+  } else {
+    add(ctr::kHeader + 2 * size_t(e.target) + 1, 1);
+    __atomic_store_n(&targets_[size_t(e.target)].failed, true, __ATOMIC_RELAXED);
+    if (!anyTargetLeft()) stop_.store(true);
+  }
+  return stopping();
+}
+
+std::vector<ChunkError> Job::takeErrors() {
+  std::lock_guard<std::mutex> lk(errMu_);
+  std::vector<ChunkError> out;
+  out.swap(errors_);
+  return out;
+}
+
+void Job::fail(int err, std::string op, std::string path) {
+  if (result_.fatalErr == 0) {
+    result_.fatalErr = err;
+    result_.fatalOp = std::move(op);
+    result_.fatalPath = std::move(path);
+  }
+  stop_.store(true);
+}
+
+size_t Job::readLength(const Endpoint& ep, uint64_t off, size_t len) const {
+  return ep.direct && off % ep.align == 0 ? size_t(roundUp(len, ep.align)) : len;
+}
+
+int Job::readFull(Endpoint& ep, uint64_t off, unsigned char* buf, size_t len) {
+  size_t done = 0;
+  bool forceBuffered = false;
+  while (done < len) {
+    const uint64_t o = off + done;
+    const size_t want = len - done;
+    const bool useDirect = ep.direct && !forceBuffered && o % ep.align == 0 &&
+                           reinterpret_cast<uintptr_t>(buf + done) % ep.align == 0;
+    const int fd = useDirect || !ep.direct ? ep.fd.get() : ep.buffered.get();
+    // A direct read may need more than we want (the unaligned tail of a file); the slot
+    // is a whole block, a multiple of the alignment, so there is room.
+    const size_t req = useDirect ? size_t(roundUp(want, ep.align)) : want;
+    const ssize_t r = ::pread(fd, buf + done, req, off_t(o));
+    if (r < 0) {
+      if (retryable(errno)) continue;
+      if (errno == EINVAL && useDirect) {
+        forceBuffered = true;
+        continue;
+      }
+      return errno;
+    }
+    if (r == 0) return kEndOfData;
+    done += std::min<size_t>(size_t(r), want);
+  }
+  return 0;
+}
+
+int Job::writeFull(Endpoint& ep, uint64_t off, const unsigned char* buf, size_t len) {
+  size_t done = 0;
+  bool forceBuffered = false;
+  while (done < len) {
+    const uint64_t o = off + done;
+    size_t want = len - done;
+    bool useDirect = ep.direct && !forceBuffered && o % ep.align == 0 &&
+                     reinterpret_cast<uintptr_t>(buf + done) % ep.align == 0;
+    // O_DIRECT writes whole aligned units only: send the aligned prefix direct and the
+    // unaligned remainder (a file's tail) through the buffered twin, in that order, so
+    // the page cache read-modify-write sees the prefix already on the device.
+    if (useDirect) {
+      want = size_t(roundDown(want, ep.align));
+      if (want == 0) useDirect = false, want = len - done;
+    }
+    const int fd = useDirect || !ep.direct ? ep.fd.get() : ep.buffered.get();
+    const ssize_t r = ::pwrite(fd, buf + done, want, off_t(o));
+    if (r < 0) {
+      if (retryable(errno)) continue;
+      if (errno == EINVAL && useDirect) {
+        forceBuffered = true;
+        continue;
+      }
+      return errno;
+    }
+    if (r == 0) return ENOSPC;
+    done += size_t(r);
+  }
+  return 0;
+}
+
+int64_t Job::firstDifference(const unsigned char* a, const unsigned char* b, size_t n) {
+  // memcmp first: it is vectorised, and equal blocks are the overwhelmingly common case.
+  if (std::memcmp(a, b, n) == 0) return -1;
+  for (size_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return int64_t(i);
+  return -1;
+}
+
+void Job::compareChunk(const Extent& c, unsigned char* const* bufs) {
+  bool allEqual = true;
+  for (size_t t = 0; t < targets_.size(); ++t) {
+    if (!targetLive(t)) {
+      allEqual = false;
+      continue;
+    }
+    const int64_t d = firstDifference(bufs[0], bufs[1 + t], size_t(c.length));
+    if (d >= 0) {
+      allEqual = false;
+      recordError(ChunkError{c.offset + uint64_t(d), c.length - uint64_t(d), kMismatch, int(t), "compare"});
+    } else {
+      add(ctr::kHeader + 2 * t, c.length);
+    }
+  }
+  if (allEqual) add(ctr::kBytesCompared, c.length);
+}
+
+void Job::chunkRead(const Extent& c) {
+  add(ctr::kBytesRead, c.length);
+  store(ctr::kPosition, c.offset + c.length);
+}
+
+void Job::targetDone(size_t t, const Extent& c) { add(ctr::kHeader + 2 * t, c.length); }
+
+void Job::syncTargets() {
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    Endpoint& t = targets_[i];
+    if (__atomic_load_n(&t.failed, __ATOMIC_RELAXED)) continue;
+    for (const Fd* fd : {&t.buffered, &t.fd}) {
+      if (!fd->valid()) continue;
+      while (::fdatasync(fd->get()) != 0) {
+        if (errno == EINTR) continue;
+        recordError(ChunkError{0, 0, errno, int(i), "fdatasync"});
+        break;
+      }
+    }
+  }
+}
+
+void Job::run() {
+  store(ctr::kState, uint64_t(JobState::Running));
+  if (spec_.backend == BackendKind::Threads) {
+    runThreads(*this);
+  } else {
+    const int rc = runUring(*this);
+    if (rc != 0 && spec_.backend == BackendKind::Auto) {
+      result_.backendNote = std::string("io_uring unavailable (") + std::strerror(rc) + "), using threads";
+      runThreads(*this);
+    } else if (rc != 0) {
+      fail(rc, "io_uring_setup", "");
+    }
+  }
+  if (!cancel_.load() && result_.fatalErr == 0 && spec_.mode == Mode::Copy && spec_.sync)
+    syncTargets();
+  JobState st = JobState::Done;
+  if (cancel_.load()) st = JobState::Cancelled;
+  else if (stop_.load() || result_.fatalErr != 0) st = JobState::Failed;
+  result_.state = st;
+  store(ctr::kInFlight, 0);
+  store(ctr::kState, uint64_t(st));
+}
+
+}  // namespace cs

@@ -1,0 +1,137 @@
+#include "uring.h"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace cs {
+
+namespace {
+
+int sysSetup(unsigned entries, io_uring_params* p) {
+  return int(::syscall(__NR_io_uring_setup, entries, p));
+}
+int sysEnter(int fd, unsigned toSubmit, unsigned minComplete, unsigned flags) {
+  return int(::syscall(__NR_io_uring_enter, fd, toSubmit, minComplete, flags, nullptr, 0));
+}
+int sysRegister(int fd, unsigned op, const void* arg, unsigned n) {
+  return int(::syscall(__NR_io_uring_register, fd, op, arg, n));
+}
+
+}  // namespace
+
+Uring::~Uring() {
+  if (sqes_) ::munmap(sqes_, sqesLen_);
+  if (cqRing_ && cqRing_ != sqRing_) ::munmap(cqRing_, cqRingLen_);
+  if (sqRing_) ::munmap(sqRing_, sqRingLen_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int Uring::init(unsigned entries) {
+  io_uring_params p{};
+  // SINGLE_ISSUER + COOP_TASKRUN: the ring lives on the one I/O thread that submits, so
+  // the kernel may skip cross-thread locking and interrupts (6.0+); older kernels reject
+  // the flags with EINVAL and we retry plain.
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+  int fd = sysSetup(entries, &p);
+  if (fd < 0 && errno == EINVAL) {
+    p = io_uring_params{};
+    fd = sysSetup(entries, &p);
+  }
+  if (fd < 0) return errno;
+  fd_ = fd;
+
+  sqRingLen_ = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  cqRingLen_ = p.cq_off.cqes + p.cq_entries * sizeof(io_uring_cqe);
+  const bool single = p.features & IORING_FEAT_SINGLE_MMAP;
+  if (single) sqRingLen_ = cqRingLen_ = (sqRingLen_ > cqRingLen_ ? sqRingLen_ : cqRingLen_);
+  sqRing_ = ::mmap(nullptr, sqRingLen_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_,
+                   IORING_OFF_SQ_RING);
+  if (sqRing_ == MAP_FAILED) {
+    sqRing_ = nullptr;
+    return errno;
+  }
+  if (single) {
+    cqRing_ = sqRing_;
+  } else {
+    cqRing_ = ::mmap(nullptr, cqRingLen_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_,
+                     IORING_OFF_CQ_RING);
+    if (cqRing_ == MAP_FAILED) {
+      cqRing_ = nullptr;
+      return errno;
+    }
+  }
+  sqesLen_ = p.sq_entries * sizeof(io_uring_sqe);
+  void* s = ::mmap(nullptr, sqesLen_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_,
+                   IORING_OFF_SQES);
+  if (s == MAP_FAILED) return errno;
+  sqes_ = static_cast<io_uring_sqe*>(s);
+
+  auto* sq = static_cast<char*>(sqRing_);
+  sqHead_ = reinterpret_cast<unsigned*>(sq + p.sq_off.head);
+  sqTail_ = reinterpret_cast<unsigned*>(sq + p.sq_off.tail);
+  sqMask_ = *reinterpret_cast<unsigned*>(sq + p.sq_off.ring_mask);
+  sqEntries_ = p.sq_entries;
+  sqArray_ = reinterpret_cast<unsigned*>(sq + p.sq_off.array);
+  auto* cq = static_cast<char*>(cqRing_);
+  cqHead_ = reinterpret_cast<unsigned*>(cq + p.cq_off.head);
+  cqTail_ = reinterpret_cast<unsigned*>(cq + p.cq_off.tail);
+  cqMask_ = *reinterpret_cast<unsigned*>(cq + p.cq_off.ring_mask);
+  cqes_ = reinterpret_cast<io_uring_cqe*>(cq + p.cq_off.cqes);
+  sqLocalTail_ = *sqTail_;
+  return 0;
+}
+
+io_uring_sqe* Uring::sqe() {
+  const unsigned head = __atomic_load_n(sqHead_, __ATOMIC_ACQUIRE);
+  if (sqLocalTail_ - head >= sqEntries_) return nullptr;
+  const unsigned idx = sqLocalTail_ & sqMask_;
+  io_uring_sqe* e = &sqes_[idx];
+  std::memset(e, 0, sizeof(*e));
+  sqArray_[idx] = idx;
+  ++sqLocalTail_;
+  ++queued_;
+  return e;
+}
+
+int Uring::submitAndWait(unsigned waitNr) {
+  // Publish the new tail before entering so the kernel sees every queued entry.
+  __atomic_store_n(sqTail_, sqLocalTail_, __ATOMIC_RELEASE);
+  unsigned toSubmit = queued_;
+  for (;;) {
+    const int rc = sysEnter(fd_, toSubmit, waitNr, waitNr ? IORING_ENTER_GETEVENTS : 0);
+    if (rc >= 0) {
+      queued_ -= unsigned(rc) <= queued_ ? unsigned(rc) : queued_;
+      toSubmit = queued_;
+      if (toSubmit == 0 || waitNr == 0) return 0;
+      continue;
+    }
+    // EINTR: a signal arrived while waiting; EAGAIN/EBUSY: the completion queue is full,
+    // the caller will reap and come back.
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EBUSY) return 0;
+    return errno;
+  }
+}
+
+bool Uring::peek(io_uring_cqe& out) {
+  const unsigned head = *cqHead_;
+  const unsigned tail = __atomic_load_n(cqTail_, __ATOMIC_ACQUIRE);
+  if (head == tail) return false;
+  out = cqes_[head & cqMask_];
+  __atomic_store_n(cqHead_, head + 1, __ATOMIC_RELEASE);
+  return true;
+}
+
+int Uring::registerBuffers(const iovec* iov, unsigned n) {
+  return sysRegister(fd_, IORING_REGISTER_BUFFERS, iov, n) < 0 ? errno : 0;
+}
+
+int Uring::registerFiles(const int* fds, unsigned n) {
+  return sysRegister(fd_, IORING_REGISTER_FILES, fds, n) < 0 ? errno : 0;
+}
+
+}  // namespace cs
