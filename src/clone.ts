@@ -1,0 +1,252 @@
+// `clonestation clone SOURCE TARGET`: plan (ranges and every refusal), confirm, copy,
+// optionally verify. Policy only: the bytes move in the native engine.
+import { existsSync, ftruncateSync, openSync, closeSync, fstatSync } from 'node:fs';
+import { CancelledError, IoError, UsageError, VerifyMismatchError, type CloneStationError } from './errors.js';
+import { inspectDrive, type DriveInfo } from './drive.js';
+import { checkDistinct, checkTargetFree, checkTargetSize } from './safety.js';
+import { confirmOverwrite } from './confirm.js';
+import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type JobOutcome } from './engine.js';
+import { parseSize } from './units.js';
+import { RateMeter, type Phase, type Reporter } from './progress.js';
+import type { Backend, NativeChunkError, NativeEndpoint } from './native.js';
+import type { Extent } from './extent.js';
+
+export interface CloneOptions {
+  source: string;
+  target: string;
+  /** sizes as typed (sectors resolve against the drive they refer to) */
+  offset?: string;
+  length?: string;
+  targetOffset?: string;
+  blockSize?: number;
+  depth?: number;
+  backend?: Backend;
+  direct?: boolean;
+  verify?: boolean;
+  yes?: boolean;
+}
+
+export interface ClonePlan {
+  source: DriveInfo;
+  /** undefined: a new image file will be created */
+  target: DriveInfo | undefined;
+  targetPath: string;
+  range: Extent;
+  targetOffset: number;
+  blockSize: number;
+  depth: number;
+  backend: Backend;
+  direct: boolean;
+  verify: boolean;
+}
+
+/** Resolves the ranges and runs every safety check. Nothing is opened for writing. */
+export function planClone(o: CloneOptions): ClonePlan {
+  const source = inspectDrive(o.source, 'source');
+  const target = existsSync(o.target) ? inspectDrive(o.target, 'target') : undefined;
+  if (!target && o.target.startsWith('/dev/'))
+    throw new UsageError(`target ${o.target} does not exist: check the device name (clonestation will not create files under /dev)`, 'NOT_FOUND');
+  const offset = o.offset ? parseSize(o.offset, '--offset', source.logicalSectorSize) : 0;
+  if (offset > source.size)
+    throw new UsageError(`--offset ${offset} is beyond the end of source ${o.source} (${source.size} bytes)`, 'RANGE');
+  const length = o.length ? parseSize(o.length, '--length', source.logicalSectorSize) : source.size - offset;
+  if (offset + length > source.size)
+    throw new UsageError(
+      `--offset ${offset} plus --length ${length} runs past the end of source ${o.source} (${source.size} bytes): shorten --length`,
+      'RANGE',
+    );
+  const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : 0;
+  const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
+  if (blockSize % 4096 !== 0 || blockSize < 4096 || blockSize > 64 << 20)
+    throw new UsageError(`--block-size must be a multiple of 4 KiB between 4 KiB and 64 MiB`, 'BAD_SIZE');
+
+  checkDistinct(source, target, o.target);
+  checkTargetFree(target);
+  checkTargetSize(target, o.target, { offset: targetOffset, length });
+  return {
+    source,
+    target,
+    targetPath: o.target,
+    range: { offset, length },
+    targetOffset,
+    blockSize,
+    depth: o.depth ?? DEFAULT_DEPTH,
+    backend: o.backend ?? 'auto',
+    direct: o.direct ?? true,
+    verify: o.verify ?? false,
+  };
+}
+
+export interface CloneResult {
+  bytes: number;
+  seconds: number;
+  bytesPerSec: number;
+  backend: string;
+  backendNote: string;
+  registeredBuffers: boolean;
+  sourceDirect: boolean;
+  targetDirect: boolean;
+  verified: boolean;
+  verifySeconds?: number;
+}
+
+/**
+ * A file target is created when missing. Written from offset 0 it is sized to exactly the
+ * bytes written (as dd does without conv=notrunc); at a --target-offset, its other bytes
+ * are kept and it only grows.
+ */
+function prepareFileTarget(plan: ClonePlan): void {
+  if (plan.target?.kind === 'block') return;
+  const fd = openSync(plan.targetPath, plan.target ? 'r+' : 'wx', 0o644);
+  try {
+    const end = plan.targetOffset + plan.range.length;
+    if (plan.targetOffset === 0 || fstatSync(fd).size < end) ftruncateSync(fd, end);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Runs one engine job with live progress and cancel on SIGINT/SIGTERM. */
+async function runWithProgress(job: EngineJob, phase: Phase, reporter: Reporter, measure: (j: EngineJob) => number): Promise<{ outcome: JobOutcome; seconds: number }> {
+  const start = process.hrtime.bigint();
+  const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
+  const meter = new RateMeter();
+  const view = () => {
+    const t = elapsed();
+    const done = measure(job);
+    return { phase, done, total: job.total, elapsed: t, rate: meter.sample(t, done), bytesBad: job.snapshot().bytesBad };
+  };
+  const onSignal = (): void => job.cancel();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const timer = setInterval(() => reporter.progress(view()), 250);
+  try {
+    const outcome = await job.run();
+    const seconds = elapsed();
+    const v = view();
+    reporter.phaseEnd({ ...v, rate: seconds > 0 ? v.done / seconds : 0 });
+    return { outcome, seconds };
+  } finally {
+    clearInterval(timer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function directNote(role: string, ep: NativeEndpoint): string {
+  return ep.direct ? `${role} O_DIRECT` : `${role} buffered (${ep.directNote})`;
+}
+
+/** Turns the first chunk failure of a copy into the error the user sees. */
+export function chunkFailure(e: NativeChunkError, plan: ClonePlan): CloneStationError {
+  const where = e.target < 0 ? plan.source.path : plan.targetPath;
+  const at = e.target < 0 ? e.offset : e.offset + plan.targetOffset - plan.range.offset;
+  const details = { offset: at, length: e.length, errno: e.code, op: e.op, path: where };
+  if (e.code === 'END_OF_DATA')
+    return new IoError('SOURCE_SHRANK', `source ${where} ended at offset ${at}, before the range did: was it resized or unplugged?`, details);
+  if (e.target < 0)
+    return new IoError(
+      'READ_FAILED',
+      `reading source ${where} failed at offset ${at} (${e.code}): the source may be failing; copy it with a rescue map (GNU ddrescue) instead`,
+      details,
+    );
+  if (e.op === 'fdatasync')
+    return new IoError('WRITE_FAILED', `flushing target ${where} to the device failed (${e.code}): the target may be failing; its contents are not trustworthy`, details);
+  if (e.code === 'ENOSPC')
+    return new IoError('TARGET_FULL', `target ${where} is full at offset ${at} (ENOSPC): free space or choose a larger target`, details);
+  return new IoError('WRITE_FAILED', `writing target ${where} failed at offset ${at} (${e.code}): the target may be failing; choose another target`, details);
+}
+
+export async function executeClone(plan: ClonePlan, reporter: Reporter): Promise<CloneResult> {
+  prepareFileTarget(plan);
+  const delta = plan.targetOffset - plan.range.offset;
+  const extents = plan.range.length > 0 ? [plan.range] : [];
+  const copy = new EngineJob({
+    mode: 'copy',
+    source: { path: plan.source.path, direct: plan.direct },
+    targets: [{ path: plan.targetPath, direct: plan.direct, exclusive: true, delta }],
+    extents,
+    blockSize: plan.blockSize,
+    depth: plan.depth,
+    backend: plan.backend,
+    stopOnReadError: true,
+    sync: true,
+  });
+  const eps = copy.endpoints();
+  reporter.note(
+    `cloning ${plan.range.length} bytes from ${plan.source.path} at ${plan.range.offset} to ${plan.targetPath} at ${plan.targetOffset}; ${directNote('source', eps.source)}, ${directNote('target', eps.targets[0])}`,
+    { source: plan.source.path, target: plan.targetPath, offset: plan.range.offset, length: plan.range.length, targetOffset: plan.targetOffset, sourceDirect: eps.source.direct, targetDirect: eps.targets[0].direct },
+  );
+  const { outcome, seconds } = await runWithProgress(copy, 'copy', reporter, (j) => j.snapshot().targets[0]?.bytes ?? 0);
+  const written = outcome.progress.targets[0]?.bytes ?? 0;
+  reporter.note(`backend ${outcome.backend}${outcome.registeredBuffers ? ' (registered buffers)' : ''}${outcome.backendNote ? `: ${outcome.backendNote}` : ''}`, {
+    backend: outcome.backend,
+    backendNote: outcome.backendNote,
+    registeredBuffers: outcome.registeredBuffers,
+    registeredFiles: outcome.registeredFiles,
+  });
+  if (outcome.state === 'cancelled')
+    throw new CancelledError(`cancelled after ${written} bytes: target ${plan.targetPath} is incomplete`, { bytesWritten: written });
+  if (outcome.errors.length > 0) throw chunkFailure(outcome.errors[0], plan);
+  if (outcome.fatal) throw new IoError('ENGINE_FAILED', `the copy could not continue: ${outcome.fatal.message}`, { errno: outcome.fatal.code });
+  if (outcome.state !== 'done' || written !== plan.range.length)
+    throw new IoError('INCOMPLETE', `only ${written} of ${plan.range.length} bytes were written: target ${plan.targetPath} is incomplete`);
+
+  const result: CloneResult = {
+    bytes: written,
+    seconds,
+    bytesPerSec: seconds > 0 ? written / seconds : 0,
+    backend: outcome.backend,
+    backendNote: outcome.backendNote,
+    registeredBuffers: outcome.registeredBuffers,
+    sourceDirect: eps.source.direct,
+    targetDirect: eps.targets[0].direct,
+    verified: false,
+  };
+  if (plan.verify) {
+    result.verifySeconds = await verifyClone(plan, reporter);
+    result.verified = true;
+  }
+  return result;
+}
+
+/** Re-reads the written range from the target (O_DIRECT) and compares it with the source. */
+export async function verifyClone(plan: ClonePlan, reporter: Reporter): Promise<number> {
+  const delta = plan.targetOffset - plan.range.offset;
+  const job = new EngineJob({
+    mode: 'verify',
+    source: { path: plan.source.path, direct: plan.direct },
+    targets: [{ path: plan.targetPath, direct: true, delta }],
+    extents: plan.range.length > 0 ? [plan.range] : [],
+    blockSize: plan.blockSize,
+    depth: plan.depth,
+    backend: plan.backend,
+    stopOnReadError: true,
+  });
+  const { outcome, seconds } = await runWithProgress(job, 'verify', reporter, (j) => j.snapshot().bytesCompared);
+  if (outcome.state === 'cancelled') throw new CancelledError('verification cancelled: the copy is complete but unverified');
+  const mismatch = outcome.errors.find((e) => e.code === 'MISMATCH');
+  if (mismatch) {
+    const at = mismatch.offset + delta;
+    throw new VerifyMismatchError(
+      `verify failed: target ${plan.targetPath} differs from the source at target offset ${at} (source offset ${mismatch.offset}): the target may be failing`,
+      { targetOffset: at, sourceOffset: mismatch.offset },
+    );
+  }
+  if (outcome.errors.length > 0) {
+    const e = outcome.errors[0];
+    const path = e.target < 0 ? plan.source.path : plan.targetPath;
+    throw new IoError('VERIFY_READ_FAILED', `verify could not read ${path} at offset ${e.offset} (${e.code}): the copy is unverified`, { errno: e.code });
+  }
+  if (outcome.fatal) throw new IoError('ENGINE_FAILED', `verification could not continue: ${outcome.fatal.message}`);
+  return seconds;
+}
+
+/** The whole command: plan, confirm a block-device target, copy, verify. */
+export async function clone(o: CloneOptions, reporter: Reporter): Promise<CloneResult> {
+  const plan = planClone(o);
+  if (plan.target) {
+    await confirmOverwrite(plan.target, `with ${plan.range.length} bytes from ${plan.source.path} at offset ${plan.targetOffset}`, { yes: o.yes ?? false });
+  }
+  return executeClone(plan, reporter);
+}

@@ -1,0 +1,44 @@
+// Asking before overwriting a drive. Never assumed: no terminal and no --yes is a refusal.
+import { createInterface } from 'node:readline/promises';
+import { RefusedError } from './errors.js';
+import { describe, type DriveInfo } from './drive.js';
+import { formatBytes } from './units.js';
+
+/** What will be lost, for the question and for the log. */
+export function overwriteSummary(target: DriveInfo, what: string): string[] {
+  const lines = [`About to overwrite ${describe(target)}`];
+  if (target.byId.length > 0) lines.push(`  by-id: ${target.byId[0]}`);
+  if (target.partitions.length > 0)
+    for (const p of target.partitions) lines.push(`  partition ${p.name}: ${formatBytes(p.size)} at ${formatBytes(p.start)}`);
+  else lines.push('  no partitions');
+  lines.push(`  ${what}`);
+  return lines;
+}
+
+export interface ConfirmOptions {
+  yes: boolean;
+  input?: NodeJS.ReadStream;
+  output?: NodeJS.WriteStream;
+}
+
+/** Confirms writing a block device; resolves when allowed, throws RefusedError when not. */
+export async function confirmOverwrite(target: DriveInfo, what: string, opts: ConfirmOptions): Promise<void> {
+  if (opts.yes || target.kind !== 'block') return;
+  const input = opts.input ?? process.stdin;
+  const output = opts.output ?? process.stderr;
+  if (!input.isTTY || !output.isTTY)
+    throw new RefusedError(
+      'CONFIRMATION_REQUIRED',
+      `target ${target.path} is a block device and there is no terminal to ask on: pass --yes to confirm overwriting it`,
+      { target: target.realPath },
+    );
+  output.write(`${overwriteSummary(target, what).join('\n')}\n`);
+  const rl = createInterface({ input, output });
+  try {
+    const answer = await rl.question(`Type 'yes' to overwrite ${target.path}: `);
+    if (answer.trim().toLowerCase() !== 'yes')
+      throw new RefusedError('DECLINED', `not confirmed: ${target.path} was left untouched`, { target: target.realPath });
+  } finally {
+    rl.close();
+  }
+}

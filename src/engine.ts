@@ -1,0 +1,137 @@
+// One engine job as the station sees it: typed options in, counters readable from any
+// thread (they live in a SharedArrayBuffer), a typed outcome out.
+import { engine, type Backend, type NativeChunkError, type NativeEndpoint, type NativeJob, type NativeOutcome } from './native.js';
+import { openError } from './errors.js';
+import { toFlat, totalLength, type Extent } from './extent.js';
+
+/** Measured on this kind of machine (bench/clone.ts): see docs/ARCHITECTURE.md. */
+export const DEFAULT_BLOCK_SIZE = 1 << 20;
+export const DEFAULT_DEPTH = 8;
+
+export interface EndpointRequest {
+  path: string;
+  direct?: boolean;
+  exclusive?: boolean;
+  /** Where source offset 0 lands on this target: target offset = source offset + delta. */
+  delta?: number;
+}
+
+export interface JobRequest {
+  mode: 'copy' | 'verify';
+  source: EndpointRequest;
+  targets: EndpointRequest[];
+  extents: Extent[];
+  blockSize?: number;
+  depth?: number;
+  backend?: Backend;
+  stopOnReadError?: boolean;
+  sync?: boolean;
+}
+
+export type JobState = 'init' | 'running' | 'done' | 'failed' | 'cancelled';
+const states: JobState[] = ['init', 'running', 'done', 'failed', 'cancelled'];
+
+export interface ProgressSnapshot {
+  state: JobState;
+  total: number;
+  bytesRead: number;
+  bytesBad: number;
+  readErrors: number;
+  position: number;
+  bytesCompared: number;
+  inFlight: number;
+  targets: { bytes: number; errors: number }[];
+}
+
+export interface JobOutcome extends NativeOutcome {
+  errors: NativeChunkError[];
+  progress: ProgressSnapshot;
+}
+
+/** The counters a job needs, in shared memory so another thread can read them. */
+export function allocateCounters(targets: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(8 * (engine.counterSlots.header + 2 * targets));
+}
+
+/** Reads a job's counters from its shared memory; safe from any thread at any time. */
+export function readCounters(counters: SharedArrayBuffer, total: number): ProgressSnapshot {
+  const a = new BigUint64Array(counters);
+  const s = engine.counterSlots;
+  const get = (i: number): number => Number(Atomics.load(a, i));
+  const targets: ProgressSnapshot['targets'] = [];
+  for (let i = s.header; i + 1 < a.length; i += 2) targets.push({ bytes: get(i), errors: get(i + 1) });
+  return {
+    state: states[get(s.state)] ?? 'failed',
+    total,
+    bytesRead: get(s.bytesRead),
+    bytesBad: get(s.bytesBad),
+    readErrors: get(s.readErrors),
+    position: get(s.position),
+    bytesCompared: get(s.bytesCompared),
+    inFlight: get(s.inFlight),
+    targets,
+  };
+}
+
+export class EngineJob {
+  readonly counters: SharedArrayBuffer;
+  readonly total: number;
+  private readonly job: NativeJob;
+  private readonly collected: NativeChunkError[] = [];
+
+  /** Opens every endpoint now, so open errors (busy, missing, read-only) surface here. */
+  constructor(readonly request: JobRequest, counters?: SharedArrayBuffer) {
+    this.counters = counters ?? allocateCounters(request.targets.length);
+    this.total = totalLength(request.extents);
+    try {
+      this.job = new engine.Job(
+        {
+          mode: request.mode,
+          source: request.source,
+          targets: request.targets,
+          extents: toFlat(request.extents),
+          blockSize: request.blockSize ?? DEFAULT_BLOCK_SIZE,
+          depth: request.depth ?? DEFAULT_DEPTH,
+          backend: request.backend ?? 'auto',
+          stopOnReadError: request.stopOnReadError ?? true,
+          sync: request.sync ?? true,
+        },
+        new BigUint64Array(this.counters),
+      );
+    } catch (e) {
+      // Which endpoint failed is in the error's path; name its role for the message.
+      const path = (e as { path?: string }).path ?? request.source.path;
+      const role = path === request.source.path ? 'source' : 'target';
+      throw openError(e, role, path);
+    }
+  }
+
+  endpoints(): { source: NativeEndpoint; targets: NativeEndpoint[] } {
+    return this.job.endpoints();
+  }
+
+  async run(): Promise<JobOutcome> {
+    const outcome = await this.job.start();
+    return { ...outcome, errors: this.takeErrors(), progress: this.snapshot() };
+  }
+
+  snapshot(): ProgressSnapshot {
+    return readCounters(this.counters, this.total);
+  }
+
+  /** Every chunk failure so far, for live display; run() returns the same list at the end. */
+  takeErrors(): NativeChunkError[] {
+    this.collected.push(...this.job.takeErrors());
+    return [...this.collected];
+  }
+
+  cancel(): void {
+    this.job.cancel();
+  }
+  pause(): void {
+    this.job.pause();
+  }
+  resume(): void {
+    this.job.resume();
+  }
+}

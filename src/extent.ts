@@ -1,0 +1,47 @@
+// Extents: (offset, length) in bytes. The engine copies lists of them; policy builds them.
+
+export interface Extent {
+  offset: number;
+  length: number;
+}
+
+export function extentEnd(e: Extent): number {
+  return e.offset + e.length;
+}
+
+export function totalLength(extents: readonly Extent[]): number {
+  return extents.reduce((sum, e) => sum + e.length, 0);
+}
+
+/** The part of `e` inside [0, limit); null when nothing is left. */
+export function clipExtent(e: Extent, limit: number): Extent | null {
+  const end = Math.min(extentEnd(e), limit);
+  return end > e.offset ? { offset: e.offset, length: end - e.offset } : null;
+}
+
+/** Whether two extents share at least one byte. */
+export function overlaps(a: Extent, b: Extent): boolean {
+  return a.offset < extentEnd(b) && b.offset < extentEnd(a);
+}
+
+/** Splits an extent into pieces of at most `size` bytes, aligned to its start. */
+export function splitExtent(e: Extent, size: number): Extent[] {
+  if (size <= 0) throw new RangeError('split size must be positive');
+  const out: Extent[] = [];
+  for (let off = e.offset; off < extentEnd(e); off += size) out.push({ offset: off, length: Math.min(size, extentEnd(e) - off) });
+  return out;
+}
+
+export function isAligned(v: number, align: number): boolean {
+  return v % align === 0;
+}
+
+/** The flat [offset0, length0, offset1, ...] form the native engine takes. */
+export function toFlat(extents: readonly Extent[]): Float64Array {
+  const a = new Float64Array(extents.length * 2);
+  extents.forEach((e, i) => {
+    a[2 * i] = e.offset;
+    a[2 * i + 1] = e.length;
+  });
+  return a;
+}

@@ -1,0 +1,110 @@
+// The typed face of the C++ engine (native/). Loaded once per thread that imports it.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+export interface NativeProbe {
+  kind: 'block' | 'file' | 'other';
+  size: number;
+  logicalSectorSize: number;
+  physicalSectorSize: number;
+  dioOffsetAlign: number;
+  dioMemAlign: number;
+  directAlign: number;
+  readOnly: boolean;
+  devMajor: number;
+  devMinor: number;
+  rdevMajor: number;
+  rdevMinor: number;
+  ino: number;
+}
+
+export interface NativeEndpointSpec {
+  path: string;
+  direct?: boolean;
+  exclusive?: boolean;
+  /** target offset = source offset + delta */
+  delta?: number;
+}
+
+export type Backend = 'auto' | 'io_uring' | 'threads';
+
+export interface NativeJobSpec {
+  mode: 'copy' | 'verify';
+  source: NativeEndpointSpec;
+  targets: NativeEndpointSpec[];
+  extents: Float64Array;
+  blockSize: number;
+  depth: number;
+  backend: Backend;
+  stopOnReadError: boolean;
+  sync: boolean;
+}
+
+export interface NativeEndpoint {
+  path: string;
+  direct: boolean;
+  directNote: string;
+  align: number;
+  probe: NativeProbe;
+}
+
+export interface NativeChunkError {
+  offset: number;
+  length: number;
+  errno: number;
+  /** errno name, or MISMATCH / END_OF_DATA */
+  code: string;
+  /** -1 for the source, else the target index */
+  target: number;
+  op: 'read' | 'write' | 'fdatasync' | 'compare';
+}
+
+export interface NativeOutcome {
+  state: 'done' | 'failed' | 'cancelled';
+  backend: string;
+  backendNote: string;
+  registeredBuffers: boolean;
+  registeredFiles: boolean;
+  fatal?: Error & { code: string; errno: number; syscall: string };
+}
+
+export interface NativeJob {
+  start(): Promise<NativeOutcome>;
+  cancel(): void;
+  pause(): void;
+  resume(): void;
+  takeErrors(): NativeChunkError[];
+  endpoints(): { source: NativeEndpoint; targets: NativeEndpoint[] };
+}
+
+export interface CounterSlots {
+  state: number;
+  bytesRead: number;
+  bytesBad: number;
+  readErrors: number;
+  position: number;
+  bytesCompared: number;
+  inFlight: number;
+  header: number;
+}
+
+export interface NativeEngine {
+  probe(path: string): NativeProbe;
+  Job: new (spec: NativeJobSpec, counters: BigUint64Array) => NativeJob;
+  counterSlots: CounterSlots;
+}
+
+function addonPath(): string {
+  // dist/src/native.js and src/native.ts (under vitest) both sit two levels below the root.
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const up of ['..', '../..']) {
+    const p = join(here, up, 'build', 'Release', 'clonestation.node');
+    if (existsSync(p)) return p;
+  }
+  throw new Error('the native engine is not built: run `npm ci` (or `npm run build`) in the clonestation folder');
+}
+
+const require = createRequire(import.meta.url);
+export const engine = require(addonPath()) as NativeEngine;
