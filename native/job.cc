@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
+#include <system_error>
 
 namespace cs {
 
@@ -91,12 +93,31 @@ void Job::start(std::function<void()> onFinish) {
   onFinish_ = std::move(onFinish);
   thread_ = std::thread([this] {
     run();
-    if (onFinish_) onFinish_();
+    // Moved out so the callback (which may hold the last reference to this Job) dies
+    // with this frame rather than inside a member.
+    std::function<void()> f = std::move(onFinish_);
+    if (f) f();
   });
 }
 
 void Job::join() {
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  if (!thread_.joinable()) return;
+  // The last reference can drop on the I/O thread itself; it cannot join itself.
+  if (thread_.get_id() == std::this_thread::get_id()) thread_.detach();
+  else thread_.join();
+}
+
+void Job::release() {
+  // A finished job must not hold its ring until the garbage collector notices the small
+  // JS wrapper, nor keep its exclusive claim on a target that the next job may open.
+  buffers_.clear();
+  buffers_.shrink_to_fit();
+  source_.fd.reset();
+  source_.buffered.reset();
+  for (Endpoint& t : targets_) {
+    t.fd.reset();
+    t.buffered.reset();
+  }
 }
 
 void Job::setPaused(bool paused) {
@@ -283,16 +304,26 @@ void Job::syncTargets() {
 
 void Job::run() {
   store(ctr::kState, uint64_t(JobState::Running));
-  if (spec_.backend == BackendKind::Threads) {
-    runThreads(*this);
-  } else {
-    const int rc = runUring(*this);
-    if (rc != 0 && spec_.backend == BackendKind::Auto) {
-      result_.backendNote = std::string("io_uring unavailable (") + std::strerror(rc) + "), using threads";
+  // An exception escaping a std::thread terminates the process: every job failure must
+  // instead end this job alone, with a reason.
+  try {
+    if (spec_.backend == BackendKind::Threads) {
       runThreads(*this);
-    } else if (rc != 0) {
-      fail(rc, "io_uring_setup", "");
+    } else {
+      const int rc = runUring(*this);
+      if (rc != 0 && spec_.backend == BackendKind::Auto) {
+        result_.backendNote = std::string("io_uring unavailable (") + std::strerror(rc) + "), using threads";
+        runThreads(*this);
+      } else if (rc != 0) {
+        fail(rc, "io_uring_setup", "");
+      }
     }
+  } catch (const std::system_error& e) {
+    fail(e.code().value(), e.what(), "");
+  } catch (const std::bad_alloc&) {
+    fail(ENOMEM, "allocate", "");
+  } catch (const SysError& e) {
+    fail(e.err, e.syscall, e.path);
   }
   if (!cancel_.load() && result_.fatalErr == 0 && spec_.mode == Mode::Copy && spec_.sync)
     syncTargets();
@@ -300,6 +331,7 @@ void Job::run() {
   if (cancel_.load()) st = JobState::Cancelled;
   else if (stop_.load() || result_.fatalErr != 0) st = JobState::Failed;
   result_.state = st;
+  release();
   store(ctr::kInFlight, 0);
   store(ctr::kState, uint64_t(st));
 }

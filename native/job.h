@@ -164,6 +164,7 @@ class Job {
  private:
   void openEndpoint(Endpoint& ep, const EndpointSpec& s, bool write);
   void run();
+  void release();
 
   JobSpec spec_;
   uint64_t* counters_;

@@ -20,8 +20,8 @@ Clone options:
   --offset SIZE          start reading the source here (default 0)
   --length SIZE          copy this many bytes (default: to the end of the source)
   --target-offset SIZE   start writing the target here (default 0)
-  --block-size SIZE      bytes per ring slot, a multiple of 4KiB (default 1MiB)
-  --depth N              ring slots in flight (default 8)
+  --block-size SIZE      bytes per ring slot, a multiple of 4KiB (default 4MiB)
+  --depth N              ring slots in flight (default 4)
   --backend B            auto | io_uring | threads (default auto)
   --no-direct            buffered I/O instead of O_DIRECT
   --verify               re-read the target with O_DIRECT and compare
@@ -66,7 +66,7 @@ function backendOf(v: string | undefined): Backend {
   throw new UsageError(`--backend must be auto, io_uring or threads, not ${JSON.stringify(v)}`);
 }
 
-async function cmdClone(args: string[], reporter: () => Reporter): Promise<number> {
+async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parse(args, cloneOptions);
   if (positionals.length !== 2) throw new UsageError('clone needs exactly SOURCE and TARGET (see clonestation --help)');
   const rep = values.json ? new JsonReporter() : reporter();
@@ -85,6 +85,7 @@ async function cmdClone(args: string[], reporter: () => Reporter): Promise<numbe
       yes: values.yes,
     },
     rep,
+    signal,
   );
   rep.done({
     message: `cloned ${formatBytes(result.bytes)} in ${result.seconds.toFixed(2)} s (${formatRate(result.bytesPerSec)})${result.verified ? ', verified' : ''}`,
@@ -94,24 +95,43 @@ async function cmdClone(args: string[], reporter: () => Reporter): Promise<numbe
   return ExitStatus.ok;
 }
 
-async function cmdDemo(args: string[], reporter: () => Reporter): Promise<number> {
+async function cmdDemo(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parse(args, { keep: { type: 'boolean' }, size: { type: 'string' }, json: { type: 'boolean' } });
   if (positionals.length > 0) throw new UsageError('demo takes no arguments (see clonestation --help)');
   const rep = values.json ? new JsonReporter() : reporter();
-  await runDemo({ keep: values.keep ?? false, size: values.size ? parseSize(values.size, '--size') : undefined }, rep);
+  await runDemo({ keep: values.keep ?? false, size: values.size ? parseSize(values.size, '--size') : undefined }, rep, signal);
   return ExitStatus.ok;
+}
+
+/**
+ * SIGINT/SIGTERM become one abort signal: jobs stop at the next chunk and the command
+ * reports what is incomplete. A second signal leaves at once.
+ */
+function interruptSignal(): AbortSignal {
+  const ac = new AbortController();
+  const onSignal = (name: NodeJS.Signals): void => {
+    if (ac.signal.aborted) {
+      process.stderr.write(`\nclonestation: ${name} again: leaving now; targets are incomplete\n`);
+      process.exit(ExitStatus.cancelled);
+    }
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return ac.signal;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  const signal = interruptSignal();
   const wantsJson = rest.includes('--json');
   const reporter = (): Reporter => new TextReporter();
   try {
     switch (cmd) {
       case 'clone':
-        return await cmdClone(rest, reporter);
+        return await cmdClone(rest, reporter, signal);
       case 'demo':
-        return await cmdDemo(rest, reporter);
+        return await cmdDemo(rest, reporter, signal);
       case '--version':
       case '-V':
         process.stdout.write(`${version()}\n`);

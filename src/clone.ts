@@ -1,8 +1,9 @@
 // `clonestation clone SOURCE TARGET`: plan (ranges and every refusal), confirm, copy,
 // optionally verify. Policy only: the bytes move in the native engine.
-import { existsSync, ftruncateSync, openSync, closeSync, fstatSync } from 'node:fs';
+import { existsSync, ftruncateSync, openSync, closeSync, fstatSync, realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { CancelledError, IoError, UsageError, VerifyMismatchError, type CloneStationError } from './errors.js';
-import { inspectDrive, type DriveInfo } from './drive.js';
+import { inspectDrive, readMounts, type DriveInfo } from './drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize } from './safety.js';
 import { confirmOverwrite } from './confirm.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type JobOutcome } from './engine.js';
@@ -40,12 +41,27 @@ export interface ClonePlan {
   verify: boolean;
 }
 
+/**
+ * A missing target becomes a new image file, but never in the device folder: there a
+ * missing name is a mistyped drive, not a wish for a file.
+ */
+function checkNewImagePath(path: string): void {
+  const parent = dirname(resolve(path));
+  if (!existsSync(parent))
+    throw new UsageError(`target ${path} does not exist and neither does its folder ${parent}: check the path`, 'NOT_FOUND');
+  const real = realpathSync(parent);
+  const mount = readMounts()
+    .filter((m) => real === m.mountPoint || real.startsWith(m.mountPoint.endsWith('/') ? m.mountPoint : `${m.mountPoint}/`))
+    .sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0];
+  if (mount?.fsType === 'devtmpfs')
+    throw new UsageError(`target ${path} does not exist: check the device name (lsblk lists drives; clonestation will not create files in ${mount.mountPoint})`, 'NOT_FOUND');
+}
+
 /** Resolves the ranges and runs every safety check. Nothing is opened for writing. */
 export function planClone(o: CloneOptions): ClonePlan {
   const source = inspectDrive(o.source, 'source');
   const target = existsSync(o.target) ? inspectDrive(o.target, 'target') : undefined;
-  if (!target && o.target.startsWith('/dev/'))
-    throw new UsageError(`target ${o.target} does not exist: check the device name (clonestation will not create files under /dev)`, 'NOT_FOUND');
+  if (!target) checkNewImagePath(o.target);
   const offset = o.offset ? parseSize(o.offset, '--offset', source.logicalSectorSize) : 0;
   if (offset > source.size)
     throw new UsageError(`--offset ${offset} is beyond the end of source ${o.source} (${source.size} bytes)`, 'RANGE');
@@ -106,8 +122,14 @@ function prepareFileTarget(plan: ClonePlan): void {
   }
 }
 
-/** Runs one engine job with live progress and cancel on SIGINT/SIGTERM. */
-async function runWithProgress(job: EngineJob, phase: Phase, reporter: Reporter, measure: (j: EngineJob) => number): Promise<{ outcome: JobOutcome; seconds: number }> {
+/** Runs one engine job with live progress; `signal` (SIGINT/SIGTERM in the CLI) cancels it. */
+async function runWithProgress(
+  job: EngineJob,
+  phase: Phase,
+  reporter: Reporter,
+  measure: (j: EngineJob) => number,
+  signal: AbortSignal | undefined,
+): Promise<{ outcome: JobOutcome; seconds: number }> {
   const start = process.hrtime.bigint();
   const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
   const meter = new RateMeter();
@@ -116,9 +138,9 @@ async function runWithProgress(job: EngineJob, phase: Phase, reporter: Reporter,
     const done = measure(job);
     return { phase, done, total: job.total, elapsed: t, rate: meter.sample(t, done), bytesBad: job.snapshot().bytesBad };
   };
-  const onSignal = (): void => job.cancel();
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const onAbort = (): void => job.cancel();
+  signal?.addEventListener('abort', onAbort);
+  if (signal?.aborted) job.cancel();
   const timer = setInterval(() => reporter.progress(view()), 250);
   try {
     const outcome = await job.run();
@@ -128,8 +150,7 @@ async function runWithProgress(job: EngineJob, phase: Phase, reporter: Reporter,
     return { outcome, seconds };
   } finally {
     clearInterval(timer);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -157,7 +178,8 @@ export function chunkFailure(e: NativeChunkError, plan: ClonePlan): CloneStation
   return new IoError('WRITE_FAILED', `writing target ${where} failed at offset ${at} (${e.code}): the target may be failing; choose another target`, details);
 }
 
-export async function executeClone(plan: ClonePlan, reporter: Reporter): Promise<CloneResult> {
+export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
+  if (signal?.aborted) throw new CancelledError(`cancelled before writing: ${plan.targetPath} was left untouched`);
   prepareFileTarget(plan);
   const delta = plan.targetOffset - plan.range.offset;
   const extents = plan.range.length > 0 ? [plan.range] : [];
@@ -177,7 +199,7 @@ export async function executeClone(plan: ClonePlan, reporter: Reporter): Promise
     `cloning ${plan.range.length} bytes from ${plan.source.path} at ${plan.range.offset} to ${plan.targetPath} at ${plan.targetOffset}; ${directNote('source', eps.source)}, ${directNote('target', eps.targets[0])}`,
     { source: plan.source.path, target: plan.targetPath, offset: plan.range.offset, length: plan.range.length, targetOffset: plan.targetOffset, sourceDirect: eps.source.direct, targetDirect: eps.targets[0].direct },
   );
-  const { outcome, seconds } = await runWithProgress(copy, 'copy', reporter, (j) => j.snapshot().targets[0]?.bytes ?? 0);
+  const { outcome, seconds } = await runWithProgress(copy, 'copy', reporter, (j) => j.snapshot().targets[0]?.bytes ?? 0, signal);
   const written = outcome.progress.targets[0]?.bytes ?? 0;
   reporter.note(`backend ${outcome.backend}${outcome.registeredBuffers ? ' (registered buffers)' : ''}${outcome.backendNote ? `: ${outcome.backendNote}` : ''}`, {
     backend: outcome.backend,
@@ -204,14 +226,14 @@ export async function executeClone(plan: ClonePlan, reporter: Reporter): Promise
     verified: false,
   };
   if (plan.verify) {
-    result.verifySeconds = await verifyClone(plan, reporter);
+    result.verifySeconds = await verifyClone(plan, reporter, signal);
     result.verified = true;
   }
   return result;
 }
 
 /** Re-reads the written range from the target (O_DIRECT) and compares it with the source. */
-export async function verifyClone(plan: ClonePlan, reporter: Reporter): Promise<number> {
+export async function verifyClone(plan: ClonePlan, reporter: Reporter, signal?: AbortSignal): Promise<number> {
   const delta = plan.targetOffset - plan.range.offset;
   const job = new EngineJob({
     mode: 'verify',
@@ -223,7 +245,7 @@ export async function verifyClone(plan: ClonePlan, reporter: Reporter): Promise<
     backend: plan.backend,
     stopOnReadError: true,
   });
-  const { outcome, seconds } = await runWithProgress(job, 'verify', reporter, (j) => j.snapshot().bytesCompared);
+  const { outcome, seconds } = await runWithProgress(job, 'verify', reporter, (j) => j.snapshot().bytesCompared, signal);
   if (outcome.state === 'cancelled') throw new CancelledError('verification cancelled: the copy is complete but unverified');
   const mismatch = outcome.errors.find((e) => e.code === 'MISMATCH');
   if (mismatch) {
@@ -243,10 +265,10 @@ export async function verifyClone(plan: ClonePlan, reporter: Reporter): Promise<
 }
 
 /** The whole command: plan, confirm a block-device target, copy, verify. */
-export async function clone(o: CloneOptions, reporter: Reporter): Promise<CloneResult> {
+export async function clone(o: CloneOptions, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
   const plan = planClone(o);
   if (plan.target) {
     await confirmOverwrite(plan.target, `with ${plan.range.length} bytes from ${plan.source.path} at offset ${plan.targetOffset}`, { yes: o.yes ?? false });
   }
-  return executeClone(plan, reporter);
+  return executeClone(plan, reporter, signal);
 }

@@ -34,8 +34,11 @@ export async function confirmOverwrite(target: DriveInfo, what: string, opts: Co
     );
   output.write(`${overwriteSummary(target, what).join('\n')}\n`);
   const rl = createInterface({ input, output });
+  const ac = new AbortController();
+  // Ctrl-C at the prompt is a "no", not a hang.
+  rl.on('SIGINT', () => ac.abort());
   try {
-    const answer = await rl.question(`Type 'yes' to overwrite ${target.path}: `);
+    const answer = await rl.question(`Type 'yes' to overwrite ${target.path}: `, { signal: ac.signal }).catch(() => '');
     if (answer.trim().toLowerCase() !== 'yes')
       throw new RefusedError('DECLINED', `not confirmed: ${target.path} was left untouched`, { target: target.realPath });
   } finally {

@@ -32,7 +32,7 @@ export function makeImage(path: string, size: number, seed: number): void {
   }
 }
 
-export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<void> {
+export async function runDemo(o: DemoOptions, reporter: Reporter, signal?: AbortSignal): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'clonestation-demo-'));
   const size = o.size ?? 256 << 20;
   reporter.note(`demo: generated images in ${dir}`);
@@ -50,7 +50,7 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<void>
     const rows: string[] = [];
     for (const j of jobs) {
       reporter.note(`demo: ${j.name}: ${j.source} -> ${j.target}`);
-      const r = await clone({ source: j.source, target: j.target, offset: j.offset, length: j.length, targetOffset: j.targetOffset, verify: true, yes: true }, reporter);
+      const r = await clone({ source: j.source, target: j.target, offset: j.offset, length: j.length, targetOffset: j.targetOffset, verify: true, yes: true }, reporter, signal);
       rows.push(`  ${j.name.padEnd(42)} ${formatBytes(r.bytes).padStart(12)}  ${formatRate(r.bytesPerSec).padStart(12)}  ${r.backend}  verified`);
     }
     reporter.done({ message: `demo: ${jobs.length} clones, all verified\n${rows.join('\n')}${o.keep ? `\nimages kept in ${dir}` : ''}` });

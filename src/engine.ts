@@ -5,8 +5,8 @@ import { openError } from './errors.js';
 import { toFlat, totalLength, type Extent } from './extent.js';
 
 /** Measured on this kind of machine (bench/clone.ts): see docs/ARCHITECTURE.md. */
-export const DEFAULT_BLOCK_SIZE = 1 << 20;
-export const DEFAULT_DEPTH = 8;
+export const DEFAULT_BLOCK_SIZE = 4 << 20;
+export const DEFAULT_DEPTH = 4;
 
 export interface EndpointRequest {
   path: string;

@@ -1,0 +1,112 @@
+// Real block devices for tests: loop devices over files in tmpfs, created and removed by
+// the tests themselves.
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+export const cli = join(root, 'dist', 'src', 'cli.js');
+
+export function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
+}
+
+/** A scratch folder in tmpfs (fast, and O_DIRECT works there on this kernel). */
+export function scratch(prefix = 'cs-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join('/dev/shm', prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Writes `size` bytes of random data (or zeros) to a new file. */
+export function makeFile(path: string, size: number, fill: 'random' | 'zero' = 'random'): string {
+  const fd = openSync(path, 'w');
+  try {
+    ftruncateSync(fd, size);
+    if (fill === 'random') {
+      const buf = Buffer.alloc(1 << 20);
+      for (let off = 0; off < size; off += buf.length) {
+        const n = Math.min(buf.length, size - off);
+        randomFillSync(buf, 0, n);
+        writeSync(fd, buf, 0, n, off);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return path;
+}
+
+export interface Loop {
+  dev: string;
+  file: string;
+  detach: () => void;
+}
+
+/** A loop device over `file`, with the given logical sector size. */
+export function attachLoop(file: string, sectorSize: 512 | 4096 = 512, readOnly = false): Loop {
+  const args = ['--find', '--show', '--sector-size', String(sectorSize)];
+  if (readOnly) args.push('--read-only');
+  const dev = sh('losetup', [...args, file]);
+  return {
+    dev,
+    file,
+    detach: () => {
+      spawnSync('losetup', ['-d', dev]);
+    },
+  };
+}
+
+export function sha256(path: string, offset = 0, length?: number): string {
+  const data = readFileSync(path);
+  return createHash('sha256')
+    .update(data.subarray(offset, length === undefined ? undefined : offset + length))
+    .digest('hex');
+}
+
+export interface CliRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  events: Record<string, unknown>[];
+}
+
+/** Runs the built CLI with no terminal; parses JSON lines when --json is given. */
+export function runCli(args: string[], input?: string): CliRun {
+  const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', input, timeout: 120_000 });
+  const events = args.includes('--json')
+    ? r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+    : [];
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, events };
+}
+
+export function lastEvent(r: CliRun, event: string): Record<string, unknown> | undefined {
+  return [...r.events].reverse().find((e) => e.event === event);
+}
+
+/**
+ * A loop device over a partitioned image, with its partition nodes present. Some kernels
+ * (this sandbox's among them) do not scan partitions on attach; partx adds them by BLKPG.
+ */
+export function attachPartitioned(file: string): Loop & { partitions: string[] } {
+  const dev = sh('losetup', ['--find', '--show', '--partscan', file]);
+  const name = dev.replace('/dev/', '');
+  const sysParts = (): string[] => readdirSync(`/sys/block/${name}`).filter((n) => n.startsWith(`${name}p`));
+  if (sysParts().length === 0) spawnSync('partx', ['-a', dev]);
+  const deadline = Date.now() + 3000;
+  while (sysParts().some((p) => !existsSync(`/dev/${p}`)) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
+  return {
+    dev,
+    file,
+    partitions: sysParts()
+      .sort()
+      .map((p) => `/dev/${p}`),
+    detach: () => {
+      spawnSync('losetup', ['-d', dev]);
+    },
+  };
+}
