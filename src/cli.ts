@@ -6,7 +6,6 @@ import { CloneStationError, ExitStatus, InternalError, UsageError } from './erro
 import { parseCount, parseSize, formatBytes, formatRate } from './units.js';
 import { JsonReporter, TextReporter, type Reporter } from './progress.js';
 import { clone } from './clone.js';
-import { runDemo } from './demo.js';
 import type { Backend } from './native.js';
 
 const usage = `clonestation: clone, rescue, image and benchmark drives at the speed of the drives
@@ -99,6 +98,8 @@ async function cmdDemo(args: string[], reporter: () => Reporter, signal: AbortSi
   const { values, positionals } = parse(args, { keep: { type: 'boolean' }, size: { type: 'string' }, json: { type: 'boolean' } });
   if (positionals.length > 0) throw new UsageError('demo takes no arguments (see clonestation --help)');
   const rep = values.json ? new JsonReporter() : reporter();
+  // Loaded on demand: the demo's image generator is not on clone's start-up path.
+  const { runDemo } = await import('./demo.js');
   await runDemo({ keep: values.keep ?? false, size: values.size ? parseSize(values.size, '--size') : undefined }, rep, signal);
   return ExitStatus.ok;
 }

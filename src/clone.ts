@@ -5,7 +5,6 @@ import { dirname, resolve } from 'node:path';
 import { CancelledError, IoError, UsageError, VerifyMismatchError, type CloneStationError } from './errors.js';
 import { inspectDrive, readMounts, type DriveInfo } from './drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize } from './safety.js';
-import { confirmOverwrite } from './confirm.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type JobOutcome } from './engine.js';
 import { parseSize } from './units.js';
 import { RateMeter, type Phase, type Reporter } from './progress.js';
@@ -267,7 +266,9 @@ export async function verifyClone(plan: ClonePlan, reporter: Reporter, signal?: 
 /** The whole command: plan, confirm a block-device target, copy, verify. */
 export async function clone(o: CloneOptions, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
   const plan = planClone(o);
-  if (plan.target) {
+  if (plan.target?.kind === 'block' && !o.yes) {
+    // readline is loaded only when there is a question to ask.
+    const { confirmOverwrite } = await import('./confirm.js');
     await confirmOverwrite(plan.target, `with ${plan.range.length} bytes from ${plan.source.path} at offset ${plan.targetOffset}`, { yes: o.yes ?? false });
   }
   return executeClone(plan, reporter, signal);
