@@ -84,8 +84,9 @@ class JobWrap : public Napi::ObjectWrap<JobWrap> {
                         InstanceMethod<&JobWrap::Endpoints>("endpoints")});
   }
 
+  // The I/O thread holds its own reference to the Job: dropping this wrapper never
+  // stops or frees a running job.
   JobWrap(const Napi::CallbackInfo& info);
-  ~JobWrap() override;
 
  private:
   Napi::Value Start(const Napi::CallbackInfo& info);
@@ -231,11 +232,6 @@ JobWrap::JobWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JobWrap>(inf
   }
   // The counters live in JS memory (often a SharedArrayBuffer): hold it while we write.
   counters_ = Napi::Persistent(ta.As<Napi::Object>());
-}
-
-JobWrap::~JobWrap() {
-  // The I/O thread keeps its own reference; nothing to stop here unless it never started.
-  if (job_ && !started_) job_.reset();
 }
 
 Napi::Value JobWrap::Start(const Napi::CallbackInfo& info) {

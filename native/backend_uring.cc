@@ -45,9 +45,9 @@ class UringCopier {
 
   void run() {
     for (;;) {
-      if (!job_.waitWhilePaused()) {
-        // Cancelled: stop filling, drain what the kernel holds.
-      }
+      // Paused: hold here (in-flight operations complete in the kernel meanwhile).
+      // Cancelled: nextChunk() yields nothing more and the loop drains what is in flight.
+      job_.waitWhilePaused();
       for (size_t i = 0; i < slots_.size(); ++i) {
         if (slots_[i].active) continue;
         Extent c{};

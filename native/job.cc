@@ -196,50 +196,28 @@ size_t Job::readLength(const Endpoint& ep, uint64_t off, size_t len) const {
   return ep.direct && off % ep.align == 0 ? size_t(roundUp(len, ep.align)) : len;
 }
 
-int Job::readFull(Endpoint& ep, uint64_t off, unsigned char* buf, size_t len) {
+int Job::transferFull(Endpoint& ep, uint64_t off, unsigned char* buf, size_t len, bool write) {
   size_t done = 0;
   bool forceBuffered = false;
   while (done < len) {
     const uint64_t o = off + done;
     const size_t want = len - done;
-    const bool useDirect = ep.direct && !forceBuffered && o % ep.align == 0 &&
-                           reinterpret_cast<uintptr_t>(buf + done) % ep.align == 0;
-    const int fd = useDirect || !ep.direct ? ep.fd.get() : ep.buffered.get();
-    // A direct read may need more than we want (the unaligned tail of a file); the slot
-    // is a whole block, a multiple of the alignment, so there is room.
-    const size_t req = useDirect ? size_t(roundUp(want, ep.align)) : want;
-    const ssize_t r = ::pread(fd, buf + done, req, off_t(o));
-    if (r < 0) {
-      if (retryable(errno)) continue;
-      if (errno == EINVAL && useDirect) {
-        forceBuffered = true;
-        continue;
-      }
-      return errno;
-    }
-    if (r == 0) return kEndOfData;
-    done += std::min<size_t>(size_t(r), want);
-  }
-  return 0;
-}
-
-int Job::writeFull(Endpoint& ep, uint64_t off, const unsigned char* buf, size_t len) {
-  size_t done = 0;
-  bool forceBuffered = false;
-  while (done < len) {
-    const uint64_t o = off + done;
-    size_t want = len - done;
     bool useDirect = ep.direct && !forceBuffered && o % ep.align == 0 &&
                      reinterpret_cast<uintptr_t>(buf + done) % ep.align == 0;
-    // O_DIRECT writes whole aligned units only: send the aligned prefix direct and the
-    // unaligned remainder (a file's tail) through the buffered twin, in that order, so
-    // the page cache read-modify-write sees the prefix already on the device.
-    if (useDirect) {
-      want = size_t(roundDown(want, ep.align));
-      if (want == 0) useDirect = false, want = len - done;
+    size_t req = want;
+    if (useDirect && write) {
+      // O_DIRECT writes whole aligned units only: the aligned prefix goes direct, then the
+      // unaligned remainder (a file's tail) through the buffered twin, in that order, so
+      // the page cache read-modify-write sees the prefix already on the device.
+      req = size_t(roundDown(want, ep.align));
+      if (req == 0) useDirect = false, req = want;
+    } else if (useDirect) {
+      // A direct read may need more than we want (the unaligned tail of a file); the slot
+      // is a whole block, a multiple of the alignment, so there is room.
+      req = size_t(roundUp(want, ep.align));
     }
     const int fd = useDirect || !ep.direct ? ep.fd.get() : ep.buffered.get();
-    const ssize_t r = ::pwrite(fd, buf + done, want, off_t(o));
+    const ssize_t r = write ? ::pwrite(fd, buf + done, req, off_t(o)) : ::pread(fd, buf + done, req, off_t(o));
     if (r < 0) {
       if (retryable(errno)) continue;
       if (errno == EINVAL && useDirect) {
@@ -248,8 +226,8 @@ int Job::writeFull(Endpoint& ep, uint64_t off, const unsigned char* buf, size_t 
       }
       return errno;
     }
-    if (r == 0) return ENOSPC;
-    done += size_t(r);
+    if (r == 0) return write ? ENOSPC : kEndOfData;
+    done += std::min<size_t>(size_t(r), want);
   }
   return 0;
 }

@@ -139,8 +139,14 @@ class Job {
   // Synchronous full transfers used by the thread backend and for the pieces io_uring
   // hands back (tails, short transfers, EINVAL fallbacks). Return 0 or an errno /
   // kEndOfData.
-  int readFull(Endpoint& ep, uint64_t off, unsigned char* buf, size_t len);
-  int writeFull(Endpoint& ep, uint64_t off, const unsigned char* buf, size_t len);
+  int readFull(Endpoint& ep, uint64_t off, unsigned char* buf, size_t len) {
+    return transferFull(ep, off, buf, len, false);
+  }
+  int writeFull(Endpoint& ep, uint64_t off, const unsigned char* buf, size_t len) {
+    // pwrite does not modify the buffer; one loop serves both directions.
+    return transferFull(ep, off, const_cast<unsigned char*>(buf), len, true);
+  }
+  int transferFull(Endpoint& ep, uint64_t off, unsigned char* buf, size_t len, bool write);
 
   // How many bytes a direct read of len bytes at off must request (rounded to alignment).
   size_t readLength(const Endpoint& ep, uint64_t off, size_t len) const;

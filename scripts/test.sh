@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
 npm run --silent build
+npm run --silent typecheck
 report="$(mktemp /tmp/clonestation-vitest.XXXXXX.json)"
 trap 'rm -f "$report"' EXIT
 status=0

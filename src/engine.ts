@@ -1,6 +1,6 @@
 // One engine job as the station sees it: typed options in, counters readable from any
 // thread (they live in a SharedArrayBuffer), a typed outcome out.
-import { engine, type Backend, type NativeChunkError, type NativeEndpoint, type NativeJob, type NativeOutcome } from './native.js';
+import { engine, type NativeChunkError, type NativeEndpoint, type NativeEndpointSpec, type NativeJob, type NativeJobSpec, type NativeOutcome } from './native.js';
 import { openError } from './errors.js';
 import { toFlat, totalLength, type Extent } from './extent.js';
 
@@ -8,25 +8,14 @@ import { toFlat, totalLength, type Extent } from './extent.js';
 export const DEFAULT_BLOCK_SIZE = 4 << 20;
 export const DEFAULT_DEPTH = 4;
 
-export interface EndpointRequest {
-  path: string;
-  direct?: boolean;
-  exclusive?: boolean;
-  /** Where source offset 0 lands on this target: target offset = source offset + delta. */
-  delta?: number;
-}
+/** Where source offset 0 lands on a target: target offset = source offset + delta. */
+export type EndpointRequest = NativeEndpointSpec;
 
-export interface JobRequest {
-  mode: 'copy' | 'verify';
-  source: EndpointRequest;
-  targets: EndpointRequest[];
-  extents: Extent[];
-  blockSize?: number;
-  depth?: number;
-  backend?: Backend;
-  stopOnReadError?: boolean;
-  sync?: boolean;
-}
+/** A job as policy states it: the native spec with extents as objects and defaults filled in. */
+export type JobRequest = Pick<NativeJobSpec, 'mode' | 'source' | 'targets'> &
+  Partial<Pick<NativeJobSpec, 'blockSize' | 'depth' | 'backend' | 'stopOnReadError' | 'sync'>> & {
+    extents: Extent[];
+  };
 
 export type JobState = 'init' | 'running' | 'done' | 'failed' | 'cancelled';
 const states: JobState[] = ['init', 'running', 'done', 'failed', 'cancelled'];

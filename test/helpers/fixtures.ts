@@ -110,3 +110,40 @@ export function attachPartitioned(file: string): Loop & { partitions: string[] }
     },
   };
 }
+
+/**
+ * A scratch folder and loop devices for one describe block, all removed after it:
+ * call at the top of the block, use `dir()` and `loop()` inside tests.
+ */
+export function useLoopScratch(hooks: { beforeAll: (fn: () => void) => void; afterAll: (fn: () => void) => void }): {
+  dir: () => string;
+  loop: (file: string, sectorSize?: 512 | 4096, readOnly?: boolean) => Loop;
+  track: (l: Loop) => Loop;
+  detachAll: () => void;
+} {
+  let s: ReturnType<typeof scratch> | undefined;
+  const loops: Loop[] = [];
+  const detachAll = (): void => {
+    for (const l of loops.splice(0).reverse()) l.detach();
+  };
+  hooks.beforeAll(() => {
+    s = scratch();
+  });
+  hooks.afterAll(() => {
+    detachAll();
+    s?.cleanup();
+  });
+  const track = (l: Loop): Loop => {
+    loops.push(l);
+    return l;
+  };
+  return {
+    dir: () => {
+      if (!s) throw new Error('useLoopScratch: used outside its describe block');
+      return s.dir;
+    },
+    loop: (file, sectorSize = 512, readOnly = false) => track(attachLoop(file, sectorSize, readOnly)),
+    track,
+    detachAll,
+  };
+}

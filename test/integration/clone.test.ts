@@ -5,32 +5,19 @@ import { copyFileSync, existsSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describeRoot } from '../helpers/root.js';
-import { attachLoop, attachPartitioned, lastEvent, makeFile, runCli, scratch, sha256, sh, type Loop } from '../helpers/fixtures.js';
+import { attachPartitioned, lastEvent, makeFile, runCli, sha256, sh, useLoopScratch } from '../helpers/fixtures.js';
 
 describeRoot('clone on loop devices', () => {
-  let s: ReturnType<typeof scratch>;
-  const loops: Loop[] = [];
-  const loop = (file: string, sector: 512 | 4096 = 512, ro = false): Loop => {
-    const l = attachLoop(file, sector, ro);
-    loops.push(l);
-    return l;
-  };
-
-  beforeAll(() => {
-    s = scratch();
-  });
-  afterAll(() => {
-    for (const l of loops.reverse()) l.detach();
-    s.cleanup();
-  });
+  const fx = useLoopScratch({ beforeAll, afterAll });
+  const loop = fx.loop;
 
   for (const sector of [512, 4096] as const) {
     for (const backend of ['io_uring', 'threads'] as const) {
       it(`copies a whole device byte for byte (${sector}-byte sectors, ${backend})`, () => {
         // 40 MiB + 12 KiB: not a multiple of the 1 MiB block size.
         const size = 40 * 1024 * 1024 + 3 * 4096;
-        const src = loop(makeFile(join(s.dir, `src-${sector}-${backend}.img`), size), sector);
-        const dst = loop(makeFile(join(s.dir, `dst-${sector}-${backend}.img`), size, 'zero'), sector);
+        const src = loop(makeFile(join(fx.dir(), `src-${sector}-${backend}.img`), size), sector);
+        const dst = loop(makeFile(join(fx.dir(), `dst-${sector}-${backend}.img`), size, 'zero'), sector);
         const r = runCli(['clone', src.dev, dst.dev, '--yes', '--json', '--backend', backend, '--verify']);
         expect(r.status, r.stderr + r.stdout).toBe(0);
         const done = lastEvent(r, 'done');
@@ -46,14 +33,14 @@ describeRoot('clone on loop devices', () => {
 
   it('copies a device to an image file and back, including an unaligned file tail', () => {
     const size = 7 * 1024 * 1024 + 1234;
-    const srcFile = makeFile(join(s.dir, 'odd.img'), size);
-    const img = join(s.dir, 'odd-copy.img');
+    const srcFile = makeFile(join(fx.dir(), 'odd.img'), size);
+    const img = join(fx.dir(), 'odd-copy.img');
     let r = runCli(['clone', srcFile, img, '--json']);
     expect(r.status, r.stderr + r.stdout).toBe(0);
     expect(statSync(img).size).toBe(size);
     expect(sha256(img)).toBe(sha256(srcFile));
     // an image file onto a device with room to spare: only the image's bytes change
-    const dst = loop(makeFile(join(s.dir, 'odd-dst.img'), 8 * 1024 * 1024), 512);
+    const dst = loop(makeFile(join(fx.dir(), 'odd-dst.img'), 8 * 1024 * 1024), 512);
     const tailBefore = sha256(dst.file, size);
     r = runCli(['clone', img, dst.dev, '--yes', '--json', '--verify']);
     expect(r.status, r.stderr + r.stdout).toBe(0);
@@ -62,20 +49,20 @@ describeRoot('clone on loop devices', () => {
   });
 
   it('makes partial clones at offsets (bytes, units and sectors)', () => {
-    const src = loop(makeFile(join(s.dir, 'part-src.img'), 16 << 20), 4096);
-    const dst = loop(makeFile(join(s.dir, 'part-dst.img'), 16 << 20), 4096);
+    const src = loop(makeFile(join(fx.dir(), 'part-src.img'), 16 << 20), 4096);
+    const dst = loop(makeFile(join(fx.dir(), 'part-dst.img'), 16 << 20), 4096);
     const before = sha256(dst.file);
     const r = runCli(['clone', src.dev, dst.dev, '--yes', '--json', '--offset', '256s', '--length', '3MiB', '--target-offset', '0x900000']);
     expect(r.status, r.stderr + r.stdout).toBe(0);
     // 256 sectors of 4096 bytes = 1 MiB
     expect(sha256(dst.file, 0x900000, 3 << 20)).toBe(sha256(src.file, 1 << 20, 3 << 20));
-    expect(sha256(dst.file, 0, 0x900000)).toBe(sha256(s.dir + '/part-dst.img', 0, 0x900000));
+    expect(sha256(dst.file, 0, 0x900000)).toBe(sha256(fx.dir() + '/part-dst.img', 0, 0x900000));
     expect(before).not.toBe(sha256(dst.file));
   });
 
   it('handles unaligned offsets by falling back to buffered I/O, and says so', () => {
-    const src = makeFile(join(s.dir, 'unal-src.img'), 1 << 20);
-    const dst = makeFile(join(s.dir, 'unal-dst.img'), 1 << 20);
+    const src = makeFile(join(fx.dir(), 'unal-src.img'), 1 << 20);
+    const dst = makeFile(join(fx.dir(), 'unal-dst.img'), 1 << 20);
     const r = runCli(['clone', src, dst, '--json', '--offset', '1000', '--length', '5000', '--target-offset', '333', '--verify']);
     expect(r.status, r.stderr + r.stdout).toBe(0);
     const note = r.events.find((e) => e.event === 'note' && typeof e.sourceDirect === 'boolean');
@@ -86,13 +73,13 @@ describeRoot('clone on loop devices', () => {
   });
 
   it('clones with several block sizes and depths to the same result', () => {
-    const src = loop(makeFile(join(s.dir, 'bs-src.img'), 9 << 20), 512);
+    const src = loop(makeFile(join(fx.dir(), 'bs-src.img'), 9 << 20), 512);
     for (const [bs, depth] of [
       ['4KiB', '1'],
       ['64KiB', '3'],
       ['4MiB', '2'],
     ]) {
-      const dst = join(s.dir, `bs-${bs}.img`);
+      const dst = join(fx.dir(), `bs-${bs}.img`);
       const r = runCli(['clone', src.dev, dst, '--json', '--block-size', bs, '--depth', depth]);
       expect(r.status, r.stderr + r.stdout).toBe(0);
       expect(sha256(dst)).toBe(sha256(src.file));
@@ -110,21 +97,21 @@ describeRoot('clone on loop devices', () => {
   }
 
   it('refuses a target smaller than what must be written', () => {
-    const src = loop(makeFile(join(s.dir, 'big.img'), 8 << 20));
-    const small = loop(makeFile(join(s.dir, 'small.img'), 4 << 20));
+    const src = loop(makeFile(join(fx.dir(), 'big.img'), 8 << 20));
+    const small = loop(makeFile(join(fx.dir(), 'small.img'), 4 << 20));
     refused(['clone', src.dev, small.dev, '--yes'], 'TARGET_TOO_SMALL', small.file);
     refused(['clone', src.dev, small.dev, '--yes', '--length', '1MiB', '--target-offset', '3584KiB'], 'TARGET_TOO_SMALL', small.file);
   });
 
   it('refuses the same drive through another path, a symlink, a partition or its backing file', () => {
-    const file = makeFile(join(s.dir, 'same.img'), 8 << 20);
+    const file = makeFile(join(fx.dir(), 'same.img'), 8 << 20);
     const sf = spawnSync('sfdisk', ['-q', file], { input: 'label: dos\nstart=2048, size=4096, type=83\nstart=8192, type=83\n' });
     expect(sf.status, String(sf.stderr)).toBe(0);
     const disk = attachPartitioned(file);
-    loops.push(disk);
+    fx.track(disk);
     const dev = disk.dev;
     expect(disk.partitions).toEqual([`${dev}p1`, `${dev}p2`]);
-    const link = join(s.dir, 'link-to-dev');
+    const link = join(fx.dir(), 'link-to-dev');
     sh('ln', ['-s', dev, link]);
     refused(['clone', dev, dev, '--yes'], 'SAME_DRIVE', file);
     refused(['clone', dev, link, '--yes'], 'SAME_DRIVE', file);
@@ -132,21 +119,21 @@ describeRoot('clone on loop devices', () => {
     refused(['clone', `${dev}p2`, dev, '--yes'], 'SAME_DRIVE', file);
     refused(['clone', file, dev, '--yes', '--length', '1MiB'], 'SAME_DRIVE', file);
     refused(['clone', dev, file, '--length', '1MiB'], 'SAME_DRIVE', file);
-    const hard = join(s.dir, 'hardlink.img');
+    const hard = join(fx.dir(), 'hardlink.img');
     sh('ln', [file, hard]);
     refused(['clone', file, hard], 'SAME_DRIVE', file);
   });
 
   it('refuses a mounted target, and a disk one of whose partitions is mounted', () => {
-    const src = loop(makeFile(join(s.dir, 'm-src.img'), 32 << 20));
-    const file = makeFile(join(s.dir, 'mounted.img'), 32 << 20, 'zero');
+    const src = loop(makeFile(join(fx.dir(), 'm-src.img'), 32 << 20));
+    const file = makeFile(join(fx.dir(), 'mounted.img'), 32 << 20, 'zero');
     const sf = spawnSync('sfdisk', ['-q', file], { input: 'label: gpt\nstart=2048, type=L\n' });
     expect(sf.status, String(sf.stderr)).toBe(0);
     const disk = attachPartitioned(file);
-    loops.push(disk);
+    fx.track(disk);
     const dev = disk.dev;
     sh('mkfs.ext4', ['-q', '-F', `${dev}p1`]);
-    const mnt = join(s.dir, 'mnt');
+    const mnt = join(fx.dir(), 'mnt');
     sh('mkdir', ['-p', mnt]);
     sh('mount', [`${dev}p1`, mnt]);
     try {
@@ -159,7 +146,7 @@ describeRoot('clone on loop devices', () => {
 
   it('refuses the drive that holds the running system, before asking anything', () => {
     const rootDev = sh('findmnt', ['-n', '-o', 'SOURCE', '/']);
-    const src = loop(makeFile(join(s.dir, 'sys-src.img'), 1 << 20));
+    const src = loop(makeFile(join(fx.dir(), 'sys-src.img'), 1 << 20));
     // No --yes and no terminal: if the system check failed, the confirmation would still
     // refuse, so this can never write the system drive.
     const r = runCli(['clone', src.dev, rootDev, '--json']);
@@ -168,20 +155,20 @@ describeRoot('clone on loop devices', () => {
   });
 
   it('refuses to write a block device without a terminal and without --yes', () => {
-    const src = loop(makeFile(join(s.dir, 'c-src.img'), 1 << 20));
-    const dst = loop(makeFile(join(s.dir, 'c-dst.img'), 1 << 20));
+    const src = loop(makeFile(join(fx.dir(), 'c-src.img'), 1 << 20));
+    const dst = loop(makeFile(join(fx.dir(), 'c-dst.img'), 1 << 20));
     refused(['clone', src.dev, dst.dev], 'CONFIRMATION_REQUIRED', dst.file);
   });
 
   it('refuses a read-only target device', () => {
-    const src = loop(makeFile(join(s.dir, 'ro-src.img'), 1 << 20));
-    const dst = loop(makeFile(join(s.dir, 'ro-dst.img'), 1 << 20), 512, true);
+    const src = loop(makeFile(join(fx.dir(), 'ro-src.img'), 1 << 20));
+    const dst = loop(makeFile(join(fx.dir(), 'ro-dst.img'), 1 << 20), 512, true);
     refused(['clone', src.dev, dst.dev, '--yes'], 'READ_ONLY', dst.file, 1);
   });
 
   it('refuses a target another program holds exclusively (O_EXCL), through the engine', async () => {
-    const src = loop(makeFile(join(s.dir, 'ex-src.img'), 1 << 20));
-    const dst = loop(makeFile(join(s.dir, 'ex-dst.img'), 1 << 20));
+    const src = loop(makeFile(join(fx.dir(), 'ex-src.img'), 1 << 20));
+    const dst = loop(makeFile(join(fx.dir(), 'ex-dst.img'), 1 << 20));
     const { spawn } = await import('node:child_process');
     const holder = spawn(process.execPath, [
       '-e',
@@ -196,8 +183,8 @@ describeRoot('clone on loop devices', () => {
   });
 
   it('rejects bad input with exit status 2 and writes nothing', () => {
-    const src = makeFile(join(s.dir, 'bad-src.img'), 1 << 20);
-    const dst = makeFile(join(s.dir, 'bad-dst.img'), 1 << 20);
+    const src = makeFile(join(fx.dir(), 'bad-src.img'), 1 << 20);
+    const dst = makeFile(join(fx.dir(), 'bad-dst.img'), 1 << 20);
     refused(['clone', src, dst, '--length', '12 apples'], 'BAD_SIZE', dst, 2);
     refused(['clone', src, dst, '--offset', '2MiB'], 'RANGE', dst, 2);
     refused(['clone', src, dst, '--offset', '512KiB', '--length', '1MiB'], 'RANGE', dst, 2);
@@ -205,7 +192,7 @@ describeRoot('clone on loop devices', () => {
     refused(['clone', src, dst, '--depth', '0'], 'BAD_NUMBER', dst, 2);
     refused(['clone', src, dst, '--backend', 'magic'], 'USAGE', dst, 2);
     refused(['clone', src, dst, '--frobnicate'], 'USAGE', dst, 2);
-    refused(['clone', join(s.dir, 'missing.img'), dst], 'NOT_FOUND', dst, 2);
+    refused(['clone', join(fx.dir(), 'missing.img'), dst], 'NOT_FOUND', dst, 2);
     refused(['clone', '/dev/null', dst], 'BAD_TARGET', dst, 2);
     const r = runCli(['clone', src, '/dev/does-not-exist', '--json']);
     expect(r.status).toBe(2);
@@ -214,9 +201,9 @@ describeRoot('clone on loop devices', () => {
   });
 
   it('stops on SIGINT with exit status 130 and says the target is incomplete', async () => {
-    const src = join(s.dir, 'sig-src.img');
+    const src = join(fx.dir(), 'sig-src.img');
     makeFile(src, 1 << 30, 'zero'); // sparse: costs no memory to read
-    const dst = join(s.dir, 'sig-dst.img');
+    const dst = join(fx.dir(), 'sig-dst.img');
     copyFileSync(src, dst);
     truncateSync(dst, 0);
     const { spawn } = await import('node:child_process');
@@ -224,9 +211,14 @@ describeRoot('clone on loop devices', () => {
     // 4 KiB blocks, one at a time: slow enough to interrupt reliably.
     const child = spawn(process.execPath, [cli, 'clone', src, dst, '--json', '--block-size', '4KiB', '--depth', '1', '--backend', 'threads']);
     let out = '';
+    let sent = false;
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('"event":"note"')) child.kill('SIGINT');
+      // Exactly one SIGINT: a second one means "leave now" by design.
+      if (!sent && out.includes('"event":"note"')) {
+        sent = true;
+        child.kill('SIGINT');
+      }
     });
     const status = await new Promise<number | null>((res) => child.on('close', (code) => res(code)));
     expect(status).toBe(130);
