@@ -177,6 +177,13 @@ export function chunkFailure(e: NativeChunkError, plan: ClonePlan): CloneStation
   return new IoError('WRITE_FAILED', `writing target ${where} failed at offset ${at} (${e.code}): the target may be failing; choose another target`, details);
 }
 
+/** The engine could not run at all (as opposed to a chunk failing). */
+function engineFailure(fatal: NonNullable<JobOutcome['fatal']>, targetPath: string): IoError {
+  if (fatal.syscall === 'io_uring_setup')
+    return new IoError('IO_URING_UNAVAILABLE', `io_uring is not available here (${fatal.code}): use --backend auto or --backend threads`, { errno: fatal.code });
+  return new IoError('ENGINE_FAILED', `the copy could not continue (${fatal.message}): target ${targetPath} is incomplete`, { errno: fatal.code });
+}
+
 export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
   if (signal?.aborted) throw new CancelledError(`cancelled before writing: ${plan.targetPath} was left untouched`);
   prepareFileTarget(plan);
@@ -209,7 +216,7 @@ export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?:
   if (outcome.state === 'cancelled')
     throw new CancelledError(`cancelled after ${written} bytes: target ${plan.targetPath} is incomplete`, { bytesWritten: written });
   if (outcome.errors.length > 0) throw chunkFailure(outcome.errors[0], plan);
-  if (outcome.fatal) throw new IoError('ENGINE_FAILED', `the copy could not continue: ${outcome.fatal.message}`, { errno: outcome.fatal.code });
+  if (outcome.fatal) throw engineFailure(outcome.fatal, plan.targetPath);
   if (outcome.state !== 'done' || written !== plan.range.length)
     throw new IoError('INCOMPLETE', `only ${written} of ${plan.range.length} bytes were written: target ${plan.targetPath} is incomplete`);
 
@@ -259,7 +266,7 @@ export async function verifyClone(plan: ClonePlan, reporter: Reporter, signal?: 
     const path = e.target < 0 ? plan.source.path : plan.targetPath;
     throw new IoError('VERIFY_READ_FAILED', `verify could not read ${path} at offset ${e.offset} (${e.code}): the copy is unverified`, { errno: e.code });
   }
-  if (outcome.fatal) throw new IoError('ENGINE_FAILED', `verification could not continue: ${outcome.fatal.message}`);
+  if (outcome.fatal) throw engineFailure(outcome.fatal, plan.targetPath);
   return seconds;
 }
 

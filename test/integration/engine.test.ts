@@ -1,9 +1,10 @@
 // The native engine under the station's feet: worker threads, memory, faults, control.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { mkdirSync, openSync, readdirSync, readlinkSync, readSync, writeSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { describeRoot } from '../helpers/root.js';
-import { makeFile, runCli, lastEvent, sha256, sh, useLoopScratch } from '../helpers/fixtures.js';
+import { cli, makeFile, runCli, lastEvent, sha256, sh, useLoopScratch } from '../helpers/fixtures.js';
 import { EngineJob, allocateCounters, readCounters } from '../../src/engine.js';
 import { createPool } from '../../src/pool.js';
 import { planClone, executeClone, verifyClone } from '../../src/clone.js';
@@ -169,4 +170,40 @@ describeRoot('native engine', () => {
     expect(r.state).toBe('done');
     expect(r.progress.targets[0].bytes).toBe(64 << 20);
   });
+
+  it('falls back to plain buffers when the memlock limit refuses registration (ENOMEM)', () => {
+    const src = makeFile(join(fx.dir(), 'ml-src.img'), 16 << 20);
+    const dst = join(fx.dir(), 'ml-dst.img');
+    // Without CAP_IPC_LOCK, a 64 KiB RLIMIT_MEMLOCK cannot pin a 16 MiB ring.
+    const r = spawnSync('prlimit', ['--memlock=65536:65536', 'setpriv', '--bounding-set', '-ipc_lock', '--inh-caps', '-ipc_lock', process.execPath, cli, 'clone', src, dst, '--json'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const note = r.stdout.split('\n').filter((l) => l.includes('"backend"')).map((l) => JSON.parse(l) as Record<string, unknown>)[0];
+    expect(note.backend).toBe('io_uring');
+    expect(note.registeredBuffers).toBe(false);
+    expect(sha256(dst)).toBe(sha256(src));
+  });
+
+  it('falls back to the threads backend when io_uring is refused, and says why', () => {
+    const knob = '/proc/sys/kernel/io_uring_disabled';
+    const src = makeFile(join(fx.dir(), 'nu-src.img'), 16 << 20);
+    const dst = join(fx.dir(), 'nu-dst.img');
+    const previous = readFileSync(knob, 'utf8').trim();
+    // 1: io_uring only for CAP_SYS_ADMIN; the clone runs without it. Other tests keep it.
+    writeFileSync(knob, '1');
+    try {
+      const r = spawnSync('setpriv', ['--bounding-set', '-sys_admin', '--inh-caps', '-sys_admin', process.execPath, cli, 'clone', src, dst, '--json'], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const note = r.stdout.split('\n').filter((l) => l.includes('"backend"')).map((l) => JSON.parse(l) as Record<string, unknown>)[0];
+      expect(note.backend).toBe('threads');
+      expect(String(note.backendNote)).toMatch(/io_uring unavailable \(Operation not permitted\)/);
+      // forcing io_uring where it is refused is an error, not a silent fallback
+      const forced = spawnSync('setpriv', ['--bounding-set', '-sys_admin', '--inh-caps', '-sys_admin', process.execPath, cli, 'clone', src, join(fx.dir(), 'nu-forced.img'), '--json', '--backend', 'io_uring'], { encoding: 'utf8' });
+      expect(forced.status).toBe(1);
+      expect(forced.stdout).toContain('"code":"IO_URING_UNAVAILABLE"');
+    } finally {
+      writeFileSync(knob, previous);
+    }
+    expect(sha256(dst)).toBe(sha256(src));
+  });
 });
+
