@@ -2,6 +2,7 @@
 // worker thread that loads us); nothing here is a mutable static.
 #include <napi.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -81,6 +82,8 @@ class JobWrap : public Napi::ObjectWrap<JobWrap> {
                        {InstanceMethod<&JobWrap::Start>("start"), InstanceMethod<&JobWrap::Cancel>("cancel"),
                         InstanceMethod<&JobWrap::Pause>("pause"), InstanceMethod<&JobWrap::Resume>("resume"),
                         InstanceMethod<&JobWrap::TakeErrors>("takeErrors"),
+                        InstanceMethod<&JobWrap::TakeDone>("takeDone"),
+                        InstanceMethod<&JobWrap::RotateJournal>("rotateJournal"),
                         InstanceMethod<&JobWrap::Endpoints>("endpoints")});
   }
 
@@ -103,6 +106,8 @@ class JobWrap : public Napi::ObjectWrap<JobWrap> {
     return info.Env().Undefined();
   }
   Napi::Value TakeErrors(const Napi::CallbackInfo& info);
+  Napi::Value TakeDone(const Napi::CallbackInfo& info);
+  Napi::Value RotateJournal(const Napi::CallbackInfo& info);
   Napi::Value Endpoints(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Job> job_;
@@ -216,6 +221,15 @@ JobWrap::JobWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JobWrap>(inf
   }
   if (o.Has("stopOnReadError")) spec.stopOnReadError = o.Get("stopOnReadError").ToBoolean();
   if (o.Has("sync")) spec.sync = o.Get("sync").ToBoolean();
+  if (o.Has("reportDone")) spec.reportDone = o.Get("reportDone").ToBoolean();
+  if (o.Has("journalPath") && o.Get("journalPath").IsString()) spec.journalPath = o.Get("journalPath").As<Napi::String>().Utf8Value();
+  if (o.Has("simulateBad") && o.Get("simulateBad").IsTypedArray()) {
+    Napi::Float64Array bad = o.Get("simulateBad").As<Napi::Float64Array>();
+    for (size_t i = 0; i + 1 < bad.ElementLength(); i += 2)
+      spec.simulateBad.push_back(Extent{uint64_t(bad[i]), uint64_t(bad[i + 1])});
+    std::sort(spec.simulateBad.begin(), spec.simulateBad.end(),
+              [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
+  }
   if (ta.ElementLength() < ctr::count(spec.targets.size()))
     throw Napi::RangeError::New(env, "counters too small for this many targets");
 
@@ -284,6 +298,27 @@ Napi::Value JobWrap::TakeErrors(const Napi::CallbackInfo& info) {
     a.Set(uint32_t(i), o);
   }
   return a;
+}
+
+Napi::Value JobWrap::TakeDone(const Napi::CallbackInfo& info) {
+  std::vector<Extent> done = job_->takeDone();
+  Napi::Float64Array a = Napi::Float64Array::New(info.Env(), done.size() * 2);
+  for (size_t i = 0; i < done.size(); ++i) {
+    a[2 * i] = double(done[i].offset);
+    a[2 * i + 1] = double(done[i].length);
+  }
+  return a;
+}
+
+Napi::Value JobWrap::RotateJournal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "rotateJournal(path: string)");
+  try {
+    job_->rotateJournal(info[0].As<Napi::String>().Utf8Value());
+  } catch (const SysError& e) {
+    throw errnoError(env, e);
+  }
+  return env.Undefined();
 }
 
 Napi::Value JobWrap::Endpoints(const Napi::CallbackInfo& info) {

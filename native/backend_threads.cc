@@ -19,22 +19,28 @@ void carry(Job& job, size_t slot) {
   const size_t nt = job.targets().size();
   Extent c{};
   while (job.waitWhilePaused() && job.nextChunk(c)) {
-    const int rc = job.readFull(job.mutableSource(), c.offset, bufs[0], size_t(c.length));
+    const int rc = job.simulatedBad(c.offset, c.length) ? EIO : job.readFull(job.mutableSource(), c.offset, bufs[0], size_t(c.length));
     if (rc != 0) {
       job.recordError(ChunkError{c.offset, c.length, rc, -1, "read"});
       continue;
     }
     job.chunkRead(c);
+    bool allWritten = true;
     for (size_t t = 0; t < nt; ++t) {
       if (!job.targetLive(t)) continue;
       Endpoint& ep = job.mutableTarget(t);
       const uint64_t off = c.offset + uint64_t(ep.delta);
       const int w = verify ? job.readFull(ep, off, bufs[1 + t], size_t(c.length))
                            : job.writeFull(ep, off, bufs[0], size_t(c.length));
-      if (w != 0) job.recordError(ChunkError{c.offset, c.length, w, int(t), verify ? "read" : "write"});
-      else if (!verify) job.targetDone(t, c);
+      if (w != 0) {
+        allWritten = false;
+        job.recordError(ChunkError{c.offset, c.length, w, int(t), verify ? "read" : "write"});
+      } else if (!verify) {
+        job.targetDone(t, c);
+      }
     }
     if (verify) job.compareChunk(c, bufs.data());
+    else if (allWritten && job.anyTargetLeft()) job.chunkFinished(c);
   }
 }
 

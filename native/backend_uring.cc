@@ -17,6 +17,8 @@ struct Slot {
   Extent chunk{};
   unsigned pending = 0;
   bool sourceFailed = false;
+  bool writeFailed = false;
+  bool writesIssued = false;  // a read finished while stopping issues no writes
   std::vector<uint64_t> progress;  // op k: 0 = source read, 1 + t = target t
 };
 
@@ -44,17 +46,26 @@ class UringCopier {
   }
 
   void run() {
+    bool exhausted = false;
     for (;;) {
       // Paused: hold here (in-flight operations complete in the kernel meanwhile).
       // Cancelled: nextChunk() yields nothing more and the loop drains what is in flight.
       job_.waitWhilePaused();
-      for (size_t i = 0; i < slots_.size(); ++i) {
+      for (size_t i = 0; i < slots_.size() && !exhausted; ++i) {
         if (slots_[i].active) continue;
         Extent c{};
-        if (!job_.nextChunk(c)) break;
+        if (!job_.nextChunk(c)) {
+          exhausted = true;
+          break;
+        }
         begin(i, c);
       }
-      if (inflight_ == 0 && ring_.queued() == 0 && !anyActive()) break;
+      // Ops carried synchronously (simulated errors, buffered pieces) finish inside begin():
+      // an idle ring only means the end once the extents are exhausted.
+      if (inflight_ == 0 && ring_.queued() == 0 && !anyActive()) {
+        if (exhausted || job_.stopping()) break;
+        continue;
+      }
       const int rc = ring_.submitAndWait(inflight_ > 0 || ring_.queued() > 0 ? 1 : 0);
       if (rc != 0) {
         job_.fail(rc, "io_uring_enter", "");
@@ -89,6 +100,8 @@ class UringCopier {
     s.active = true;
     s.chunk = c;
     s.sourceFailed = false;
+    s.writeFailed = false;
+    s.writesIssued = false;
     std::fill(s.progress.begin(), s.progress.end(), 0);
     // A guard count: an op carried synchronously finishes inside issue(), and must not
     // retire the slot before its sibling ops are issued.
@@ -114,6 +127,7 @@ class UringCopier {
     const size_t rem = size_t(s.chunk.length - done);
     unsigned char* ptr = buffer(i, k) + done;
     const bool read = isRead(k);
+    if (k == 0 && done == 0 && job_.simulatedBad(s.chunk.offset, s.chunk.length)) return finish(i, k, EIO);
     const bool asyncOk = !ep.direct || (off % ep.align == 0 && reinterpret_cast<uintptr_t>(ptr) % ep.align == 0 &&
                                         (read || rem % ep.align == 0));
     if (!asyncOk) {
@@ -185,6 +199,7 @@ class UringCopier {
       }
       if (!verify_ && err == 0 && !job_.stopping()) {
         // The read is in: the same slot goes to every live target.
+        s.writesIssued = true;
         for (size_t t = 0; t < nt_; ++t) {
           if (!job_.targetLive(t)) continue;
           ++s.pending;
@@ -192,6 +207,7 @@ class UringCopier {
         }
       }
     } else if (err != 0) {
+      s.writeFailed = true;
       job_.recordError(ChunkError{c.offset, c.length, err, int(k - 1), verify_ ? "read" : "write"});
     } else if (!verify_) {
       job_.targetDone(k - 1, c);
@@ -207,6 +223,8 @@ class UringCopier {
       std::vector<unsigned char*> bufs(per_);
       for (unsigned b = 0; b < per_; ++b) bufs[b] = buffer(i, b);
       job_.compareChunk(c, bufs.data());
+    } else if (!verify_ && s.writesIssued && !s.writeFailed && job_.anyTargetLeft()) {
+      job_.chunkFinished(c);
     }
     s.active = false;
   }

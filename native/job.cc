@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <system_error>
@@ -28,6 +29,7 @@ Job::Job(JobSpec spec, uint64_t* counters) : spec_(std::move(spec)), counters_(c
   targets_.resize(spec_.targets.size());
   for (size_t i = 0; i < targets_.size(); ++i)
     openEndpoint(targets_[i], spec_.targets[i], spec_.mode == Mode::Copy);
+  if (!spec_.journalPath.empty()) rotateJournal(spec_.journalPath);
   const size_t n = size_t(spec_.depth) * buffersPerSlot();
   buffers_.reserve(n);
   for (size_t i = 0; i < n; ++i) buffers_.emplace_back(spec_.blockSize);
@@ -114,6 +116,10 @@ void Job::release() {
   buffers_.shrink_to_fit();
   source_.fd.reset();
   source_.buffered.reset();
+  {
+    std::lock_guard<std::mutex> lk(errMu_);
+    journal_.reset();
+  }
   for (Endpoint& t : targets_) {
     t.fd.reset();
     t.buffered.reset();
@@ -264,6 +270,55 @@ void Job::chunkRead(const Extent& c) {
 }
 
 void Job::targetDone(size_t t, const Extent& c) { add(ctr::kHeader + 2 * t, c.length); }
+
+void Job::chunkFinished(const Extent& c) {
+  if (!spec_.reportDone && !journal_.valid()) return;
+  std::lock_guard<std::mutex> lk(errMu_);
+  if (spec_.reportDone) {
+    // Coalesce with the previous record when contiguous: a clean pass stays one extent.
+    if (!done_.empty() && done_.back().offset + done_.back().length == c.offset) done_.back().length += c.length;
+    else done_.push_back(c);
+  }
+  if (journal_.valid()) {
+    char line[64];
+    const int n = std::snprintf(line, sizeof line, "0x%08llX  0x%08llX  +\n", static_cast<unsigned long long>(c.offset),
+                                static_cast<unsigned long long>(c.length));
+    // One write() per record: O_APPEND makes it atomic with respect to a kill, so the
+    // journal never holds half a line except after a machine crash, which replay skips.
+    ssize_t w;
+    do {
+      w = ::write(journal_.get(), line, size_t(n));
+    } while (w < 0 && errno == EINTR);
+    if (w != n) {
+      // A journal that cannot be written loses crash safety, not data: report it and stop
+      // journaling rather than fail the rescue.
+      errors_.push_back(ChunkError{c.offset, c.length, w < 0 ? errno : EIO, -1, "journal"});
+      journal_.reset();
+    }
+  }
+}
+
+bool Job::simulatedBad(uint64_t off, uint64_t len) const {
+  const auto& v = spec_.simulateBad;
+  if (v.empty()) return false;
+  // The first bad extent ending after `off`; it overlaps when it starts before off+len.
+  auto it = std::upper_bound(v.begin(), v.end(), off, [](uint64_t o, const Extent& e) { return o < e.offset + e.length; });
+  return it != v.end() && it->offset < off + len;
+}
+
+std::vector<Extent> Job::takeDone() {
+  std::lock_guard<std::mutex> lk(errMu_);
+  std::vector<Extent> out;
+  out.swap(done_);
+  return out;
+}
+
+void Job::rotateJournal(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!fd.valid()) throw SysError{errno, "open", path};
+  std::lock_guard<std::mutex> lk(errMu_);
+  journal_ = std::move(fd);
+}
 
 void Job::syncTargets() {
   for (size_t i = 0; i < targets_.size(); ++i) {

@@ -59,6 +59,15 @@ struct JobSpec {
   BackendKind backend = BackendKind::Auto;
   bool stopOnReadError = true;
   bool sync = true;
+  // Rescue support. reportDone: keep the list of chunks that reached every live target, so
+  // policy can mark them finished in its map. journalPath: also append each such chunk to
+  // this file as it finishes ("0xPOS 0xSIZE +" lines, no fsync): a process killed at any
+  // instant leaves the journal holding everything but the chunks in flight.
+  bool reportDone = false;
+  std::string journalPath;
+  // Test mode (like ddrescue's -H): a source read overlapping one of these extents fails
+  // with EIO without touching the device. Sorted, non-overlapping.
+  std::vector<Extent> simulateBad;
 };
 
 // Why a chunk failed; kMismatch is not an errno: the bytes read back differ.
@@ -117,6 +126,10 @@ class Job {
   void join();
 
   std::vector<ChunkError> takeErrors();
+  std::vector<Extent> takeDone();
+  // Switches journal files: records after this call go to `path`. The caller may delete
+  // the old one once its map snapshot covers every chunk drained before the switch.
+  void rotateJournal(const std::string& path);
   const JobSpec& spec() const { return spec_; }
   const Endpoint& source() const { return source_; }
   const std::vector<Endpoint>& targets() const { return targets_; }
@@ -158,6 +171,9 @@ class Job {
   // Accounting for one finished chunk (source read, or one target's write or read-back).
   void chunkRead(const Extent& c);
   void targetDone(size_t t, const Extent& c);
+  // A chunk reached every live target (copy mode): finished, as far as policy cares.
+  void chunkFinished(const Extent& c);
+  bool simulatedBad(uint64_t off, uint64_t len) const;
   bool targetLive(size_t t) const { return !__atomic_load_n(&targets_[t].failed, __ATOMIC_RELAXED); }
   Endpoint& mutableSource() { return source_; }
   Endpoint& mutableTarget(size_t t) { return targets_[t]; }
@@ -185,6 +201,8 @@ class Job {
 
   std::mutex errMu_;
   std::vector<ChunkError> errors_;
+  std::vector<Extent> done_;
+  Fd journal_;
 
   std::atomic<bool> cancel_{false};
   std::atomic<bool> stop_{false};

@@ -12,6 +12,8 @@ const usage = `clonestation: clone, rescue, image and benchmark drives at the sp
 
 Usage:
   clonestation clone SOURCE TARGET [options]   copy a drive or image to another
+  clonestation rescue SOURCE TARGET MAPFILE     copy a failing drive around its bad sectors
+  clonestation map show MAPFILE                 summary and block map of a rescue map
   clonestation demo [--keep] [--size SIZE]      clone generated images (no drives needed)
   clonestation --help | --version
 
@@ -26,6 +28,23 @@ Clone options:
   --verify               re-read the target with O_DIRECT and compare
   --yes                  do not ask before overwriting a block device
   --json                 JSON lines on stdout instead of progress on stderr
+  --map MAPFILE          error-tolerant and resumable: a rescue with ddrescue's map
+
+Rescue options (also --offset, --length, --target-offset, --depth, --backend, --no-direct,
+--yes, --json):
+  --sector-size SIZE     bad sectors are recorded at this size (default: the drive's)
+  --cluster SIZE         bytes per read in the copy passes (default 128 sectors)
+  --reverse              copy passes start at the end
+  --retries N            passes over bad sectors after scraping (default 0)
+  --min-read-rate SIZE   bytes/s; slower areas are skipped and read in a later pass
+  --timeout SECONDS      give up after this long without a good read
+  --max-errors N         give up beyond this many error areas
+  --fill PATTERN         write unreadable sectors in the target as 0xNN or text
+  --domain MAPFILE       rescue only the finished (+) blocks of that map
+  --simulate-errors MAPFILE  test mode: reads fail where that map is not +
+  --wait-for-return      when the source drops off, wait for it (same serial/WWN) and go on
+  --gone-after SECONDS   nothing but failing reads this long means the drive is gone (120)
+  --save-interval SECONDS  map saves while reading (default 30; always at every stop)
 
 SIZE: bytes (4096, 0x1000), units (4KiB, 1MiB, 2GB; bare K/M/G are binary) or sectors (8s).
 Exit status: 0 ok, 1 I/O error, 2 bad input, 3 internal error, 4 refused for safety,
@@ -47,6 +66,24 @@ const cloneOptions = {
   verify: { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   json: { type: 'boolean' },
+  map: { type: 'string' },
+} satisfies ParseArgsConfig['options'];
+
+const rescueOptions = {
+  ...cloneOptions,
+  'sector-size': { type: 'string' },
+  cluster: { type: 'string' },
+  reverse: { type: 'boolean' },
+  retries: { type: 'string' },
+  'min-read-rate': { type: 'string' },
+  timeout: { type: 'string' },
+  'max-errors': { type: 'string' },
+  fill: { type: 'string' },
+  domain: { type: 'string' },
+  'simulate-errors': { type: 'string' },
+  'wait-for-return': { type: 'boolean' },
+  'gone-after': { type: 'string' },
+  'save-interval': { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
@@ -65,7 +102,86 @@ function backendOf(v: string | undefined): Backend {
   throw new UsageError(`--backend must be auto, io_uring or threads, not ${JSON.stringify(v)}`);
 }
 
+async function cmdRescue(args: string[], reporter: () => Reporter, signal: AbortSignal, viaClone: boolean): Promise<number> {
+  const { values, positionals } = parse(args, rescueOptions);
+  const want = viaClone ? 2 : 3;
+  if (positionals.length !== want)
+    throw new UsageError(viaClone ? 'clone needs exactly SOURCE and TARGET (see clonestation --help)' : 'rescue needs SOURCE, TARGET and MAPFILE (see clonestation --help)');
+  const mapPath = viaClone ? (values.map as string) : positionals[2];
+  const rep = values.json ? new JsonReporter() : reporter();
+  const seconds = (v: string | undefined, name: string): number | undefined => (v === undefined ? undefined : parseCount(v, name, 0, 10 ** 9));
+  const { rescue } = await import('./rescue/rescue.js');
+  const r = await rescue(
+    {
+      source: positionals[0],
+      target: positionals[1],
+      mapPath,
+      offset: values.offset,
+      length: values.length,
+      targetOffset: values['target-offset'],
+      sectorSize: values['sector-size'],
+      cluster: values.cluster,
+      depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
+      backend: backendOf(values.backend),
+      direct: !values['no-direct'],
+      reverse: values.reverse,
+      retries: seconds(values.retries, '--retries'),
+      minReadRate: values['min-read-rate'],
+      timeout: seconds(values.timeout, '--timeout'),
+      maxErrors: seconds(values['max-errors'], '--max-errors'),
+      fill: values.fill,
+      domain: values.domain,
+      simulateErrors: values['simulate-errors'],
+      waitForReturn: values['wait-for-return'],
+      goneAfter: seconds(values['gone-after'], '--gone-after'),
+      saveInterval: seconds(values['save-interval'], '--save-interval'),
+      yes: values.yes,
+      version: version(),
+      commandLine: ['clonestation', ...process.argv.slice(2)].join(' '),
+    },
+    rep,
+    signal,
+  );
+  const passes = r.passes.map((p) => `${p.name} ${p.seconds.toFixed(1)} s`).join(', ');
+  rep.done({
+    message:
+      `rescued ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.size)} (${((100 * r.rescuedBytes) / Math.max(1, r.size)).toFixed(4)}%); ` +
+      `bad ${formatBytes(r.badBytes)} in ${r.badAreas} area(s); ${r.seconds.toFixed(1)} s, ${formatRate(r.bytesPerSec)}; passes: ${passes || 'none needed'}; map ${r.map}`,
+    ...r,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  });
+  return ExitStatus.ok;
+}
+
+async function cmdMap(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'show') throw new UsageError('usage: clonestation map show MAPFILE [--width N] [--rows N] [--no-color] [--json]');
+  const { values, positionals } = parse(rest, { width: { type: 'string' }, rows: { type: 'string' }, 'no-color': { type: 'boolean' }, json: { type: 'boolean' }, size: { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError('map show needs exactly one MAPFILE');
+  const { readFileSync: read, existsSync: exists } = await import('node:fs');
+  const { parseMap } = await import('./rescue/mapfile.js');
+  const { Mapbook } = await import('./rescue/mapbook.js');
+  const { summarize, summaryLines, picture, legend } = await import('./rescue/show.js');
+  const path = positionals[0];
+  if (!exists(path)) throw new UsageError(`mapfile ${path} does not exist`, 'NOT_FOUND');
+  const given = values.size ? parseSize(values.size, '--size') : undefined;
+  const map = parseMap(read(path, 'utf8'), { path, deviceSize: given });
+  const last = map.blocks[map.blocks.length - 1];
+  const book = new Mapbook(given ?? (last ? last.pos + last.size : 0), map);
+  const s = summarize(book);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ event: 'map', map: path, ...s })}\n`);
+    return ExitStatus.ok;
+  }
+  const colours = !values['no-color'] && Boolean(process.stdout.isTTY);
+  const width = values.width ? parseCount(values.width, '--width', 8, 1000) : Math.min(100, (process.stdout.columns ?? 80) - 2);
+  const rows = values.rows ? parseCount(values.rows, '--rows', 1, 500) : 16;
+  process.stdout.write(`${[`${path}:`, ...summaryLines(s), '', ...picture(book, width, rows, colours), legend(colours)].join('\n')}\n`);
+  return ExitStatus.ok;
+}
+
 async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
+  if (args.some((a) => a === '--map' || a.startsWith('--map='))) return cmdRescue(args, reporter, signal, true);
   const { values, positionals } = parse(args, cloneOptions);
   if (positionals.length !== 2) throw new UsageError('clone needs exactly SOURCE and TARGET (see clonestation --help)');
   const rep = values.json ? new JsonReporter() : reporter();
@@ -133,6 +249,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdClone(rest, reporter, signal);
       case 'demo':
         return await cmdDemo(rest, reporter, signal);
+      case 'rescue':
+        return await cmdRescue(rest, reporter, signal, false);
+      case 'map':
+        return await cmdMap(rest);
       case '--version':
       case '-V':
         process.stdout.write(`${version()}\n`);

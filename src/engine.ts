@@ -13,8 +13,10 @@ export type EndpointRequest = NativeEndpointSpec;
 
 /** A job as policy states it: the native spec with extents as objects and defaults filled in. */
 export type JobRequest = Pick<NativeJobSpec, 'mode' | 'source' | 'targets'> &
-  Partial<Pick<NativeJobSpec, 'blockSize' | 'depth' | 'backend' | 'stopOnReadError' | 'sync'>> & {
+  Partial<Pick<NativeJobSpec, 'blockSize' | 'depth' | 'backend' | 'stopOnReadError' | 'sync' | 'reportDone' | 'journalPath'>> & {
     extents: Extent[];
+    /** test mode: source reads overlapping these fail with EIO (like ddrescue's -H) */
+    simulateBad?: Extent[];
   };
 
 export type JobState = 'init' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -84,6 +86,9 @@ export class EngineJob {
           backend: request.backend ?? 'auto',
           stopOnReadError: request.stopOnReadError ?? true,
           sync: request.sync ?? true,
+          reportDone: request.reportDone ?? false,
+          journalPath: request.journalPath,
+          simulateBad: request.simulateBad ? toFlat(request.simulateBad) : undefined,
         },
         new BigUint64Array(this.counters),
       );
@@ -112,6 +117,18 @@ export class EngineJob {
   takeErrors(): NativeChunkError[] {
     this.collected.push(...this.job.takeErrors());
     return [...this.collected];
+  }
+
+  /** Chunks that reached every live target since the last call (contiguous ones merged). */
+  takeDone(): Extent[] {
+    const flat = this.job.takeDone();
+    const out: Extent[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ offset: flat[i], length: flat[i + 1] });
+    return out;
+  }
+
+  rotateJournal(path: string): void {
+    this.job.rotateJournal(path);
   }
 
   cancel(): void {

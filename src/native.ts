@@ -40,6 +40,12 @@ export interface NativeJobSpec {
   backend: Backend;
   stopOnReadError: boolean;
   sync: boolean;
+  /** keep the list of chunks that reached every live target (takeDone) */
+  reportDone?: boolean;
+  /** append each finished chunk to this file as "0xPOS 0xSIZE +" (crash journal) */
+  journalPath?: string;
+  /** test mode: source reads overlapping these [offset, length] pairs fail with EIO */
+  simulateBad?: Float64Array;
 }
 
 export interface NativeEndpoint {
@@ -58,7 +64,7 @@ export interface NativeChunkError {
   code: string;
   /** -1 for the source, else the target index */
   target: number;
-  op: 'read' | 'write' | 'fdatasync' | 'compare';
+  op: 'read' | 'write' | 'fdatasync' | 'compare' | 'journal';
 }
 
 export interface NativeOutcome {
@@ -76,6 +82,9 @@ export interface NativeJob {
   pause(): void;
   resume(): void;
   takeErrors(): NativeChunkError[];
+  /** finished chunks since the last call, as flat [offset, length, ...] pairs */
+  takeDone(): Float64Array;
+  rotateJournal(path: string): void;
   endpoints(): { source: NativeEndpoint; targets: NativeEndpoint[] };
 }
 

@@ -1,0 +1,285 @@
+// `clonestation rescue SOURCE TARGET MAPFILE` (and `clone --map`): the ddrescue-style,
+// error-tolerant, resumable copy. Loads or starts the map, replays any crash journal,
+// runs the passes, saves the map at every stop, and reports.
+import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { CancelledError, IoError, RefusedError, UsageError } from '../errors.js';
+import { inspectDrive, type DriveInfo } from '../drive.js';
+import { checkDistinct, checkTargetFree, checkTargetSize } from '../safety.js';
+import { parseSize } from '../units.js';
+import type { Extent } from '../extent.js';
+import type { Backend } from '../native.js';
+import type { Reporter } from '../progress.js';
+import { loadMap, saveMapSync, type MapHeader } from './mapfile.js';
+import { Mapbook } from './mapbook.js';
+import { JournalSet } from './journal.js';
+import { DriveGoneError, Rescuebook, type RescuePolicy, type PassRecord } from './rescuebook.js';
+import { describeIdentity, findByIdentity, hasIdentity, identityOf } from './identity.js';
+import { EngineJob } from '../engine.js';
+
+export interface RescueOptions {
+  source: string;
+  target: string;
+  mapPath: string;
+  offset?: string;
+  length?: string;
+  targetOffset?: string;
+  sectorSize?: string;
+  cluster?: string;
+  depth?: number;
+  backend?: Backend;
+  direct?: boolean;
+  reverse?: boolean;
+  retries?: number;
+  minReadRate?: string;
+  timeout?: number;
+  maxErrors?: number;
+  fill?: string;
+  domain?: string;
+  simulateErrors?: string;
+  waitForReturn?: boolean;
+  goneAfter?: number;
+  saveInterval?: number;
+  yes?: boolean;
+  version: string;
+  commandLine: string;
+}
+
+export interface RescueSummary {
+  size: number;
+  rescuedBytes: number;
+  badBytes: number;
+  badAreas: number;
+  unfinishedBytes: number;
+  passes: PassRecord[];
+  seconds: number;
+  bytesPerSec: number;
+  finished: boolean;
+  map: string;
+}
+
+/** The + blocks of a map, as extents. */
+async function finishedExtents(path: string, size: number, option: string): Promise<Extent[]> {
+  if (!existsSync(path)) throw new UsageError(`${option} ${path} does not exist: give the path of a ddrescue map`, 'NOT_FOUND');
+  const map = await loadMap(path, size);
+  return new Mapbook(size, map).extents(['+']);
+}
+
+function intersect(a: Extent[], b: Extent[]): Extent[] {
+  const out: Extent[] = [];
+  let j = 0;
+  for (const x of a) {
+    const xEnd = x.offset + x.length;
+    while (j < b.length && b[j].offset + b[j].length <= x.offset) j++;
+    for (let k = j; k < b.length && b[k].offset < xEnd; k++) {
+      const s = Math.max(x.offset, b[k].offset);
+      const e = Math.min(xEnd, b[k].offset + b[k].length);
+      if (e > s) out.push({ offset: s, length: e - s });
+    }
+  }
+  return out;
+}
+
+/** Complement of `good` within [0, size): the bad extents for --simulate-errors. */
+function complement(good: Extent[], size: number): Extent[] {
+  const out: Extent[] = [];
+  let at = 0;
+  for (const g of good) {
+    if (g.offset > at) out.push({ offset: at, length: g.offset - at });
+    at = g.offset + g.length;
+  }
+  if (at < size) out.push({ offset: at, length: size - at });
+  return out;
+}
+
+/** A --fill pattern: 0xNN is one byte; anything else is text, repeated. */
+export function fillPattern(text: string): Buffer {
+  if (/^0x[0-9a-f]{1,2}$/i.test(text)) return Buffer.from([parseInt(text, 16)]);
+  if (text.length === 0) throw new UsageError('--fill needs a byte (0x00) or some text', 'USAGE');
+  return Buffer.from(text, 'utf8');
+}
+
+function fillBad(target: string, book: Mapbook, delta: number, pattern: Buffer): number {
+  const fd = openSync(target, 'r+');
+  let filled = 0;
+  try {
+    for (const b of book.blocks()) {
+      if (b.status !== '-') continue;
+      // the pattern continues across the drive as if laid from offset 0, as ddrescue does
+      const buf = Buffer.alloc(Math.min(b.size, 1 << 20));
+      for (let off = 0; off < b.size; off += buf.length) {
+        const n = Math.min(buf.length, b.size - off);
+        for (let i = 0; i < n; i++) buf[i] = pattern[(b.pos + off + i) % pattern.length];
+        writeSync(fd, buf, 0, n, b.pos + off + delta);
+      }
+      filled += b.size;
+    }
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return filled;
+}
+
+function prepareTarget(target: DriveInfo | undefined, path: string, end: number): void {
+  if (target?.kind === 'block') return;
+  // Never truncate: a resumed rescue keeps what earlier runs wrote.
+  const fd = openSync(path, target ? 'r+' : 'wx', 0o644);
+  try {
+    if (fstatSync(fd).size < end) ftruncateSync(fd, end);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function waitForReturn(source: DriveInfo, book: Mapbook, target: string, delta: number, reporter: Reporter, signal?: AbortSignal): Promise<string> {
+  const id = identityOf(source);
+  if (!hasIdentity(id)) throw new RefusedError('NO_IDENTITY', `source ${source.path} has no serial, WWN or by-id name to recognise it by: --wait-for-return cannot be used; rerun the command when it is back`);
+  reporter.note(`waiting for the drive (${describeIdentity(id)}) to come back; Ctrl-C stops with the map saved`);
+  const canary = book.blocks().find((b) => b.status === '+');
+  for (;;) {
+    if (signal?.aborted) throw new CancelledError(`stopped while waiting for ${source.path}: the map is saved; rerun the same command to resume`);
+    for (const path of findByIdentity(id)) {
+      if (!canary) return path;
+      // the same identity and a rescued sector that reads back the same: it is our drive
+      try {
+        const check = new EngineJob({
+          mode: 'verify',
+          source: { path },
+          targets: [{ path: target, delta }],
+          extents: [{ offset: canary.pos, length: Math.min(canary.size, source.logicalSectorSize) }],
+          blockSize: 4096,
+          depth: 1,
+        });
+        const r = await check.run();
+        if (r.errors.length === 0 && r.state === 'done') return path;
+      } catch {
+        // not readable yet
+      }
+    }
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+}
+
+export async function rescue(o: RescueOptions, reporter: Reporter, signal?: AbortSignal): Promise<RescueSummary> {
+  const source = inspectDrive(o.source, 'source');
+  const target = existsSync(o.target) ? inspectDrive(o.target, 'target') : undefined;
+  const mapPath = resolve(o.mapPath);
+  if (!existsSync(dirname(mapPath))) throw new UsageError(`the folder of mapfile ${o.mapPath} does not exist: create it or choose another path`, 'NOT_FOUND');
+  if ([resolve(o.source), resolve(o.target)].includes(mapPath) || source.realPath === mapPath)
+    throw new UsageError(`mapfile ${o.mapPath} is the source or the target: give the map its own file`, 'USAGE');
+
+  const sectorSize = o.sectorSize ? parseSize(o.sectorSize, '--sector-size') : source.logicalSectorSize;
+  if (sectorSize < 512 || sectorSize % 512 !== 0 || sectorSize > 65536)
+    throw new UsageError('--sector-size must be a multiple of 512 up to 64 KiB', 'BAD_SIZE');
+  const cluster = o.cluster ? parseSize(o.cluster, '--cluster', sectorSize) : 128 * sectorSize;
+  if (cluster < sectorSize || cluster % sectorSize !== 0 || cluster > 64 << 20)
+    throw new UsageError(`--cluster must be a multiple of the sector size (${sectorSize}) up to 64 MiB`, 'BAD_SIZE');
+  const offset = o.offset ? parseSize(o.offset, '--offset', sectorSize) : 0;
+  const length = o.length ? parseSize(o.length, '--length', sectorSize) : source.size - offset;
+  if (offset + length > source.size) throw new UsageError(`--offset plus --length runs past the end of source ${o.source} (${source.size} bytes)`, 'RANGE');
+  const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : offset;
+  const delta = targetOffset - offset;
+
+  // Everything the user gave is checked before anything is written: maps first.
+  const map = await loadMap(mapPath, source.size);
+  let domain: Extent[] = [{ offset, length }];
+  if (o.domain) domain = intersect(domain, await finishedExtents(o.domain, source.size, '--domain'));
+  const simulateBad = o.simulateErrors ? complement(await finishedExtents(o.simulateErrors, source.size, '--simulate-errors'), source.size) : undefined;
+  const pattern = o.fill !== undefined ? fillPattern(o.fill) : undefined;
+
+  checkDistinct(source, target, o.target);
+  checkTargetFree(target);
+  checkTargetSize(target, o.target, { offset: offset + delta, length });
+  if (target?.kind === 'block' && !o.yes) {
+    const { confirmOverwrite } = await import('../confirm.js');
+    await confirmOverwrite(target, `with what can be read of ${length} bytes of ${source.path} (map ${o.mapPath})`, { yes: false });
+  }
+
+  const book = new Mapbook(source.size, map);
+  const journals = new JournalSet(mapPath);
+  const started = new Date();
+  const header = (finished: boolean): MapHeader => ({ commandLine: o.commandLine, version: o.version, startTime: started, currentTime: new Date(), finished });
+  const save = (job?: EngineJob): void => {
+    const { next } = journals.rotate();
+    if (job) {
+      job.rotateJournal(next);
+      for (const d of job.takeDone()) book.set(d.offset, d.length, '+');
+    }
+    saveMapSync(mapPath, book.toMap(), header(book.isFinished()));
+    journals.removeBefore(journals.number);
+  };
+  // A previous run killed mid-pass left its finished chunks in journals: fold them in.
+  const replayed = journals.replay();
+  for (const e of replayed) book.set(e.offset, e.length, '+');
+  if (replayed.length > 0) reporter.note(`replayed ${replayed.length} finished chunk(s) from the crash journal`);
+  // The map exists on disk before the first byte is written to the target.
+  save();
+  prepareTarget(target, o.target, source.size + Math.max(0, delta));
+
+  const policy: RescuePolicy = {
+    sectorSize,
+    cluster,
+    depth: o.depth ?? 8,
+    backend: o.backend ?? 'auto',
+    direct: o.direct ?? true,
+    reverse: o.reverse ?? false,
+    retries: o.retries ?? 0,
+    minReadRate: o.minReadRate ? parseSize(o.minReadRate, '--min-read-rate') : 0,
+    timeout: o.timeout ?? 0,
+    maxErrors: o.maxErrors ?? Number.POSITIVE_INFINITY,
+    skipInitial: Math.max(64 * 1024, Math.floor(source.size / 100000 / sectorSize) * sectorSize),
+    skipMax: Math.max(64 * 1024, Math.floor(source.size / 100 / sectorSize) * sectorSize),
+    goneAfter: o.goneAfter ?? 120,
+    saveInterval: o.saveInterval ?? 30,
+  };
+  const t0 = process.hrtime.bigint();
+  const rb = new Rescuebook(book, policy, { source: o.source, target: o.target, delta, simulateBad, domain }, {
+    save,
+    journal: () => journals.current,
+    progress: (v) => reporter.progress(v),
+    note: (m, f) => reporter.note(m, f),
+    signal,
+  });
+  reporter.note(
+    `rescuing ${source.path} (${source.size} bytes, ${sectorSize}-byte sectors, cluster ${cluster}) to ${o.target}; map ${o.mapPath}: ${Math.round((100 * book.totals()['+']) / Math.max(1, source.size))}% already finished`,
+    { source: source.path, target: o.target, map: o.mapPath, sectorSize, cluster },
+  );
+  let reason;
+  try {
+    for (;;) {
+      reason = await rb.run();
+      if (reason !== 'drive-gone' || !o.waitForReturn) break;
+      save();
+      const back = await waitForReturn(source, book, o.target, delta, reporter, signal);
+      reporter.note(`the drive is back as ${back}: continuing`);
+      rb.resumeAt(back);
+    }
+  } finally {
+    save();
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (reason === 'finished' && pattern) {
+    const filled = fillBad(o.target, book, delta, pattern);
+    if (filled > 0) reporter.note(`filled ${filled} bytes of bad sectors in the target with the --fill pattern`);
+  }
+  const t = book.totals();
+  const summary: RescueSummary = {
+    size: source.size,
+    rescuedBytes: t['+'],
+    badBytes: t['-'],
+    badAreas: book.areaCount('-'),
+    unfinishedBytes: t['?'] + t['*'] + t['/'],
+    passes: rb.passes,
+    seconds,
+    bytesPerSec: seconds > 0 ? rb.passes.reduce((s, p) => s + p.bytesRescued, 0) / seconds : 0,
+    finished: reason === 'finished',
+    map: o.mapPath,
+  };
+  const where = `the map ${o.mapPath} is saved: rerun the same command to resume`;
+  if (reason === 'cancelled') throw new CancelledError(`rescue interrupted: ${where}`, { ...summary });
+  if (reason === 'timeout') throw new IoError('RESCUE_TIMEOUT', `no good read for ${policy.timeout} s (--timeout): ${where}`, { ...summary });
+  if (reason === 'max-errors') throw new IoError('TOO_MANY_ERRORS', `more than ${policy.maxErrors} error areas (--max-errors): ${where}`, { ...summary });
+  if (reason === 'drive-gone') throw new DriveGoneError(source.path, 'it stopped answering');
+  return summary;
+}
