@@ -197,8 +197,9 @@ class UringCopier {
       } else {
         job_.chunkRead(c);
       }
-      if (!verify_ && err == 0 && !job_.stopping()) {
-        // The read is in: the same slot goes to every live target.
+      if (!verify_ && err == 0 && !job_.cancelled()) {
+        // The read is in: the same slot goes to every live target. A job stopped by an
+        // error still lands the good data already read; only a cancel drops it.
         s.writesIssued = true;
         for (size_t t = 0; t < nt_; ++t) {
           if (!job_.targetLive(t)) continue;

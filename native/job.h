@@ -139,6 +139,8 @@ class Job {
   // The next chunk to transfer; false when the extents are exhausted or the job stops.
   bool nextChunk(Extent& out);
   bool stopping() const;
+  // Cancelled by the user (not stopped by an error): data in flight may be dropped.
+  bool cancelled() const { return cancel_.load(std::memory_order_relaxed); }
   // Blocks while paused; returns false if cancelled meanwhile.
   bool waitWhilePaused();
   void add(size_t slot, uint64_t v) { __atomic_fetch_add(&counters_[slot], v, __ATOMIC_RELAXED); }

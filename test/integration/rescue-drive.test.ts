@@ -141,4 +141,19 @@ describeRoot('rescue from a real failing drive', () => {
     expect(goodDataCopied(d, target, map)).toBe(true);
     expect(lastEvent({ status, stdout: run.out(), stderr: '', events: run.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) }, 'done')?.finished).toBe(true);
   });
+
+  it('gives up after --timeout seconds without a good read, map saved, resumable', () => {
+    const size = 32 * MiB;
+    // the last 24 MiB unreadable, every read 20 ms: the skipping pass spends seconds there
+    const d = failingDrive({ dir: join(dir, 'timeout'), size, sectorSize: 512, bad: [{ offset: 8 * MiB, length: 24 * MiB }], delayMs: 20 });
+    drives.push(d);
+    const target = join(dir, 'timeout.img');
+    const map = join(dir, 'timeout.map');
+    const r = runCli(['rescue', d.dev, target, map, '--json', '--timeout', '1']);
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    expect(lastEvent(r, 'error')?.code).toBe('RESCUE_TIMEOUT');
+    expect(blocks(map, '+')).toEqual([{ pos: 0, size: 8 * MiB }]);
+    expect(goodDataCopied(d, target, map)).toBe(true);
+  });
 });
+
