@@ -155,5 +155,43 @@ describeRoot('rescue from a real failing drive', () => {
     expect(blocks(map, '+')).toEqual([{ pos: 0, size: 8 * MiB }]);
     expect(goodDataCopied(d, target, map)).toBe(true);
   });
+
+  it('stops on SIGINT with exit 130, the map saved and no journal left; the rerun completes', async () => {
+    const size = 32 * MiB;
+    const d = failingDrive({ dir: join(dir, 'sigint'), size, sectorSize: 512, bad: badSectors(512, [3000]), delayMs: 5 });
+    drives.push(d);
+    const target = join(dir, 'sigint.img');
+    const map = join(dir, 'sigint.map');
+    const run = await startSlowRescue(d, target, map, []);
+    run.child.kill('SIGINT');
+    expect(await run.done, run.out()).toBe(130);
+    expect(run.out()).toContain('"code":"CANCELLED"');
+    const saved = blocks(map, '+').reduce((t, b) => t + b.size, 0);
+    expect(saved).toBeGreaterThan(0);
+    expect(saved).toBeLessThan(size);
+    expect(readdirSync(join(dir)).filter((f) => f.startsWith('sigint.map.journal-'))).toEqual([]);
+    const r = runCli(['rescue', d.dev, target, map, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(blocks(map, '-')).toEqual([{ pos: 3000 * 512, size: 512 }]);
+    expect(goodDataCopied(d, target, map)).toBe(true);
+  });
+
+  it('--min-read-rate leaves slow areas for a later pass, and still rescues everything', () => {
+    // No bad sector at all, every read 20 ms: far below 1 GB/s, so the first pass must skip
+    // ahead at least once and a later pass must pick the skipped area up.
+    const size = 48 * MiB;
+    const d = failingDrive({ dir: join(dir, 'slow'), size, sectorSize: 512, bad: [], delayMs: 20 });
+    drives.push(d);
+    const target = join(dir, 'slow.img');
+    const map = join(dir, 'slow.map');
+    const r = runCli(['rescue', d.dev, target, map, '--json', '--min-read-rate', '1GB']);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    const passes = lastEvent(r, 'done')?.passes as { name: string; bytesRescued: number }[];
+    expect(passes[0].name).toBe('copy 1');
+    expect(passes[0].bytesRescued).toBeLessThan(size);
+    expect(passes.slice(1).reduce((t, p) => t + p.bytesRescued, 0)).toBe(size - passes[0].bytesRescued);
+    expect(blocks(map, '+')).toEqual([{ pos: 0, size }]);
+    expect(goodDataCopied(d, target, map)).toBe(true);
+  });
 });
 
