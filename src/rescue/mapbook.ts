@@ -132,8 +132,13 @@ export class Mapbook {
     if (removed === repl.length) {
       // The common case (a good read moving the edge between '+' and '?'): no shifting.
       for (let i = 0; i < removed; i++) bs[lo + i] = repl[i]!;
+    } else if (repl.length === 1) {
+      bs.splice(lo, removed, repl[0]!);
+    } else if (repl.length === 2) {
+      // Explicit arguments: V8's splice with a spread is about 8x slower on a big array.
+      bs.splice(lo, removed, repl[0]!, repl[1]!);
     } else {
-      bs.splice(lo, removed, ...repl);
+      bs.splice(lo, removed, repl[0]!, repl[1]!, repl[2]!);
     }
   }
 

@@ -18,7 +18,7 @@
 import { closeSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { IoError, UsageError, isSystemCallError } from '../errors.js';
+import { InternalError, IoError, UsageError, isSystemCallError } from '../errors.js';
 
 /** '?' non-tried, '*' non-trimmed, '/' non-scraped, '-' bad sector, '+' finished. */
 export type BlockStatus = '?' | '*' | '/' | '-' | '+';
@@ -132,10 +132,65 @@ function badLine(path: string, line: number, problem: string, details: Record<st
   );
 }
 
+function notANumber(path: string, line: number, what: string, token: string): UsageError {
+  return badLine(path, line, `${what} ${quote(token)} is not a number (write decimal, 0x hex or 0-prefixed octal, at most 2^53-1)`, { token });
+}
+
 // Whitespace as C's isspace() sees it, minus the newline that ends a line.
 const isBlank = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0b || c === 0x0c;
 const HASH = 0x23;
 const NEWLINE = 0x0a;
+
+/** The block status that is the whole of text[start, end), or undefined. */
+function statusAt(text: string, start: number, end: number): BlockStatus | undefined {
+  if (end - start !== 1) return undefined;
+  switch (text.charCodeAt(start)) {
+    case 0x3f:
+      return '?';
+    case 0x2a:
+      return '*';
+    case 0x2f:
+      return '/';
+    case 0x2d:
+      return '-';
+    case 0x2b:
+      return '+';
+    default:
+      return undefined;
+  }
+}
+
+/** The first data line: current_pos current_status [current_pass]. */
+function parseStatusLine(
+  text: string,
+  from: readonly number[],
+  to: readonly number[],
+  count: number,
+  path: string,
+  lineNo: number,
+  lineStart: number,
+  lineEnd: number,
+): { pos: number; status: PassStatus; pass: number } {
+  const field = (k: number): string => text.slice(from[k]!, to[k]!);
+  const numberField = (k: number, what: string): number => {
+    const n = cNumberAt(text, from[k]!, to[k]!);
+    if (n < 0) throw notANumber(path, lineNo, what, field(k));
+    return n;
+  };
+  if (count < 2 || count > 3) {
+    const found = quote(text.slice(lineStart, lineEnd).trim());
+    throw badLine(path, lineNo, `expected the status line "current_pos current_status [current_pass]", found ${found}`);
+  }
+  const pos = numberField(0, 'current_pos');
+  const status = field(1);
+  if (!isPassStatus(status)) throw badLine(path, lineNo, `unknown current_status ${quote(status)} (expected one of ? * / - F G +)`, { status });
+  let pass = 1;
+  if (count === 3) {
+    pass = numberField(2, 'current_pass');
+    if (pass < 1) throw badLine(path, lineNo, `current_pass must be 1 or more, found ${quote(field(2))}`);
+  }
+  return { pos, status, pass };
+}
 
 /**
  * Reads a ddrescue mapfile. Throws UsageError BAD_MAP (exit 2) naming the file and line
@@ -188,41 +243,27 @@ export function parseMap(text: string, opts: ParseOptions): RescueMap {
     i++; // past the newline
     if (count === 0) continue; // blank or comment
 
-    const lineText = (): string => text.slice(lineStart, lineEnd).trim();
-    const field = (k: number): string => text.slice(from[k]!, to[k]!);
-    const numberField = (k: number, what: string): number => {
-      const n = cNumberAt(text, from[k]!, to[k]!);
-      if (n < 0) {
-        throw badLine(path, lineNo, `${what} ${quote(field(k))} is not a number (write decimal, 0x hex or 0-prefixed octal, at most 2^53-1)`, {
-          token: field(k),
-        });
-      }
-      return n;
-    };
-
     if (status === undefined) {
-      if (count < 2 || count > 3) {
-        throw badLine(path, lineNo, `expected the status line "current_pos current_status [current_pass]", found ${quote(lineText())}`);
-      }
-      const pos = numberField(0, 'current_pos');
-      const st = field(1);
-      if (!isPassStatus(st)) throw badLine(path, lineNo, `unknown current_status ${quote(st)} (expected one of ? * / - F G +)`, { status: st });
-      let pass = 1;
-      if (count === 3) {
-        pass = numberField(2, 'current_pass');
-        if (pass < 1) throw badLine(path, lineNo, `current_pass must be 1 or more, found ${quote(field(2))}`);
-      }
-      status = { pos, status: st, pass };
+      status = parseStatusLine(text, from, to, count, path, lineNo, lineStart, lineEnd);
       continue;
     }
 
-    if (count !== 3) throw badLine(path, lineNo, `expected a block line "pos size status", found ${quote(lineText())}`);
-    const pos = numberField(0, 'pos');
-    const size = numberField(1, 'size');
-    const st = to[2]! - from[2]! === 1 ? text[from[2]!]! : field(2);
-    if (!isBlockStatus(st)) throw badLine(path, lineNo, `unknown block status ${quote(st)} (expected one of ? * / - +)`, { status: st });
+    // Substrings are made only for error messages: a million block lines must not cost a
+    // million of them. (No closures here either: captured variables are slower to reach.)
+    if (count !== 3) {
+      throw badLine(path, lineNo, `expected a block line "pos size status", found ${quote(text.slice(lineStart, lineEnd).trim())}`);
+    }
+    const pos = cNumberAt(text, from[0]!, to[0]!);
+    if (pos < 0) throw notANumber(path, lineNo, 'pos', text.slice(from[0]!, to[0]!));
+    const size = cNumberAt(text, from[1]!, to[1]!);
+    if (size < 0) throw notANumber(path, lineNo, 'size', text.slice(from[1]!, to[1]!));
+    const st = statusAt(text, from[2]!, to[2]!);
+    if (st === undefined) {
+      const token = text.slice(from[2]!, to[2]!);
+      throw badLine(path, lineNo, `unknown block status ${quote(token)} (expected one of ? * / - +)`, { status: token });
+    }
     // ddrescue refuses 0-size blocks too ("Bad block line in list").
-    if (size <= 0) throw badLine(path, lineNo, `block size must be more than 0, found ${quote(field(1))}`);
+    if (size <= 0) throw badLine(path, lineNo, `block size must be more than 0, found ${quote(text.slice(from[1]!, to[1]!))}`);
     if (pos !== end) {
       if (blocks.length === 0) throw badLine(path, lineNo, `the first block starts at ${hex(pos)}, not at 0`, { pos });
       const problem = pos < end ? 'overlaps the previous block, which' : 'leaves a gap after the previous block, which';
@@ -269,8 +310,31 @@ function stamp(d: Date): string {
 // A newline inside a header value would start a new line that a reader takes for data.
 const oneLine = (s: string): string => s.replace(/[\r\n]+/g, ' ');
 
-/** The mapfile text, in ddrescue 1.27's exact layout (only line 1 names clonestation). */
-export function formatMap(map: RescueMap, header: MapHeader): string {
+// Uppercase hex digits as bytes, for writing block lines straight into a buffer.
+const DIGITS = Buffer.from('0123456789ABCDEF', 'latin1');
+// "0x" + 14 digits (2^53) twice, two 2-space gaps, the status and the newline.
+const MAX_LINE_BYTES = 38;
+
+/** Writes n as 0x%08llX at buf[at]; returns the offset after it. */
+function putHex(buf: Buffer, at: number, n: number): number {
+  buf[at++] = 0x30;
+  buf[at++] = 0x78;
+  // Split at 2^32 so both halves fit 32-bit integer ops (n < 2^53, so hi < 2^21).
+  let hi = Math.floor(n / 0x100000000);
+  let lo = n >>> 0;
+  let hiDigits = 0;
+  for (let h = hi; h > 0; h >>>= 4) hiDigits++;
+  for (let k = hiDigits - 1; k >= 0; k--, hi >>>= 4) buf[at + k] = DIGITS[hi & 15]!;
+  at += hiDigits;
+  for (let k = 7; k >= 0; k--, lo >>>= 4) buf[at + k] = DIGITS[lo & 15]!;
+  return at + 8;
+}
+
+function headerText(map: RescueMap, header: MapHeader): string {
+  const { currentPos, currentStatus, currentPass } = map;
+  if (!Number.isSafeInteger(currentPos) || currentPos < 0 || !isPassStatus(currentStatus) || !Number.isSafeInteger(currentPass) || currentPass < 1) {
+    throw new InternalError(`refusing to write a broken map status line: ${JSON.stringify({ currentPos, currentStatus, currentPass })}`);
+  }
   const head = [
     `# Mapfile. Created by clonestation version ${oneLine(header.version)}`,
     `# Command line: ${oneLine(header.commandLine)}`,
@@ -281,16 +345,43 @@ export function formatMap(map: RescueMap, header: MapHeader): string {
   else if (header.progress !== undefined && header.progress !== '') head.push(`# ${oneLine(header.progress)}`);
   head.push(
     '# current_pos  current_status  current_pass',
-    `${hex(map.currentPos)}     ${map.currentStatus}               ${map.currentPass}`,
+    `${hex(currentPos)}     ${currentStatus}               ${currentPass}`,
     '#      pos        size  status',
+    '',
   );
-  // One array join: far faster than repeated string concatenation for a million blocks.
-  const lines = new Array<string>(map.blocks.length);
-  for (let i = 0; i < map.blocks.length; i++) {
-    const b = map.blocks[i]!;
-    lines[i] = `${hex(b.pos)}  ${hex(b.size)}  ${b.status}`;
+  return head.join('\n');
+}
+
+/**
+ * The mapfile as bytes, ready to write. Block lines are encoded straight into one buffer:
+ * per-line strings for a million blocks cost about a second. Refuses (InternalError) to
+ * encode a map whose blocks are not contiguous from 0, so a bug never reaches the disk.
+ */
+export function encodeMap(map: RescueMap, header: MapHeader): Buffer {
+  const head = Buffer.from(headerText(map, header), 'utf8');
+  const body = Buffer.allocUnsafe(map.blocks.length * MAX_LINE_BYTES);
+  let at = 0;
+  let end = 0;
+  for (const b of map.blocks) {
+    if (b.pos !== end || !(b.size > 0) || !Number.isSafeInteger(b.pos + b.size) || !isBlockStatus(b.status)) {
+      throw new InternalError(`refusing to write a broken map: block ${JSON.stringify(b)} does not follow the previous one ending at ${end}`);
+    }
+    end = b.pos + b.size;
+    at = putHex(body, at, b.pos);
+    body[at++] = 0x20;
+    body[at++] = 0x20;
+    at = putHex(body, at, b.size);
+    body[at++] = 0x20;
+    body[at++] = 0x20;
+    body[at++] = b.status.charCodeAt(0);
+    body[at++] = 0x0a;
   }
-  return `${head.join('\n')}\n${lines.length > 0 ? `${lines.join('\n')}\n` : ''}`;
+  return Buffer.concat([head, body.subarray(0, at)]);
+}
+
+/** The mapfile text, in ddrescue 1.27's exact layout (only line 1 names clonestation). */
+export function formatMap(map: RescueMap, header: MapHeader): string {
+  return encodeMap(map, header).toString('utf8');
 }
 
 function saveError(e: unknown, path: string): IoError {
@@ -324,13 +415,13 @@ function targetSync(path: string): string {
  * saves of the same path at once (they share the .tmp file): await each before the next.
  */
 export async function saveMap(path: string, map: RescueMap, header: MapHeader): Promise<void> {
-  const text = formatMap(map, header);
+  const bytes = encodeMap(map, header);
   const dest = await target(path);
   const tmp = `${dest}.tmp`;
   try {
     const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(text, 'utf8');
+      await fh.writeFile(bytes);
       await fh.sync();
     } finally {
       await fh.close();
@@ -350,13 +441,13 @@ export async function saveMap(path: string, map: RescueMap, header: MapHeader): 
 
 /** saveMap for places that cannot await: signal handlers and exit paths. */
 export function saveMapSync(path: string, map: RescueMap, header: MapHeader): void {
-  const text = formatMap(map, header);
+  const bytes = encodeMap(map, header);
   const dest = targetSync(path);
   const tmp = `${dest}.tmp`;
   try {
     const fd = openSync(tmp, 'w');
     try {
-      writeFileSync(fd, text, 'utf8');
+      writeFileSync(fd, bytes);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

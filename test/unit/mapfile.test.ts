@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloneStationError, ExitStatus } from '../../src/errors.js';
 import {
+  encodeMap,
   formatMap,
   loadMap,
   parseCNumber,
@@ -236,6 +237,27 @@ describe('formatMap', () => {
     const text = formatMap(map, { ...header, commandLine: 'a\n0 0x10 -\nb' });
     expect(text).toContain('# Command line: a 0 0x10 - b\n');
     expect(parseMap(text, { path: P })).toEqual(map);
+  });
+
+  it('refuses to write a broken map (a bug must not reach the disk)', () => {
+    const broken = (blocks: RescueMap['blocks']): RescueMap => ({ ...map, blocks });
+    for (const blocks of [
+      [{ pos: 0, size: 0x100, status: '+' as const }, { pos: 0x200, size: 0x100, status: '-' as const }],
+      [{ pos: 0x100, size: 0x100, status: '+' as const }],
+      [{ pos: 0, size: 0, status: '+' as const }],
+      [{ pos: 0, size: Number.NaN, status: '+' as const }],
+    ]) {
+      expect(() => formatMap(broken(blocks), header)).toThrow(expect.objectContaining({ code: 'INTERNAL', exitStatus: 3 }));
+    }
+    for (const bad of [{ currentPos: -1 }, { currentPass: 0 }, { currentPass: 1.5 }, { currentStatus: 'x' as '?' }]) {
+      expect(() => formatMap({ ...map, ...bad }, header)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    }
+    expect(encodeMap(map, header).toString('utf8')).toBe(formatMap(map, header));
+  });
+
+  it('writes an empty map as the header and status line only', () => {
+    const text = formatMap({ currentPos: 0, currentStatus: '?', currentPass: 1, blocks: [] }, header);
+    expect(text.endsWith('0x00000000     ?               1\n#      pos        size  status\n')).toBe(true);
   });
 
   it('round-trips through parseMap', () => {
