@@ -14,6 +14,7 @@ Usage:
   clonestation clone SOURCE TARGET [options]   copy a drive or image to another
   clonestation rescue SOURCE TARGET MAPFILE     copy a failing drive around its bad sectors
   clonestation map show MAPFILE                 summary and block map of a rescue map
+  clonestation list [--loops] [--all] [--json]  the drives this station sees
   clonestation demo [--keep] [--size SIZE]      clone generated images (no drives needed)
   clonestation --help | --version
 
@@ -153,6 +154,16 @@ async function cmdRescue(args: string[], reporter: () => Reporter, signal: Abort
   return ExitStatus.ok;
 }
 
+async function cmdList(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { loops: { type: 'boolean' }, all: { type: 'boolean' }, json: { type: 'boolean' } });
+  if (positionals.length > 0) throw new UsageError('list takes no arguments (see clonestation --help)');
+  const { listDrives, driveTable } = await import('./list.js');
+  const drives = listDrives({ loops: values.loops, all: values.all });
+  if (values.json) process.stdout.write(`${JSON.stringify({ event: 'drives', drives })}\n`);
+  else process.stdout.write(`${drives.length > 0 ? driveTable(drives).join('\n') : 'no drives (loop devices show with --loops)'}\n`);
+  return ExitStatus.ok;
+}
+
 async function cmdMap(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'show') throw new UsageError('usage: clonestation map show MAPFILE [--width N] [--rows N] [--no-color] [--json]');
@@ -253,6 +264,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdRescue(rest, reporter, signal, false);
       case 'map':
         return await cmdMap(rest);
+      case 'list':
+        return await cmdList(rest);
       case '--version':
       case '-V':
         process.stdout.write(`${version()}\n`);

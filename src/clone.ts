@@ -53,7 +53,7 @@ function checkNewImagePath(path: string): void {
     .filter((m) => real === m.mountPoint || real.startsWith(m.mountPoint.endsWith('/') ? m.mountPoint : `${m.mountPoint}/`))
     .sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0];
   if (mount?.fsType === 'devtmpfs')
-    throw new UsageError(`target ${path} does not exist: check the device name (lsblk lists drives; clonestation will not create files in ${mount.mountPoint})`, 'NOT_FOUND');
+    throw new UsageError(`target ${path} does not exist: check the device name (clonestation list shows drives; it will not create files in ${mount.mountPoint})`, 'NOT_FOUND');
 }
 
 /** Resolves the ranges and runs every safety check. Nothing is opened for writing. */

@@ -90,7 +90,7 @@ export function openError(e: unknown, role: 'source' | 'target', path: string): 
   switch (e.code) {
     case 'ENOENT':
     case 'ENOTDIR':
-      return new UsageError(`${role} ${path} does not exist: check the path (lsblk lists drives)`, 'NOT_FOUND', details);
+      return new UsageError(`${role} ${path} does not exist: check the path (clonestation list shows drives)`, 'NOT_FOUND', details);
     case 'EACCES':
     case 'EPERM':
       return new IoError('PERMISSION_DENIED', `no permission to open ${role} ${path}: run as root or add yourself to the disk group`, details);
