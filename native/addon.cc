@@ -221,6 +221,7 @@ JobWrap::JobWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JobWrap>(inf
   }
   if (o.Has("stopOnReadError")) spec.stopOnReadError = o.Get("stopOnReadError").ToBoolean();
   if (o.Has("sync")) spec.sync = o.Get("sync").ToBoolean();
+  if (o.Has("lagMs")) spec.lagMs = o.Get("lagMs").ToNumber().Uint32Value();
   if (o.Has("reportDone")) spec.reportDone = o.Get("reportDone").ToBoolean();
   if (o.Has("journalPath") && o.Get("journalPath").IsString()) spec.journalPath = o.Get("journalPath").As<Napi::String>().Utf8Value();
   if (o.Has("simulateBad") && o.Get("simulateBad").IsTypedArray()) {
@@ -273,7 +274,18 @@ Napi::Value JobWrap::Start(const Napi::CallbackInfo& info) {
       o.Set("registeredBuffers", r.registeredBuffers);
       o.Set("registeredFiles", r.registeredFiles);
       if (r.fatalErr != 0) o.Set("fatal", errnoError(env, SysError{r.fatalErr, r.fatalOp, r.fatalPath}).Value());
-      job->join();
+      Napi::Array detached = Napi::Array::New(env);
+      for (size_t t = 0; t < job->targets().size(); ++t) {
+        const Endpoint& ep = job->targets()[t];
+        if (!ep.detached) continue;
+        Napi::Object d = Napi::Object::New(env);
+        d.Set("target", uint32_t(t));
+        d.Set("offset", Napi::Number::New(env, double(ep.detachedAt)));
+        detached.Set(detached.Length(), d);
+      }
+      o.Set("detached", detached);
+      // Not joined here: the I/O thread may still be draining writes orphaned by a detach.
+      // ~Job joins (or the Engine's teardown, for jobs it still tracks).
       engine->untrack(job);
       Unref();
       deferred->Resolve(o);

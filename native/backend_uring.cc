@@ -2,6 +2,9 @@
 // and then written to every live target (copy), or read from the source and every target
 // and compared (verify). Submissions are batched into one io_uring_enter per loop turn;
 // buffers and files are registered when the memlock limit allows.
+#include <chrono>
+#include <utility>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -19,6 +22,8 @@ struct Slot {
   bool sourceFailed = false;
   bool writeFailed = false;
   bool writesIssued = false;  // a read finished while stopping issues no writes
+  std::vector<char> waiting;  // op k still in flight
+  bool fixed = true;          // its buffer is the registered one (false once replaced)
   std::vector<uint64_t> progress;  // op k: 0 = source read, 1 + t = target t
 };
 
@@ -28,7 +33,10 @@ class UringCopier {
       : job_(job), ring_(ring), nt_(job.targets().size()),
         verify_(job.spec().mode == Mode::Verify), per_(job.buffersPerSlot()),
         slots_(job.spec().depth) {
-    for (Slot& s : slots_) s.progress.assign(1 + nt_, 0);
+    for (Slot& s : slots_) {
+      s.progress.assign(1 + nt_, 0);
+      s.waiting.assign(1 + nt_, 0);
+    }
   }
 
   void setup() {
@@ -62,11 +70,13 @@ class UringCopier {
       }
       // Ops carried synchronously (simulated errors, buffered pieces) finish inside begin():
       // an idle ring only means the end once the extents are exhausted.
-      if (inflight_ == 0 && ring_.queued() == 0 && !anyActive()) {
+      if (inflight_ == orphans_.size() && ring_.queued() == 0 && !anyActive()) {
         if (exhausted || job_.stopping()) break;
         continue;
       }
-      const int rc = ring_.submitAndWait(inflight_ > 0 || ring_.queued() > 0 ? 1 : 0);
+      if (lagMs_ > 0) watchLag();
+      // Watching for a pacing target needs a clock even when a slow device sends nothing.
+      const int rc = ring_.submitAndWait(inflight_ > 0 || ring_.queued() > 0 ? 1 : 0, lagMs_ > 0 ? long(lagMs_ / 4 + 1) : -1);
       if (rc != 0) {
         job_.fail(rc, "io_uring_enter", "");
         // Closing the ring waits for the kernel to finish with our buffers.
@@ -81,7 +91,77 @@ class UringCopier {
     }
   }
 
+  bool orphansLeft() const { return !orphans_.empty(); }
+
+  // Waits for every orphaned write to come back, freeing each buffer as it does.
+  void drainOrphans() {
+    io_uring_cqe cqe{};
+    while (!orphans_.empty()) {
+      if (ring_.submitAndWait(1) != 0) return;  // the ring's teardown then waits for them
+      while (ring_.peek(cqe)) {
+        --inflight_;
+        orphanDone(size_t(cqe.user_data >> 8), unsigned(cqe.user_data & 0xff));
+      }
+    }
+  }
+
  private:
+  // 1:N pacing: when every slot is busy and all of them wait only on one target, that
+  // target sets the pace for everyone. Past the grace period it leaves the shared stream
+  // at the oldest chunk it still owes; the others go on at their own speed.
+  void watchLag() {
+    int blocker = -1;
+    for (const Slot& s : slots_) {
+      if (!s.active || s.waiting[0]) return;  // a free slot or a read in flight: no one is pacing
+      int only = -1;
+      for (size_t t = 0; t < nt_; ++t) {
+        if (!s.waiting[1 + t]) continue;
+        if (only >= 0) return;  // two targets owe this slot
+        only = int(t);
+      }
+      if (only < 0 || (blocker >= 0 && blocker != only)) return;
+      blocker = only;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (blocker < 0 || blocker != lagTarget_) {
+      lagTarget_ = blocker;
+      lagSince_ = now;
+      return;
+    }
+    size_t live = 0;
+    for (size_t t = 0; t < nt_; ++t) live += job_.targetLive(t) ? 1 : 0;
+    if (live < 2 || now - lagSince_ < std::chrono::milliseconds(lagMs_)) return;
+    uint64_t at = UINT64_MAX;
+    for (const Slot& s : slots_)
+      if (s.waiting[1 + size_t(blocker)] && s.chunk.offset < at) at = s.chunk.offset;
+    job_.detachTarget(size_t(blocker), at);
+    lagTarget_ = -1;
+    // The writes it owes are in the kernel and cannot be called back: their slots get
+    // fresh buffers now and the old ones wait, orphaned, for those writes to complete.
+    const unsigned k = unsigned(1 + blocker);
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      Slot& sl = slots_[i];
+      if (!sl.waiting[k]) continue;
+      AlignedBuffer& b = job_.slotBuffers()[i * per_];
+      orphans_.emplace_back(std::make_pair(i, std::move(b)));
+      b = AlignedBuffer(job_.spec().blockSize);
+      sl.fixed = false;
+      sl.waiting[k] = 0;
+      release(i);
+    }
+  }
+
+  // A completion of a write orphaned by a detach: free its old buffer, nothing else.
+  bool orphanDone(size_t i, unsigned k) {
+    if (k == 0 || verify_ || job_.targetLive(k - 1) || !job_.mutableTarget(k - 1).detached) return false;
+    for (auto it = orphans_.begin(); it != orphans_.end(); ++it) {
+      if (it->first != i) continue;
+      orphans_.erase(it);
+      return true;
+    }
+    return false;
+  }
+
   bool anyActive() const {
     for (const Slot& s : slots_)
       if (s.active) return true;
@@ -142,7 +222,7 @@ class UringCopier {
       e = ring_.sqe();
     }
     const size_t len = read ? job_.readLength(ep, off, rem) : rem;
-    if (registeredBuffers_) {
+    if (registeredBuffers_ && s.fixed) {
       e->opcode = read ? IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED;
       e->buf_index = uint16_t(bufferIndex(i, k));
     } else {
@@ -158,11 +238,14 @@ class UringCopier {
     e->addr = reinterpret_cast<uint64_t>(ptr);
     e->len = unsigned(len);
     e->user_data = (uint64_t(i) << 8) | k;
+    s.waiting[k] = 1;
     ++inflight_;
   }
 
   void complete(size_t i, unsigned k, int res) {
+    if (orphanDone(i, k)) return;
     Slot& s = slots_[i];
+    s.waiting[k] = 0;
     if (res < 0) {
       const int err = -res;
       if (err == EINTR || err == EAGAIN) return issue(i, k);
@@ -237,6 +320,11 @@ class UringCopier {
   const size_t per_;
   std::vector<Slot> slots_;
   unsigned inflight_ = 0;
+  const uint32_t lagMs_ = job_.spec().lagMs;
+  int lagTarget_ = -1;
+  // Buffers of writes orphaned by a detach, by slot, freed as those writes complete.
+  std::vector<std::pair<size_t, AlignedBuffer>> orphans_;
+  std::chrono::steady_clock::time_point lagSince_{};
   bool registeredBuffers_ = false;
   bool registeredFiles_ = false;
 };
@@ -250,14 +338,17 @@ unsigned nextPow2(unsigned v) {
 }  // namespace
 
 int runUring(Job& job) {
-  Uring ring;
+  // Heap-owned: when a detach leaves writes in the kernel, ring and copier (with the
+  // orphaned buffers) outlive this call and are drained after the result is delivered.
+  auto ring = std::make_shared<Uring>();
   // Every slot can hold one op per endpoint at once; the queue never overflows.
   const unsigned entries = nextPow2(job.spec().depth * unsigned(1 + job.targets().size()));
-  const int rc = ring.init(entries);
+  const int rc = ring->init(entries);
   if (rc != 0) return rc;
-  UringCopier copier(job, ring);
-  copier.setup();
-  copier.run();
+  auto copier = std::make_shared<UringCopier>(job, *ring);
+  copier->setup();
+  copier->run();
+  if (copier->orphansLeft()) job.deferDrain([ring, copier] { copier->drainOrphans(); });
   return 0;
 }
 

@@ -97,8 +97,12 @@ void Job::start(std::function<void()> onFinish) {
     run();
     // Moved out so the callback (which may hold the last reference to this Job) dies
     // with this frame rather than inside a member.
+    std::function<void()> drain = std::move(drain_);
     std::function<void()> f = std::move(onFinish_);
     if (f) f();
+    // After the result: the live targets are done and synced; only orphaned writes to a
+    // detached target remain, and they must finish before their buffers go.
+    if (drain) drain();
   });
 }
 
@@ -162,9 +166,15 @@ bool Job::nextChunk(Extent& out) {
 }
 
 bool Job::anyTargetLeft() const {
-  for (const Endpoint& t : targets_)
-    if (!__atomic_load_n(&t.failed, __ATOMIC_RELAXED)) return true;
+  for (size_t t = 0; t < targets_.size(); ++t)
+    if (targetLive(t)) return true;
   return false;
+}
+
+void Job::detachTarget(size_t t, uint64_t at) {
+  std::lock_guard<std::mutex> lk(errMu_);
+  targets_[t].detachedAt = at;
+  __atomic_store_n(&targets_[t].detached, true, __ATOMIC_RELAXED);
 }
 
 bool Job::recordError(const ChunkError& e) {
@@ -323,7 +333,8 @@ void Job::rotateJournal(const std::string& path) {
 void Job::syncTargets() {
   for (size_t i = 0; i < targets_.size(); ++i) {
     Endpoint& t = targets_[i];
-    if (__atomic_load_n(&t.failed, __ATOMIC_RELAXED)) continue;
+    // Failed targets are past saving; a detached one is synced by its own catch-up copy.
+    if (!targetLive(i)) continue;
     for (const Fd* fd : {&t.buffered, &t.fd}) {
       if (!fd->valid()) continue;
       while (::fdatasync(fd->get()) != 0) {

@@ -59,6 +59,8 @@ struct JobSpec {
   BackendKind backend = BackendKind::Auto;
   bool stopOnReadError = true;
   bool sync = true;
+  // 1:N: a target that alone has held every slot for this long is detached (0: never).
+  uint32_t lagMs = 0;
   // Rescue support. reportDone: keep the list of chunks that reached every live target, so
   // policy can mark them finished in its map. journalPath: also append each such chunk to
   // this file as it finishes ("0xPOS 0xSIZE +" lines, no fsync): a process killed at any
@@ -95,6 +97,10 @@ struct Endpoint {
   uint32_t align = 1;      // offset/length alignment the direct descriptor needs
   int64_t delta = 0;
   bool failed = false;     // a target that failed leaves the job; the others go on
+  // A target too slow to keep up left the shared stream: everything before detachedAt was
+  // written (or is in flight); the station copies the rest to it on its own.
+  bool detached = false;
+  uint64_t detachedAt = 0;
   bool writable = false;
 
   bool aligned(uint64_t v) const { return !direct || v % align == 0; }
@@ -176,7 +182,14 @@ class Job {
   // A chunk reached every live target (copy mode): finished, as far as policy cares.
   void chunkFinished(const Extent& c);
   bool simulatedBad(uint64_t off, uint64_t len) const;
-  bool targetLive(size_t t) const { return !__atomic_load_n(&targets_[t].failed, __ATOMIC_RELAXED); }
+  bool targetLive(size_t t) const {
+    return !__atomic_load_n(&targets_[t].failed, __ATOMIC_RELAXED) && !__atomic_load_n(&targets_[t].detached, __ATOMIC_RELAXED);
+  }
+  // Takes target t out of the shared stream; chunks from `at` on are not written to it.
+  void detachTarget(size_t t, uint64_t at);
+  // Work that must outlive the job's result: writes orphaned by a detach still in the
+  // kernel. Runs on the I/O thread after the result has been delivered.
+  void deferDrain(std::function<void()> drain) { drain_ = std::move(drain); }
   Endpoint& mutableSource() { return source_; }
   Endpoint& mutableTarget(size_t t) { return targets_[t]; }
   // fdatasync every written target; failures become chunk errors.
@@ -214,6 +227,7 @@ class Job {
 
   std::thread thread_;
   std::function<void()> onFinish_;
+  std::function<void()> drain_;
 };
 
 // Backends: each runs the whole job on the calling thread (the job's I/O thread) and

@@ -14,8 +14,8 @@ namespace {
 int sysSetup(unsigned entries, io_uring_params* p) {
   return int(::syscall(__NR_io_uring_setup, entries, p));
 }
-int sysEnter(int fd, unsigned toSubmit, unsigned minComplete, unsigned flags) {
-  return int(::syscall(__NR_io_uring_enter, fd, toSubmit, minComplete, flags, nullptr, 0));
+int sysEnter(int fd, unsigned toSubmit, unsigned minComplete, unsigned flags, const void* arg = nullptr, size_t argSize = 0) {
+  return int(::syscall(__NR_io_uring_enter, fd, toSubmit, minComplete, flags, arg, argSize));
 }
 int sysRegister(int fd, unsigned op, const void* arg, unsigned n) {
   return int(::syscall(__NR_io_uring_register, fd, op, arg, n));
@@ -43,6 +43,7 @@ int Uring::init(unsigned entries) {
   }
   if (fd < 0) return errno;
   fd_ = fd;
+  features_ = p.features;
 
   sqRingLen_ = p.sq_off.array + p.sq_entries * sizeof(unsigned);
   cqRingLen_ = p.cq_off.cqes + p.cq_entries * sizeof(io_uring_cqe);
@@ -97,12 +98,21 @@ io_uring_sqe* Uring::sqe() {
   return e;
 }
 
-int Uring::submitAndWait(unsigned waitNr) {
+int Uring::submitAndWait(unsigned waitNr, long timeoutMs) {
   // Publish the new tail before entering so the kernel sees every queued entry.
   __atomic_store_n(sqTail_, sqLocalTail_, __ATOMIC_RELEASE);
   unsigned toSubmit = queued_;
+  __kernel_timespec ts{};
+  io_uring_getevents_arg arg{};
+  const bool timed = waitNr > 0 && timeoutMs >= 0 && (features_ & IORING_FEAT_EXT_ARG);
+  if (timed) {
+    ts.tv_sec = timeoutMs / 1000;
+    ts.tv_nsec = (timeoutMs % 1000) * 1000000L;
+    arg.ts = reinterpret_cast<uint64_t>(&ts);
+  }
   for (;;) {
-    const int rc = sysEnter(fd_, toSubmit, waitNr, waitNr ? IORING_ENTER_GETEVENTS : 0);
+    const unsigned flags = (waitNr ? IORING_ENTER_GETEVENTS : 0) | (timed ? IORING_ENTER_EXT_ARG : 0);
+    const int rc = timed ? sysEnter(fd_, toSubmit, waitNr, flags, &arg, sizeof arg) : sysEnter(fd_, toSubmit, waitNr, flags);
     if (rc >= 0) {
       queued_ -= unsigned(rc) <= queued_ ? unsigned(rc) : queued_;
       toSubmit = queued_;
@@ -112,7 +122,8 @@ int Uring::submitAndWait(unsigned waitNr) {
     // EINTR: a signal arrived while waiting; EAGAIN/EBUSY: the completion queue is full,
     // the caller will reap and come back.
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EBUSY) return 0;
+    // ETIME: the timeout passed with nothing completed, which is what the caller asked for.
+    if (errno == EAGAIN || errno == EBUSY || errno == ETIME) return 0;
     return errno;
   }
 }

@@ -23,9 +23,10 @@ class Uring {
 
   // The next free submission entry, zeroed; nullptr when the queue is full (flush first).
   io_uring_sqe* sqe();
-  // Submits everything queued and waits for at least waitNr completions.
-  // Returns 0 or a positive errno.
-  int submitAndWait(unsigned waitNr);
+  // Submits everything queued and waits for at least waitNr completions, or at most
+  // timeoutMs (>= 0, when the kernel supports IORING_ENTER_EXT_ARG) before returning with
+  // none. Returns 0 or a positive errno.
+  int submitAndWait(unsigned waitNr, long timeoutMs = -1);
   unsigned queued() const { return queued_; }
 
   // Reaps one completion if any is ready; never blocks.
@@ -54,6 +55,7 @@ class Uring {
   io_uring_cqe* cqes_ = nullptr;
   unsigned sqLocalTail_ = 0;
   unsigned queued_ = 0;
+  unsigned features_ = 0;
 };
 
 }  // namespace cs

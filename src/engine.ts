@@ -13,7 +13,7 @@ export type EndpointRequest = NativeEndpointSpec;
 
 /** A job as policy states it: the native spec with extents as objects and defaults filled in. */
 export type JobRequest = Pick<NativeJobSpec, 'mode' | 'source' | 'targets'> &
-  Partial<Pick<NativeJobSpec, 'blockSize' | 'depth' | 'backend' | 'stopOnReadError' | 'sync' | 'reportDone' | 'journalPath'>> & {
+  Partial<Pick<NativeJobSpec, 'blockSize' | 'depth' | 'backend' | 'stopOnReadError' | 'sync' | 'reportDone' | 'journalPath' | 'lagMs'>> & {
     extents: Extent[];
     /** test mode: source reads overlapping these fail with EIO (like ddrescue's -H) */
     simulateBad?: Extent[];
@@ -87,6 +87,7 @@ export class EngineJob {
           stopOnReadError: request.stopOnReadError ?? true,
           sync: request.sync ?? true,
           reportDone: request.reportDone ?? false,
+          lagMs: request.lagMs ?? 0,
           journalPath: request.journalPath,
           simulateBad: request.simulateBad ? toFlat(request.simulateBad) : undefined,
         },

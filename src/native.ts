@@ -40,6 +40,8 @@ export interface NativeJobSpec {
   backend: Backend;
   stopOnReadError: boolean;
   sync: boolean;
+  /** 1:N: a target that alone holds every slot this long leaves the shared stream (0: never) */
+  lagMs?: number;
   /** keep the list of chunks that reached every live target (takeDone) */
   reportDone?: boolean;
   /** append each finished chunk to this file as "0xPOS 0xSIZE +" (crash journal) */
@@ -74,6 +76,8 @@ export interface NativeOutcome {
   registeredBuffers: boolean;
   registeredFiles: boolean;
   fatal?: Error & { code: string; errno: number; syscall: string };
+  /** targets that left the shared stream for being too slow, and from which source offset */
+  detached: { target: number; offset: number }[];
 }
 
 export interface NativeJob {

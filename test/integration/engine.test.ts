@@ -10,6 +10,7 @@ import { createPool } from '../../src/pool.js';
 import { planClone, executeClone, verifyClone } from '../../src/clone.js';
 import { VerifyMismatchError } from '../../src/errors.js';
 import type { CopyTaskResult } from '../../workers/copy.js';
+import { slowTarget } from '../helpers/slow-target.js';
 import type { Reporter } from '../../src/progress.js';
 
 const silent: Reporter = { note() {}, progress() {}, phaseEnd() {}, done() {}, error() {} };
@@ -204,6 +205,42 @@ describeRoot('native engine', () => {
       writeFileSync(knob, previous);
     }
     expect(sha256(dst)).toBe(sha256(src));
+  });
+
+  it('1:N: a target too slow to keep up leaves the shared stream; the others do not wait; a catch-up completes it', async () => {
+    const size = 16 << 20;
+    const src = makeFile(join(fx.dir(), 'lag-src.img'), size);
+    const fast = [0, 1].map((i) => makeFile(join(fx.dir(), `lag-fast-${i}.img`), size, 'zero'));
+    // about 4 MB/s once nbdkit's initial burst is spent, against GB/s for the others
+    const slow = slowTarget(join(fx.dir(), 'slow'), size, 4_000_000);
+    try {
+      const job = new EngineJob({
+        mode: 'copy',
+        source: { path: src },
+        targets: [{ path: fast[0] }, { path: slow.dev }, { path: fast[1] }],
+        extents: [{ offset: 0, length: size }],
+        blockSize: 1 << 20,
+        lagMs: 300,
+      });
+      const r = await job.run();
+      expect(r.state).toBe('done');
+      expect(r.detached.map((d) => d.target)).toEqual([1]);
+      const at = r.detached[0].offset;
+      expect(at % (1 << 20)).toBe(0);
+      expect(at).toBeLessThan(size);
+      // the fast targets got everything, without waiting for the slow one
+      for (const f of fast) expect(sha256(f)).toBe(sha256(src));
+      expect(r.progress.targets[1].bytes).toBeLessThan(size);
+      // the station's catch-up: the rest from the source, to the slow target alone
+      const catchUp = new EngineJob({ mode: 'copy', source: { path: src }, targets: [{ path: slow.dev }], extents: [{ offset: at, length: size - at }] });
+      expect((await catchUp.run()).state).toBe('done');
+      const verify = new EngineJob({ mode: 'verify', source: { path: src }, targets: [{ path: slow.dev }], extents: [{ offset: 0, length: size }] });
+      const v = await verify.run();
+      expect(v.errors).toEqual([]);
+      expect(v.progress.bytesCompared).toBe(size);
+    } finally {
+      slow.down();
+    }
   });
 });
 

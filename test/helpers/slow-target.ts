@@ -1,0 +1,46 @@
+// A writable block device that writes slowly: nbdkit's memory plugin behind its rate filter,
+// exposed by nbdfuse and attached as a direct-I/O loop device. For 1:N pacing tests.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface SlowTarget {
+  dev: string;
+  down(): void;
+}
+
+function waitFor(cond: () => boolean, what: string, ms = 10_000): void {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`slow target: timed out waiting for ${what}`);
+    spawnSync('sleep', ['0.05']);
+  }
+}
+
+/** `size` bytes that accept writes at about `bytesPerSec`. */
+export function slowTarget(dir: string, size: number, bytesPerSec: number): SlowTarget {
+  mkdirSync(join(dir, 'mnt'), { recursive: true });
+  const sock = join(dir, 'nbd.sock');
+  // nbdkit's rate filter counts bits per second
+  execFileSync('nbdkit', ['-U', sock, '-P', join(dir, 'nbdkit.pid'), '--filter=rate', 'memory', String(size), `rate=${bytesPerSec * 8}`], { stdio: 'ignore' });
+  waitFor(() => existsSync(sock), 'the nbdkit socket');
+  const fuse = spawn('setsid', ['nbdfuse', '-P', join(dir, 'nbdfuse.pid'), join(dir, 'mnt', 'disk.img'), '--unix', sock], { stdio: 'ignore', detached: true });
+  fuse.unref();
+  waitFor(() => existsSync(join(dir, 'mnt', 'disk.img')), 'the nbdfuse file');
+  const dev = execFileSync('losetup', ['--find', '--show', '--direct-io=on', join(dir, 'mnt', 'disk.img')], { encoding: 'utf8' }).trim();
+  return {
+    dev,
+    down: () => {
+      spawnSync('losetup', ['-d', dev]);
+      spawnSync('fusermount3', ['-u', '-z', join(dir, 'mnt')]);
+      for (const f of ['nbdfuse.pid', 'nbdkit.pid']) {
+        try {
+          process.kill(Number(readFileSync(join(dir, f), 'utf8').trim()));
+        } catch {
+          // already gone
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
