@@ -15,6 +15,9 @@ Usage:
   clonestation rescue SOURCE TARGET MAPFILE     copy a failing drive around its bad sectors
   clonestation map show MAPFILE                 summary and block map of a rescue map
   clonestation list [--loops] [--all] [--json]  the drives this station sees
+  clonestation clone SOURCE TARGET1 TARGET2 ... one master to many targets (a station)
+  clonestation clone --pair SRC:DST --pair ...  many pairs at once
+  clonestation run JOBFILE                      a station described in a JSON job file
   clonestation demo [--keep] [--size SIZE]      clone generated images (no drives needed)
   clonestation --help | --version
 
@@ -30,6 +33,12 @@ Clone options:
   --yes                  do not ask before overwriting a block device
   --json                 JSON lines on stdout instead of progress on stderr
   --map MAPFILE          error-tolerant and resumable: a rescue with ddrescue's map
+
+Station options (several targets, --pair, run):
+  --max-parallel N       jobs running at once (default: all, up to 8)
+  --no-verify            skip reading every target back (on by default for 1:N)
+  --report FILE          write the station's JSON report here
+  --log FILE             pino log of the run (JSON lines)
 
 Rescue options (also --offset, --length, --target-offset, --depth, --backend, --no-direct,
 --yes, --json):
@@ -68,6 +77,11 @@ const cloneOptions = {
   yes: { type: 'boolean', short: 'y' },
   json: { type: 'boolean' },
   map: { type: 'string' },
+  pair: { type: 'string', multiple: true },
+  'max-parallel': { type: 'string' },
+  'no-verify': { type: 'boolean' },
+  report: { type: 'string' },
+  log: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 const rescueOptions = {
@@ -101,6 +115,40 @@ function backendOf(v: string | undefined): Backend {
   if (v === undefined) return 'auto';
   if (v === 'auto' || v === 'io_uring' || v === 'threads') return v;
   throw new UsageError(`--backend must be auto, io_uring or threads, not ${JSON.stringify(v)}`);
+}
+
+type StationValues = { 'max-parallel'?: string; 'no-verify'?: boolean; report?: string; log?: string; json?: boolean; yes?: boolean; 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean; verify?: boolean };
+
+async function stationCommand(jobs: import('./station/station.js').StationJobInput[], values: StationValues, reporter: () => Reporter, signal: AbortSignal, file?: { maxParallel?: number; verify?: boolean }): Promise<number> {
+  const { runStation } = await import('./station/cli.js');
+  const rep = values.json ? new JsonReporter() : reporter();
+  const verify = values['no-verify'] ? false : values.verify ? true : file?.verify;
+  return runStation(
+    {
+      jobs,
+      options: {
+        maxParallel: values['max-parallel'] ? parseCount(values['max-parallel'], '--max-parallel', 1, 64) : (file?.maxParallel ?? Math.min(8, Math.max(jobs.length, 1))),
+        blockSize: values['block-size'] ? parseSize(values['block-size'], '--block-size') : undefined,
+        depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
+        backend: backendOf(values.backend),
+        direct: !values['no-direct'],
+        verify,
+      },
+      yes: values.yes ?? false,
+      reportPath: values.report,
+      logPath: values.log,
+    },
+    rep,
+    signal,
+  );
+}
+
+async function cmdRun(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parse(args, cloneOptions);
+  if (positionals.length !== 1) throw new UsageError('run needs one JOBFILE (see clonestation --help)');
+  const { parseJobFile } = await import('./station/cli.js');
+  const file = parseJobFile(positionals[0]);
+  return stationCommand(file.jobs, values, reporter, signal, file);
 }
 
 async function cmdRescue(args: string[], reporter: () => Reporter, signal: AbortSignal, viaClone: boolean): Promise<number> {
@@ -194,6 +242,16 @@ async function cmdMap(args: string[]): Promise<number> {
 async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
   if (args.some((a) => a === '--map' || a.startsWith('--map='))) return cmdRescue(args, reporter, signal, true);
   const { values, positionals } = parse(args, cloneOptions);
+  if (values.pair || positionals.length > 2) {
+    // A station: one master to many targets, or many pairs.
+    const { parsePair } = await import('./station/cli.js');
+    const jobs = values.pair ? values.pair.map(parsePair) : [];
+    if (positionals.length > 0) {
+      if (positionals.length < 2) throw new UsageError('clone needs SOURCE and at least one TARGET (see clonestation --help)');
+      jobs.push({ source: positionals[0], targets: positionals.slice(1), offset: values.offset, length: values.length, targetOffset: values['target-offset'] });
+    }
+    return stationCommand(jobs, values, reporter, signal);
+  }
   if (positionals.length !== 2) throw new UsageError('clone needs exactly SOURCE and TARGET (see clonestation --help)');
   const rep = values.json ? new JsonReporter() : reporter();
   const result = await clone(
@@ -266,6 +324,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdMap(rest);
       case 'list':
         return await cmdList(rest);
+      case 'run':
+        return await cmdRun(rest, reporter, signal);
       case '--version':
       case '-V':
         process.stdout.write(`${version()}\n`);

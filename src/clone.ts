@@ -110,7 +110,7 @@ export interface CloneResult {
  * bytes written (as dd does without conv=notrunc); at a --target-offset, its other bytes
  * are kept and it only grows.
  */
-function prepareFileTarget(plan: ClonePlan): void {
+export function prepareFileTarget(plan: ClonePlan): void {
   if (plan.target?.kind === 'block') return;
   const fd = openSync(plan.targetPath, plan.target ? 'r+' : 'wx', 0o644);
   try {

@@ -45,3 +45,27 @@ export async function confirmOverwrite(target: DriveInfo, what: string, opts: Co
     rl.close();
   }
 }
+
+/** One question for several block-device targets: all of them, or none. */
+export async function confirmOverwriteAll(targets: { drive: DriveInfo; what: string }[], opts: ConfirmOptions): Promise<void> {
+  const blocks = targets.filter((t) => t.drive.kind === 'block');
+  if (opts.yes || blocks.length === 0) return;
+  if (blocks.length === 1) return confirmOverwrite(blocks[0].drive, blocks[0].what, opts);
+  const input = opts.input ?? process.stdin;
+  const output = opts.output ?? process.stderr;
+  if (!input.isTTY || !output.isTTY)
+    throw new RefusedError(
+      'CONFIRMATION_REQUIRED',
+      `${blocks.length} targets are block devices and there is no terminal to ask on: pass --yes to confirm overwriting ${blocks.map((b) => b.drive.path).join(', ')}`,
+    );
+  for (const b of blocks) output.write(`${overwriteSummary(b.drive, b.what).join('\n')}\n`);
+  const rl = createInterface({ input, output });
+  const ac = new AbortController();
+  rl.on('SIGINT', () => ac.abort());
+  try {
+    const answer = await rl.question(`Type 'yes' to overwrite all ${blocks.length} drives above: `, { signal: ac.signal }).catch(() => '');
+    if (answer.trim().toLowerCase() !== 'yes') throw new RefusedError('DECLINED', 'not confirmed: every target was left untouched');
+  } finally {
+    rl.close();
+  }
+}

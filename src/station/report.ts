@@ -1,0 +1,63 @@
+// What a station run leaves behind: a JSON report per job (drive identities, ranges,
+// outcomes per target with reasons and offsets, durations, throughput) and a table.
+import type { DriveInfo } from '../drive.js';
+import { formatBytes, formatRate } from '../units.js';
+import type { StationJob } from './station.js';
+
+function driveIdentity(path: string, d: DriveInfo | undefined): Record<string, unknown> {
+  return { path, kind: d?.kind ?? 'file', model: d?.model, serial: d?.serial, wwn: d?.wwn, size: d?.size, logicalSectorSize: d?.logicalSectorSize };
+}
+
+export function jobReport(j: StationJob): Record<string, unknown> {
+  const seconds = j.startedAt && j.endedAt ? (j.endedAt - j.startedAt) / 1000 : 0;
+  const copySeconds = j.result?.copySeconds ?? 0;
+  return {
+    id: j.id,
+    state: j.state,
+    source: driveIdentity(j.spec.source, j.source),
+    range: { offset: j.spec.offset, length: j.spec.length, targetOffset: j.spec.offset + j.spec.targetDelta },
+    bytes: j.spec.length,
+    seconds,
+    copySeconds,
+    verifySeconds: j.result?.verifySeconds ?? 0,
+    averageBytesPerSec: copySeconds > 0 ? j.spec.length / copySeconds : 0,
+    backend: j.result?.backend,
+    readError: j.result?.readError,
+    error: j.error,
+    targets: j.targets.map((t, i) => ({ ...driveIdentity(t.path, t.drive), ...(j.result?.targets[i] ?? { state: j.state }) })),
+  };
+}
+
+export function stationReport(jobs: StationJob[], started: Date): Record<string, unknown> {
+  const reports = jobs.map(jobReport);
+  const rates = reports.map((r) => r.averageBytesPerSec as number).filter((r) => r > 0);
+  return {
+    startedAt: started.toISOString(),
+    endedAt: new Date().toISOString(),
+    jobs: reports,
+    summary: {
+      jobs: jobs.length,
+      done: jobs.filter((j) => j.state === 'done').length,
+      failed: jobs.filter((j) => j.state === 'failed').length,
+      cancelled: jobs.filter((j) => j.state === 'cancelled').length,
+      targetsDone: reports.flatMap((r) => r.targets as { state: string }[]).filter((t) => t.state === 'done').length,
+      targetsFailed: reports.flatMap((r) => r.targets as { state: string }[]).filter((t) => t.state === 'failed').length,
+      slowestBytesPerSec: rates.length > 0 ? Math.min(...rates) : 0,
+    },
+  };
+}
+
+/** One row per target, for people. */
+export function summaryTable(jobs: StationJob[]): string[] {
+  const rows = [['JOB', 'SOURCE', 'TARGET', 'STATE', 'BYTES', 'RATE', 'VERIFIED', 'NOTE']];
+  for (const j of jobs) {
+    const rate = j.result && j.result.copySeconds > 0 ? formatRate(j.spec.length / j.result.copySeconds) : '-';
+    j.targets.forEach((t, i) => {
+      const o = j.result?.targets[i];
+      const note = o?.reason ?? (o?.detachedAt !== undefined ? `caught up from ${o.detachedAt} (slow)` : (j.error ?? ''));
+      rows.push([String(j.id), j.spec.source, t.path, o?.state ?? j.state, formatBytes(j.spec.length), rate, o?.verified ? 'yes' : 'no', note]);
+    });
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd());
+}

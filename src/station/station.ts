@@ -1,0 +1,193 @@
+// The station: many jobs at once on a piscina pool, one worker thread per running job.
+// Planning and every safety check happen here, on the main thread, before any job starts;
+// the bytes move in the workers; progress is read from shared memory at our own pace.
+import { MessageChannel } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { Logger } from 'pino';
+import { RefusedError } from '../errors.js';
+import { planClone, prepareFileTarget, type ClonePlan } from '../clone.js';
+import { allocateCounters, readCounters, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type ProgressSnapshot } from '../engine.js';
+import { devKey, type DriveInfo } from '../drive.js';
+import type { Backend } from '../native.js';
+import type { CloneJobSpec, CloneTask, CloneTaskResult } from '../../workers/clone-task.js';
+
+export type JobState = 'queued' | 'running' | 'paused' | 'catching-up' | 'verifying' | 'done' | 'failed' | 'cancelled';
+
+export interface StationJobInput {
+  source: string;
+  targets: string[];
+  offset?: string;
+  length?: string;
+  targetOffset?: string;
+}
+
+export interface StationOptions {
+  maxParallel: number;
+  blockSize?: number;
+  depth?: number;
+  backend?: Backend;
+  direct?: boolean;
+  /** default: on for 1:N jobs, off for 1:1 */
+  verify?: boolean;
+  lagMs?: number;
+  retries?: number;
+  logger?: Logger;
+}
+
+export interface StationJob {
+  id: number;
+  source: DriveInfo;
+  targets: { path: string; drive: DriveInfo | undefined }[];
+  plan: ClonePlan;
+  spec: CloneJobSpec;
+  state: JobState;
+  counters: { copy: SharedArrayBuffer; catchUp: SharedArrayBuffer; verify: SharedArrayBuffer };
+  control: SharedArrayBuffer;
+  startedAt?: number;
+  endedAt?: number;
+  result?: CloneTaskResult;
+  error?: string;
+}
+
+const phaseState: Record<number, JobState> = { 1: 'running', 2: 'catching-up', 3: 'verifying' };
+
+function taskFile(): string {
+  for (const u of [new URL('../../workers/clone-task.js', import.meta.url), new URL('../../dist/workers/clone-task.js', import.meta.url)]) {
+    const p = fileURLToPath(u);
+    if (existsSync(p)) return p;
+  }
+  throw new Error('workers/clone-task.js is not built: run `npm run build`');
+}
+
+function identity(d: DriveInfo): string {
+  return d.kind === 'block' ? `block:${devKey(d.disk?.dev ?? d.dev)}` : `file:${devKey(d.dev)}:${d.ino}`;
+}
+
+export class Station {
+  readonly jobs: StationJob[] = [];
+  private pool: Piscina | undefined;
+
+  constructor(private readonly opts: StationOptions) {}
+
+  /**
+   * Plans a job: ranges, sizes and every refusal for each target (as `clone` does), and
+   * no drive written by two jobs or written by one while another reads it.
+   */
+  add(input: StationJobInput): StationJob {
+    if (input.targets.length === 0) throw new RefusedError('USAGE', 'a job needs at least one target');
+    const plans = input.targets.map((target) =>
+      planClone({ source: input.source, target, offset: input.offset, length: input.length, targetOffset: input.targetOffset, blockSize: this.opts.blockSize, depth: this.opts.depth, backend: this.opts.backend, direct: this.opts.direct }),
+    );
+    const seen = new Map<string, string>();
+    for (const j of this.jobs) {
+      seen.set(identity(j.source), `the source of job ${j.id}`);
+      for (const t of j.targets) if (t.drive) seen.set(identity(t.drive), `a target of job ${j.id}`);
+    }
+    const source = plans[0].source;
+    const srcId = identity(source);
+    for (const [id, what] of seen) if (id === srcId && what.startsWith('a target')) throw new RefusedError('STATION_CONFLICT', `${input.source} is ${what}: a drive cannot be written and read by two jobs`);
+    const mine = new Set<string>();
+    for (const p of plans) {
+      if (!p.target) continue;
+      const id = identity(p.target);
+      const other = seen.get(id);
+      if (other) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is already ${other}: each drive can be in one job only`);
+      if (mine.has(id)) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is named twice as a target`);
+      mine.add(id);
+    }
+    const plan = plans[0];
+    const job: StationJob = {
+      id: this.jobs.length + 1,
+      source,
+      targets: plans.map((p) => ({ path: p.targetPath, drive: p.target })),
+      plan,
+      spec: {
+        source: input.source,
+        targets: input.targets,
+        offset: plan.range.offset,
+        length: plan.range.length,
+        targetDelta: plan.targetOffset - plan.range.offset,
+        blockSize: this.opts.blockSize ?? DEFAULT_BLOCK_SIZE,
+        depth: this.opts.depth ?? DEFAULT_DEPTH,
+        backend: this.opts.backend ?? 'auto',
+        direct: this.opts.direct ?? true,
+        verify: this.opts.verify ?? input.targets.length > 1,
+        lagMs: this.opts.lagMs ?? 2000,
+        retries: this.opts.retries ?? 2,
+      },
+      state: 'queued',
+      counters: { copy: allocateCounters(input.targets.length), catchUp: allocateCounters(1), verify: allocateCounters(input.targets.length) },
+      control: new SharedArrayBuffer(8),
+    };
+    this.jobs.push(job);
+    this.opts.logger?.info({ job: job.id, source: input.source, targets: input.targets, range: plan.range }, 'job planned');
+    return job;
+  }
+
+  /** Every job's progress from shared memory: cheap, any time, any rate. */
+  progress(job: StationJob): { phase: JobState; copy: ProgressSnapshot; verify: ProgressSnapshot } {
+    return { phase: job.state, copy: readCounters(job.counters.copy, job.spec.length), verify: readCounters(job.counters.verify, job.spec.length) };
+  }
+
+  pause(job: StationJob): void {
+    Atomics.store(new Int32Array(job.control), 0, 1);
+    if (job.state === 'running') job.state = 'paused';
+  }
+  resume(job: StationJob): void {
+    Atomics.store(new Int32Array(job.control), 0, 0);
+    if (job.state === 'paused') job.state = 'running';
+  }
+  cancel(job: StationJob): void {
+    Atomics.store(new Int32Array(job.control), 0, 2);
+    if (job.state === 'queued') job.state = 'cancelled';
+  }
+  cancelAll(): void {
+    for (const j of this.jobs) this.cancel(j);
+  }
+
+  /** Runs every planned job, at most maxParallel at once; resolves when all have ended. */
+  async run(signal?: AbortSignal): Promise<StationJob[]> {
+    for (const j of this.jobs) prepareFileTarget(j.plan);
+    for (const j of this.jobs) for (const t of j.targets.slice(1)) if (!t.drive || t.drive.kind === 'file') prepareFileTarget({ ...j.plan, target: t.drive, targetPath: t.path });
+    this.pool = new Piscina({ filename: taskFile(), minThreads: 0, maxThreads: this.opts.maxParallel, idleTimeout: 500 });
+    const onAbort = (): void => this.cancelAll();
+    signal?.addEventListener('abort', onAbort);
+    if (signal?.aborted) onAbort();
+    try {
+      await Promise.all(this.jobs.map((j) => this.runOne(j)));
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await this.pool.destroy();
+    }
+    return this.jobs;
+  }
+
+  private async runOne(job: StationJob): Promise<void> {
+    if (job.state === 'cancelled') return;
+    const { port1, port2 } = new MessageChannel();
+    port2.on('message', (m: { type: string; phase?: number; index?: number; code?: string; reason?: string }) => {
+      if (m.type === 'phase' && m.phase !== undefined) {
+        job.startedAt ??= Date.now();
+        const st = phaseState[m.phase];
+        if (st && job.state !== 'paused') job.state = st;
+        this.opts.logger?.info({ job: job.id, state: job.state }, 'job state');
+      } else if (m.type === 'target') {
+        this.opts.logger?.warn({ job: job.id, target: job.spec.targets[m.index ?? 0], code: m.code, reason: m.reason }, 'target failed');
+      }
+    });
+    const task: CloneTask = { spec: job.spec, copyCounters: job.counters.copy, catchUpCounters: job.counters.catchUp, verifyCounters: job.counters.verify, control: job.control, port: port1 };
+    try {
+      job.result = (await this.pool?.run(task, { transferList: [port1] })) as CloneTaskResult;
+      job.state = job.result.state === 'done' ? 'done' : job.result.state;
+    } catch (e) {
+      job.state = 'failed';
+      job.error = e instanceof Error ? e.message : String(e);
+    } finally {
+      job.endedAt = Date.now();
+      port2.close();
+      this.opts.logger?.info({ job: job.id, state: job.state, targets: job.result?.targets, error: job.error }, 'job ended');
+    }
+  }
+}

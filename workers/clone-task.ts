@@ -1,0 +1,228 @@
+// A piscina task: one station job, whole, in one worker thread. Source to N targets in one
+// shared stream; targets that fall behind or fail a write are caught up on their own from
+// where they left it (failed writes retried with backoff); then every target is verified,
+// all read in parallel. Progress lives in shared memory; state changes go over a port.
+import type { MessagePort } from 'node:worker_threads';
+import { EngineJob } from '../src/engine.js';
+import type { Backend, NativeChunkError } from '../src/native.js';
+
+/** Control word values (Int32Array over `control`, index 0); index 1 holds the phase. */
+export const Control = { run: 0, pause: 1, cancel: 2 } as const;
+export const Phase = { queued: 0, copying: 1, catchingUp: 2, verifying: 3, finished: 4 } as const;
+
+export interface CloneJobSpec {
+  source: string;
+  targets: string[];
+  /** source offset and length; target offset = source offset + targetDelta */
+  offset: number;
+  length: number;
+  targetDelta: number;
+  blockSize: number;
+  depth: number;
+  backend: Backend;
+  direct: boolean;
+  verify: boolean;
+  /** ms a target may pace the shared stream before it leaves it (0: never) */
+  lagMs: number;
+  /** write retries per target, with backoff, before it is failed */
+  retries: number;
+}
+
+export interface TargetOutcome {
+  path: string;
+  state: 'done' | 'failed' | 'cancelled';
+  code?: string;
+  reason?: string;
+  /** source offset of the failure */
+  offset?: number;
+  /** left the shared stream for being slow, at this source offset */
+  detachedAt?: number;
+  writeRetries: number;
+  verified: boolean;
+}
+
+export interface CloneTaskResult {
+  state: 'done' | 'failed' | 'cancelled';
+  targets: TargetOutcome[];
+  readError?: { offset: number; code: string };
+  copySeconds: number;
+  verifySeconds: number;
+  backend: string;
+}
+
+export interface CloneTask {
+  spec: CloneJobSpec;
+  /** counters of the shared copy, then of each catch-up, then of the verify */
+  copyCounters: SharedArrayBuffer;
+  catchUpCounters: SharedArrayBuffer;
+  verifyCounters: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  port?: MessagePort;
+}
+
+function controlled(job: EngineJob, control: Int32Array): () => void {
+  let last: number = Control.run;
+  const timer = setInterval(() => {
+    const c = Atomics.load(control, 0);
+    if (c === last) return;
+    last = c;
+    if (c === Control.cancel) job.cancel();
+    else if (c === Control.pause) job.pause();
+    else job.resume();
+  }, 50);
+  if (Atomics.load(control, 0) === Control.cancel) job.cancel();
+  return () => clearInterval(timer);
+}
+
+async function runJob(job: EngineJob, control: Int32Array): ReturnType<EngineJob['run']> {
+  const stop = controlled(job, control);
+  try {
+    return await job.run();
+  } finally {
+    stop();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export default async function cloneTask(task: CloneTask): Promise<CloneTaskResult> {
+  const { spec } = task;
+  const control = new Int32Array(task.control);
+  const setPhase = (p: number): void => {
+    Atomics.store(control, 1, p);
+    task.port?.postMessage({ type: 'phase', phase: p });
+  };
+  const targets: TargetOutcome[] = spec.targets.map((path) => ({ path, state: 'done', writeRetries: 0, verified: false }));
+  const cancelled = (): boolean => Atomics.load(control, 0) === Control.cancel;
+  const fail = (t: number, code: string, reason: string, offset?: number): void => {
+    targets[t] = { ...targets[t], state: 'failed', code, reason, offset };
+    task.port?.postMessage({ type: 'target', index: t, ...targets[t] });
+  };
+
+  setPhase(Phase.copying);
+  const t0 = process.hrtime.bigint();
+  const shared = new EngineJob(
+    {
+      mode: 'copy',
+      source: { path: spec.source, direct: spec.direct },
+      targets: spec.targets.map((path) => ({ path, direct: spec.direct, exclusive: true, delta: spec.targetDelta })),
+      extents: spec.length > 0 ? [{ offset: spec.offset, length: spec.length }] : [],
+      blockSize: spec.blockSize,
+      depth: spec.depth,
+      backend: spec.backend,
+      stopOnReadError: true,
+      lagMs: spec.targets.length > 1 ? spec.lagMs : 0,
+    },
+    task.copyCounters,
+  );
+  const out = await runJob(shared, control);
+  const result: CloneTaskResult = { state: 'done', targets, copySeconds: 0, verifySeconds: 0, backend: out.backend };
+  const readErr = out.errors.find((e) => e.target < 0 && e.op === 'read');
+  if (readErr || out.fatal) {
+    // The source failed: no target is a copy of it. (A map-based rescue handles this.)
+    result.readError = readErr ? { offset: readErr.offset, code: readErr.code } : { offset: 0, code: out.fatal?.code ?? 'EIO' };
+    spec.targets.forEach((_, t) => fail(t, 'READ_FAILED', `source read failed at offset ${result.readError?.offset} (${result.readError?.code})`, result.readError?.offset));
+    result.state = 'failed';
+    setPhase(Phase.finished);
+    return result;
+  }
+  if (out.state === 'cancelled' || cancelled()) {
+    targets.forEach((t) => (t.state = 'cancelled'));
+    result.state = 'cancelled';
+    setPhase(Phase.finished);
+    return result;
+  }
+
+  // Who owes what: detached targets from their detach offset, failed writes from the
+  // lowest failed chunk (retried with backoff).
+  const owed = new Map<number, { from: number; failure?: NativeChunkError }>();
+  for (const d of out.detached) {
+    owed.set(d.target, { from: d.offset });
+    targets[d.target].detachedAt = d.offset;
+  }
+  for (const e of out.errors.filter((x) => x.target >= 0)) {
+    const cur = owed.get(e.target);
+    if (!cur || e.offset < cur.from) owed.set(e.target, { from: e.offset, failure: e });
+  }
+  if (owed.size > 0) setPhase(Phase.catchingUp);
+  for (const [t, o] of owed) {
+    let from = o.from;
+    let failure = o.failure;
+    for (let attempt = 0; ; attempt++) {
+      if (cancelled()) break;
+      if (failure) {
+        if (attempt > spec.retries) {
+          fail(t, failure.code === 'ENOSPC' ? 'TARGET_FULL' : 'WRITE_FAILED', `write failed at target offset ${failure.offset + spec.targetDelta} (${failure.code}) after ${spec.retries} retries`, failure.offset);
+          break;
+        }
+        if (attempt > 0) {
+          targets[t].writeRetries = attempt;
+          await sleep(250 * 2 ** (attempt - 1));
+        }
+      }
+      const end = spec.offset + spec.length;
+      const catchUp = new EngineJob(
+        {
+          mode: 'copy',
+          source: { path: spec.source, direct: spec.direct },
+          // not exclusive: a detached target's orphaned writes may still hold the claim
+          targets: [{ path: spec.targets[t], direct: spec.direct, delta: spec.targetDelta }],
+          extents: [{ offset: from, length: end - from }],
+          blockSize: spec.blockSize,
+          depth: spec.depth,
+          backend: spec.backend,
+        },
+        task.catchUpCounters,
+      );
+      const r = await runJob(catchUp, control);
+      const w = r.errors.find((x) => x.target >= 0);
+      const rd = r.errors.find((x) => x.target < 0 && x.op === 'read');
+      if (rd) {
+        fail(t, 'READ_FAILED', `source read failed at offset ${rd.offset} (${rd.code}) while catching up`, rd.offset);
+        break;
+      }
+      if (!w) break;
+      failure = w;
+      from = w.offset;
+    }
+  }
+  result.copySeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (cancelled()) {
+    targets.forEach((t) => t.state !== 'failed' && (t.state = 'cancelled'));
+    result.state = 'cancelled';
+    setPhase(Phase.finished);
+    return result;
+  }
+
+  const live = targets.map((t, i) => (t.state === 'done' ? i : -1)).filter((i) => i >= 0);
+  if (spec.verify && live.length > 0 && spec.length > 0) {
+    setPhase(Phase.verifying);
+    const v0 = process.hrtime.bigint();
+    const verify = new EngineJob(
+      {
+        mode: 'verify',
+        source: { path: spec.source, direct: spec.direct },
+        targets: live.map((i) => ({ path: spec.targets[i], direct: true, delta: spec.targetDelta })),
+        extents: [{ offset: spec.offset, length: spec.length }],
+        blockSize: spec.blockSize,
+        depth: spec.depth,
+        backend: spec.backend,
+        stopOnReadError: true,
+      },
+      task.verifyCounters,
+    );
+    const v = await runJob(verify, control);
+    result.verifySeconds = Number(process.hrtime.bigint() - v0) / 1e9;
+    for (const e of v.errors) {
+      if (e.target < 0) continue;
+      const t = live[e.target];
+      if (e.code === 'MISMATCH') fail(t, 'VERIFY_MISMATCH', `differs from the source at target offset ${e.offset + spec.targetDelta}`, e.offset);
+      else fail(t, 'VERIFY_READ_FAILED', `reading it back failed at target offset ${e.offset + spec.targetDelta} (${e.code})`, e.offset);
+    }
+    if (v.state === 'cancelled') live.forEach((t) => targets[t].state === 'done' && (targets[t].state = 'cancelled'));
+    else for (const t of live) if (targets[t].state === 'done') targets[t].verified = true;
+  }
+  result.state = targets.every((t) => t.state === 'done') ? 'done' : targets.some((t) => t.state === 'cancelled') ? 'cancelled' : 'failed';
+  setPhase(Phase.finished);
+  return result;
+}
