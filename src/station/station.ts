@@ -114,7 +114,7 @@ export class Station {
         backend: this.opts.backend ?? 'auto',
         direct: this.opts.direct ?? true,
         verify: this.opts.verify ?? input.targets.length > 1,
-        lagMs: this.opts.lagMs ?? 2000,
+        lagMs: this.opts.lagMs ?? 1000,
         retries: this.opts.retries ?? 2,
       },
       state: 'queued',

@@ -19,10 +19,19 @@ function waitFor(cond: () => boolean, what: string, ms = 10_000): void {
 
 /** `size` bytes that accept writes at about `bytesPerSec`. */
 export function slowTarget(dir: string, size: number, bytesPerSec: number): SlowTarget {
+  // nbdkit's rate filter counts bits per second
+  return nbdTarget(dir, ['--filter=rate', 'memory', String(size), `rate=${bytesPerSec * 8}`]);
+}
+
+/** `size` bytes on which every write fails with ENOSPC (nbdkit's full plugin): a dying target. */
+export function fullTarget(dir: string, size: number): SlowTarget {
+  return nbdTarget(dir, ['full', String(size)]);
+}
+
+function nbdTarget(dir: string, plugin: string[]): SlowTarget {
   mkdirSync(join(dir, 'mnt'), { recursive: true });
   const sock = join(dir, 'nbd.sock');
-  // nbdkit's rate filter counts bits per second
-  execFileSync('nbdkit', ['-U', sock, '-P', join(dir, 'nbdkit.pid'), '--filter=rate', 'memory', String(size), `rate=${bytesPerSec * 8}`], { stdio: 'ignore' });
+  execFileSync('nbdkit', ['-U', sock, '-P', join(dir, 'nbdkit.pid'), ...plugin], { stdio: 'ignore' });
   waitFor(() => existsSync(sock), 'the nbdkit socket');
   const fuse = spawn('setsid', ['nbdfuse', '-P', join(dir, 'nbdfuse.pid'), join(dir, 'mnt', 'disk.img'), '--unix', sock], { stdio: 'ignore', detached: true });
   fuse.unref();

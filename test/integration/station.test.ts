@@ -1,0 +1,132 @@
+// The station on real devices: 8 jobs at once, one with a failing source, one with a target
+// that fails every write, one 1:N job with a slow target. Every other target must be a
+// byte-identical copy, every failure reported with its reason and offset.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeRoot } from '../helpers/root.js';
+import { lastEvent, makeFile, runCli, sha256, useLoopScratch } from '../helpers/fixtures.js';
+import { badSectors, failingDrive as startDrive, type FailingDrive, type FailingDriveOptions } from '../helpers/failing-drive.js';
+import { fullTarget, slowTarget, type SlowTarget } from '../helpers/slow-target.js';
+
+interface TargetReport {
+  path: string;
+  state: string;
+  code?: string;
+  reason?: string;
+  offset?: number;
+  verified: boolean;
+  detachedAt?: number;
+}
+interface JobReport {
+  id: number;
+  state: string;
+  source: { path: string };
+  targets: TargetReport[];
+}
+
+describeRoot('station: many jobs at once', () => {
+  const fx = useLoopScratch({ beforeAll, afterAll });
+  const nbd: (SlowTarget | FailingDrive)[] = [];
+  afterAll(() => {
+    for (const n of nbd) n.down();
+  });
+  const failingDrive = (o: FailingDriveOptions): FailingDrive => {
+    mkdirSync(o.dir, { recursive: true });
+    const d = startDrive(o);
+    nbd.push(d);
+    return d;
+  };
+
+  it('runs 8 jobs: failures stay in their own job, every other target is an exact copy', () => {
+    const MiB = 1 << 20;
+    const size = 16 * MiB;
+    // five plain pairs on loop devices (two with 4096-byte sectors)
+    const pairs = [0, 1, 2, 3, 4].map((i) => ({
+      src: fx.loop(makeFile(join(fx.dir(), `p${i}-src.img`), size), i < 2 ? 4096 : 512),
+      dst: fx.loop(makeFile(join(fx.dir(), `p${i}-dst.img`), size, 'zero'), i < 2 ? 4096 : 512),
+    }));
+    // a failing source
+    const sick = failingDrive({ dir: join(fx.dir(), 'sick'), size, sectorSize: 512, bad: badSectors(512, [20000]) });
+    const sickDst = fx.loop(makeFile(join(fx.dir(), 'sick-dst.img'), size, 'zero'));
+    // a target that fails every write
+    const full = fullTarget(join(fx.dir(), 'full'), size);
+    nbd.push(full);
+    const fullSrc = fx.loop(makeFile(join(fx.dir(), 'full-src.img'), size));
+    // one master to three targets, one of them slow (a few MB/s after nbdkit's burst)
+    const master = fx.loop(makeFile(join(fx.dir(), 'master.img'), size));
+    const fast = [0, 1].map((i) => fx.loop(makeFile(join(fx.dir(), `fast-${i}.img`), size, 'zero')));
+    const slow = slowTarget(join(fx.dir(), 'slow'), size, 4_000_000);
+    nbd.push(slow);
+
+    const jobfile = join(fx.dir(), 'station.json');
+    writeFileSync(
+      jobfile,
+      JSON.stringify({
+        maxParallel: 8,
+        jobs: [
+          ...pairs.map((p) => ({ source: p.src.dev, targets: [p.dst.dev] })),
+          { source: sick.dev, targets: [sickDst.dev] },
+          { source: fullSrc.dev, targets: [full.dev] },
+          { source: master.dev, targets: [fast[0].dev, slow.dev, fast[1].dev] },
+        ],
+      }),
+    );
+    const report = join(fx.dir(), 'report.json');
+    const log = join(fx.dir(), 'station.log');
+    const r = runCli(['run', jobfile, '--yes', '--json', '--report', report, '--log', log]);
+    expect(r.status, r.stderr + r.stdout.slice(-3000)).toBe(1);
+    expect(lastEvent(r, 'error')?.code).toBe('JOBS_FAILED');
+    const jobs = (JSON.parse(readFileSync(report, 'utf8')) as { jobs: JobReport[] }).jobs;
+    expect(jobs).toHaveLength(8);
+
+    // the good pairs: exact copies
+    for (const [i, p] of pairs.entries()) {
+      expect(jobs[i].state).toBe('done');
+      expect(sha256(p.dst.file)).toBe(sha256(p.src.file));
+    }
+    // the failing source: its job failed with the offset of the bad sector
+    expect(jobs[5].state).toBe('failed');
+    expect(jobs[5].targets[0]).toMatchObject({ state: 'failed', code: 'READ_FAILED' });
+    expect(jobs[5].targets[0].offset).toBeLessThanOrEqual(20000 * 512);
+    // the dying target: failed after retries, with its reason and offset
+    expect(jobs[6].state).toBe('failed');
+    expect(jobs[6].targets[0]).toMatchObject({ state: 'failed', code: 'TARGET_FULL' });
+    expect(typeof jobs[6].targets[0].offset).toBe('number');
+    // 1:N with a slow target: all three good and verified; the slow one caught up alone
+    expect(jobs[7].state).toBe('done');
+    expect(jobs[7].targets.map((t) => [t.state, t.verified])).toEqual([
+      ['done', true],
+      ['done', true],
+      ['done', true],
+    ]);
+    expect(jobs[7].targets[1].detachedAt).toBeDefined();
+    for (const f of fast) expect(sha256(f.file)).toBe(sha256(master.file));
+    // the log has the story
+    const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+    expect(lines.filter((l) => l.msg === 'job ended')).toHaveLength(8);
+  });
+
+  it('refuses a drive named in two jobs, before anything is written', () => {
+    const a = fx.loop(makeFile(join(fx.dir(), 'c-a.img'), 1 << 20));
+    const b = fx.loop(makeFile(join(fx.dir(), 'c-b.img'), 1 << 20));
+    const c = fx.loop(makeFile(join(fx.dir(), 'c-c.img'), 1 << 20));
+    const before = sha256(b.file);
+    const r = runCli(['clone', '--pair', `${a.dev}:${b.dev}`, '--pair', `${c.dev}:${b.dev}`, '--yes', '--json']);
+    expect(r.status).toBe(4);
+    expect(lastEvent(r, 'error')?.code).toBe('STATION_CONFLICT');
+    const r2 = runCli(['clone', '--pair', `${a.dev}:${b.dev}`, '--pair', `${b.dev}:${c.dev}`, '--yes', '--json']);
+    expect(r2.status).toBe(4);
+    expect(sha256(b.file)).toBe(before);
+  });
+
+  it('rejects a malformed job file with exit 2', () => {
+    const f = join(fx.dir(), 'bad.json');
+    for (const text of ['{', '{"jobs": []}', '{"jobs": [{"source": "/x"}]}', '{"jobs": [{"source": "/x", "targets": ["/y"], "colour": "red"}]}']) {
+      writeFileSync(f, text);
+      const r = runCli(['run', f, '--json']);
+      expect(r.status, text).toBe(2);
+      expect(lastEvent(r, 'error')?.code).toBe('BAD_JOBFILE');
+    }
+  });
+});
