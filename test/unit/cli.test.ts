@@ -53,6 +53,9 @@ describe('cli', () => {
     const r = runCli(['demo', '--size', '16MiB', '--json']);
     expect(r.status, r.stderr + r.stdout).toBe(0);
     const done = lastEvent(r, 'done');
-    expect(String(done?.message)).toMatch(/3 clones, all verified/);
+    expect(String(done?.message)).toMatch(/station of 3 jobs .* every target verified; rescue of a failing image: .* in 3 bad area\(s\) mapped/);
+    // the station part reported every target good
+    const station = r.events.find((e) => e.event === 'done' && typeof e.summary === 'object') as { summary: { targetsDone: number; targetsFailed: number } } | undefined;
+    expect(station?.summary).toMatchObject({ targetsDone: 5, targetsFailed: 0 });
   });
 });
