@@ -129,4 +129,28 @@ describeRoot('station: many jobs at once', () => {
       expect(lastEvent(r, 'error')?.code).toBe('BAD_JOBFILE');
     }
   });
+
+  it('stops every job on SIGINT: exit 130, targets reported cancelled', async () => {
+    const size = 32 << 20;
+    const a = fx.loop(makeFile(join(fx.dir(), 'i-a.img'), size));
+    const slowOne = slowTarget(join(fx.dir(), 'i-slow'), size, 2_000_000);
+    nbd.push(slowOne);
+    const b = fx.loop(makeFile(join(fx.dir(), 'i-b.img'), size));
+    const bDst = fx.loop(makeFile(join(fx.dir(), 'i-b-dst.img'), size, 'zero'));
+    const report = join(fx.dir(), 'i-report.json');
+    const { spawn } = await import('node:child_process');
+    const { cli } = await import('../helpers/fixtures.js');
+    const child = spawn(process.execPath, [cli, 'clone', '--pair', `${a.dev}:${slowOne.dev}`, '--pair', `${b.dev}:${bDst.dev}`, '--yes', '--json', '--report', report, '--block-size', '1MiB']);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((res) => setTimeout(res, 1500));
+    child.kill('SIGINT');
+    const status = await new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+    expect(status, out).toBe(130);
+    expect(out).toContain('"code":"CANCELLED"');
+    const jobs = (JSON.parse(readFileSync(report, 'utf8')) as { jobs: JobReport[] }).jobs;
+    expect(jobs[0].state).toBe('cancelled');
+    expect(jobs[0].targets[0].state).toBe('cancelled');
+  });
 });
+
