@@ -20,7 +20,9 @@ function waitFor(cond: () => boolean, what: string, ms = 10_000): void {
 /** `size` bytes that accept writes at about `bytesPerSec`. */
 export function slowTarget(dir: string, size: number, bytesPerSec: number): SlowTarget {
   // nbdkit's rate filter counts bits per second
-  return nbdTarget(dir, ['--filter=rate', 'memory', String(size), `rate=${bytesPerSec * 8}`]);
+  // burstiness: nbdkit lets 2 s of traffic through at full speed by default; half a second
+  // keeps the target slow from the start, as a slow stick is
+  return nbdTarget(dir, ['--filter=rate', 'memory', String(size), `rate=${bytesPerSec * 8}`, 'burstiness=0.5']);
 }
 
 /** `size` bytes on which every write fails with ENOSPC (nbdkit's full plugin): a dying target. */
