@@ -232,7 +232,12 @@ export class Rescuebook {
     }
   }
 
-  /** Scraping and retrying: every sector of the blocks with `status`; failures are bad sectors. */
+  /**
+   * Scraping and retrying: every sector of the blocks with `status`; failures are bad
+   * sectors. One read at a time, as trimming: the block layer merges adjacent reads in
+   * flight, and a merged request with one bad sector fails whole, which would record its
+   * good neighbours as bad.
+   */
   private async sectorPass(name: string, status: BlockStatus, dir: 'forward' | 'backward'): Promise<void> {
     const ss = this.policy.sectorSize;
     const todo = areas(this.book, [status], this.io.domain);
@@ -241,7 +246,7 @@ export class Rescuebook {
       const cs = clusters(a, ss);
       list.push(...(dir === 'forward' ? cs : cs.reverse()));
     }
-    if (list.length > 0) await this.batch(list, ss, false, '-', name);
+    if (list.length > 0) await this.batch(list, ss, false, '-', name, 1);
   }
 
   private engineJob(list: Extent[], chunk: number, stopAtError: boolean, depth: number, journal: boolean): EngineJob {

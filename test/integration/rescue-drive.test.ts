@@ -193,5 +193,22 @@ describeRoot('rescue from a real failing drive', () => {
     expect(blocks(map, '+')).toEqual([{ pos: 0, size }]);
     expect(goodDataCopied(d, target, map)).toBe(true);
   });
+
+  it('maps a patchy cluster exactly: good sectors between bad ones are not lost to merged requests', () => {
+    // Bad and good sectors alternating inside one cluster: the block layer merges adjacent
+    // reads in flight, and a merged request with one bad sector fails as a whole. Reads of
+    // single sectors must never be in flight next to each other.
+    const size = 8 * MiB;
+    const base = (3 * MiB) / 512;
+    const bad = badSectors(512, [base + 1, base + 3, [base + 6, 2], base + 9, base + 14, base + 40, [base + 60, 3], base + 100]);
+    const d = failingDrive({ dir: join(dir, 'patchy'), size, sectorSize: 512, bad });
+    drives.push(d);
+    const target = join(dir, 'patchy.img');
+    const map = join(dir, 'patchy.map');
+    const r = runCli(['rescue', d.dev, target, map, '--json']);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(blocks(map, '-')).toEqual(d.bad.map((b) => ({ pos: b.offset, size: b.length })));
+    expect(goodDataCopied(d, target, map)).toBe(true);
+  });
 });
 
