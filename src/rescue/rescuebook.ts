@@ -336,15 +336,34 @@ export class Rescuebook {
       this.stopReason = 'drive-gone';
       return {};
     }
-    for (const e of reads) this.book.set(e.offset, e.length, failStatus);
-    if (reads.length > 0 && this.errorAreas() > this.policy.maxErrors) this.stopReason ??= 'max-errors';
-    this.limitsReached(Date.now(), reads.length > 0);
+    // Several clusters failing together is what a merged request looks like: the block
+    // layer joins adjacent reads in flight, and one bad sector fails them all. Read them
+    // again one at a time before any of them goes to sector-by-sector trimming.
+    const failed = failStatus === '*' && reads.length > 1 ? await this.isolate(reads, chunk) : reads;
+    for (const e of failed) this.book.set(e.offset, e.length, failStatus);
+    if (failed.length > 0 && this.errorAreas() > this.policy.maxErrors) this.stopReason ??= 'max-errors';
+    this.limitsReached(Date.now(), failed.length > 0);
     this.showProgress(pass);
-    if (reads.length === 0) return { slowAt };
-    const first = reads.reduce((m, e) => (e.offset < m.offset ? e : m));
-    const last = reads.reduce((m, e) => (e.offset > m.offset ? e : m));
+    if (failed.length === 0) return { slowAt };
+    const first = failed.reduce((m, e) => (e.offset < m.offset ? e : m));
+    const last = failed.reduce((m, e) => (e.offset > m.offset ? e : m));
     // forward passes continue after the failure nearest their start; backward before it
     return { firstError: first.offset, firstErrorEnd: last.offset + last.length, slowAt };
+  }
+
+  /** Re-reads failed chunks one at a time; returns those that fail on their own. */
+  private async isolate(reads: NativeChunkError[], chunk: number): Promise<NativeChunkError[]> {
+    const job = this.engineJob(
+      [...reads].sort((a, b) => a.offset - b.offset).map((e) => ({ offset: e.offset, length: e.length })),
+      chunk,
+      false,
+      1,
+      true,
+    );
+    const out = await job.run();
+    this.apply(job.takeDone());
+    if (out.errors.some((e) => e.target >= 0) || out.fatal) return reads; // let the caller's checks speak
+    return out.errors.filter((e) => e.target < 0 && e.op === 'read');
   }
 
   private showProgress(pass: string): void {
