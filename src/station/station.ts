@@ -110,11 +110,15 @@ export class Station {
         length: plan.range.length,
         targetDelta: plan.targetOffset - plan.range.offset,
         blockSize: this.opts.blockSize ?? DEFAULT_BLOCK_SIZE,
-        depth: this.opts.depth ?? DEFAULT_DEPTH,
+        // One master to many: the ring is the window targets may drift apart by. 16 slots
+        // (64 MiB at the default block size) absorb a target's hiccups by themselves, so a
+        // target that still fills the whole window alone is slow, and leaves after a short
+        // grace (lagMs) instead of pacing everyone.
+        depth: this.opts.depth ?? (input.targets.length > 1 ? Math.max(DEFAULT_DEPTH, 16) : DEFAULT_DEPTH),
         backend: this.opts.backend ?? 'auto',
         direct: this.opts.direct ?? true,
         verify: this.opts.verify ?? input.targets.length > 1,
-        lagMs: this.opts.lagMs ?? 1000,
+        lagMs: this.opts.lagMs ?? 50,
         retries: this.opts.retries ?? 2,
       },
       state: 'queued',

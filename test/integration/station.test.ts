@@ -74,7 +74,9 @@ describeRoot('station: many jobs at once', () => {
     );
     const report = join(fx.dir(), 'report.json');
     const log = join(fx.dir(), 'station.log');
-    const r = runCli(['run', jobfile, '--yes', '--json', '--report', report, '--log', log]);
+    // A 4 MiB window (4 slots of 1 MiB) on a 16 MiB drive: the slow target fills it and
+    // must leave the shared stream. (The default 64 MiB window would hold the whole drive.)
+    const r = runCli(['run', jobfile, '--yes', '--json', '--report', report, '--log', log, '--block-size', '1MiB', '--depth', '4']);
     expect(r.status, r.stderr + r.stdout.slice(-3000)).toBe(1);
     expect(lastEvent(r, 'error')?.code).toBe('JOBS_FAILED');
     const jobs = (JSON.parse(readFileSync(report, 'utf8')) as { jobs: JobReport[] }).jobs;
