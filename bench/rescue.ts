@@ -1113,6 +1113,18 @@ function markdownFragment(cfg: Config, fx: Fixture, o: Outcome): string {
   ].join('\n');
 }
 
+/** The commit the CLI was built from, and whether src/ or native/ had uncommitted changes. */
+function gitState(repoRoot: string): { commit?: string; uncommittedSrcOrNative?: boolean } {
+  const commit = firstLineOf('git', ['-C', repoRoot, 'rev-parse', 'HEAD']);
+  let dirty: boolean | undefined;
+  try {
+    dirty = execFileSync('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src', 'native'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+  } catch {
+    dirty = undefined;
+  }
+  return { ...(commit ? { commit } : {}), ...(dirty !== undefined ? { uncommittedSrcOrNative: dirty } : {}) };
+}
+
 function writeResultsJson(cfg: Config, fx: Fixture, records: ToolRecord[], o: Outcome, markdown: string): string {
   const dir = join(cfg.repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
@@ -1121,6 +1133,7 @@ function writeResultsJson(cfg: Config, fx: Fixture, records: ToolRecord[], o: Ou
   const doc = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, kernel: release(), node: process.version },
+    clonestation: gitState(cfg.repoRoot),
     toolVersions: {
       ddrescue: firstLineOf('ddrescue', ['--version']),
       ddrescuelog: firstLineOf('ddrescuelog', ['--version']),

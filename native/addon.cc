@@ -285,13 +285,12 @@ Napi::Value JobWrap::Start(const Napi::CallbackInfo& info) {
       }
       o.Set("detached", detached);
       // Not joined here: the I/O thread may still be draining writes orphaned by a detach.
-      // ~Job joins (or the Engine's teardown, for jobs it still tracks).
-      engine->untrack(job);
+      // The Engine tracks the job until that thread exits, so teardown always joins it.
       Unref();
       deferred->Resolve(o);
     });
     tsfn.Release();
-  });
+  }, [engine, job]() { engine->untrack(job); });
   return deferred->Promise();
 }
 

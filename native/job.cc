@@ -91,18 +91,22 @@ void Job::openEndpoint(Endpoint& ep, const EndpointSpec& s, bool write) {
   ep.info = probeFd(ep.fd.get(), s.path);
 }
 
-void Job::start(std::function<void()> onFinish) {
+void Job::start(std::function<void()> onFinish, std::function<void()> onExit) {
   onFinish_ = std::move(onFinish);
+  onExit_ = std::move(onExit);
   thread_ = std::thread([this] {
     run();
     // Moved out so the callback (which may hold the last reference to this Job) dies
     // with this frame rather than inside a member.
     std::function<void()> drain = std::move(drain_);
     std::function<void()> f = std::move(onFinish_);
+    std::function<void()> exit = std::move(onExit_);
     if (f) f();
     // After the result: the live targets are done and synced; only orphaned writes to a
     // detached target remain, and they must finish before their buffers go.
     if (drain) drain();
+    // Last: may drop the final reference to this Job, so nothing of `this` is used after.
+    if (exit) exit();
   });
 }
 

@@ -126,7 +126,8 @@ class Job {
   Job& operator=(const Job&) = delete;
   ~Job();
 
-  void start(std::function<void()> onFinish);
+  // onFinish delivers the result; onExit runs last on the I/O thread, after any drain.
+  void start(std::function<void()> onFinish, std::function<void()> onExit = nullptr);
   void cancel() { cancel_.store(true, std::memory_order_relaxed); }
   void setPaused(bool paused);
   void join();
@@ -227,6 +228,7 @@ class Job {
 
   std::thread thread_;
   std::function<void()> onFinish_;
+  std::function<void()> onExit_;
   std::function<void()> drain_;
 };
 

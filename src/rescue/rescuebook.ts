@@ -297,7 +297,8 @@ export class Rescuebook {
       if (this.policy.minReadRate > 0 && stopAtError && pass.startsWith('copy') && slowAt === undefined) {
         if ((snap.bytesRead - lastRead) * 4 < this.policy.minReadRate) {
           slowSince ??= now;
-          if (now - slowSince >= 1000) {
+          // two ticks in a row: one slow tick can be a hiccup
+          if (now - slowSince >= 500) {
             slowAt = snap.position;
             job.cancel();
           }
@@ -305,7 +306,10 @@ export class Rescuebook {
       }
       lastRead = snap.bytesRead;
       if (this.limitsReached(now, snap.readErrors > 0)) job.cancel();
-      if (now - this.lastSave >= this.policy.saveInterval * 1000) this.hooks.save(job);
+      if (now - this.lastSave >= this.policy.saveInterval * 1000) {
+        this.lastSave = now;
+        this.hooks.save(job);
+      }
       this.showProgress(pass);
     };
     const timer = setInterval(tick, 250);

@@ -46,7 +46,10 @@ function nbdTarget(dir: string, plugin: string[]): SlowTarget {
       spawnSync('fusermount3', ['-u', '-z', join(dir, 'mnt')]);
       for (const f of ['nbdfuse.pid', 'nbdkit.pid']) {
         try {
-          process.kill(Number(readFileSync(join(dir, f), 'utf8').trim()));
+          const pid = Number(readFileSync(join(dir, f), 'utf8').trim());
+          // An empty or half-written pid file reads as 0, and kill(0) signals our own
+          // process group: the test runner itself.
+          if (Number.isInteger(pid) && pid > 1 && pid !== process.pid) process.kill(pid);
         } catch {
           // already gone
         }

@@ -179,7 +179,7 @@ describeRoot('rescue from a real failing drive', () => {
   it('--min-read-rate leaves slow areas for a later pass, and still rescues everything', () => {
     // No bad sector at all, every read 20 ms: far below 1 GB/s, so the first pass must skip
     // ahead at least once and a later pass must pick the skipped area up.
-    const size = 48 * MiB;
+    const size = 64 * MiB;
     const d = failingDrive({ dir: join(dir, 'slow'), size, sectorSize: 512, bad: [], delayMs: 20 });
     drives.push(d);
     const target = join(dir, 'slow.img');
