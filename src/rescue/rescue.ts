@@ -200,9 +200,9 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
   const journals = new JournalSet(mapPath);
   const started = new Date();
   const header = (finished: boolean): MapHeader => ({ commandLine: o.commandLine, version: o.version, startTime: started, currentTime: new Date(), finished });
-  const save = (job?: EngineJob): void => {
+  const save = (running: readonly EngineJob[] = []): void => {
     const { next } = journals.rotate();
-    if (job) {
+    for (const job of running) {
       job.rotateJournal(next);
       for (const d of job.takeDone()) book.set(d.offset, d.length, '+');
     }

@@ -49,8 +49,8 @@ export interface RescueIo {
 }
 
 export interface RescueHooks {
-  /** saves the map (rotating the journal of `job` first when one runs) */
-  save(job?: EngineJob): void;
+  /** saves the map, first rotating the journals of the jobs still running */
+  save(running?: readonly EngineJob[]): void;
   journal(): string;
   progress(view: ProgressView & { pass: string }): void;
   note(message: string, fields?: Record<string, unknown>): void;
@@ -117,6 +117,8 @@ export class Rescuebook {
   private readonly meter = new RateMeter();
   /** areas a skipping pass jumped over; they stay non-tried for the next pass */
   private skipped: Extent[] = [];
+  /** engine jobs running now (trimming runs several at once); a map save rotates them all */
+  private readonly running = new Set<EngineJob>();
 
   constructor(
     readonly book: Mapbook,
@@ -214,22 +216,33 @@ export class Rescuebook {
     }
   }
 
-  /** Trimming: each non-trimmed block, sector by sector in from both edges until an error. */
+  /**
+   * Trimming: each non-trimmed block, sector by sector in from both edges until an error.
+   * Within a block one read at a time (adjacent reads in flight would be merged by the
+   * block layer, and a merged request fails whole); different blocks at the same time,
+   * since two non-trimmed blocks are never adjacent (the map merges equal neighbours).
+   */
   private async trimPass(): Promise<void> {
+    const queue = areas(this.book, ['*'], this.io.domain);
+    const lanes = Math.max(1, Math.min(this.policy.depth, queue.length));
+    await Promise.all(
+      Array.from({ length: lanes }, async () => {
+        for (let blk = queue.shift(); blk && !this.stopReason; blk = queue.shift()) await this.trimBlock(blk);
+      }),
+    );
+  }
+
+  private async trimBlock(blk: Extent): Promise<void> {
     const ss = this.policy.sectorSize;
-    for (const blk of areas(this.book, ['*'], this.io.domain)) {
-      if (this.stopReason) return;
-      const end = blk.offset + blk.length;
-      const lead = await this.batch(clusters(blk, ss), ss, true, '-', 'trim', 1);
-      if (this.stopReason) return;
-      if (lead.firstError === undefined) continue; // every sector read: all finished
-      const inner = { offset: lead.firstErrorEnd as number, length: end - (lead.firstErrorEnd as number) };
-      if (inner.length <= 0) continue;
-      const tail = await this.batch(clusters(inner, ss).reverse(), ss, true, '-', 'trim', 1);
-      if (this.stopReason) return;
-      // what lies between the two failing edges is left for scraping
-      if (tail.firstError !== undefined && tail.firstError > inner.offset) this.book.set(inner.offset, tail.firstError - inner.offset, '/');
-    }
+    const end = blk.offset + blk.length;
+    const lead = await this.batch(clusters(blk, ss), ss, true, '-', 'trim', 1, false);
+    if (this.stopReason || lead.firstError === undefined) return; // every sector read: all finished
+    const inner = { offset: lead.firstErrorEnd as number, length: end - (lead.firstErrorEnd as number) };
+    if (inner.length <= 0) return;
+    const tail = await this.batch(clusters(inner, ss).reverse(), ss, true, '-', 'trim', 1, false);
+    if (this.stopReason) return;
+    // what lies between the two failing edges is left for scraping
+    if (tail.firstError !== undefined && tail.firstError > inner.offset) this.book.set(inner.offset, tail.firstError - inner.offset, '/');
   }
 
   /**
@@ -249,11 +262,12 @@ export class Rescuebook {
     if (list.length > 0) await this.batch(list, ss, false, '-', name, 1);
   }
 
-  private engineJob(list: Extent[], chunk: number, stopAtError: boolean, depth: number, journal: boolean): EngineJob {
+  /** `exclusive: false` for the jobs that run side by side (trimming): O_EXCL is per open. */
+  private engineJob(list: Extent[], chunk: number, stopAtError: boolean, depth: number, journal: boolean, exclusive = true): EngineJob {
     return new EngineJob({
       mode: 'copy',
       source: { path: this.io.source, direct: this.policy.direct },
-      targets: [{ path: this.io.target, direct: this.policy.direct, exclusive: true, delta: this.io.delta }],
+      targets: [{ path: this.io.target, direct: this.policy.direct, exclusive, delta: this.io.delta }],
       extents: list,
       blockSize: Math.max(4096, Math.ceil(chunk / 4096) * 4096),
       depth,
@@ -278,8 +292,10 @@ export class Rescuebook {
     failStatus: BlockStatus,
     pass: string,
     depth = this.policy.depth,
+    exclusive = true,
   ): Promise<{ firstError?: number; firstErrorEnd?: number; slowAt?: number }> {
-    const job = this.engineJob(list, chunk, stopAtError, depth, true);
+    const job = this.engineJob(list, chunk, stopAtError, depth, true, exclusive);
+    this.running.add(job);
     let slowAt: number | undefined;
     let slowSince: number | undefined;
     let lastRead = 0;
@@ -308,7 +324,7 @@ export class Rescuebook {
       if (this.limitsReached(now, snap.readErrors > 0)) job.cancel();
       if (now - this.lastSave >= this.policy.saveInterval * 1000) {
         this.lastSave = now;
-        this.hooks.save(job);
+        this.hooks.save([...this.running]);
       }
       this.showProgress(pass);
     };
@@ -319,6 +335,7 @@ export class Rescuebook {
     } finally {
       clearInterval(timer);
       this.hooks.signal?.removeEventListener('abort', onAbort);
+      this.running.delete(job);
     }
     this.apply(job.takeDone());
     const reads = outcome.errors.filter((e) => e.target < 0 && e.op === 'read');
