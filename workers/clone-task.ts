@@ -39,6 +39,8 @@ export interface TargetOutcome {
   detachedAt?: number;
   writeRetries: number;
   verified: boolean;
+  /** seconds from the job's start until this target was fully written and synced */
+  writtenSeconds?: number;
 }
 
 export interface CloneTaskResult {
@@ -133,6 +135,18 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
     return result;
   }
 
+  const sinceStart = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
+  // Targets still in the stream at its end are written and synced now: an operator can
+  // take them while a slow one catches up.
+  const sharedEnd = sinceStart();
+  const laggards = new Set([...out.detached.map((d) => d.target), ...out.errors.filter((e) => e.target >= 0).map((e) => e.target)]);
+  targets.forEach((tg, i) => {
+    if (!laggards.has(i)) {
+      tg.writtenSeconds = sharedEnd;
+      task.port?.postMessage({ type: 'written', index: i, seconds: sharedEnd });
+    }
+  });
+
   // Who owes what: detached targets from their detach offset, failed writes from the
   // lowest failed chunk (retried with backoff).
   const owed = new Map<number, { from: number; failure?: NativeChunkError }>();
@@ -181,7 +195,11 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
         fail(t, 'READ_FAILED', `source read failed at offset ${rd.offset} (${rd.code}) while catching up`, rd.offset);
         break;
       }
-      if (!w) break;
+      if (!w) {
+        targets[t].writtenSeconds = sinceStart();
+        task.port?.postMessage({ type: 'written', index: t, seconds: targets[t].writtenSeconds });
+        break;
+      }
       failure = w;
       from = w.offset;
     }

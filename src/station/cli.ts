@@ -58,11 +58,18 @@ export function parseJobFile(path: string): { jobs: StationJobInput[]; maxParall
 export async function runStation(r: StationRun, reporter: Reporter, signal: AbortSignal): Promise<number> {
   const logger = r.logPath ? pino({ base: { run: new Date().toISOString() } }, pino.destination({ dest: r.logPath, sync: true, mkdir: true })) : undefined;
   const station = new Station({ ...r.options, logger });
-  for (const j of r.jobs) station.add(j);
-  await confirmOverwriteAll(
-    station.jobs.flatMap((j) => j.targets.filter((t) => t.drive).map((t) => ({ drive: t.drive!, what: `with ${j.spec.length} bytes from ${j.spec.source} (job ${j.id})` }))),
-    { yes: r.yes },
-  );
+  station.warmUp(r.jobs.length);
+  try {
+    for (const j of r.jobs) station.add(j);
+    await confirmOverwriteAll(
+      station.jobs.flatMap((j) => j.targets.filter((t) => t.drive).map((t) => ({ drive: t.drive!, what: `with ${j.spec.length} bytes from ${j.spec.source} (job ${j.id})` }))),
+      { yes: r.yes },
+    );
+  } catch (e) {
+    // a refusal: the warmed-up threads must not keep the process alive
+    await station.close();
+    throw e;
+  }
   const started = new Date();
   reporter.note(`station: ${station.jobs.length} job(s), ${station.jobs.reduce((n, j) => n + j.targets.length, 0)} target(s), up to ${r.options.maxParallel} at once`);
   const t0 = Date.now();

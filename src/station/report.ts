@@ -54,7 +54,8 @@ export function summaryTable(jobs: StationJob[]): string[] {
     const rate = j.result && j.result.copySeconds > 0 ? formatRate(j.spec.length / j.result.copySeconds) : '-';
     j.targets.forEach((t, i) => {
       const o = j.result?.targets[i];
-      const note = o?.reason ?? (o?.detachedAt !== undefined ? `caught up from ${o.detachedAt} (slow)` : (j.error ?? ''));
+      const written = o?.writtenSeconds !== undefined ? `written at ${o.writtenSeconds.toFixed(2)} s` : '';
+      const note = o?.reason ?? (o?.detachedAt !== undefined ? `slow: left the stream at ${o.detachedAt}, caught up; ${written}` : written || (j.error ?? ''));
       rows.push([String(j.id), j.spec.source, t.path, o?.state ?? j.state, formatBytes(j.spec.length), rate, o?.verified ? 'yes' : 'no', note]);
     });
   }

@@ -103,6 +103,10 @@ describeRoot('station: many jobs at once', () => {
       ['done', true],
     ]);
     expect(jobs[7].targets[1].detachedAt).toBeDefined();
+    // the fast targets were finished (written and synced) before the slow one caught up
+    const written = jobs[7].targets.map((t) => (t as TargetReport & { writtenSeconds: number }).writtenSeconds);
+    expect(written[0]).toBeLessThan(written[1]);
+    expect(written[2]).toBeLessThan(written[1]);
     for (const f of fast) expect(sha256(f.file)).toBe(sha256(master.file));
     // the log has the story
     const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
