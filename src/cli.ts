@@ -137,6 +137,7 @@ async function stationCommand(jobs: import('./station/station.js').StationJobInp
       yes: values.yes ?? false,
       reportPath: values.report,
       logPath: values.log,
+      version: version(),
     },
     rep,
     signal,

@@ -15,6 +15,8 @@ export interface StationRun {
   yes: boolean;
   reportPath?: string;
   logPath?: string;
+  /** clonestation's version, for the maps of rescue jobs */
+  version?: string;
 }
 
 /** `SRC:DST` for --pair; a colon in a path can be escaped as `\:`. */
@@ -24,9 +26,9 @@ export function parsePair(text: string): StationJobInput {
   return { source: parts[0], targets: [parts[1]] };
 }
 
-const jobKeys = new Set(['source', 'targets', 'offset', 'length', 'targetOffset']);
+const jobKeys = new Set(['source', 'targets', 'offset', 'length', 'targetOffset', 'map']);
 
-/** A job file: {"jobs": [{"source": "...", "targets": ["..."], "offset"?, "length"?, "targetOffset"?}], "maxParallel"?, "verify"?}. */
+/** A job file: {"jobs": [{"source": "...", "targets": ["..."], "offset"?, "length"?, "targetOffset"?, "map"?}], "maxParallel"?, "verify"?}. */
 export function parseJobFile(path: string): { jobs: StationJobInput[]; maxParallel?: number; verify?: boolean } {
   if (!existsSync(path)) throw new UsageError(`job file ${path} does not exist`, 'NOT_FOUND');
   let doc: unknown;
@@ -49,15 +51,17 @@ export function parseJobFile(path: string): { jobs: StationJobInput[]; maxParall
     if (!Array.isArray(o.targets) || o.targets.length === 0 || !o.targets.every((t) => typeof t === 'string' && t)) throw bad(`job ${i + 1} needs "targets": a list of paths`);
     for (const k of ['offset', 'length', 'targetOffset'] as const)
       if (o[k] !== undefined && typeof o[k] !== 'string' && typeof o[k] !== 'number') throw bad(`job ${i + 1}: "${k}" must be a size like "4MiB" or a number of bytes`);
+    if (o.map !== undefined && (typeof o.map !== 'string' || !o.map)) throw bad(`job ${i + 1}: "map" must be the path of a ddrescue mapfile`);
+    if (o.map !== undefined && (o.targets as string[]).length !== 1) throw bad(`job ${i + 1}: a job with a "map" rescues to exactly one target`);
     const size = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
-    return { source: o.source, targets: o.targets as string[], offset: size(o.offset), length: size(o.length), targetOffset: size(o.targetOffset) };
+    return { source: o.source, targets: o.targets as string[], offset: size(o.offset), length: size(o.length), targetOffset: size(o.targetOffset), map: o.map as string | undefined };
   });
   return { jobs, maxParallel: d.maxParallel as number | undefined, verify: d.verify as boolean | undefined };
 }
 
 export async function runStation(r: StationRun, reporter: Reporter, signal: AbortSignal): Promise<number> {
   const logger = r.logPath ? pino({ base: { run: new Date().toISOString() } }, pino.destination({ dest: r.logPath, sync: true, mkdir: true })) : undefined;
-  const station = new Station({ ...r.options, logger });
+  const station = new Station({ ...r.options, logger, version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
   station.warmUp(r.jobs.length);
   try {
     for (const j of r.jobs) station.add(j);

@@ -23,8 +23,10 @@ export function jobReport(j: StationJob): Record<string, unknown> {
     averageBytesPerSec: copySeconds > 0 ? j.spec.length / copySeconds : 0,
     backend: j.result?.backend,
     readError: j.result?.readError,
+    map: j.map,
+    rescue: j.rescue?.summary,
     error: j.error,
-    targets: j.targets.map((t, i) => ({ ...driveIdentity(t.path, t.drive), ...(j.result?.targets[i] ?? { state: j.state }) })),
+    targets: j.targets.map((t, i) => ({ ...driveIdentity(t.path, t.drive), ...(j.result?.targets[i] ?? { state: j.state, ...(j.error ? { reason: j.error } : {}) }) })),
   };
 }
 
@@ -51,6 +53,11 @@ export function stationReport(jobs: StationJob[], started: Date): Record<string,
 export function summaryTable(jobs: StationJob[]): string[] {
   const rows = [['JOB', 'SOURCE', 'TARGET', 'STATE', 'BYTES', 'RATE', 'VERIFIED', 'NOTE']];
   for (const j of jobs) {
+    if (j.map) {
+      const r = j.rescue?.summary;
+      rows.push([String(j.id), j.spec.source, j.targets[0].path, j.state, formatBytes(r?.rescuedBytes ?? 0), r ? formatRate(r.bytesPerSec) : '-', 'map', r ? `rescue: bad ${formatBytes(r.badBytes)} in ${r.badAreas} area(s), map ${j.map}` : (j.error ?? '')]);
+      continue;
+    }
     const rate = j.result && j.result.copySeconds > 0 ? formatRate(j.spec.length / j.result.copySeconds) : '-';
     j.targets.forEach((t, i) => {
       const o = j.result?.targets[i];

@@ -13,6 +13,11 @@ import { allocateCounters, readCounters, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type
 import { devKey, type DriveInfo } from '../drive.js';
 import type { Backend } from '../native.js';
 import type { CloneJobSpec, CloneTask, CloneTaskResult } from '../../workers/clone-task.js';
+import type { RescueTask, RescueTaskResult } from '../../workers/rescue-task.js';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseMap } from '../rescue/mapfile.js';
+import { UsageError } from '../errors.js';
 
 export type JobState = 'queued' | 'running' | 'paused' | 'catching-up' | 'verifying' | 'done' | 'failed' | 'cancelled';
 
@@ -22,6 +27,8 @@ export interface StationJobInput {
   offset?: string;
   length?: string;
   targetOffset?: string;
+  /** a rescue: error-tolerant and resumable with this ddrescue map (one target only) */
+  map?: string;
 }
 
 export interface StationOptions {
@@ -35,6 +42,9 @@ export interface StationOptions {
   lagMs?: number;
   retries?: number;
   logger?: Logger;
+  /** written into the maps of rescue jobs */
+  version?: string;
+  commandLine?: string;
 }
 
 export interface StationJob {
@@ -49,17 +59,20 @@ export interface StationJob {
   startedAt?: number;
   endedAt?: number;
   result?: CloneTaskResult;
+  /** jobs with a map */
+  map?: string;
+  rescue?: RescueTaskResult;
   error?: string;
 }
 
 const phaseState: Record<number, JobState> = { 1: 'running', 2: 'catching-up', 3: 'verifying' };
 
-function taskFile(): string {
-  for (const u of [new URL('../../workers/clone-task.js', import.meta.url), new URL('../../dist/workers/clone-task.js', import.meta.url)]) {
+function taskFile(name = 'clone-task'): string {
+  for (const u of [new URL(`../../workers/${name}.js`, import.meta.url), new URL(`../../dist/workers/${name}.js`, import.meta.url)]) {
     const p = fileURLToPath(u);
     if (existsSync(p)) return p;
   }
-  throw new Error('workers/clone-task.js is not built: run `npm run build`');
+  throw new Error(`workers/${name}.js is not built: run \`npm run build\``);
 }
 
 function identity(d: DriveInfo): string {
@@ -123,6 +136,13 @@ export class Station {
       mine.add(id);
     }
     const plan = plans[0];
+    if (input.map !== undefined) {
+      if (input.targets.length !== 1) throw new UsageError(`a job with a map rescues to one target, not ${input.targets.length}`, 'USAGE');
+      const mapPath = resolve(input.map);
+      if (this.jobs.some((j) => j.map === mapPath)) throw new RefusedError('STATION_CONFLICT', `map ${input.map} is used by two jobs`);
+      // A map that will not load is refused now, before any job starts.
+      if (existsSync(mapPath)) parseMap(readFileSync(mapPath, 'utf8'), { path: input.map, deviceSize: source.size });
+    }
     const job: StationJob = {
       id: this.jobs.length + 1,
       source,
@@ -149,6 +169,7 @@ export class Station {
       state: 'queued',
       counters: { copy: allocateCounters(input.targets.length), catchUp: allocateCounters(1), verify: allocateCounters(input.targets.length) },
       control: new SharedArrayBuffer(8),
+      map: input.map !== undefined ? resolve(input.map) : undefined,
     };
     this.jobs.push(job);
     this.opts.logger?.info({ job: job.id, source: input.source, targets: input.targets, range: plan.range }, 'job planned');
@@ -178,8 +199,11 @@ export class Station {
 
   /** Runs every planned job, at most maxParallel at once; resolves when all have ended. */
   async run(signal?: AbortSignal): Promise<StationJob[]> {
-    for (const j of this.jobs) prepareFileTarget(j.plan);
-    for (const j of this.jobs) for (const t of j.targets.slice(1)) if (!t.drive || t.drive.kind === 'file') prepareFileTarget({ ...j.plan, target: t.drive, targetPath: t.path });
+    // (a rescue prepares its own target: it must never truncate what an earlier run wrote)
+    for (const j of this.jobs.filter((x) => !x.map)) {
+      prepareFileTarget(j.plan);
+      for (const t of j.targets.slice(1)) if (!t.drive || t.drive.kind === 'file') prepareFileTarget({ ...j.plan, target: t.drive, targetPath: t.path });
+    }
     this.warmUp(0);
     const onAbort = (): void => this.cancelAll();
     signal?.addEventListener('abort', onAbort);
@@ -208,8 +232,31 @@ export class Station {
         this.opts.logger?.warn({ job: job.id, target: job.spec.targets[m.index ?? 0], code: m.code, reason: m.reason }, 'target failed');
       }
     });
-    const task: CloneTask = { spec: job.spec, copyCounters: job.counters.copy, catchUpCounters: job.counters.catchUp, verifyCounters: job.counters.verify, control: job.control, port: port1 };
     try {
+      if (job.map) {
+        const task: RescueTask = {
+          options: {
+            source: job.spec.source,
+            target: job.spec.targets[0],
+            mapPath: job.map,
+            offset: String(job.spec.offset),
+            length: String(job.spec.length),
+            targetOffset: String(job.spec.offset + job.spec.targetDelta),
+            depth: this.opts.depth,
+            backend: this.opts.backend,
+            direct: this.opts.direct,
+            version: this.opts.version ?? '0',
+            commandLine: this.opts.commandLine ?? 'clonestation station',
+          },
+          control: job.control,
+          port: port1,
+        };
+        job.rescue = (await this.pool?.run(task, { transferList: [port1], filename: taskFile('rescue-task') })) as RescueTaskResult;
+        job.state = job.rescue.state;
+        if (job.rescue.reason && job.rescue.state !== 'done') job.error = job.rescue.reason;
+        return;
+      }
+      const task: CloneTask = { spec: job.spec, copyCounters: job.counters.copy, catchUpCounters: job.counters.catchUp, verifyCounters: job.counters.verify, control: job.control, port: port1 };
       job.result = (await this.pool?.run(task, { transferList: [port1] })) as CloneTaskResult;
       job.state = job.result.state === 'done' ? 'done' : job.result.state;
     } catch (e) {

@@ -128,7 +128,13 @@ describeRoot('station: many jobs at once', () => {
 
   it('rejects a malformed job file with exit 2', () => {
     const f = join(fx.dir(), 'bad.json');
-    for (const text of ['{', '{"jobs": []}', '{"jobs": [{"source": "/x"}]}', '{"jobs": [{"source": "/x", "targets": ["/y"], "colour": "red"}]}']) {
+    for (const text of [
+      '{',
+      '{"jobs": []}',
+      '{"jobs": [{"source": "/x"}]}',
+      '{"jobs": [{"source": "/x", "targets": ["/y"], "colour": "red"}]}',
+      '{"jobs": [{"source": "/x", "targets": ["/y", "/z"], "map": "/m"}]}',
+    ]) {
       writeFileSync(f, text);
       const r = runCli(['run', f, '--json']);
       expect(r.status, text).toBe(2);
@@ -157,6 +163,30 @@ describeRoot('station: many jobs at once', () => {
     const jobs = (JSON.parse(readFileSync(report, 'utf8')) as { jobs: JobReport[] }).jobs;
     expect(jobs[0].state).toBe('cancelled');
     expect(jobs[0].targets[0].state).toBe('cancelled');
+  });
+
+  it('runs a job with a map (a rescue of a real failing drive) beside a clone, both exact', () => {
+    const size = 8 << 20;
+    const sick = failingDrive({ dir: join(fx.dir(), 'm-sick'), size, sectorSize: 512, bad: badSectors(512, [100, [5000, 3], 9000]) });
+    const rescued = join(fx.dir(), 'm-rescued.img');
+    const map = join(fx.dir(), 'm-rescued.map');
+    const src = fx.loop(makeFile(join(fx.dir(), 'm-src.img'), size));
+    const dst = fx.loop(makeFile(join(fx.dir(), 'm-dst.img'), size, 'zero'));
+    const jobfile = join(fx.dir(), 'mixed.json');
+    writeFileSync(jobfile, JSON.stringify({ jobs: [{ source: sick.dev, targets: [rescued], map }, { source: src.dev, targets: [dst.dev] }] }));
+    const report = join(fx.dir(), 'mixed-report.json');
+    const r = runCli(['run', jobfile, '--yes', '--json', '--report', report]);
+    expect(r.status, r.stderr + r.stdout.slice(-2000)).toBe(0);
+    const jobs = (JSON.parse(readFileSync(report, 'utf8')) as { jobs: (JobReport & { rescue: { badBytes: number; badAreas: number } })[] }).jobs;
+    expect(jobs[0].state).toBe('done');
+    expect(jobs[0].rescue).toMatchObject({ badBytes: 5 * 512, badAreas: 3 });
+    // the map is ddrescue's format and says exactly what was injected
+    const bad = readFileSync(map, 'utf8')
+      .split('\n')
+      .filter((l) => /^0x[0-9A-F]+\s+0x[0-9A-F]+\s+-$/.test(l))
+      .map((l) => l.split(/\s+/).map((x) => Number(x)).slice(0, 2));
+    expect(bad).toEqual(sick.bad.map((b) => [b.offset, b.length]));
+    expect(sha256(dst.file)).toBe(sha256(src.file));
   });
 });
 
