@@ -45,3 +45,47 @@ export function toFlat(extents: readonly Extent[]): Float64Array {
   });
   return a;
 }
+
+/** Where two sorted, non-overlapping extent lists overlap. */
+export function intersectExtents(a: readonly Extent[], b: readonly Extent[]): Extent[] {
+  const out: Extent[] = [];
+  let j = 0;
+  for (const x of a) {
+    const xEnd = extentEnd(x);
+    while (j < b.length && extentEnd(b[j]) <= x.offset) j++;
+    for (let k = j; k < b.length && b[k].offset < xEnd; k++) {
+      const s = Math.max(x.offset, b[k].offset);
+      const e = Math.min(xEnd, extentEnd(b[k]));
+      if (e > s) out.push({ offset: s, length: e - s });
+    }
+  }
+  return out;
+}
+
+/** `list` minus `cut`. */
+export function subtractExtent(list: readonly Extent[], cut: Extent): Extent[] {
+  const out: Extent[] = [];
+  const cEnd = extentEnd(cut);
+  for (const d of list) {
+    const dEnd = extentEnd(d);
+    if (dEnd <= cut.offset || d.offset >= cEnd) {
+      out.push(d);
+      continue;
+    }
+    if (d.offset < cut.offset) out.push({ offset: d.offset, length: cut.offset - d.offset });
+    if (dEnd > cEnd) out.push({ offset: cEnd, length: dEnd - cEnd });
+  }
+  return out;
+}
+
+/** What [0, size) holds outside a sorted, non-overlapping list. */
+export function complementExtents(list: readonly Extent[], size: number): Extent[] {
+  const out: Extent[] = [];
+  let at = 0;
+  for (const g of list) {
+    if (g.offset > at) out.push({ offset: at, length: g.offset - at });
+    at = extentEnd(g);
+  }
+  if (at < size) out.push({ offset: at, length: size - at });
+  return out;
+}

@@ -5,9 +5,8 @@
 import type { MessagePort } from 'node:worker_threads';
 import { EngineJob } from '../src/engine.js';
 import type { Backend, NativeChunkError } from '../src/native.js';
+import { cancelRequested, steer } from './control.js';
 
-/** Control word values (Int32Array over `control`, index 0); index 1 holds the phase. */
-export const Control = { run: 0, pause: 1, cancel: 2 } as const;
 export const Phase = { queued: 0, copying: 1, catchingUp: 2, verifying: 3, finished: 4 } as const;
 
 export interface CloneJobSpec {
@@ -62,22 +61,8 @@ export interface CloneTask {
   port?: MessagePort;
 }
 
-function controlled(job: EngineJob, control: Int32Array): () => void {
-  let last: number = Control.run;
-  const timer = setInterval(() => {
-    const c = Atomics.load(control, 0);
-    if (c === last) return;
-    last = c;
-    if (c === Control.cancel) job.cancel();
-    else if (c === Control.pause) job.pause();
-    else job.resume();
-  }, 50);
-  if (Atomics.load(control, 0) === Control.cancel) job.cancel();
-  return () => clearInterval(timer);
-}
-
 async function runJob(job: EngineJob, control: Int32Array): ReturnType<EngineJob['run']> {
-  const stop = controlled(job, control);
+  const stop = steer(job, control);
   try {
     return await job.run();
   } finally {
@@ -95,7 +80,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
     task.port?.postMessage({ type: 'phase', phase: p });
   };
   const targets: TargetOutcome[] = spec.targets.map((path) => ({ path, state: 'done', writeRetries: 0, verified: false }));
-  const cancelled = (): boolean => Atomics.load(control, 0) === Control.cancel;
+  const cancelled = (): boolean => cancelRequested(control);
   const fail = (t: number, code: string, reason: string, offset?: number): void => {
     targets[t] = { ...targets[t], state: 'failed', code, reason, offset };
     task.port?.postMessage({ type: 'target', index: t, ...targets[t] });

@@ -4,9 +4,8 @@
 import { threadId } from 'node:worker_threads';
 import { EngineJob, type JobRequest, type ProgressSnapshot } from '../src/engine.js';
 import type { NativeChunkError } from '../src/native.js';
+import { steer } from './control.js';
 
-/** Values of the control word (Int32Array over `control`, index 0). */
-export const Control = { run: 0, pause: 1, cancel: 2 } as const;
 
 export interface CopyTask {
   request: JobRequest;
@@ -26,18 +25,7 @@ export interface CopyTaskResult {
 
 export default async function copyTask(task: CopyTask): Promise<CopyTaskResult> {
   const job = new EngineJob(task.request, task.counters);
-  const control = new Int32Array(task.control);
-  let last: number = Control.run;
-  // Cooperative control: a cheap poll of one shared word; piscina's abort (which kills the
-  // thread) stays the last resort.
-  const timer = setInterval(() => {
-    const c = Atomics.load(control, 0);
-    if (c === last) return;
-    last = c;
-    if (c === Control.cancel) job.cancel();
-    else if (c === Control.pause) job.pause();
-    else job.resume();
-  }, 50);
+  const stop = steer(job, new Int32Array(task.control));
   try {
     const out = await job.run();
     return {
@@ -50,6 +38,6 @@ export default async function copyTask(task: CopyTask): Promise<CopyTaskResult> 
       threadId,
     };
   } finally {
-    clearInterval(timer);
+    stop();
   }
 }

@@ -5,6 +5,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { rescue, type RescueOptions, type RescueSummary } from '../src/rescue/rescue.js';
 import { CloneStationError } from '../src/errors.js';
 import type { Reporter } from '../src/progress.js';
+import { cancelRequested } from './control.js';
 
 export interface RescueTask {
   options: RescueOptions;
@@ -23,7 +24,7 @@ export default async function rescueTask(task: RescueTask): Promise<RescueTaskRe
   const control = new Int32Array(task.control);
   const ac = new AbortController();
   const timer = setInterval(() => {
-    if (Atomics.load(control, 0) === 2) ac.abort();
+    if (cancelRequested(control)) ac.abort();
   }, 50);
   const reporter: Reporter = {
     note: (message) => task.port?.postMessage({ type: 'note', message }),

@@ -7,7 +7,7 @@ import { CancelledError, IoError, RefusedError, UsageError } from '../errors.js'
 import { inspectDrive, type DriveInfo } from '../drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize } from '../safety.js';
 import { parseSize } from '../units.js';
-import type { Extent } from '../extent.js';
+import { complementExtents, intersectExtents, type Extent } from '../extent.js';
 import type { Backend } from '../native.js';
 import type { Reporter } from '../progress.js';
 import { loadMap, saveMapSync, type MapHeader } from './mapfile.js';
@@ -63,33 +63,6 @@ async function finishedExtents(path: string, size: number, option: string): Prom
   if (!existsSync(path)) throw new UsageError(`${option} ${path} does not exist: give the path of a ddrescue map`, 'NOT_FOUND');
   const map = await loadMap(path, size);
   return new Mapbook(size, map).extents(['+']);
-}
-
-function intersect(a: Extent[], b: Extent[]): Extent[] {
-  const out: Extent[] = [];
-  let j = 0;
-  for (const x of a) {
-    const xEnd = x.offset + x.length;
-    while (j < b.length && b[j].offset + b[j].length <= x.offset) j++;
-    for (let k = j; k < b.length && b[k].offset < xEnd; k++) {
-      const s = Math.max(x.offset, b[k].offset);
-      const e = Math.min(xEnd, b[k].offset + b[k].length);
-      if (e > s) out.push({ offset: s, length: e - s });
-    }
-  }
-  return out;
-}
-
-/** Complement of `good` within [0, size): the bad extents for --simulate-errors. */
-function complement(good: Extent[], size: number): Extent[] {
-  const out: Extent[] = [];
-  let at = 0;
-  for (const g of good) {
-    if (g.offset > at) out.push({ offset: at, length: g.offset - at });
-    at = g.offset + g.length;
-  }
-  if (at < size) out.push({ offset: at, length: size - at });
-  return out;
 }
 
 /** A --fill pattern: 0xNN is one byte; anything else is text, repeated. */
@@ -184,8 +157,8 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
   // Everything the user gave is checked before anything is written: maps first.
   const map = await loadMap(mapPath, source.size);
   let domain: Extent[] = [{ offset, length }];
-  if (o.domain) domain = intersect(domain, await finishedExtents(o.domain, source.size, '--domain'));
-  const simulateBad = o.simulateErrors ? complement(await finishedExtents(o.simulateErrors, source.size, '--simulate-errors'), source.size) : undefined;
+  if (o.domain) domain = intersectExtents(domain, await finishedExtents(o.domain, source.size, '--domain'));
+  const simulateBad = o.simulateErrors ? complementExtents(await finishedExtents(o.simulateErrors, source.size, '--simulate-errors'), source.size) : undefined;
   const pattern = o.fill !== undefined ? fillPattern(o.fill) : undefined;
 
   checkDistinct(source, target, o.target);

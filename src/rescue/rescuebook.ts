@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { EngineJob } from '../engine.js';
 import { IoError } from '../errors.js';
-import type { Extent } from '../extent.js';
+import { intersectExtents, subtractExtent, type Extent } from '../extent.js';
 import type { Backend, NativeChunkError } from '../native.js';
 import type { Mapbook } from './mapbook.js';
 import type { BlockStatus, PassStatus } from './mapfile.js';
@@ -65,22 +65,9 @@ export interface PassRecord {
   bytesRescued: number;
 }
 
-/** Blocks of `statuses`, clipped to the domain, at or after `from` (forward) or before it. */
+/** Blocks of `statuses`, clipped to the domain. */
 export function areas(book: Mapbook, statuses: readonly BlockStatus[], domain: Extent[]): Extent[] {
-  const out: Extent[] = [];
-  const blocks = book.blocks();
-  let d = 0;
-  for (const b of blocks) {
-    if (!statuses.includes(b.status)) continue;
-    const end = b.pos + b.size;
-    while (d < domain.length && domain[d].offset + domain[d].length <= b.pos) d++;
-    for (let k = d; k < domain.length && domain[k].offset < end; k++) {
-      const s = Math.max(b.pos, domain[k].offset);
-      const e = Math.min(end, domain[k].offset + domain[k].length);
-      if (e > s) out.push({ offset: s, length: e - s });
-    }
-  }
-  return out;
+  return intersectExtents(book.extents(statuses), domain);
 }
 
 /** Pieces of `size` bytes covering `e`, aligned to multiples of `size` from 0 (like ddrescue's clusters). */
@@ -149,7 +136,7 @@ export class Rescuebook {
   }
 
   private passDomain(): Extent[] {
-    return this.skipped.reduce(subtract, this.io.domain);
+    return this.skipped.reduce(subtractExtent, this.io.domain);
   }
 
   /**
@@ -436,20 +423,4 @@ export class Rescuebook {
       return false;
     }
   }
-}
-
-/** `domain` minus `cut`. */
-export function subtract(domain: Extent[], cut: Extent): Extent[] {
-  const out: Extent[] = [];
-  const cEnd = cut.offset + cut.length;
-  for (const d of domain) {
-    const dEnd = d.offset + d.length;
-    if (dEnd <= cut.offset || d.offset >= cEnd) {
-      out.push(d);
-      continue;
-    }
-    if (d.offset < cut.offset) out.push({ offset: d.offset, length: cut.offset - d.offset });
-    if (dEnd > cEnd) out.push({ offset: cEnd, length: dEnd - cEnd });
-  }
-  return out;
 }
