@@ -1,6 +1,6 @@
 // One engine job as the station sees it: typed options in, counters readable from any
 // thread (they live in a SharedArrayBuffer), a typed outcome out.
-import { engine, type NativeChunkError, type NativeEndpoint, type NativeEndpointSpec, type NativeJob, type NativeJobSpec, type NativeOutcome } from './native.js';
+import { engine, type CounterSlots, type NativeChunkError, type NativeEndpoint, type NativeEndpointSpec, type NativeJob, type NativeJobSpec, type NativeOutcome } from './native.js';
 import { openError } from './errors.js';
 import { toFlat, totalLength, type Extent } from './extent.js';
 
@@ -22,17 +22,12 @@ export type JobRequest = Pick<NativeJobSpec, 'mode' | 'source' | 'targets'> &
 export type JobState = 'init' | 'running' | 'done' | 'failed' | 'cancelled';
 const states: JobState[] = ['init', 'running', 'done', 'failed', 'cancelled'];
 
-export interface ProgressSnapshot {
+/** One value per counter slot the engine writes (the slot names are the field names). */
+export type ProgressSnapshot = { [K in Exclude<keyof CounterSlots, 'state' | 'header'>]: number } & {
   state: JobState;
   total: number;
-  bytesRead: number;
-  bytesBad: number;
-  readErrors: number;
-  position: number;
-  bytesCompared: number;
-  inFlight: number;
   targets: { bytes: number; errors: number }[];
-}
+};
 
 export interface JobOutcome extends NativeOutcome {
   errors: NativeChunkError[];
