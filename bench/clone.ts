@@ -10,31 +10,53 @@
  * Exits 0 whatever the ratios are; non-zero only on real errors (a tool failed, a copy
  * was wrong, a setup could not be built), 2 on bad usage, 128+N on a signal.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { randomFill } from 'node:crypto';
-import {
-  accessSync,
-  constants as fsConstants,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  statfsSync,
-  writeFileSync,
-} from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { cpus, release, tmpdir } from 'node:os';
-import { basename, delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  MB,
+  MiB,
+  UsageError,
+  assertOwnedLoop,
+  configOrExit,
+  describeFailure,
+  dropCaches,
+  errorMessage,
+  fillRandom,
+  fillZeros,
+  findExecutable,
+  findRepoRoot,
+  firstLineOf,
+  fmtMiB,
+  haveRequired,
+  installSignalHandlers,
+  isRecord,
+  isRoot,
+  loopDirectIo,
+  losetupAttach,
+  machineInfo,
+  machineText,
+  median,
+  memAvailableBytes,
+  onCleanup,
+  parseList,
+  positiveIntEnv,
+  resultsFile,
+  runInterleaved,
+  runMain,
+  runTimed,
+  table,
+  tail,
+  writeJson,
+  type ExecResult,
+} from './common.js';
 
 // ---------------------------------------------------------------------------------------
 // Configuration
 
-const MiB = 1024 * 1024;
-const MB = 1e6;
 const SETUP_KINDS = ['tmpfs', 'disk'] as const;
 type SetupKind = (typeof SETUP_KINDS)[number];
 const TOOL_NAMES = ['clonestation', 'dd', 'cat', 'ddrescue', 'fio'] as const;
@@ -46,35 +68,6 @@ interface Config {
   setups: SetupKind[];
   tools: ToolName[];
   repoRoot: string;
-}
-
-class UsageError extends Error {}
-
-function positiveIntEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
-
-function parseList<T extends string>(raw: string, allowed: readonly T[], what: string): T[] {
-  const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const item of items) {
-    if (!(allowed as readonly string[]).includes(item)) {
-      throw new UsageError(`unknown ${what} "${item}" (expected one of: ${allowed.join(', ')})`);
-    }
-  }
-  if (items.length === 0) throw new UsageError(`empty ${what} list`);
-  return allowed.filter((a) => items.includes(a));
-}
-
-/** The repository root: dist/bench/clone.js sits two levels below it. */
-function findRepoRoot(): string {
-  const fromEnv = process.env['CLONESTATION_ROOT'];
-  if (fromEnv) return resolve(fromEnv);
-  const guess = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  return existsSync(join(guess, 'package.json')) ? guess : process.cwd();
 }
 
 const USAGE = `usage: node dist/bench/clone.js [--only tmpfs|disk] [--tools ${TOOL_NAMES.join(',')}]
@@ -103,203 +96,14 @@ function parseConfig(argv: string[]): Config | 'help' {
 }
 
 // ---------------------------------------------------------------------------------------
-// Cleanup and signals: every resource registers a synchronous undo action, run LIFO once.
-
-interface CleanupEntry {
-  label: string;
-  fn: () => void;
-}
-const cleanups: CleanupEntry[] = [];
-
-/** Registers an undo action; the returned function runs it now and unregisters it. */
-function onCleanup(label: string, fn: () => void): () => void {
-  const entry: CleanupEntry = { label, fn };
-  cleanups.push(entry);
-  return () => {
-    const i = cleanups.indexOf(entry);
-    if (i >= 0) {
-      cleanups.splice(i, 1);
-      runCleanup(entry);
-    }
-  };
-}
-
-function runCleanup(entry: CleanupEntry): void {
-  try {
-    entry.fn();
-  } catch (err) {
-    console.error(`cleanup failed (${entry.label}): ${errorMessage(err)}`);
-  }
-}
-
-function runAllCleanups(): void {
-  while (cleanups.length > 0) {
-    const entry = cleanups.pop();
-    if (entry) runCleanup(entry);
-  }
-}
-
-const liveChildren = new Set<ChildProcess>();
-
-function waitForExit(child: ChildProcess, ms: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const timer = setTimeout(done, ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      done();
-    });
-  });
-}
-
-/**
- * Children run in their own process group (spawned detached), so that a shell's own
- * children (cat under sh -c) are signalled too and cannot keep a loop device busy.
- */
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    child.kill(signal); // group already gone
-  }
-}
-
-async function stopChildren(): Promise<void> {
-  await Promise.all(
-    [...liveChildren].map(async (child) => {
-      killGroup(child, 'SIGTERM');
-      await waitForExit(child, 3000);
-      if (child.exitCode === null && child.signalCode === null) {
-        killGroup(child, 'SIGKILL');
-        await waitForExit(child, 2000);
-      }
-    }),
-  );
-}
-
-function installSignalHandlers(): void {
-  const signals: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
-  let stopping = false;
-  for (const [sig, num] of Object.entries(signals)) {
-    process.on(sig, () => {
-      if (stopping) {
-        // A second signal: do not wait for children any more.
-        runAllCleanups();
-        process.exit(128 + num);
-      }
-      stopping = true;
-      console.error(`\n${sig}: stopping running tools, detaching loops, deleting files...`);
-      void stopChildren().finally(() => {
-        runAllCleanups();
-        process.exit(128 + num);
-      });
-    });
-  }
-  process.on('exit', runAllCleanups);
-}
-
-// ---------------------------------------------------------------------------------------
-// Small helpers
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function findExecutable(name: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-function firstLineOf(cmd: string, args: string[]): string | undefined {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0];
-  } catch {
-    return undefined;
-  }
-}
-
-function tail(text: string, lines = 8): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-function dropCaches(): void {
-  execFileSync('sync');
-  writeFileSync('/proc/sys/vm/drop_caches', '3\n');
-}
-
-function memAvailableBytes(): number {
-  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-  return m ? Number(m[1]) * 1024 : Number.POSITIVE_INFINITY;
-}
-
-function fmtMiB(bytes: number): string {
-  return `${(bytes / MiB).toFixed(0)} MiB`;
-}
+// Small helpers (the shared ones, cleanup and signals are in common.ts)
 
 function fmtSize(bytes: number): string {
   return bytes % (1024 * MiB) === 0 ? `${bytes / (1024 * MiB)} GiB` : fmtMiB(bytes);
 }
 
 // ---------------------------------------------------------------------------------------
-// Running a child process, timed
-
-interface ExecResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-}
-
-function runTimed(cmd: string, args: string[], opts: { cwd?: string; timeoutMs: number }): Promise<ExecResult> {
-  return new Promise((resolvePromise, reject) => {
-    const started = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    liveChildren.add(child);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), opts.timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      liveChildren.delete(child);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      clearTimeout(timer);
-      liveChildren.delete(child);
-      resolvePromise({
-        code,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        seconds,
-      });
-    });
-  });
-}
-
-function describeFailure(cmd: string, r: ExecResult): string {
-  const how = r.signal ? `was killed by ${r.signal}` : `exited with ${r.code}`;
-  const detail = tail(r.stderr) || tail(r.stdout);
-  return `${cmd} ${how}${detail ? `:\n${detail}` : ''}`;
-}
+// Running a child process, timed (runTimed in common.ts)
 
 /** Runs a command that must succeed, returning its result. */
 async function mustRun(cmd: string, args: string[], opts: { cwd?: string; timeoutMs: number }): Promise<ExecResult> {
@@ -339,44 +143,13 @@ function roomProblem(kind: SetupKind, sizeBytes: number): string | undefined {
   return undefined;
 }
 
-/** Fills a file with fresh random bytes (incompressible, no repeating pattern). */
-async function fillRandom(path: string, sizeBytes: number): Promise<void> {
-  const fill = (buf: Buffer, offset: number, size: number): Promise<void> =>
-    new Promise((done, fail) => randomFill(buf, offset, size, (err) => (err ? fail(err) : done())));
-  const chunk = Buffer.allocUnsafe(64 * MiB);
-  const fh = await open(path, 'w');
-  try {
-    for (let off = 0; off < sizeBytes; off += chunk.length) {
-      const len = Math.min(chunk.length, sizeBytes - off);
-      await fill(chunk, 0, len);
-      await fh.write(chunk, 0, len, off);
-    }
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Fills a file with zeros so the target's blocks are allocated before the first timed run. */
-async function fillZeros(path: string, sizeBytes: number): Promise<void> {
-  const chunk = Buffer.alloc(64 * MiB);
-  const fh = await open(path, 'w');
-  try {
-    for (let off = 0; off < sizeBytes; off += chunk.length) {
-      await fh.write(chunk, 0, Math.min(chunk.length, sizeBytes - off), off);
-    }
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+/** Both backing files: written 64 MiB at a time and fsynced before the first timed run. */
+const FILL = { chunkBytes: 64 * MiB, sync: true };
 
 function attachLoop(file: string, directIo: boolean): string {
-  const args = ['--find', '--show', ...(directIo ? ['--direct-io=on'] : []), file];
-  const dev = execFileSync('losetup', args, { encoding: 'utf8' }).trim();
-  if (!/^\/dev\/loop\d+$/.test(dev)) throw new Error(`losetup printed an unexpected device name: "${dev}"`);
+  const dev = losetupAttach(file, directIo);
   assertOwnedLoop(dev, file);
-  if (directIo && readFileSync(`/sys/block/${basename(dev)}/loop/dio`, 'utf8').trim() !== '1') {
+  if (directIo && !loopDirectIo(dev)) {
     console.warn(`WARNING: ${dev} did not enable direct I/O; disk figures will include double caching`);
   }
   return dev;
@@ -384,24 +157,6 @@ function attachLoop(file: string, directIo: boolean): string {
 
 function detachLoop(dev: string): void {
   execFileSync('losetup', ['--detach', dev]);
-}
-
-/**
- * Safety check before anything writes: dev must be a loop device whose backing file is the
- * file this benchmark created. Throws otherwise.
- */
-function assertOwnedLoop(dev: string, file: string): void {
-  if (!/^\/dev\/loop\d+$/.test(dev)) throw new Error(`refusing to use ${dev}: not a loop device`);
-  const sys = `/sys/block/${basename(dev)}/loop/backing_file`;
-  let backing: string;
-  try {
-    backing = readFileSync(sys, 'utf8').trim();
-  } catch {
-    throw new Error(`refusing to use ${dev}: it has no backing file (not attached?)`);
-  }
-  if (backing !== realpathSync(file)) {
-    throw new Error(`refusing to use ${dev}: it is backed by ${backing}, not by our ${file}`);
-  }
 }
 
 async function createSetup(kind: SetupKind, sizeBytes: number): Promise<Setup> {
@@ -416,9 +171,9 @@ async function createSetup(kind: SetupKind, sizeBytes: number): Promise<Setup> {
   };
   try {
     console.log(`[${kind}] writing ${fmtMiB(sizeBytes)} of random data to ${srcFile} ...`);
-    await fillRandom(srcFile, sizeBytes);
+    await fillRandom(srcFile, sizeBytes, FILL);
     console.log(`[${kind}] allocating ${fmtMiB(sizeBytes)} target ${dstFile} ...`);
-    await fillZeros(dstFile, sizeBytes);
+    await fillZeros(dstFile, sizeBytes, FILL);
     const directIo = kind === 'disk';
     const srcDev = attachLoop(srcFile, directIo);
     undo.push(onCleanup(`detach ${srcDev}`, () => detachLoop(srcDev)));
@@ -678,11 +433,6 @@ function makeRunScratch(): string {
   return mkdtempSync(join(scratchRoot, 'run-'));
 }
 
-function rotate<T>(items: T[], by: number): T[] {
-  const k = items.length === 0 ? 0 : by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
-}
-
 async function runOnce(setup: Setup, tool: Tool, rec: ToolRecord, runIndex: number, runs: number): Promise<void> {
   const verify = runIndex === 0 && tool.copies;
   const regions = verifyRegions(setup.sizeBytes);
@@ -712,6 +462,7 @@ async function runOnce(setup: Setup, tool: Tool, rec: ToolRecord, runIndex: numb
 
 async function benchSetup(setup: Setup, tools: Tool[], runs: number): Promise<ToolRecord[]> {
   const records = new Map<ToolName, ToolRecord>();
+  const entries: Array<{ tool: Tool; rec: ToolRecord }> = [];
   for (const tool of tools) {
     const rec: ToolRecord = { name: tool.name, command: tool.command, runs: [] };
     const missing = tool.missing();
@@ -720,20 +471,14 @@ async function benchSetup(setup: Setup, tools: Tool[], runs: number): Promise<To
       console.warn(`\n!!! [${setup.kind}] SKIPPING ${tool.name}: ${missing}\n`);
     }
     records.set(tool.name, rec);
+    entries.push({ tool, rec });
   }
-  const runnable = tools.filter((t) => !records.get(t.name)?.skipped);
-  for (let r = 0; r < runs; r++) {
-    for (const tool of rotate(runnable, r)) {
-      const rec = records.get(tool.name);
-      if (!rec || rec.error) continue;
-      try {
-        await runOnce(setup, tool, rec, r, runs);
-      } catch (err) {
-        rec.error = errorMessage(err);
-        console.error(`\n!!! [${setup.kind}] ${tool.name} FAILED, no more runs of it: ${rec.error}\n`);
-      }
-    }
-  }
+  await runInterleaved(
+    entries,
+    runs,
+    (tool, rec, r) => runOnce(setup, tool, rec, r, runs),
+    (tool, error) => console.error(`\n!!! [${setup.kind}] ${tool.name} FAILED, no more runs of it: ${error}\n`),
+  );
   return [...records.values()];
 }
 
@@ -755,12 +500,6 @@ interface ToolSummary {
   engineMedianMBps?: number;
   status: 'ok' | 'skipped' | 'error';
   note?: string;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
 function summarize(rec: ToolRecord): ToolSummary {
@@ -848,14 +587,6 @@ interface SetupReport {
   criteria: Criterion[];
 }
 
-/** Plain-text table: first column left-aligned, then right-aligned, except leftCols. */
-function table(rows: string[][], leftCols: number[] = []): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  const cell = (c: string, i: number): string =>
-    i === 0 || leftCols.includes(i) ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0);
-  return rows.map((r) => r.map(cell).join('  ').trimEnd()).join('\n');
-}
-
 function fmtNum(x: number | undefined, digits = 0): string {
   return x === undefined ? '-' : x.toFixed(digits);
 }
@@ -907,7 +638,7 @@ function markdownFragment(reports: SetupReport[], cfg: Config): string {
   const header = shown.map((r) => (r.kind === 'tmpfs' ? 'tmpfs-backed loops' : 'disk-backed loops (--direct-io=on)'));
   const lines = [
     `Copy throughput, ${fmtSize(cfg.sizeBytes)} loop device to loop device, median MB/s of ${cfg.runs} ` +
-      `interleaved runs, page cache dropped (${cpus().length} cores, Linux ${release()}, Node ${process.version}):`,
+      `interleaved runs, page cache dropped (${machineText()}):`,
     '',
     `| tool | ${header.join(' | ')} |`,
     `|---|${header.map(() => '---:').join('|')}|`,
@@ -950,21 +681,17 @@ function toolVersions(): Record<string, string | undefined> {
 }
 
 function writeResultsJson(reports: SetupReport[], cfg: Config, markdown: string): string {
-  const dir = join(cfg.repoRoot, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  if (!existsSync(join(dir, '.gitkeep'))) writeFileSync(join(dir, '.gitkeep'), '');
-  const stamp = new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
-  const file = join(dir, `clone-${stamp}.json`);
+  const file = resultsFile(cfg.repoRoot, 'clone', { gitkeep: true });
   const doc = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, kernel: release(), node: process.version },
+    machine: machineInfo(),
     toolVersions: toolVersions(),
     config: { sizeBytes: cfg.sizeBytes, runs: cfg.runs, setups: cfg.setups, tools: cfg.tools },
     unit: 'MB/s with MB = 1e6 bytes; bytesPerSec per run',
     setups: reports,
     markdown,
   };
-  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  writeJson(file, doc);
   return file;
 }
 
@@ -1003,29 +730,11 @@ async function runSetup(kind: SetupKind, cfg: Config, tools: Tool[]): Promise<Se
 }
 
 async function main(): Promise<number> {
-  let parsed: Config | 'help';
-  try {
-    parsed = parseConfig(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${errorMessage(err)}\n${USAGE}`);
-    return 2;
-  }
-  if (parsed === 'help') {
-    console.log(USAGE);
-    return 0;
-  }
-  const cfg = parsed;
-  if (process.getuid?.() !== 0) {
-    console.error('bench/clone needs root (losetup, /proc/sys/vm/drop_caches)');
-    return 1;
-  }
-  for (const needed of ['losetup', 'sync', 'cmp']) {
-    if (!findExecutable(needed)) {
-      console.error(`${needed} is required and not installed`);
-      return 1;
-    }
-  }
-  installSignalHandlers();
+  const cfg = configOrExit(parseConfig, USAGE);
+  if (typeof cfg === 'number') return cfg;
+  if (!isRoot('bench/clone needs root (losetup, /proc/sys/vm/drop_caches)')) return 1;
+  if (!haveRequired(['losetup', 'sync', 'cmp'])) return 1;
+  installSignalHandlers('stopping running tools, detaching loops, deleting files...', 3000);
   // Generous: 2 minutes plus 10 MB/s, so a hung tool cannot stall the run forever.
   const timeoutMs = 120_000 + (cfg.sizeBytes / (10 * MB)) * 1000;
   const ctx: ToolContext = { sizeBytes: cfg.sizeBytes, repoRoot: cfg.repoRoot, timeoutMs };
@@ -1052,14 +761,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    runAllCleanups();
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    runAllCleanups();
-    process.exitCode = 1;
-  },
-);
+runMain(main);

@@ -61,29 +61,45 @@
  * errors (a tool failed or hung, the fixture could not be built, or a rescue was wrong:
  * wrong bad set, unfinished map or wrong data); 2 on bad usage; 128+N on a signal.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomFill } from 'node:crypto';
-import {
-  accessSync,
-  constants as fsConstants,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
-import { cpus, release } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  KiB,
+  MiB,
+  UsageError,
+  configOrExit,
+  describeFailure,
+  dropCaches,
+  errorMessage,
+  fillRandom,
+  findExecutable as findOnPath,
+  findRepoRoot,
+  firstLineOf,
+  installSignalHandlers,
+  isRecord,
+  isRoot,
+  killGroup,
+  liveChildren,
+  machineInfo,
+  machineText,
+  median,
+  onCleanup,
+  resultsFile,
+  runInterleaved,
+  runMain,
+  table,
+  tail,
+  writeJson,
+  type ExecResult,
+} from './common.js';
 
 // ---------------------------------------------------------------------------------------
 // Configuration
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const SECTOR = 512;
 const CLUSTER = 64 * KiB;
 const SHM = '/dev/shm';
@@ -107,22 +123,12 @@ interface Config {
   repoRoot: string;
 }
 
-class UsageError extends Error {}
-
 function intEnv(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got "${raw}"`);
   return n;
-}
-
-/** The repository root: dist/bench/rescue.js sits two levels below it. */
-function findRepoRoot(): string {
-  const fromEnv = process.env['CLONESTATION_ROOT'];
-  if (fromEnv) return resolve(fromEnv);
-  const guess = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  return existsSync(join(guess, 'package.json')) ? guess : process.cwd();
 }
 
 const USAGE = `usage: node dist/bench/rescue.js
@@ -152,146 +158,11 @@ function parseConfig(argv: string[]): Config | 'help' {
 }
 
 // ---------------------------------------------------------------------------------------
-// Cleanup and signals: every resource registers a synchronous undo action, run LIFO once.
-// (The same scheme as bench/clone.ts.)
+// Small helpers (the shared ones, cleanup and signals are in common.ts)
 
-interface CleanupEntry {
-  label: string;
-  fn: () => void;
-}
-const cleanups: CleanupEntry[] = [];
-
-/** Registers an undo action; the returned function runs it now and unregisters it. */
-function onCleanup(label: string, fn: () => void): () => void {
-  const entry: CleanupEntry = { label, fn };
-  cleanups.push(entry);
-  return () => {
-    const i = cleanups.indexOf(entry);
-    if (i >= 0) {
-      cleanups.splice(i, 1);
-      runCleanup(entry);
-    }
-  };
-}
-
-function runCleanup(entry: CleanupEntry): void {
-  try {
-    entry.fn();
-  } catch (err) {
-    console.error(`cleanup failed (${entry.label}): ${errorMessage(err)}`);
-  }
-}
-
-function runAllCleanups(): void {
-  while (cleanups.length > 0) {
-    const entry = cleanups.pop();
-    if (entry) runCleanup(entry);
-  }
-}
-
-const liveChildren = new Set<ChildProcess>();
-
-function waitForExit(child: ChildProcess, ms: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const timer = setTimeout(done, ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      done();
-    });
-  });
-}
-
-/** Children run in their own process group (spawned detached); signal the whole group. */
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    child.kill(signal); // group already gone
-  }
-}
-
-async function stopChildren(): Promise<void> {
-  await Promise.all(
-    [...liveChildren].map(async (child) => {
-      killGroup(child, 'SIGTERM');
-      await waitForExit(child, 3000);
-      if (child.exitCode === null && child.signalCode === null) {
-        killGroup(child, 'SIGKILL');
-        await waitForExit(child, 2000);
-      }
-    }),
-  );
-}
-
-function installSignalHandlers(): void {
-  const signals: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
-  let stopping = false;
-  for (const [sig, num] of Object.entries(signals)) {
-    process.on(sig, () => {
-      if (stopping) {
-        runAllCleanups();
-        process.exit(128 + num);
-      }
-      stopping = true;
-      console.error(`\n${sig}: stopping running tools, tearing the failing drive down, deleting files...`);
-      void stopChildren().finally(() => {
-        runAllCleanups();
-        process.exit(128 + num);
-      });
-    });
-  }
-  process.on('exit', runAllCleanups);
-}
-
-// ---------------------------------------------------------------------------------------
-// Small helpers
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
+/** On PATH, then in /usr/sbin and /sbin (in case PATH lacks the sbin folders). */
 function findExecutable(name: string): string | undefined {
-  const dirs = (process.env['PATH'] ?? '').split(delimiter).concat(['/usr/sbin', '/sbin']);
-  for (const dir of dirs) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-function firstLineOf(cmd: string, args: string[]): string | undefined {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0];
-  } catch {
-    return undefined;
-  }
-}
-
-function tail(text: string, lines = 8): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-function dropCaches(): void {
-  execFileSync('sync');
-  writeFileSync('/proc/sys/vm/drop_caches', '3\n');
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+  return findOnPath(name, ['/usr/sbin', '/sbin']);
 }
 
 function fmtS(x: number | undefined, digits = 2): string {
@@ -302,14 +173,6 @@ function fmtBytes(n: number): string {
   if (n % MiB === 0) return `${n / MiB} MiB`;
   if (n % KiB === 0) return `${n / KiB} KiB`;
   return `${n} B`;
-}
-
-/** Plain-text table: first column left-aligned, the others right-aligned except leftCols. */
-function table(rows: string[][], leftCols: number[] = []): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  const cell = (c: string, i: number): string =>
-    i === 0 || leftCols.includes(i) ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0);
-  return rows.map((r) => r.map(cell).join('  ').trimEnd()).join('\n');
 }
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same bad-sector layout. */
@@ -326,20 +189,6 @@ function mulberry32(seed: number): () => number {
 
 // ---------------------------------------------------------------------------------------
 // Running a child process
-
-interface ExecResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-}
-
-function describeFailure(cmd: string, r: ExecResult): string {
-  const how = r.signal ? `was killed by ${r.signal}` : `exited with ${r.code}`;
-  const detail = tail(r.stderr) || tail(r.stdout);
-  return `${cmd} ${how}${detail ? `:\n${detail}` : ''}`;
-}
 
 /** Runs a short command synchronously and returns its stdout; throws with its stderr. */
 function runSync(cmd: string, args: string[], timeoutMs = 60_000): string {
@@ -549,20 +398,6 @@ function fixtureMissing(cfg: Config): string | undefined {
   return undefined;
 }
 
-async function fillRandom(path: string, sizeBytes: number): Promise<void> {
-  const fill = (buf: Buffer): Promise<void> => new Promise((done, fail) => randomFill(buf, (err) => (err ? fail(err) : done())));
-  const chunk = Buffer.allocUnsafe(Math.min(16 * MiB, sizeBytes));
-  const fh = await open(path, 'w');
-  try {
-    for (let off = 0; off < sizeBytes; off += chunk.length) {
-      await fill(chunk);
-      await fh.write(chunk, 0, Math.min(chunk.length, sizeBytes - off), off);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
 async function upFixture(cfg: Config): Promise<Fixture> {
   // Short path: the nbdkit socket lives in it (unix socket paths are limited to ~100 bytes).
   const dir = mkdtempSync(join(SHM, 'cs-bench-rescue-'));
@@ -571,7 +406,7 @@ async function upFixture(cfg: Config): Promise<Fixture> {
   const map = join(dir, 'bad.map');
   const bad = makeLayout(cfg);
   const badBytes = bad.reduce((s, b) => s + b.length, 0);
-  await fillRandom(image, cfg.sizeBytes);
+  await fillRandom(image, cfg.sizeBytes, { chunkBytes: Math.min(16 * MiB, cfg.sizeBytes), sync: false });
   writeFileSync(map, injectedMapText(cfg.sizeBytes, bad, cfg.seed));
 
   // The injected set, listed by ddrescuelog, must be the one we meant to inject.
@@ -929,11 +764,6 @@ async function runOnce(cfg: Config, fx: Fixture, tool: Tool, rec: ToolRecord, so
   }
 }
 
-function rotate<T>(items: T[], by: number): T[] {
-  const k = items.length === 0 ? 0 : by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
-}
-
 // ---------------------------------------------------------------------------------------
 // Statistics, criteria and reports
 
@@ -1102,7 +932,7 @@ function markdownFragment(cfg: Config, fx: Fixture, o: Outcome): string {
   return [
     `Rescue of a failing drive: ${fmtBytes(cfg.sizeBytes)} loop device whose reads fail with EIO on ${fx.badSectors.length} injected ` +
       `bad sectors (${layoutText(cfg)}), every read delayed ${cfg.delayMs} ms (nbdkit); ${SECTOR}-byte sectors, no retries; ` +
-      `${fx.loopNomerges !== 0 ? `loop queue/nomerges ${fx.loopNomerges}; ` : ''}median of ${cfg.runs} interleaved runs, page cache dropped (${cpus().length} cores, Linux ${release()}, Node ${process.version}). ` +
+      `${fx.loopNomerges !== 0 ? `loop queue/nomerges ${fx.loopNomerges}; ` : ''}median of ${cfg.runs} interleaved runs, page cache dropped (${machineText()}). ` +
       `Time to 99% is interpolated between the tools' mapfile saves (at least one a second each).`,
     '',
     `| | clonestation | ${ddrescueVersion()} \`-d -b512 -r0\` | clonestation / ddrescue |`,
@@ -1126,13 +956,10 @@ function gitState(repoRoot: string): { commit?: string; uncommittedSrcOrNative?:
 }
 
 function writeResultsJson(cfg: Config, fx: Fixture, records: ToolRecord[], o: Outcome, markdown: string): string {
-  const dir = join(cfg.repoRoot, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
-  const file = join(dir, `rescue-${stamp}.json`);
+  const file = resultsFile(cfg.repoRoot, 'rescue');
   const doc = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, kernel: release(), node: process.version },
+    machine: machineInfo(),
     clonestation: gitState(cfg.repoRoot),
     toolVersions: {
       ddrescue: firstLineOf('ddrescue', ['--version']),
@@ -1171,7 +998,7 @@ function writeResultsJson(cfg: Config, fx: Fixture, records: ToolRecord[], o: Ou
     criteria: o.criteria,
     markdown,
   };
-  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  writeJson(file, doc);
   return file;
 }
 
@@ -1179,28 +1006,15 @@ function writeResultsJson(cfg: Config, fx: Fixture, records: ToolRecord[], o: Ou
 // Main
 
 async function main(): Promise<number> {
-  let parsed: Config | 'help';
-  try {
-    parsed = parseConfig(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${errorMessage(err)}\n${USAGE}`);
-    return 2;
-  }
-  if (parsed === 'help') {
-    console.log(USAGE);
-    return 0;
-  }
-  const cfg = parsed;
-  if (process.getuid?.() !== 0) {
-    console.error('bench/rescue needs root (FUSE mount, loop devices, /proc/sys/vm/drop_caches)');
-    return 1;
-  }
+  const cfg = configOrExit(parseConfig, USAGE);
+  if (typeof cfg === 'number') return cfg;
+  if (!isRoot('bench/rescue needs root (FUSE mount, loop devices, /proc/sys/vm/drop_caches)')) return 1;
   const fxMissing = fixtureMissing(cfg);
   if (fxMissing) {
     console.warn(`\n!!! SKIPPING the rescue benchmark: cannot build the failing drive: ${fxMissing}\n`);
     return 0;
   }
-  installSignalHandlers();
+  installSignalHandlers('stopping running tools, tearing the failing drive down, deleting files...', 3000);
 
   const allTools = tools(cfg);
   const records: ToolRecord[] = allTools.map((t) => ({ name: t.name, label: t.label, command: t.command, runs: [], badLists: [] }));
@@ -1239,19 +1053,16 @@ async function main(): Promise<number> {
   for (const t of allTools) console.log(`  ${t.name}: ${t.command}`);
   const source = readFileSync(fx.image);
 
-  const runnable = allTools.filter((t) => !records.find((r) => r.name === t.name)?.skipped);
-  for (let r = 0; r < cfg.runs; r++) {
-    for (const tool of rotate(runnable, r)) {
-      const rec = records.find((x) => x.name === tool.name);
-      if (!rec || rec.error) continue;
-      try {
-        await runOnce(cfg, fx, tool, rec, source, r);
-      } catch (err) {
-        rec.error = errorMessage(err);
-        console.error(`\n!!! ${tool.name} FAILED, no more runs of it: ${rec.error}\n`);
-      }
-    }
-  }
+  const entries = allTools.flatMap((tool) => {
+    const rec = records.find((x) => x.name === tool.name);
+    return rec ? [{ tool, rec }] : [];
+  });
+  await runInterleaved(
+    entries,
+    cfg.runs,
+    (tool, rec, r) => runOnce(cfg, fx, tool, rec, source, r),
+    (tool, error) => console.error(`\n!!! ${tool.name} FAILED, no more runs of it: ${error}\n`),
+  );
 
   const outcome = evaluate(records, fx);
   printReport(cfg, fx, records, outcome);
@@ -1267,14 +1078,4 @@ async function main(): Promise<number> {
   return toolFailed || wrongResult ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    runAllCleanups();
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    runAllCleanups();
-    process.exitCode = 1;
-  },
-);
+runMain(main);

@@ -73,32 +73,53 @@
  * and SIGHUP. Exits 0 whatever the ratios are; 1 on real errors (a tool failed, a copy was
  * wrong, a setup could not be built); 2 on bad usage; 128+N on a signal.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { randomFill } from 'node:crypto';
-import {
-  accessSync,
-  constants as fsConstants,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  renameSync,
-  rmSync,
-  statfsSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { cpus, loadavg, release } from 'node:os';
-import { basename, delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  MB,
+  MiB,
+  UsageError,
+  assertOwnedLoop as assertOwnedLoopFile,
+  configOrExit,
+  describeFailure,
+  dropCaches,
+  errorMessage,
+  fillRandom,
+  fillZeros,
+  findExecutable,
+  findRepoRoot,
+  firstLineOf,
+  fmtMiB,
+  haveRequired,
+  installSignalHandlers,
+  isRecord,
+  isRoot,
+  loopDirectIo,
+  losetupAttach,
+  machineInfo,
+  machineText,
+  median,
+  memAvailableBytes,
+  onCleanup,
+  parseList,
+  positiveIntEnv,
+  resultsFile,
+  runInterleaved,
+  runMain,
+  runTimed,
+  table,
+  withOwnCleanups,
+  writeJson,
+  type TimedResult,
+} from './common.js';
 
 // ---------------------------------------------------------------------------------------
 // Configuration
 
-const MiB = 1024 * 1024;
-const MB = 1e6;
 const BENCH_NAMES = ['pairs', '1n', 'slow', 'rss'] as const;
 type BenchName = (typeof BENCH_NAMES)[number];
 
@@ -123,39 +144,10 @@ interface Config {
   repoRoot: string;
 }
 
-class UsageError extends Error {}
-
-function positiveIntEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
-
 function sizeEnv(name: string, fallbackMiB: number): number {
   const mib = positiveIntEnv(name, fallbackMiB);
   if (mib < 16) throw new UsageError(`${name} must be at least 16 (MiB)`);
   return mib * MiB;
-}
-
-function parseList<T extends string>(raw: string, allowed: readonly T[], what: string): T[] {
-  const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const item of items) {
-    if (!(allowed as readonly string[]).includes(item)) {
-      throw new UsageError(`unknown ${what} "${item}" (expected one of: ${allowed.join(', ')})`);
-    }
-  }
-  if (items.length === 0) throw new UsageError(`empty ${what} list`);
-  return allowed.filter((a) => items.includes(a));
-}
-
-/** The repository root: dist/bench/station.js sits two levels below it. */
-function findRepoRoot(): string {
-  const fromEnv = process.env['CLONESTATION_ROOT'];
-  if (fromEnv) return resolve(fromEnv);
-  const guess = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  return existsSync(join(guess, 'package.json')) ? guess : process.cwd();
 }
 
 const USAGE = `usage: node dist/bench/station.js [--only ${BENCH_NAMES.join(',')}]
@@ -183,135 +175,7 @@ function parseConfig(argv: string[]): Config | 'help' {
 }
 
 // ---------------------------------------------------------------------------------------
-// Cleanup and signals: every resource registers a synchronous undo action, run LIFO once.
-
-interface CleanupEntry {
-  label: string;
-  fn: () => void;
-}
-const cleanups: CleanupEntry[] = [];
-
-/** Registers an undo action; the returned function runs it now and unregisters it. */
-function onCleanup(label: string, fn: () => void): () => void {
-  const entry: CleanupEntry = { label, fn };
-  cleanups.push(entry);
-  return () => {
-    const i = cleanups.indexOf(entry);
-    if (i >= 0) {
-      cleanups.splice(i, 1);
-      runCleanup(entry);
-    }
-  };
-}
-
-function runCleanup(entry: CleanupEntry): void {
-  try {
-    entry.fn();
-  } catch (err) {
-    console.error(`cleanup failed (${entry.label}): ${errorMessage(err)}`);
-  }
-}
-
-function runAllCleanups(): void {
-  while (cleanups.length > 0) {
-    const entry = cleanups.pop();
-    if (entry) runCleanup(entry);
-  }
-}
-
-const liveChildren = new Set<ChildProcess>();
-
-function waitForExit(child: ChildProcess, ms: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const timer = setTimeout(done, ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      done();
-    });
-  });
-}
-
-/** Children run in their own process group (spawned detached): signal the whole group. */
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    child.kill(signal); // group already gone
-  }
-}
-
-async function stopChildren(): Promise<void> {
-  await Promise.all(
-    [...liveChildren].map(async (child) => {
-      killGroup(child, 'SIGTERM');
-      await waitForExit(child, 5000);
-      if (child.exitCode === null && child.signalCode === null) {
-        killGroup(child, 'SIGKILL');
-        await waitForExit(child, 2000);
-      }
-    }),
-  );
-}
-
-function installSignalHandlers(): void {
-  const signals: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
-  let stopping = false;
-  for (const [sig, num] of Object.entries(signals)) {
-    process.on(sig, () => {
-      if (stopping) {
-        // A second signal: do not wait for children any more.
-        runAllCleanups();
-        process.exit(128 + num);
-      }
-      stopping = true;
-      console.error(`\n${sig}: stopping running tools, detaching loops, stopping nbdkit, deleting files...`);
-      void stopChildren().finally(() => {
-        runAllCleanups();
-        process.exit(128 + num);
-      });
-    });
-  }
-  process.on('exit', runAllCleanups);
-}
-
-// ---------------------------------------------------------------------------------------
-// Small helpers
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function findExecutable(name: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-function firstLineOf(cmd: string, args: string[]): string | undefined {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0];
-  } catch {
-    return undefined;
-  }
-}
-
-function tail(text: string, lines = 8): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
+// Small helpers (the shared ones, cleanup and signals are in common.ts)
 
 /** Blocks the (main) thread for ms: for synchronous cleanup only. */
 function sleepSync(ms: number): void {
@@ -320,122 +184,12 @@ function sleepSync(ms: number): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function dropCaches(): void {
-  execFileSync('sync');
-  writeFileSync('/proc/sys/vm/drop_caches', '3\n');
-}
-
-function memAvailableBytes(): number {
-  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-  return m ? Number(m[1]) * 1024 : Number.POSITIVE_INFINITY;
-}
-
-function fmtMiB(bytes: number): string {
-  return `${(bytes / MiB).toFixed(0)} MiB`;
-}
-
 function fmtNum(x: number | undefined, digits = 0): string {
   return x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
-
-function rotate<T>(items: T[], by: number): T[] {
-  const k = items.length === 0 ? 0 : by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
-}
-
-/** Plain-text table: first column left-aligned, the others right-aligned except leftCols. */
-function table(rows: string[][], leftCols: number[] = []): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  const cell = (c: string, i: number): string =>
-    i === 0 || leftCols.includes(i) ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0);
-  return rows.map((r) => r.map(cell).join('  ').trimEnd()).join('\n');
-}
-
 // ---------------------------------------------------------------------------------------
-// Running child processes, timed, optionally watched while they run
-
-interface ExecResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  /** spawn to close, seconds */
-  seconds: number;
-  /** Date.now() at spawn, to line up with pino's log times */
-  spawnedAtMs: number;
-}
-
-interface RunOptions {
-  cwd?: string;
-  timeoutMs: number;
-  /** Called every watchMs with the child's pid while it runs (and once right after spawn). */
-  watch?: (pid: number) => void;
-  watchMs?: number;
-}
-
-function runTimed(cmd: string, args: string[], opts: RunOptions): Promise<ExecResult> {
-  return new Promise((resolvePromise, reject) => {
-    const spawnedAtMs = Date.now();
-    const started = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    liveChildren.add(child);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => {
-      console.error(`\n!!! ${cmd} exceeded its ${(opts.timeoutMs / 1000).toFixed(0)} s timeout: killing it`);
-      killGroup(child, 'SIGKILL');
-    }, opts.timeoutMs);
-    let watcher: NodeJS.Timeout | undefined;
-    const pid = child.pid;
-    if (opts.watch && pid !== undefined) {
-      const w = opts.watch;
-      const tick = (): void => {
-        try {
-          w(pid);
-        } catch {
-          // the process may be exiting: its /proc entry is going away
-        }
-      };
-      tick();
-      watcher = setInterval(tick, opts.watchMs ?? 20);
-    }
-    const finish = (): void => {
-      clearTimeout(timer);
-      if (watcher) clearInterval(watcher);
-      liveChildren.delete(child);
-    };
-    child.on('error', (e) => {
-      finish();
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      finish();
-      resolvePromise({
-        code,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        seconds,
-        spawnedAtMs,
-      });
-    });
-  });
-}
-
-function describeFailure(cmd: string, r: ExecResult): string {
-  const how = r.signal ? `was killed by ${r.signal}` : `exited with ${r.code}`;
-  const detail = tail(r.stderr) || tail(r.stdout);
-  return `${cmd} ${how}${detail ? `:\n${detail}` : ''}`;
-}
+// Child processes are run by runTimed (common.ts), timed, optionally watched while they run
 
 /** VmHWM (peak resident set) of a live process, in bytes; undefined once it is gone. */
 function vmHwmBytes(pid: number): number | undefined {
@@ -446,6 +200,9 @@ function vmHwmBytes(pid: number): number | undefined {
 // ---------------------------------------------------------------------------------------
 // Loop devices over files of our own
 
+/** A source and the target a tool copies it to. */
+type Pair = { src: Device; dst: Device };
+
 interface Device {
   /** what it is, for messages */
   name: string;
@@ -454,64 +211,17 @@ interface Device {
   dev: string;
 }
 
-/** Fills a file with fresh random bytes (incompressible, different for every file). */
-async function fillRandom(path: string, sizeBytes: number): Promise<void> {
-  const fill = (buf: Buffer, offset: number, size: number): Promise<void> =>
-    new Promise((done, fail) => randomFill(buf, offset, size, (err) => (err ? fail(err) : done())));
-  const chunk = Buffer.allocUnsafe(Math.min(64 * MiB, sizeBytes));
-  const fh = await open(path, 'w');
-  try {
-    for (let off = 0; off < sizeBytes; off += chunk.length) {
-      const len = Math.min(chunk.length, sizeBytes - off);
-      await fill(chunk, 0, len);
-      await fh.write(chunk, 0, len, off);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Fills a file with zeros, so the target's tmpfs pages exist before the first timed run. */
-async function fillZeros(path: string, sizeBytes: number): Promise<void> {
-  const chunk = Buffer.alloc(Math.min(64 * MiB, sizeBytes));
-  const fh = await open(path, 'w');
-  try {
-    for (let off = 0; off < sizeBytes; off += chunk.length) {
-      await fh.write(chunk, 0, Math.min(chunk.length, sizeBytes - off), off);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
- * Safety check before anything writes: dev must be a loop device whose backing file is the
- * file this benchmark created. Throws otherwise.
+ * Safety check before anything writes: d.dev must be a loop device whose backing file is
+ * the file this benchmark created (common.ts); a file that can no longer be resolved (its
+ * FUSE server is gone) is compared by the path it was attached with. Throws otherwise.
  */
 function assertOwnedLoop(d: Device): void {
-  if (!/^\/dev\/loop\d+$/.test(d.dev)) throw new Error(`refusing to use ${d.dev} (${d.name}): not a loop device`);
-  const sys = `/sys/block/${basename(d.dev)}/loop/backing_file`;
-  let backing: string;
-  try {
-    backing = readFileSync(sys, 'utf8').trim();
-  } catch {
-    throw new Error(`refusing to use ${d.dev} (${d.name}): it has no backing file (not attached?)`);
-  }
-  let want = d.file;
-  try {
-    want = realpathSync(d.file);
-  } catch {
-    // the file is gone (or its FUSE server is): compare with the path we attached
-  }
-  if (backing !== want) {
-    throw new Error(`refusing to use ${d.dev} (${d.name}): it is backed by ${backing}, not by our ${d.file}`);
-  }
+  assertOwnedLoopFile(d.dev, d.file, { name: d.name, fileMayBeGone: true });
 }
 
 function attachLoop(name: string, file: string, directIo: boolean): Device {
-  const args = ['--find', '--show', ...(directIo ? ['--direct-io=on'] : []), file];
-  const dev = execFileSync('losetup', args, { encoding: 'utf8' }).trim();
-  if (!/^\/dev\/loop\d+$/.test(dev)) throw new Error(`losetup printed an unexpected device name: "${dev}"`);
+  const dev = losetupAttach(file, directIo);
   const d: Device = { name, file, dev };
   // Registered before the ownership check: a loop we attached is detached whatever happens.
   onCleanup(`detach ${dev}`, () => {
@@ -524,7 +234,7 @@ function attachLoop(name: string, file: string, directIo: boolean): Device {
     execFileSync('losetup', ['--detach', dev]);
   });
   assertOwnedLoop(d);
-  if (directIo && readFileSync(`/sys/block/${basename(dev)}/loop/dio`, 'utf8').trim() !== '1') {
+  if (directIo && !loopDirectIo(dev)) {
     console.warn(`WARNING: ${dev} (${name}) did not enable direct I/O`);
   }
   return d;
@@ -546,8 +256,8 @@ function makeWorkDir(tag: string): string {
 
 async function makeLoopFile(dir: string, name: string, sizeBytes: number, content: 'random' | 'zeros'): Promise<Device> {
   const file = join(dir, `${name}.img`);
-  if (content === 'random') await fillRandom(file, sizeBytes);
-  else await fillZeros(file, sizeBytes);
+  if (content === 'random') await fillRandom(file, sizeBytes, { chunkBytes: Math.min(64 * MiB, sizeBytes), sync: false });
+  else await fillZeros(file, sizeBytes, { chunkBytes: Math.min(64 * MiB, sizeBytes), sync: false });
   return attachLoop(name, file, false);
 }
 
@@ -677,10 +387,10 @@ async function wipeRegions(d: Device, sizeBytes: number): Promise<void> {
 }
 
 /** Compares the first sizeBytes of every (source, target) pair; throws on a difference. */
-async function compareAll(pairs: Array<{ src: Device; dst: Device }>, sizeBytes: number): Promise<void> {
+async function compareAll(pairs: Pair[], sizeBytes: number): Promise<void> {
   dropCaches(); // read what reached the devices, not cached pages
   for (const { src, dst } of pairs) {
-    const r = await runTimed('cmp', ['-n', String(sizeBytes), src.dev, dst.dev], { timeoutMs: 300_000 });
+    const r = await runTimed('cmp', ['-n', String(sizeBytes), src.dev, dst.dev], { timeoutMs: 300_000, reportTimeout: true });
     if (r.code === 1) throw new Error(`BROKEN COPY: ${dst.name} ${dst.dev} differs from ${src.name} ${src.dev}: ${r.stdout.trim()}`);
     if (r.code !== 0) throw new Error(describeFailure('cmp', r));
   }
@@ -753,7 +463,7 @@ function inProcessSeconds(log: LogLine[]): number | undefined {
 }
 
 interface StationOutcome {
-  exec: ExecResult;
+  exec: TimedResult;
   peakRssBytes?: number;
   report: Record<string, unknown>;
   log: LogLine[];
@@ -779,6 +489,7 @@ async function runStationCli(
     const exec = await runTimed(process.execPath, [ctx.cli, ...args, '--log', logPath, '--report', reportPath], {
       cwd: ctx.repoRoot,
       timeoutMs: opts.timeoutMs,
+      reportTimeout: true,
       watchMs: 20,
       watch: (pid) => {
         // The log is read every 5th tick (100 ms), and only when someone listens.
@@ -861,7 +572,7 @@ interface Tool {
   label: string;
   command: string;
   /** the (source, target) pairs it writes, for wiping and verification */
-  copies: Array<{ src: Device; dst: Device }>;
+  copies: Pair[];
   /** every device the run touches, checked before each run */
   devices: Device[];
   missing?: () => string | undefined;
@@ -884,7 +595,7 @@ function timeoutFor(bytes: number): number {
 }
 
 /** N dd processes started together; wall clock from the first spawn to the last exit. */
-function parallelDdTool(id: string, label: string, pairs: Array<{ src: Device; dst: Device }>, sizeBytes: number): Tool {
+function parallelDdTool(id: string, label: string, pairs: Pair[], sizeBytes: number): Tool {
   return {
     id,
     label,
@@ -899,6 +610,7 @@ function parallelDdTool(id: string, label: string, pairs: Array<{ src: Device; d
         pairs.map(({ src, dst }) =>
           runTimed('dd', [`if=${src.dev}`, `of=${dst.dev}`, 'bs=4M', 'iflag=direct', 'oflag=direct', 'status=none'], {
             timeoutMs: timeoutFor(bytes),
+            reportTimeout: true,
           }),
         ),
       );
@@ -944,6 +656,7 @@ async function runOnce(tool: Tool, rec: ToolRecord, tag: string, runIndex: numbe
 
 async function runSeries(tag: string, tools: Tool[], runs: number, sizeBytes: number): Promise<ToolRecord[]> {
   const records = new Map<string, ToolRecord>();
+  const entries: Array<{ tool: Tool; rec: ToolRecord }> = [];
   for (const tool of tools) {
     const rec: ToolRecord = { id: tool.id, label: tool.label, command: tool.command, runs: [] };
     const missing = tool.missing?.();
@@ -952,20 +665,14 @@ async function runSeries(tag: string, tools: Tool[], runs: number, sizeBytes: nu
       console.warn(`\n!!! [${tag}] SKIPPING ${tool.id}: ${missing}\n`);
     }
     records.set(tool.id, rec);
+    entries.push({ tool, rec });
   }
-  const runnable = tools.filter((t) => !records.get(t.id)?.skipped);
-  for (let r = 0; r < runs; r++) {
-    for (const tool of rotate(runnable, r)) {
-      const rec = records.get(tool.id);
-      if (!rec || rec.error) continue;
-      try {
-        await runOnce(tool, rec, tag, r, runs, sizeBytes);
-      } catch (err) {
-        rec.error = errorMessage(err);
-        console.error(`\n!!! [${tag}] ${tool.id} FAILED, no more runs of it: ${rec.error}\n`);
-      }
-    }
-  }
+  await runInterleaved(
+    entries,
+    runs,
+    (tool, rec, r) => runOnce(tool, rec, tag, r, runs, sizeBytes),
+    (tool, error) => console.error(`\n!!! [${tag}] ${tool.id} FAILED, no more runs of it: ${error}\n`),
+  );
   return [...records.values()];
 }
 
@@ -1101,7 +808,7 @@ function stationTool(
   id: string,
   label: string,
   command: string,
-  copies: Array<{ src: Device; dst: Device }>,
+  copies: Pair[],
   argsOf: () => string[],
   expectJobs: number,
   sizeBytes: number,
@@ -1137,28 +844,47 @@ function stationTool(
   };
 }
 
-async function benchPairs(cfg: Config, ctx: BenchContext): Promise<BenchReport> {
-  const size = cfg.pairsBytes;
-  const title = `${PAIRS} clones at once, ${PAIRS} x ${fmtMiB(size)}, tmpfs-backed loops`;
-  const empty: BenchReport = { name: 'pairs', title, sizeBytes: size, tools: [], summaries: [], criteria: [] };
-  const problem = roomProblem(cfg, 2 * PAIRS * size);
+/**
+ * The set-up of benchmarks pairs and rss: checks there is room for n pairs of
+ * empty.sizeBytes, then creates n random sources and n zeroed targets in a work directory
+ * of their own (tagged empty.name). Returns them, or else the report to return instead:
+ * `empty` marked skipped (no room) or failed (setup error).
+ */
+async function setUpPairs(cfg: Config, empty: BenchReport, n: number): Promise<{ dir: string; pairs: Pair[] } | BenchReport> {
+  const tag = empty.name;
+  const size = empty.sizeBytes;
+  const problem = roomProblem(cfg, 2 * n * size);
   if (problem) {
-    console.warn(`\n!!! SKIPPING benchmark pairs: not enough room: ${problem}\n`);
+    console.warn(`\n!!! SKIPPING benchmark ${tag}: not enough room: ${problem}\n`);
     return { ...empty, skipped: `not enough room: ${problem}` };
   }
-  const dir = makeWorkDir('pairs');
-  const pairs: Array<{ src: Device; dst: Device }> = [];
+  const dir = makeWorkDir(tag);
+  const pairs: Pair[] = [];
   try {
-    console.log(`[pairs] creating ${PAIRS} random sources and ${PAIRS} zeroed targets of ${fmtMiB(size)} in ${dir} ...`);
-    for (let i = 1; i <= PAIRS; i++) {
+    console.log(`[${tag}] creating ${n} random sources and ${n} zeroed targets of ${fmtMiB(size)} in ${dir} ...`);
+    for (let i = 1; i <= n; i++) {
       const src = await makeLoopFile(dir, `src${i}`, size, 'random');
       const dst = await makeLoopFile(dir, `dst${i}`, size, 'zeros');
       pairs.push({ src, dst });
     }
   } catch (err) {
-    console.error(`\n!!! setup pairs failed: ${errorMessage(err)}\n`);
+    console.error(`\n!!! setup ${tag} failed: ${errorMessage(err)}\n`);
     return { ...empty, error: `setup failed: ${errorMessage(err)}` };
   }
+  return { dir, pairs };
+}
+
+/** The devices of every pair by name, for the report. */
+function pairDevices(pairs: Pair[]): Record<string, string> {
+  return Object.fromEntries(pairs.flatMap((p) => [[p.src.name, p.src.dev], [p.dst.name, p.dst.dev]]));
+}
+
+async function benchPairs(cfg: Config, ctx: BenchContext): Promise<BenchReport> {
+  const size = cfg.pairsBytes;
+  const title = `${PAIRS} clones at once, ${PAIRS} x ${fmtMiB(size)}, tmpfs-backed loops`;
+  const set = await setUpPairs(cfg, { name: 'pairs', title, sizeBytes: size, tools: [], summaries: [], criteria: [] }, PAIRS);
+  if (!('pairs' in set)) return set;
+  const { pairs } = set;
   console.log(`[pairs] ${pairs.map((p) => `${p.src.dev}->${p.dst.dev}`).join(' ')}`);
   const tools = [
     stationTool(
@@ -1182,7 +908,7 @@ async function benchPairs(cfg: Config, ctx: BenchContext): Promise<BenchReport> 
     name: 'pairs',
     title,
     sizeBytes: size,
-    devices: Object.fromEntries(pairs.flatMap((p) => [[p.src.name, p.src.dev], [p.dst.name, p.dst.dev]])),
+    devices: pairDevices(pairs),
     tools: records,
     summaries,
     criteria: [
@@ -1238,34 +964,28 @@ async function benchFanOut(cfg: Config, ctx: BenchContext, withFan: boolean, wit
 
   const tools: Tool[] = [];
   const fast3 = targets.slice(0, 3);
+  /** One 1:N station job from src to dsts. */
+  const fanTool = (id: string, label: string, dsts: Device[]): Tool =>
+    stationTool(
+      ctx,
+      id,
+      label,
+      `node dist/src/cli.js clone SRC ${dsts.map((_, i) => `T${i + 1}`).join(' ')} --yes --json --no-verify`,
+      dsts.map((dst) => ({ src, dst })),
+      () => ['clone', src.dev, ...dsts.map((t) => t.dev), '--yes', '--json', '--no-verify'],
+      1,
+      size,
+    );
   if (withFan) {
     tools.push(
-      stationTool(
-        ctx,
-        'station-1to4',
-        'clonestation 1:4',
-        'node dist/src/cli.js clone SRC T1 T2 T3 T4 --yes --json --no-verify',
-        targets.map((dst) => ({ src, dst })),
-        () => ['clone', src.dev, ...targets.map((t) => t.dev), '--yes', '--json', '--no-verify'],
-        1,
-        size,
-      ),
+      fanTool('station-1to4', 'clonestation 1:4', targets),
       parallelDdTool('dd-x4', `${FAN_OUT} x dd from the same source at once`, targets.map((dst) => ({ src, dst })), size),
     );
   }
   if (slow) {
     const s = slow;
     tools.push(
-      stationTool(
-        ctx,
-        'station-1to3',
-        'clonestation 1:3 (the three fast targets alone)',
-        'node dist/src/cli.js clone SRC T1 T2 T3 --yes --json --no-verify',
-        fast3.map((dst) => ({ src, dst })),
-        () => ['clone', src.dev, ...fast3.map((t) => t.dev), '--yes', '--json', '--no-verify'],
-        1,
-        size,
-      ),
+      fanTool('station-1to3', 'clonestation 1:3 (the three fast targets alone)', fast3),
       slowTool(ctx, src, fast3, s, size),
     );
   }
@@ -1394,25 +1114,9 @@ function slowTool(ctx: BenchContext, src: Device, fast3: Device[], slow: SlowTar
 async function benchRss(cfg: Config, ctx: BenchContext): Promise<BenchReport> {
   const size = cfg.rssBytes;
   const title = `${RSS_JOBS} jobs at once, ${RSS_JOBS} x ${fmtMiB(size)}, job file, maxParallel ${RSS_JOBS}`;
-  const empty: BenchReport = { name: 'rss', title, sizeBytes: size, tools: [], summaries: [], criteria: [] };
-  const problem = roomProblem(cfg, 2 * RSS_JOBS * size);
-  if (problem) {
-    console.warn(`\n!!! SKIPPING benchmark rss: not enough room: ${problem}\n`);
-    return { ...empty, skipped: `not enough room: ${problem}` };
-  }
-  const dir = makeWorkDir('rss');
-  const pairs: Array<{ src: Device; dst: Device }> = [];
-  try {
-    console.log(`[rss] creating ${RSS_JOBS} random sources and ${RSS_JOBS} zeroed targets of ${fmtMiB(size)} in ${dir} ...`);
-    for (let i = 1; i <= RSS_JOBS; i++) {
-      const src = await makeLoopFile(dir, `src${i}`, size, 'random');
-      const dst = await makeLoopFile(dir, `dst${i}`, size, 'zeros');
-      pairs.push({ src, dst });
-    }
-  } catch (err) {
-    console.error(`\n!!! setup rss failed: ${errorMessage(err)}\n`);
-    return { ...empty, error: `setup failed: ${errorMessage(err)}` };
-  }
+  const set = await setUpPairs(cfg, { name: 'rss', title, sizeBytes: size, tools: [], summaries: [], criteria: [] }, RSS_JOBS);
+  if (!('pairs' in set)) return set;
+  const { dir, pairs } = set;
   const jobFile = join(dir, 'jobs.json');
   writeFileSync(
     jobFile,
@@ -1437,7 +1141,7 @@ async function benchRss(cfg: Config, ctx: BenchContext): Promise<BenchReport> {
     name: 'rss',
     title,
     sizeBytes: size,
-    devices: Object.fromEntries(pairs.flatMap((p) => [[p.src.name, p.src.dev], [p.dst.name, p.dst.dev]])),
+    devices: pairDevices(pairs),
     tools: records,
     summaries,
     criteria: [
@@ -1483,7 +1187,7 @@ function printBench(rep: BenchReport, cfg: Config): void {
 function markdownFragment(reports: BenchReport[], cfg: Config): string {
   const lines = [
     `Station benchmarks: tmpfs-backed loop devices, median of ${cfg.runs} interleaved runs, page cache dropped, ` +
-      `MB = 1e6 bytes (${cpus().length} cores, Linux ${release()}, Node ${process.version}):`,
+      `MB = 1e6 bytes (${machineText()}):`,
     '',
     '| benchmark | clonestation | baseline | ratio | criterion | result |',
     '|---|---:|---:|---:|---|---|',
@@ -1523,13 +1227,10 @@ function toolVersions(): Record<string, string | undefined> {
 }
 
 function writeResultsJson(reports: BenchReport[], cfg: Config, markdown: string): string {
-  const dir = join(cfg.repoRoot, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
-  const file = join(dir, `station-${stamp}.json`);
+  const file = resultsFile(cfg.repoRoot, 'station');
   const doc = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, kernel: release(), node: process.version, loadavgAtEnd: loadavg() },
+    machine: { ...machineInfo(), loadavgAtEnd: loadavg() },
     toolVersions: toolVersions(),
     config: {
       runs: cfg.runs,
@@ -1549,7 +1250,7 @@ function writeResultsJson(reports: BenchReport[], cfg: Config, markdown: string)
     benchmarks: reports,
     markdown,
   };
-  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  writeJson(file, doc);
   return file;
 }
 
@@ -1557,29 +1258,11 @@ function writeResultsJson(reports: BenchReport[], cfg: Config, markdown: string)
 // Main
 
 async function main(): Promise<number> {
-  let parsed: Config | 'help';
-  try {
-    parsed = parseConfig(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${errorMessage(err)}\n${USAGE}`);
-    return 2;
-  }
-  if (parsed === 'help') {
-    console.log(USAGE);
-    return 0;
-  }
-  const cfg = parsed;
-  if (process.getuid?.() !== 0) {
-    console.error('bench/station needs root (losetup, FUSE, /proc/sys/vm/drop_caches)');
-    return 1;
-  }
-  for (const needed of ['losetup', 'sync', 'cmp']) {
-    if (!findExecutable(needed)) {
-      console.error(`${needed} is required and not installed`);
-      return 1;
-    }
-  }
-  installSignalHandlers();
+  const cfg = configOrExit(parseConfig, USAGE);
+  if (typeof cfg === 'number') return cfg;
+  if (!isRoot('bench/station needs root (losetup, FUSE, /proc/sys/vm/drop_caches)')) return 1;
+  if (!haveRequired(['losetup', 'sync', 'cmp'])) return 1;
+  installSignalHandlers('stopping running tools, detaching loops, stopping nbdkit, deleting files...', 5000);
   const scratchDir = mkdtempSync(join(SHM_BASE, 'clonestation-bench-station-scratch-'));
   onCleanup(`remove ${scratchDir}`, () => rmSync(scratchDir, { recursive: true, force: true }));
   const ctx: BenchContext = { repoRoot: cfg.repoRoot, cli: join(cfg.repoRoot, 'dist', 'src', 'cli.js'), scratchDir, runs: cfg.runs };
@@ -1591,22 +1274,11 @@ async function main(): Promise<number> {
 
   const reports: BenchReport[] = [];
   // Each benchmark's devices are torn down before the next one is built: tmpfs stays bounded.
-  const isolated = async <T>(f: () => Promise<T>): Promise<T> => {
-    const mark = cleanups.length;
-    try {
-      return await f();
-    } finally {
-      while (cleanups.length > mark) {
-        const entry = cleanups.pop();
-        if (entry) runCleanup(entry);
-      }
-    }
-  };
-  if (cfg.benches.includes('pairs')) reports.push(await isolated(() => benchPairs(cfg, ctx)));
+  if (cfg.benches.includes('pairs')) reports.push(await withOwnCleanups(() => benchPairs(cfg, ctx)));
   if (cfg.benches.includes('1n') || cfg.benches.includes('slow')) {
-    reports.push(...(await isolated(() => benchFanOut(cfg, ctx, cfg.benches.includes('1n'), cfg.benches.includes('slow')))));
+    reports.push(...(await withOwnCleanups(() => benchFanOut(cfg, ctx, cfg.benches.includes('1n'), cfg.benches.includes('slow')))));
   }
-  if (cfg.benches.includes('rss')) reports.push(await isolated(() => benchRss(cfg, ctx)));
+  if (cfg.benches.includes('rss')) reports.push(await withOwnCleanups(() => benchRss(cfg, ctx)));
 
   for (const rep of reports) printBench(rep, cfg);
   console.log('\n=== summary ===');
@@ -1623,14 +1295,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    runAllCleanups();
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    runAllCleanups();
-    process.exitCode = 1;
-  },
-);
+runMain(main);
