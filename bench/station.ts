@@ -824,13 +824,8 @@ function stationTool(
       const bytes = copies.length * sizeBytes;
       const out = await runStationCli(ctx, argsOf(), expectJobs, { timeoutMs: timeoutFor(bytes) });
       const shared = expectJobs === 1 ? sharedPhaseOf(out.log, 1) : undefined;
-      const inProc = inProcessSeconds(out.log);
       return {
-        wallSeconds: out.exec.seconds,
-        bytes,
-        bytesPerSec: bytes / out.exec.seconds,
-        ...(out.peakRssBytes !== undefined ? { peakRssBytes: out.peakRssBytes } : {}),
-        ...(inProc !== undefined ? { inProcessSeconds: inProc } : {}),
+        ...runFigures(out, bytes),
         ...(shared
           ? {
               sharedPhaseSeconds: shared.seconds,
@@ -1094,13 +1089,8 @@ function slowTool(ctx: BenchContext, src: Device, fast3: Device[], slow: SlowTar
       if (!shared) throw new Error('the station log has no end of the shared copy (fewer than two "job state" lines)');
       const detached = detachedOffsets(out.report)[3];
       if (firstWrite && detached === undefined) console.warn('  NOTE: the slow target was never detached: it paced the whole shared copy');
-      const inProc = inProcessSeconds(out.log);
       return {
-        wallSeconds: out.exec.seconds,
-        bytes,
-        bytesPerSec: bytes / out.exec.seconds,
-        ...(out.peakRssBytes !== undefined ? { peakRssBytes: out.peakRssBytes } : {}),
-        ...(inProc !== undefined ? { inProcessSeconds: inProc } : {}),
+        ...runFigures(out, bytes),
         sharedPhaseSeconds: shared.seconds,
         sharedPhaseFromSpawnSeconds: (shared.endMs - out.exec.spawnedAtMs) / 1000,
         sharedPhaseEndState: shared.endState,
@@ -1252,6 +1242,21 @@ function writeResultsJson(reports: BenchReport[], cfg: Config, markdown: string)
   };
   writeJson(file, doc);
   return file;
+}
+
+/** The figures every station run reports first, in this order (the results JSON keeps it). */
+function runFigures(
+  out: Awaited<ReturnType<typeof runStationCli>>,
+  bytes: number,
+): Pick<RunResult, 'wallSeconds' | 'bytes' | 'bytesPerSec' | 'peakRssBytes' | 'inProcessSeconds'> {
+  const inProc = inProcessSeconds(out.log);
+  return {
+    wallSeconds: out.exec.seconds,
+    bytes,
+    bytesPerSec: bytes / out.exec.seconds,
+    ...(out.peakRssBytes !== undefined ? { peakRssBytes: out.peakRssBytes } : {}),
+    ...(inProc !== undefined ? { inProcessSeconds: inProc } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------
