@@ -84,7 +84,9 @@ class JobWrap : public Napi::ObjectWrap<JobWrap> {
                         InstanceMethod<&JobWrap::TakeErrors>("takeErrors"),
                         InstanceMethod<&JobWrap::TakeDone>("takeDone"),
                         InstanceMethod<&JobWrap::RotateJournal>("rotateJournal"),
-                        InstanceMethod<&JobWrap::Endpoints>("endpoints")});
+                        InstanceMethod<&JobWrap::Endpoints>("endpoints"),
+                        InstanceMethod<&JobWrap::Release>("release"),
+                        InstanceMethod<&JobWrap::TapLayout>("tapLayout")});
   }
 
   // The I/O thread holds its own reference to the Job: dropping this wrapper never
@@ -109,9 +111,15 @@ class JobWrap : public Napi::ObjectWrap<JobWrap> {
   Napi::Value TakeDone(const Napi::CallbackInfo& info);
   Napi::Value RotateJournal(const Napi::CallbackInfo& info);
   Napi::Value Endpoints(const Napi::CallbackInfo& info);
+  // Taps: JS has finished reading buffer i (a number, or an array of them).
+  Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value TapLayout(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Job> job_;
   Napi::ObjectReference counters_;
+  // Taps: the memory the ring lives in, and the function each filled slot is handed to.
+  Napi::ObjectReference tapMemory_;
+  Napi::FunctionReference onTap_;
   bool started_ = false;
 };
 
@@ -231,6 +239,22 @@ JobWrap::JobWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JobWrap>(inf
     std::sort(spec.simulateBad.begin(), spec.simulateBad.end(),
               [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
   }
+  Napi::Uint8Array tapArray;
+  if (o.Has("tap") && o.Get("tap").IsObject()) {
+    // { memory: Uint8Array (SharedArrayBuffer-backed, so other threads may read slots too),
+    //   onTap(buffer, offset, length) }
+    Napi::Object t = o.Get("tap").As<Napi::Object>();
+    if (!t.Get("memory").IsTypedArray() || !t.Get("onTap").IsFunction())
+      throw Napi::TypeError::New(env, "tap: { memory: Uint8Array, onTap: function }");
+    tapArray = t.Get("memory").As<Napi::Uint8Array>();
+    void* mem = nullptr;
+    size_t len = 0;
+    if (napi_get_typedarray_info(env, tapArray, nullptr, &len, &mem, nullptr, nullptr) != napi_ok || !mem)
+      throw Napi::TypeError::New(env, "tap.memory: cannot reach the typed array's memory");
+    spec.tapMemory = static_cast<unsigned char*>(mem);
+    spec.tapMemorySize = len;
+    onTap_ = Napi::Persistent(t.Get("onTap").As<Napi::Function>());
+  }
   if (ta.ElementLength() < ctr::count(spec.targets.size()))
     throw Napi::RangeError::New(env, "counters too small for this many targets");
 
@@ -247,6 +271,8 @@ JobWrap::JobWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JobWrap>(inf
   }
   // The counters live in JS memory (often a SharedArrayBuffer): hold it while we write.
   counters_ = Napi::Persistent(ta.As<Napi::Object>());
+  // So does a tapped ring: the kernel reads and writes it until the job has ended.
+  if (!tapArray.IsEmpty()) tapMemory_ = Napi::Persistent(tapArray.As<Napi::Object>());
 }
 
 Napi::Value JobWrap::Start(const Napi::CallbackInfo& info) {
@@ -261,6 +287,15 @@ Napi::Value JobWrap::Start(const Napi::CallbackInfo& info) {
   engine->track(job);
   // Keep this wrapper (and so the counters it references) alive until the job ends.
   Ref();
+  if (!onTap_.IsEmpty()) {
+    // The same thread-safe function as the result: calls arrive in order, so every
+    // filled slot reaches JS before the promise of the job's end resolves.
+    job->setTapSink([tsfn, this](uint32_t buf, uint64_t off, uint32_t len) mutable {
+      tsfn.NonBlockingCall([this, buf, off, len](Napi::Env env, Napi::Function) {
+        onTap_.Call({Napi::Number::New(env, buf), Napi::Number::New(env, double(off)), Napi::Number::New(env, len)});
+      });
+    });
+  }
   job->start([tsfn, deferred, job, engine, this]() mutable {
     tsfn.NonBlockingCall([deferred, job, engine, this](Napi::Env env, Napi::Function) {
       const JobResult& r = job->result();
@@ -330,6 +365,24 @@ Napi::Value JobWrap::RotateJournal(const Napi::CallbackInfo& info) {
     throw errnoError(env, e);
   }
   return env.Undefined();
+}
+
+Napi::Value JobWrap::Release(const Napi::CallbackInfo& info) {
+  if (info[0].IsNumber()) {
+    job_->tapRelease(info[0].As<Napi::Number>().Uint32Value());
+  } else if (info[0].IsArray()) {
+    Napi::Array a = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) job_->tapRelease(a.Get(i).ToNumber().Uint32Value());
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value JobWrap::TapLayout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("offset", Napi::Number::New(env, double(job_->tapBufferOffset(0))));
+  o.Set("blockSize", job_->spec().blockSize);
+  return o;
 }
 
 Napi::Value JobWrap::Endpoints(const Napi::CallbackInfo& info) {

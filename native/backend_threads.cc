@@ -25,6 +25,8 @@ void carry(Job& job, size_t slot) {
       continue;
     }
     job.chunkRead(c);
+    const bool tapped = !verify && job.tapping();
+    if (tapped) job.postTap(uint32_t(slot), c);
     bool allWritten = true;
     for (size_t t = 0; t < nt; ++t) {
       if (!job.targetLive(t)) continue;
@@ -41,6 +43,8 @@ void carry(Job& job, size_t slot) {
     }
     if (verify) job.compareChunk(c, bufs.data());
     else if (allWritten && job.anyTargetLeft()) job.chunkFinished(c);
+    // The buffer is reused for the next chunk only once JS has read it.
+    if (tapped && !job.waitTapRelease(uint32_t(slot))) break;
   }
 }
 

@@ -23,9 +23,23 @@ struct Slot {
   bool writeFailed = false;
   bool writesIssued = false;  // a read finished while stopping issues no writes
   std::vector<char> waiting;  // op k still in flight
-  bool fixed = true;          // its buffer is the registered one (false once replaced)
+  uint32_t buf = 0;           // its first buffer in the job's pool (a detach swaps it)
+  bool tapHeld = false;       // JS is reading the buffer: the slot waits for its release
   std::vector<uint64_t> progress;  // op k: 0 = source read, 1 + t = target t
 };
+
+// A write still in the kernel for a target that left the shared stream, and the buffer it
+// reads from; the buffer returns to the spares once the write is back and no tap holds it.
+struct Orphan {
+  size_t slot;
+  unsigned k;
+  uint32_t buf;
+  bool writeDone = false;
+  bool tapHeld = false;
+};
+
+// user_data of the eventfd read that wakes the ring when JS releases tapped buffers.
+constexpr uint64_t kTapWake = ~uint64_t(0);
 
 class UringCopier {
  public:
@@ -33,10 +47,12 @@ class UringCopier {
       : job_(job), ring_(ring), nt_(job.targets().size()),
         verify_(job.spec().mode == Mode::Verify), per_(job.buffersPerSlot()),
         slots_(job.spec().depth) {
-    for (Slot& s : slots_) {
-      s.progress.assign(1 + nt_, 0);
-      s.waiting.assign(1 + nt_, 0);
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      slots_[i].progress.assign(1 + nt_, 0);
+      slots_[i].waiting.assign(1 + nt_, 0);
+      slots_[i].buf = uint32_t(i * per_);
     }
+    for (size_t b = slots_.size() * per_; b < job_.slotBuffers().size(); ++b) spares_.push_back(uint32_t(b));
   }
 
   void setup() {
@@ -55,6 +71,7 @@ class UringCopier {
 
   void run() {
     bool exhausted = false;
+    armTapWake();
     for (;;) {
       // Paused: hold here (in-flight operations complete in the kernel meanwhile).
       // Cancelled: nextChunk() yields nothing more and the loop drains what is in flight.
@@ -70,13 +87,14 @@ class UringCopier {
       }
       // Ops carried synchronously (simulated errors, buffered pieces) finish inside begin():
       // an idle ring only means the end once the extents are exhausted.
-      if (inflight_ == orphans_.size() && ring_.queued() == 0 && !anyActive()) {
+      if (inflight_ == orphanWrites_ && ring_.queued() == 0 && !anyActive()) {
         if (exhausted || job_.stopping()) break;
         continue;
       }
       if (lagMs_ > 0) watchLag();
       // Watching for a pacing target needs a clock even when a slow device sends nothing.
-      const int rc = ring_.submitAndWait(inflight_ > 0 || ring_.queued() > 0 ? 1 : 0, lagMs_ > 0 ? long(lagMs_ / 4 + 1) : -1);
+      const bool wait = inflight_ > 0 || ring_.queued() > 0 || tapWakeArmed_;
+      const int rc = ring_.submitAndWait(wait ? 1 : 0, lagMs_ > 0 ? long(lagMs_ / 4 + 1) : -1);
       if (rc != 0) {
         job_.fail(rc, "io_uring_enter", "");
         // Closing the ring waits for the kernel to finish with our buffers.
@@ -84,21 +102,32 @@ class UringCopier {
       }
       io_uring_cqe cqe{};
       while (ring_.peek(cqe)) {
+        if (cqe.user_data == kTapWake) {
+          tapWakeArmed_ = false;
+          tapReleases();
+          armTapWake();
+          continue;
+        }
         --inflight_;
         complete(size_t(cqe.user_data >> 8), unsigned(cqe.user_data & 0xff), cqe.res);
       }
+      // A cancelled job stops waiting for JS: nothing will be read into those slots again,
+      // and JS may be gone (its worker torn down) and never release them.
+      if (job_.cancelled())
+        for (size_t i = 0; i < slots_.size(); ++i) dropTap(i);
       job_.store(ctr::kInFlight, inflight_);
     }
   }
 
-  bool orphansLeft() const { return !orphans_.empty(); }
+  bool orphansLeft() const { return orphanWrites_ > 0; }
 
-  // Waits for every orphaned write to come back, freeing each buffer as it does.
+  // Waits for every orphaned write to come back (their buffers are needed no longer).
   void drainOrphans() {
     io_uring_cqe cqe{};
-    while (!orphans_.empty()) {
+    while (orphanWrites_ > 0) {
       if (ring_.submitAndWait(1) != 0) return;  // the ring's teardown then waits for them
       while (ring_.peek(cqe)) {
+        if (cqe.user_data == kTapWake) continue;
         --inflight_;
         orphanDone(size_t(cqe.user_data >> 8), unsigned(cqe.user_data & 0xff));
       }
@@ -132,34 +161,96 @@ class UringCopier {
     for (size_t t = 0; t < nt_; ++t) live += job_.targetLive(t) ? 1 : 0;
     if (live < 2 || now - lagSince_ < std::chrono::milliseconds(lagMs_)) return;
     uint64_t at = UINT64_MAX;
+    size_t owed = 0;
     for (const Slot& s : slots_)
-      if (s.waiting[1 + size_t(blocker)] && s.chunk.offset < at) at = s.chunk.offset;
+      if (s.waiting[1 + size_t(blocker)]) {
+        ++owed;
+        if (s.chunk.offset < at) at = s.chunk.offset;
+      }
+    // Every slot it holds needs a fresh buffer; until enough spares are back from an
+    // earlier detach, it keeps the pace a little longer.
+    if (owed > spares_.size()) return;
     job_.detachTarget(size_t(blocker), at);
     lagTarget_ = -1;
-    // The writes it owes are in the kernel and cannot be called back: their slots get
-    // fresh buffers now and the old ones wait, orphaned, for those writes to complete.
+    // The writes it owes are in the kernel and cannot be called back: their slots take
+    // spare buffers now and the old ones wait, orphaned, for those writes to complete.
     const unsigned k = unsigned(1 + blocker);
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& sl = slots_[i];
       if (!sl.waiting[k]) continue;
-      AlignedBuffer& b = job_.slotBuffers()[i * per_];
-      orphans_.emplace_back(std::make_pair(i, std::move(b)));
-      b = AlignedBuffer(job_.spec().blockSize);
-      sl.fixed = false;
+      orphans_.push_back(Orphan{i, k, sl.buf, false, sl.tapHeld});
+      ++orphanWrites_;
+      sl.buf = spares_.back();
+      spares_.pop_back();
       sl.waiting[k] = 0;
+      // A tap still reading the old buffer now holds the orphan, not the slot.
+      if (sl.tapHeld) {
+        sl.tapHeld = false;
+        release(i);
+      }
       release(i);
     }
   }
 
-  // A completion of a write orphaned by a detach: free its old buffer, nothing else.
+  // A completion of a write orphaned by a detach: its buffer may become a spare again.
   bool orphanDone(size_t i, unsigned k) {
     if (k == 0 || verify_ || job_.targetLive(k - 1) || !job_.mutableTarget(k - 1).detached) return false;
     for (auto it = orphans_.begin(); it != orphans_.end(); ++it) {
-      if (it->first != i) continue;
-      orphans_.erase(it);
+      if (it->slot != i || it->k != k || it->writeDone) continue;
+      it->writeDone = true;
+      --orphanWrites_;
+      if (!it->tapHeld) {
+        spares_.push_back(it->buf);
+        orphans_.erase(it);
+      }
       return true;
     }
     return false;
+  }
+
+  // Taps: keeps one read of the eventfd in the ring, so a release by JS wakes us.
+  void armTapWake() {
+    if (!job_.tapping() || tapWakeArmed_) return;
+    io_uring_sqe* e = ring_.sqe();
+    if (e == nullptr) return;  // retried on the next wake-up; sized so it does not happen
+    e->opcode = IORING_OP_READ;
+    e->fd = job_.tapEventFd();
+    e->addr = reinterpret_cast<uint64_t>(&tapWakeValue_);
+    e->len = sizeof tapWakeValue_;
+    e->off = uint64_t(-1);  // eventfds have no position
+    e->user_data = kTapWake;
+    tapWakeArmed_ = true;
+    // Submitted at once, so that an otherwise idle ring is seen as idle (queued() == 0).
+    const int rc = ring_.submitAndWait(0);
+    if (rc != 0) job_.fail(rc, "io_uring_enter", "");
+  }
+
+  // JS has finished with these buffers: the slots (or orphans) holding them go on.
+  void tapReleases() {
+    for (uint32_t b : job_.takeTapReleases()) {
+      bool found = false;
+      for (size_t i = 0; i < slots_.size() && !found; ++i) {
+        if (slots_[i].buf != b || !slots_[i].tapHeld) continue;
+        found = true;
+        slots_[i].tapHeld = false;
+        release(i);
+      }
+      for (auto it = orphans_.begin(); it != orphans_.end() && !found; ++it) {
+        if (it->buf != b || !it->tapHeld) continue;
+        found = true;
+        it->tapHeld = false;
+        if (it->writeDone) {
+          spares_.push_back(it->buf);
+          orphans_.erase(it);
+        }
+      }
+    }
+  }
+
+  void dropTap(size_t i) {
+    if (!slots_[i].tapHeld) return;
+    slots_[i].tapHeld = false;
+    release(i);
   }
 
   bool anyActive() const {
@@ -168,10 +259,8 @@ class UringCopier {
     return false;
   }
 
-  unsigned char* buffer(size_t slot, unsigned k) {
-    return job_.slotBuffers()[slot * per_ + (verify_ ? k : 0)].data();
-  }
-  unsigned bufferIndex(size_t slot, unsigned k) const { return unsigned(slot * per_ + (verify_ ? k : 0)); }
+  unsigned char* buffer(size_t slot, unsigned k) { return job_.slotBuffers()[bufferIndex(slot, k)].data(); }
+  unsigned bufferIndex(size_t slot, unsigned k) const { return unsigned(slots_[slot].buf + (verify_ ? k : 0)); }
   Endpoint& endpoint(unsigned k) { return k == 0 ? job_.mutableSource() : job_.mutableTarget(k - 1); }
   bool isRead(unsigned k) const { return k == 0 || verify_; }
 
@@ -222,7 +311,7 @@ class UringCopier {
       e = ring_.sqe();
     }
     const size_t len = read ? job_.readLength(ep, off, rem) : rem;
-    if (registeredBuffers_ && s.fixed) {
+    if (registeredBuffers_) {
       e->opcode = read ? IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED;
       e->buf_index = uint16_t(bufferIndex(i, k));
     } else {
@@ -280,6 +369,12 @@ class UringCopier {
       } else {
         job_.chunkRead(c);
       }
+      if (!verify_ && err == 0 && !job_.cancelled() && job_.tapping()) {
+        // JS reads the slot while the targets are written from it.
+        s.tapHeld = true;
+        ++s.pending;
+        job_.postTap(s.buf, c);
+      }
       if (!verify_ && err == 0 && !job_.cancelled()) {
         // The read is in: the same slot goes to every live target. A job stopped by an
         // error still lands the good data already read; only a cancel drops it.
@@ -319,11 +414,14 @@ class UringCopier {
   const bool verify_;
   const size_t per_;
   std::vector<Slot> slots_;
+  std::vector<uint32_t> spares_;
   unsigned inflight_ = 0;
+  unsigned orphanWrites_ = 0;
+  bool tapWakeArmed_ = false;
+  uint64_t tapWakeValue_ = 0;
   const uint32_t lagMs_ = job_.spec().lagMs;
   int lagTarget_ = -1;
-  // Buffers of writes orphaned by a detach, by slot, freed as those writes complete.
-  std::vector<std::pair<size_t, AlignedBuffer>> orphans_;
+  std::vector<Orphan> orphans_;
   std::chrono::steady_clock::time_point lagSince_{};
   bool registeredBuffers_ = false;
   bool registeredFiles_ = false;
@@ -342,7 +440,8 @@ int runUring(Job& job) {
   // orphaned buffers) outlive this call and are drained after the result is delivered.
   auto ring = std::make_shared<Uring>();
   // Every slot can hold one op per endpoint at once; the queue never overflows.
-  const unsigned entries = nextPow2(job.spec().depth * unsigned(1 + job.targets().size()));
+  // (+1: the taps' eventfd read)
+  const unsigned entries = nextPow2(job.spec().depth * unsigned(1 + job.targets().size()) + 1);
   const int rc = ring->init(entries);
   if (rc != 0) return rc;
   auto copier = std::make_shared<UringCopier>(job, *ring);

@@ -53,25 +53,36 @@ class AlignedBuffer {
  public:
   static constexpr size_t kAlign = 4096;
   AlignedBuffer() = default;
-  explicit AlignedBuffer(size_t size) : size_(size) {
+  explicit AlignedBuffer(size_t size) : size_(size), owned_(true) {
     void* p = nullptr;
     int rc = ::posix_memalign(&p, kAlign, size ? size : kAlign);
     if (rc != 0) throw SysError{rc, "posix_memalign", ""};
     data_ = static_cast<unsigned char*>(p);
   }
+  // A view of memory someone else owns and keeps alive (a tapped ring lives in a JS
+  // SharedArrayBuffer so that JS reads its slots without a copy); never freed here.
+  static AlignedBuffer borrow(unsigned char* data, size_t size) {
+    AlignedBuffer b;
+    b.data_ = data;
+    b.size_ = size;
+    return b;
+  }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
   AlignedBuffer(AlignedBuffer&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), owned_(std::exchange(o.owned_, false)) {}
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
     if (this != &o) {
-      ::free(data_);
+      if (owned_) ::free(data_);
       data_ = std::exchange(o.data_, nullptr);
       size_ = std::exchange(o.size_, 0);
+      owned_ = std::exchange(o.owned_, false);
     }
     return *this;
   }
-  ~AlignedBuffer() { ::free(data_); }
+  ~AlignedBuffer() {
+    if (owned_) ::free(data_);
+  }
 
   unsigned char* data() const { return data_; }
   size_t size() const { return size_; }
@@ -79,6 +90,7 @@ class AlignedBuffer {
  private:
   unsigned char* data_ = nullptr;
   size_t size_ = 0;
+  bool owned_ = false;
 };
 
 }  // namespace cs

@@ -1,6 +1,7 @@
 #include "job.h"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,16 +24,27 @@ Job::Job(JobSpec spec, uint64_t* counters) : spec_(std::move(spec)), counters_(c
   if (spec_.blockSize == 0 || spec_.blockSize % AlignedBuffer::kAlign != 0)
     throw SysError{EINVAL, "block size must be a positive multiple of 4096", ""};
   if (spec_.depth == 0) throw SysError{EINVAL, "depth must be at least 1", ""};
-  if (spec_.targets.empty() || spec_.targets.size() > 64)
+  if ((spec_.targets.empty() && !tapping()) || spec_.targets.size() > 64)
     throw SysError{EINVAL, "a job needs 1 to 64 targets", ""};
+  if (tapping() && spec_.mode != Mode::Copy) throw SysError{EINVAL, "taps are for copy jobs", ""};
   openEndpoint(source_, spec_.source, false);
   targets_.resize(spec_.targets.size());
   for (size_t i = 0; i < targets_.size(); ++i)
     openEndpoint(targets_[i], spec_.targets[i], spec_.mode == Mode::Copy);
   if (!spec_.journalPath.empty()) rotateJournal(spec_.journalPath);
-  const size_t n = size_t(spec_.depth) * buffersPerSlot();
+  const size_t n = size_t(spec_.depth) * buffersPerSlot() + spareBuffers();
   buffers_.reserve(n);
-  for (size_t i = 0; i < n; ++i) buffers_.emplace_back(spec_.blockSize);
+  if (tapping()) {
+    const uintptr_t base = reinterpret_cast<uintptr_t>(spec_.tapMemory);
+    tapPad_ = size_t((AlignedBuffer::kAlign - base % AlignedBuffer::kAlign) % AlignedBuffer::kAlign);
+    if (spec_.tapMemorySize < tapPad_ + n * spec_.blockSize)
+      throw SysError{EINVAL, "tap memory too small for the ring", ""};
+    for (size_t i = 0; i < n; ++i) buffers_.push_back(AlignedBuffer::borrow(spec_.tapMemory + tapBufferOffset(i), spec_.blockSize));
+    tapEvent_ = Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!tapEvent_.valid()) throw SysError{errno, "eventfd", ""};
+  } else {
+    for (size_t i = 0; i < n; ++i) buffers_.emplace_back(spec_.blockSize);
+  }
   for (size_t i = 0; i < ctr::count(targets_.size()); ++i) store(i, 0);
 }
 
@@ -131,6 +143,53 @@ void Job::release() {
   for (Endpoint& t : targets_) {
     t.fd.reset();
     t.buffered.reset();
+  }
+}
+
+size_t Job::spareBuffers() const {
+  // Only a 1:N copy that may detach a lagging target needs them; untouched spares cost
+  // address space, not memory.
+  return spec_.mode == Mode::Copy && spec_.lagMs > 0 && spec_.targets.size() > 1 ? spec_.depth : 0;
+}
+
+void Job::tapRelease(uint32_t buf) {
+  {
+    std::lock_guard<std::mutex> lk(tapMu_);
+    tapReleased_.push_back(buf);
+  }
+  wakeTapWaiters();
+}
+
+void Job::wakeTapWaiters() {
+  if (!tapping()) return;
+  tapCv_.notify_all();
+  if (tapEvent_.valid()) {
+    const uint64_t one = 1;
+    // EAGAIN means the counter is already non-zero: the ring wakes anyway.
+    ssize_t w;
+    do {
+      w = ::write(tapEvent_.get(), &one, sizeof one);
+    } while (w < 0 && errno == EINTR);
+  }
+}
+
+std::vector<uint32_t> Job::takeTapReleases() {
+  std::lock_guard<std::mutex> lk(tapMu_);
+  std::vector<uint32_t> out;
+  out.swap(tapReleased_);
+  return out;
+}
+
+bool Job::waitTapRelease(uint32_t buf) {
+  std::unique_lock<std::mutex> lk(tapMu_);
+  for (;;) {
+    auto it = std::find(tapReleased_.begin(), tapReleased_.end(), buf);
+    if (it != tapReleased_.end()) {
+      tapReleased_.erase(it);
+      return true;
+    }
+    if (cancelled()) return false;
+    tapCv_.wait_for(lk, std::chrono::milliseconds(50));
   }
 }
 

@@ -70,6 +70,12 @@ struct JobSpec {
   // Test mode (like ddrescue's -H): a source read overlapping one of these extents fails
   // with EIO without touching the device. Sorted, non-overlapping.
   std::vector<Extent> simulateBad;
+  // Taps: when set, the ring's buffers are carved from this memory (a JS SharedArrayBuffer
+  // the caller keeps alive) and every good source chunk is also handed to JS, which reads
+  // the slot in place and releases it; the slot is reused only after every target write
+  // and the tap are done. Copy mode only; a tapped job may have no targets at all.
+  unsigned char* tapMemory = nullptr;
+  size_t tapMemorySize = 0;
 };
 
 // Why a chunk failed; kMismatch is not an errno: the bytes read back differ.
@@ -128,7 +134,11 @@ class Job {
 
   // onFinish delivers the result; onExit runs last on the I/O thread, after any drain.
   void start(std::function<void()> onFinish, std::function<void()> onExit = nullptr);
-  void cancel() { cancel_.store(true, std::memory_order_relaxed); }
+  void cancel() {
+    cancel_.store(true, std::memory_order_relaxed);
+    // A ring waiting only on taps sleeps on the tap eventfd: wake it to see the cancel.
+    wakeTapWaiters();
+  }
   void setPaused(bool paused);
   void join();
 
@@ -141,6 +151,28 @@ class Job {
   const Endpoint& source() const { return source_; }
   const std::vector<Endpoint>& targets() const { return targets_; }
   const JobResult& result() const { return result_; }
+
+  // --- taps ---
+  bool tapping() const { return spec_.tapMemory != nullptr; }
+  // Buffers in the ring: depth * buffersPerSlot, plus spares a lagging target's orphaned
+  // writes can keep while its slots go on with fresh ones (1:N copies only).
+  size_t spareBuffers() const;
+  // Where the tapped ring's buffer i starts, as an offset into tapMemory.
+  size_t tapBufferOffset(size_t i) const { return tapPad_ + i * spec_.blockSize; }
+  // Set before start(): how a filled slot reaches JS (buffer index, source offset, length).
+  void setTapSink(std::function<void(uint32_t, uint64_t, uint32_t)> sink) { tapSink_ = std::move(sink); }
+  // I/O thread: hands buffer `buf` holding chunk c to JS.
+  void postTap(uint32_t buf, const Extent& c) {
+    if (tapSink_) tapSink_(buf, c.offset, uint32_t(c.length));
+  }
+  // Any thread (JS): JS is done reading buffer `buf`.
+  void tapRelease(uint32_t buf);
+  // I/O thread: the buffers released since the last call.
+  std::vector<uint32_t> takeTapReleases();
+  // Threads backend: blocks until JS releases `buf`; false if cancelled meanwhile.
+  bool waitTapRelease(uint32_t buf);
+  // io_uring backend: readable (8 bytes) whenever releases are waiting or on cancel.
+  int tapEventFd() const { return tapEvent_.get(); }
 
   // --- used by the backends ---
   // The next chunk to transfer; false when the extents are exhausted or the job stops.
@@ -225,6 +257,15 @@ class Job {
   std::mutex pauseMu_;
   std::condition_variable pauseCv_;
   bool paused_ = false;
+
+  // Taps: released buffer indexes, and a wake-up for a ring sleeping on them.
+  void wakeTapWaiters();
+  size_t tapPad_ = 0;
+  std::function<void(uint32_t, uint64_t, uint32_t)> tapSink_;
+  std::mutex tapMu_;
+  std::condition_variable tapCv_;
+  std::vector<uint32_t> tapReleased_;
+  Fd tapEvent_;
 
   std::thread thread_;
   std::function<void()> onFinish_;

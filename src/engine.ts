@@ -3,6 +3,7 @@
 import { engine, type CounterSlots, type NativeChunkError, type NativeEndpoint, type NativeEndpointSpec, type NativeJob, type NativeJobSpec, type NativeOutcome } from './native.js';
 import { openError } from './errors.js';
 import { toFlat, totalLength, type Extent } from './extent.js';
+import { TapSequencer, type Tap } from './tap.js';
 
 /** Measured on this kind of machine (bench/clone.ts): see docs/ARCHITECTURE.md. */
 export const DEFAULT_BLOCK_SIZE = 4 << 20;
@@ -17,6 +18,8 @@ export type JobRequest = Pick<NativeJobSpec, 'mode' | 'source' | 'targets'> &
     extents: Extent[];
     /** test mode: source reads overlapping these fail with EIO (like ddrescue's -H) */
     simulateBad?: Extent[];
+    /** JS consumers of every good source chunk, in source order (copy mode only) */
+    taps?: Tap[];
   };
 
 export type JobState = 'init' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -30,6 +33,8 @@ export type ProgressSnapshot = { [K in Exclude<keyof CounterSlots, 'state' | 'he
 };
 
 export interface JobOutcome extends NativeOutcome {
+  /** a tap threw or rejected: the job was cancelled because of it */
+  tapError?: Error & { code: string };
   errors: NativeChunkError[];
   progress: ProgressSnapshot;
 }
@@ -64,11 +69,33 @@ export class EngineJob {
   readonly total: number;
   private readonly job: NativeJob;
   private readonly collected: NativeChunkError[] = [];
+  private readonly sequencer: TapSequencer | undefined;
 
   /** Opens every endpoint now, so open errors (busy, missing, read-only) surface here. */
   constructor(readonly request: JobRequest, counters?: SharedArrayBuffer) {
     this.counters = counters ?? allocateCounters(request.targets.length);
     this.total = totalLength(request.extents);
+    const blockSize = request.blockSize ?? DEFAULT_BLOCK_SIZE;
+    const depth = request.depth ?? DEFAULT_DEPTH;
+    let tap: NativeJobSpec['tap'];
+    let memory: Uint8Array | undefined;
+    let base = 0;
+    if (request.taps?.length) {
+      // Room for the slots, the spares a 1:N detach may take, and alignment to 4 KiB.
+      const buffers = depth * (request.targets.length > 1 && (request.lagMs ?? 0) > 0 ? 2 : 1);
+      memory = new Uint8Array(new SharedArrayBuffer(4096 + buffers * blockSize));
+      const mem = memory;
+      this.sequencer = new TapSequencer(
+        request.taps,
+        request.extents,
+        blockSize,
+        (buf, length) => new Uint8Array(mem.buffer, base + buf * blockSize, length),
+        (buf) => this.job.release(buf),
+        () => this.job.cancel(),
+      );
+      const seq = this.sequencer;
+      tap = { memory, onTap: (buf, offset, length) => seq.filled(buf, offset, length) };
+    }
     try {
       this.job = new engine.Job(
         {
@@ -76,8 +103,8 @@ export class EngineJob {
           source: request.source,
           targets: request.targets,
           extents: toFlat(request.extents),
-          blockSize: request.blockSize ?? DEFAULT_BLOCK_SIZE,
-          depth: request.depth ?? DEFAULT_DEPTH,
+          blockSize,
+          depth,
           backend: request.backend ?? 'auto',
           stopOnReadError: request.stopOnReadError ?? true,
           sync: request.sync ?? true,
@@ -85,6 +112,7 @@ export class EngineJob {
           lagMs: request.lagMs ?? 0,
           journalPath: request.journalPath,
           simulateBad: request.simulateBad ? toFlat(request.simulateBad) : undefined,
+          tap,
         },
         new BigUint64Array(this.counters),
       );
@@ -94,6 +122,7 @@ export class EngineJob {
       const role = path === request.source.path ? 'source' : 'target';
       throw openError(e, role, path);
     }
+    if (memory) base = this.job.tapLayout().offset;
   }
 
   endpoints(): { source: NativeEndpoint; targets: NativeEndpoint[] } {
@@ -102,6 +131,10 @@ export class EngineJob {
 
   async run(): Promise<JobOutcome> {
     const outcome = await this.job.start();
+    // Every tap call came before the outcome (same queue); let the taps finish with them.
+    await this.sequencer?.settle();
+    const tapError = this.sequencer?.error;
+    if (tapError) return { ...outcome, state: 'failed', tapError, errors: this.takeErrors(), progress: this.snapshot() };
     return { ...outcome, errors: this.takeErrors(), progress: this.snapshot() };
   }
 

@@ -48,6 +48,8 @@ export interface NativeJobSpec {
   journalPath?: string;
   /** test mode: source reads overlapping these [offset, length] pairs fail with EIO */
   simulateBad?: Float64Array;
+  /** the ring lives in `memory` (SharedArrayBuffer-backed); each good chunk goes to onTap */
+  tap?: { memory: Uint8Array; onTap: (buffer: number, offset: number, length: number) => void };
 }
 
 export interface NativeEndpoint {
@@ -90,6 +92,10 @@ export interface NativeJob {
   takeDone(): Float64Array;
   rotateJournal(path: string): void;
   endpoints(): { source: NativeEndpoint; targets: NativeEndpoint[] };
+  /** taps: JS has finished reading this ring buffer */
+  release(buffer: number): void;
+  /** taps: buffer i starts at offset + i * blockSize in the tap memory */
+  tapLayout(): { offset: number; blockSize: number };
 }
 
 export interface CounterSlots {
