@@ -111,9 +111,11 @@ class UringCopier {
         --inflight_;
         complete(size_t(cqe.user_data >> 8), unsigned(cqe.user_data & 0xff), cqe.res);
       }
-      // A cancelled job stops waiting for JS: nothing will be read into those slots again,
-      // and JS may be gone (its worker torn down) and never release them.
-      if (job_.cancelled())
+      // A stopping job stops waiting for JS: nothing will be read into those slots again;
+      // JS may be gone (its worker torn down), or hold chunks after a failed one that it
+      // can never put in order, and so never release them. (JS owns the memory: reading
+      // it on after this is safe.)
+      if (job_.stopping())
         for (size_t i = 0; i < slots_.size(); ++i) dropTap(i);
       job_.store(ctr::kInFlight, inflight_);
     }

@@ -188,7 +188,9 @@ bool Job::waitTapRelease(uint32_t buf) {
       tapReleased_.erase(it);
       return true;
     }
-    if (cancelled()) return false;
+    // Stopping: no chunk will be read into it again, and JS may never release it (it
+    // cannot put chunks after a failed one in order).
+    if (stopping()) return false;
     tapCv_.wait_for(lk, std::chrono::milliseconds(50));
   }
 }

@@ -169,7 +169,7 @@ class Job {
   void tapRelease(uint32_t buf);
   // I/O thread: the buffers released since the last call.
   std::vector<uint32_t> takeTapReleases();
-  // Threads backend: blocks until JS releases `buf`; false if cancelled meanwhile.
+  // Threads backend: blocks until JS releases `buf`; false if the job stops meanwhile.
   bool waitTapRelease(uint32_t buf);
   // io_uring backend: readable (8 bytes) whenever releases are waiting or on cancel.
   int tapEventFd() const { return tapEvent_.get(); }

@@ -7,6 +7,7 @@ import { parseCount, parseSize, formatBytes, formatRate } from './units.js';
 import { JsonReporter, TextReporter, type Reporter } from './progress.js';
 import { clone } from './clone.js';
 import type { Backend } from './native.js';
+import { parseHashList } from './image/hash.js';
 
 const usage = `clonestation: clone, rescue, image and benchmark drives at the speed of the drives
 
@@ -30,6 +31,8 @@ Clone options:
   --backend B            auto | io_uring | threads (default auto)
   --no-direct            buffered I/O instead of O_DIRECT
   --verify               re-read the target with O_DIRECT and compare
+  --hash LIST            hashes of the bytes copied, on the fly: md5, sha1, sha256, sha512,
+                         xxh3, xxh128, blake3, crc32 (comma-separated; in reports too)
   --yes                  do not ask before overwriting a block device
   --json                 JSON lines on stdout instead of progress on stderr
   --map MAPFILE          error-tolerant and resumable: a rescue with ddrescue's map
@@ -82,6 +85,7 @@ const cloneOptions = {
   'no-verify': { type: 'boolean' },
   report: { type: 'string' },
   log: { type: 'string' },
+  hash: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 const rescueOptions = {
@@ -117,7 +121,7 @@ function backendOf(v: string | undefined): Backend {
   throw new UsageError(`--backend must be auto, io_uring or threads, not ${JSON.stringify(v)}`);
 }
 
-type StationValues = { 'max-parallel'?: string; 'no-verify'?: boolean; report?: string; log?: string; json?: boolean; yes?: boolean; 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean; verify?: boolean };
+type StationValues = { hash?: string; 'max-parallel'?: string; 'no-verify'?: boolean; report?: string; log?: string; json?: boolean; yes?: boolean; 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean; verify?: boolean };
 
 async function stationCommand(jobs: import('./station/station.js').StationJobInput[], values: StationValues, reporter: () => Reporter, signal: AbortSignal, file?: { maxParallel?: number; verify?: boolean }): Promise<number> {
   const { runStation } = await import('./station/cli.js');
@@ -133,6 +137,7 @@ async function stationCommand(jobs: import('./station/station.js').StationJobInp
         backend: backendOf(values.backend),
         direct: !values['no-direct'],
         verify,
+        hash: values.hash ? parseHashList(values.hash) : undefined,
       },
       yes: values.yes ?? false,
       reportPath: values.report,
@@ -268,12 +273,14 @@ async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortS
       direct: !values['no-direct'],
       verify: values.verify,
       yes: values.yes,
+      hash: values.hash ? parseHashList(values.hash) : undefined,
     },
     rep,
     signal,
   );
+  const hashes = Object.entries(result.hashes ?? {}).map(([a, h]) => `; ${a} ${h}`).join('');
   rep.done({
-    message: `cloned ${formatBytes(result.bytes)} in ${result.seconds.toFixed(2)} s (${formatRate(result.bytesPerSec)})${result.verified ? ', verified' : ''}`,
+    message: `cloned ${formatBytes(result.bytes)} in ${result.seconds.toFixed(2)} s (${formatRate(result.bytesPerSec)})${result.verified ? ', verified' : ''}${hashes}`,
     ...result,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
   });

@@ -10,6 +10,7 @@ import { parseSize } from './units.js';
 import { RateMeter, type Phase, type Reporter } from './progress.js';
 import type { Backend, NativeChunkError, NativeEndpoint } from './native.js';
 import type { Extent } from './extent.js';
+import { MultiHash, type HashAlgorithm } from './image/hash.js';
 
 export interface CloneOptions {
   source: string;
@@ -24,6 +25,8 @@ export interface CloneOptions {
   direct?: boolean;
   verify?: boolean;
   yes?: boolean;
+  /** hashes of the bytes copied, on the fly */
+  hash?: HashAlgorithm[];
 }
 
 export interface ClonePlan {
@@ -38,6 +41,7 @@ export interface ClonePlan {
   backend: Backend;
   direct: boolean;
   verify: boolean;
+  hash: HashAlgorithm[];
 }
 
 /**
@@ -89,6 +93,7 @@ export function planClone(o: CloneOptions): ClonePlan {
     backend: o.backend ?? 'auto',
     direct: o.direct ?? true,
     verify: o.verify ?? false,
+    hash: o.hash ?? [],
   };
 }
 
@@ -103,6 +108,8 @@ export interface CloneResult {
   targetDirect: boolean;
   verified: boolean;
   verifySeconds?: number;
+  /** hex digests of the bytes copied, by algorithm */
+  hashes?: Partial<Record<HashAlgorithm, string>>;
 }
 
 /**
@@ -189,6 +196,7 @@ export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?:
   prepareFileTarget(plan);
   const delta = plan.targetOffset - plan.range.offset;
   const extents = plan.range.length > 0 ? [plan.range] : [];
+  const hash = plan.hash.length > 0 ? await MultiHash.create(plan.hash) : undefined;
   const copy = new EngineJob({
     mode: 'copy',
     source: { path: plan.source.path, direct: plan.direct },
@@ -199,6 +207,7 @@ export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?:
     backend: plan.backend,
     stopOnReadError: true,
     sync: true,
+    taps: hash ? [hash] : undefined,
   });
   const eps = copy.endpoints();
   reporter.note(
@@ -230,6 +239,7 @@ export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?:
     sourceDirect: eps.source.direct,
     targetDirect: eps.targets[0].direct,
     verified: false,
+    hashes: hash?.digest(),
   };
   if (plan.verify) {
     result.verifySeconds = await verifyClone(plan, reporter, signal);

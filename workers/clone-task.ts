@@ -6,6 +6,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { EngineJob } from '../src/engine.js';
 import type { Backend, NativeChunkError } from '../src/native.js';
 import { cancelRequested, steer } from './control.js';
+import { MultiHash, type HashAlgorithm } from '../src/image/hash.js';
 
 export const Phase = { queued: 0, copying: 1, catchingUp: 2, verifying: 3, finished: 4 } as const;
 
@@ -25,6 +26,8 @@ export interface CloneJobSpec {
   lagMs: number;
   /** write retries per target, with backoff, before it is failed */
   retries: number;
+  /** hashes of the bytes copied, computed on the fly from the ring (taps) */
+  hash?: HashAlgorithm[];
 }
 
 export interface TargetOutcome {
@@ -49,6 +52,10 @@ export interface CloneTaskResult {
   copySeconds: number;
   verifySeconds: number;
   backend: string;
+  /** of the source range as read and written; verified targets hold exactly these bytes */
+  hashes?: Partial<Record<HashAlgorithm, string>>;
+  /** why hashes were asked for and are missing */
+  hashNote?: string;
 }
 
 export interface CloneTask {
@@ -88,6 +95,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
 
   setPhase(Phase.copying);
   const t0 = process.hrtime.bigint();
+  const hash = spec.hash?.length ? await MultiHash.create(spec.hash) : undefined;
   const shared = new EngineJob(
     {
       mode: 'copy',
@@ -99,11 +107,18 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
       backend: spec.backend,
       stopOnReadError: true,
       lagMs: spec.targets.length > 1 ? spec.lagMs : 0,
+      taps: hash ? [hash] : undefined,
     },
     task.copyCounters,
   );
   const out = await runJob(shared, control);
   const result: CloneTaskResult = { state: 'done', targets, copySeconds: 0, verifySeconds: 0, backend: out.backend };
+  if (hash) {
+    // The shared stream read every byte unless every target left it by failing writes;
+    // a hash over part of the range would be a wrong hash, so none is given then.
+    if (hash.bytes === spec.length) result.hashes = hash.digest();
+    else result.hashNote = `hashed ${hash.bytes} of ${spec.length} bytes: the shared copy stopped early`;
+  }
   const readErr = out.errors.find((e) => e.target < 0 && e.op === 'read');
   if (readErr || out.fatal) {
     // The source failed: no target is a copy of it. (A map-based rescue handles this.)

@@ -3,7 +3,7 @@
 // md5, sha1, sha256 (SHA-NI) and sha512; hash-wasm for xxh3, xxh128 and blake3; zlib for crc32.
 import { createHash, type Hash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { createBLAKE3, createXXHash128, createXXHash3, type IHasher } from 'hash-wasm';
+import type { IHasher } from 'hash-wasm';
 import { UsageError } from '../errors.js';
 import type { Tap } from '../tap.js';
 
@@ -52,12 +52,14 @@ async function makeDigest(a: HashAlgorithm): Promise<Digest> {
     case 'sha256':
     case 'sha512':
       return nodeDigest(a);
+    // hash-wasm is loaded only when one of its algorithms is asked for: it is not on the
+    // start-up path of every clone.
     case 'xxh3':
-      return wasmDigest(await createXXHash3());
+      return wasmDigest(await (await import('hash-wasm')).createXXHash3());
     case 'xxh128':
-      return wasmDigest(await createXXHash128());
+      return wasmDigest(await (await import('hash-wasm')).createXXHash128());
     case 'blake3':
-      return wasmDigest(await createBLAKE3());
+      return wasmDigest(await (await import('hash-wasm')).createBLAKE3());
     case 'crc32':
       return crcDigest();
   }

@@ -93,8 +93,9 @@ export async function runStation(r: StationRun, reporter: Reporter, signal: Abor
   const report = stationReport(station.jobs, started);
   if (r.reportPath) writeFileSync(r.reportPath, `${JSON.stringify(report, null, 2)}\n`);
   const s = report.summary as { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
+  const hashLines = station.jobs.flatMap((j) => Object.entries(j.result?.hashes ?? {}).map(([alg, hex]) => `job ${j.id} ${alg} ${hex}\n`)).join('');
   reporter.done({
-    message: `${summaryTable(station.jobs).join('\n')}\nstation: ${s.done} of ${s.jobs} job(s) done, ${s.targetsDone} target(s) good, ${s.targetsFailed} failed; slowest ${formatRate(s.slowestBytesPerSec)}${r.reportPath ? `; report ${r.reportPath}` : ''}`,
+    message: `${summaryTable(station.jobs).join('\n')}\n${hashLines}station: ${s.done} of ${s.jobs} job(s) done, ${s.targetsDone} target(s) good, ${s.targetsFailed} failed; slowest ${formatRate(s.slowestBytesPerSec)}${r.reportPath ? `; report ${r.reportPath}` : ''}`,
     ...report,
   });
   logger?.flush();

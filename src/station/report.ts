@@ -22,6 +22,8 @@ export function jobReport(j: StationJob): Record<string, unknown> {
     verifySeconds: j.result?.verifySeconds ?? 0,
     averageBytesPerSec: copySeconds > 0 ? j.spec.length / copySeconds : 0,
     backend: j.result?.backend,
+    hashes: j.result?.hashes,
+    hashNote: j.result?.hashNote,
     readError: j.result?.readError,
     map: j.map,
     rescue: j.rescue?.summary,

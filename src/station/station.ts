@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseMap } from '../rescue/mapfile.js';
 import { UsageError } from '../errors.js';
+import type { HashAlgorithm } from '../image/hash.js';
 
 export type JobState = 'queued' | 'running' | 'paused' | 'catching-up' | 'verifying' | 'done' | 'failed' | 'cancelled';
 
@@ -42,6 +43,8 @@ export interface StationOptions {
   lagMs?: number;
   retries?: number;
   logger?: Logger;
+  /** hashes of every clone job's bytes, on the fly (taps on the shared copy) */
+  hash?: HashAlgorithm[];
   /** written into the maps of rescue jobs */
   version?: string;
   commandLine?: string;
@@ -165,6 +168,7 @@ export class Station {
         verify: this.opts.verify ?? input.targets.length > 1,
         lagMs: this.opts.lagMs ?? 50,
         retries: this.opts.retries ?? 2,
+        hash: this.opts.hash,
       },
       state: 'queued',
       counters: { copy: allocateCounters(input.targets.length), catchUp: allocateCounters(1), verify: allocateCounters(input.targets.length) },

@@ -23,6 +23,8 @@ interface JobReport {
   state: string;
   source: { path: string };
   targets: TargetReport[];
+  hashes?: Record<string, string>;
+  hashNote?: string;
 }
 
 describeRoot('station: many jobs at once', () => {
@@ -76,9 +78,9 @@ describeRoot('station: many jobs at once', () => {
     const log = join(fx.dir(), 'station.log');
     // A 4 MiB window (4 slots of 1 MiB) on a 16 MiB drive: the slow target fills it and
     // must leave the shared stream. (The default 64 MiB window would hold the whole drive.)
-    const r = runCli(['run', jobfile, '--yes', '--json', '--report', report, '--log', log, '--block-size', '1MiB', '--depth', '4']);
+    const r = runCli(['run', jobfile, '--yes', '--json', '--report', report, '--log', log, '--block-size', '1MiB', '--depth', '4', '--hash', 'sha256,xxh3']);
     expect(r.status, r.stderr + r.stdout.slice(-3000)).toBe(1);
-    expect(lastEvent(r, 'error')?.code).toBe('JOBS_FAILED');
+    expect(lastEvent(r, 'error')?.code, r.stderr.slice(-3000)).toBe('JOBS_FAILED');
     const jobs = (JSON.parse(readFileSync(report, 'utf8')) as { jobs: JobReport[] }).jobs;
     expect(jobs).toHaveLength(8);
 
@@ -86,7 +88,12 @@ describeRoot('station: many jobs at once', () => {
     for (const [i, p] of pairs.entries()) {
       expect(jobs[i].state).toBe('done');
       expect(sha256(p.dst.file)).toBe(sha256(p.src.file));
+      // hashed on the fly, from the ring, as the bytes went by
+      expect(jobs[i].hashes?.sha256).toBe(sha256(p.src.file));
     }
+    // a source that failed has no hash (a hash of part of it would be wrong)
+    expect(jobs[5].hashes).toBeUndefined();
+    expect(jobs[5].hashNote).toMatch(/hashed \d+ of/);
     // the failing source: its job failed with the offset of the bad sector
     expect(jobs[5].state).toBe('failed');
     expect(jobs[5].targets[0]).toMatchObject({ state: 'failed', code: 'READ_FAILED' });
@@ -108,6 +115,9 @@ describeRoot('station: many jobs at once', () => {
     expect(written[0]).toBeLessThan(written[1]);
     expect(written[2]).toBeLessThan(written[1]);
     for (const f of fast) expect(sha256(f.file)).toBe(sha256(master.file));
+    // the slow target's slots moved to spare ring buffers while the taps still read them
+    expect(jobs[7].hashes?.sha256).toBe(sha256(master.file));
+    expect(jobs[7].hashes?.xxh3).toMatch(/^[0-9a-f]{16}$/);
     // the log has the story
     const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
     expect(lines.filter((l) => l.msg === 'job ended')).toHaveLength(8);
