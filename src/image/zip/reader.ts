@@ -246,7 +246,7 @@ async function inspect(set: PartSet, path: string): Promise<ZipImageInfo> {
   } catch (e) {
     if (e instanceof ImageError) throw e;
     const msg = e instanceof Error ? e.message : String(e);
-    if (/end of central directory record signature not found/.test(msg)) {
+    if (/end of central directory record signature not found/i.test(msg)) {
       throw new ImageError(
         'IMAGE_TRUNCATED',
         `${path} has no end-of-archive record: it is truncated (an interrupted backup?)${split ? ', its last part is missing, or its parts are out of order' : ' or is not a ZIP file'}`,
