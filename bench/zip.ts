@@ -1,8 +1,8 @@
 /**
  * ZIP image benchmark: backup to a ZIP and restore from it, against the tools people use.
  *
- * One deterministic image (default 1 GiB: 50% zeros, 25% text, 25% random, in 1 MiB blocks
- * in a fixed shuffled order) is generated once into tmpfs. Then, interleaved (each run
+ * One deterministic image (default 1 GiB: about 50% zeros, 25% text, 25% random, in runs of
+ * 4 KiB..2 MiB that do not line up with our chunks) is generated once into tmpfs. Then, interleaved (each run
  * starts with a different tool), medians of BENCH_RUNS runs:
  *   backup   ours   ZipImageWriter, level 6, BENCH_THREADS deflate workers (default 2)
  *            yazl   yazl addReadStream, level 6 (single stream; the reference in JS)
@@ -103,32 +103,41 @@ function textPool(bytes: number): Buffer {
   return Buffer.from(lines.join('').slice(0, bytes), 'latin1');
 }
 
-/** Writes the image: per 1 MiB block, by a fixed shuffle, 2 of 4 zeros, 1 text, 1 random. */
+/**
+ * Writes the image: runs of 4 KiB..2 MiB (whole 4 KiB blocks, as a file system allocates),
+ * each zeros, text or random with weights 2:1:1, from a fixed PRNG. Runs do not line up
+ * with the writer's chunks, so a chunk often holds two or three kinds, as on a real drive.
+ */
 async function makeImage(path: string, sizeBytes: number): Promise<{ zeros: number; text: number; random: number }> {
   const text = textPool(16 * MiB);
   // AES-CTR over zeros: fast, deterministic, incompressible
   const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16, 0));
-  const zero = Buffer.alloc(MiB);
+  const zero = Buffer.alloc(2 * MiB);
+  let x = 987654321;
+  const rnd = (): number => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return x >>> 8;
+  };
   const fh = await open(path, 'w');
-  const counts = { zeros: 0, text: 0, random: 0 };
+  const bytes = { zeros: 0, text: 0, random: 0 };
   try {
-    for (let i = 0, off = 0; off < sizeBytes; i++, off += MiB) {
-      const n = Math.min(MiB, sizeBytes - off);
-      // within each group of 4 blocks, a rotation of (zero, zero, text, random)
-      const kind = ['zeros', 'zeros', 'text', 'random'][(i + Math.floor(i / 4)) % 4] as 'zeros' | 'text' | 'random';
+    for (let off = 0; off < sizeBytes; ) {
+      const n = Math.min(sizeBytes - off, 4096 * (1 + (rnd() % 512)));
+      const kind = (['zeros', 'zeros', 'text', 'random'] as const)[rnd() % 4] ?? 'zeros';
       let block: Buffer;
-      if (kind === 'zeros') block = zero;
+      if (kind === 'zeros') block = zero.subarray(0, n);
       else if (kind === 'text') {
-        const at = ((i * 7919) % 15) * MiB;
-        block = text.subarray(at, at + MiB);
-      } else block = cipher.update(zero);
-      counts[kind]++;
+        const at = rnd() % (text.length - n);
+        block = text.subarray(at, at + n);
+      } else block = cipher.update(zero.subarray(0, n));
+      bytes[kind] += n;
       await fh.write(block, 0, n, off);
+      off += n;
     }
   } finally {
     await fh.close();
   }
-  return counts;
+  return { zeros: Math.round(bytes.zeros / MiB), text: Math.round(bytes.text / MiB), random: Math.round(bytes.random / MiB) };
 }
 
 // ---------------------------------------------------------------------------------------

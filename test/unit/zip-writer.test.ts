@@ -1,5 +1,6 @@
 // ZipImageWriter round trips, checked by our reader, yauzl, unzip -t and 7z t. Needs the
 // deflate worker built (npm test builds first) and zip, unzip, 7z installed.
+import { randomFillSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants, crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
@@ -7,7 +8,7 @@ import yauzl from 'yauzl';
 import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findParts, openPartSink, partPath } from '../../src/image/parts.js';
-import { FINAL_BLOCK, WINDOW, crc32Combine, deflateChunk, isAllZero, storedBlocks } from '../../src/image/zip/deflate.js';
+import { FINAL_BLOCK, SEGMENT, WINDOW, crc32Combine, deflateChunk, isAllZero, looksRandom, storedBlocks } from '../../src/image/zip/deflate.js';
 import { createDeflatePool } from '../../src/image/zip/pool.js';
 import { ZipImageReader } from '../../src/image/zip/reader.js';
 import { ZipImageWriter, type ZipImageResult } from '../../src/image/zip/writer.js';
@@ -118,8 +119,22 @@ describe('deflate pieces', () => {
     pieces.push(FINAL_BLOCK);
     expect(inflateRawSync(Buffer.concat(pieces)).equals(data)).toBe(true);
     expect(crc).toBe(crc32(data));
-    expect(kinds).toContain('stored'); // the random runs
+    expect(kinds).toContain('stored'); // chunks of random data
+    expect(kinds).toContain('mixed'); // random and text in one chunk
     expect(kinds).toContain('deflate');
+  });
+
+  it('looksRandom tells random segments from text, zeros and half-random ones', () => {
+    const seg = (fill: (b: Buffer) => void): Buffer => {
+      const b = Buffer.alloc(SEGMENT);
+      fill(b);
+      return b;
+    };
+    const rnd = seg((b) => randomFillSync(b));
+    expect(looksRandom(rnd)).toBe(true);
+    expect(looksRandom(seg((b) => b.write('the station copies drives, sector 123456 ok\n'.repeat(2000), 'latin1')))).toBe(false);
+    expect(looksRandom(seg(() => undefined))).toBe(false);
+    expect(looksRandom(seg((b) => randomFillSync(b, 0, SEGMENT / 2)))).toBe(false);
   });
 
   it('stored blocks hold any length, 65535 bytes per block', () => {
@@ -147,9 +162,9 @@ describe('ZipImageWriter', () => {
     const out = join(s.dir, 'l6.zip');
     const r = await writeZip(out, image, { level: 6 });
     expect(r).toMatchObject({ size: image.length, crc32: crc32(image), method: 'deflate', zip64: true, entryOffset: 0 });
-    expect(r.chunks.zero + r.chunks.stored + r.chunks.deflate).toBe(Math.ceil(image.length / (256 * 1024)));
+    expect(r.chunks.zero + r.chunks.stored + r.chunks.mixed + r.chunks.deflate).toBe(Math.ceil(image.length / (256 * 1024)));
     expect(r.chunks.zero).toBeGreaterThan(0);
-    expect(r.chunks.stored).toBeGreaterThan(0);
+    expect(r.chunks.stored + r.chunks.mixed).toBeGreaterThan(0); // the random runs
     expect(r.archiveSize).toBe(readFileSync(out).length);
     expect(r.parts.parts[0]?.hash).toBe(sha256(readFileSync(out)));
     expect(sha256(await readBack(out))).toBe(sha256(image));

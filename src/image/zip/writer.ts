@@ -43,8 +43,15 @@ export interface ZipImageWriterOptions {
   threads?: number;
   /** bytes per compressed chunk (default DEFAULT_CHUNK_SIZE; at least 64 KiB) */
   chunkSize?: number;
-  /** chunks compressed or waiting to be written at once (default 2 x threads) */
+  /** chunks at the workers at once (default 2 x threads): bounds how long input is held */
   maxInFlight?: number;
+  /**
+   * Bytes of input dispatched but not yet written to the sink (default 32 MiB): the window
+   * in which finished chunks wait for a slower one before them. Chunk costs differ 50x
+   * (zeros vs text), so with only maxInFlight chunks a slow chunk at the head would idle
+   * the other workers.
+   */
+  reorderWindow?: number;
 }
 
 export interface ZipImageResult {
@@ -65,7 +72,7 @@ export interface ZipImageResult {
   /** the files written, with their sizes (and hashes, if the sink computes them) */
   parts: PartsSummary;
   /** how chunks were encoded (deflate only) */
-  chunks: { deflate: number; stored: number; zero: number };
+  chunks: { deflate: number; stored: number; mixed: number; zero: number };
 }
 
 interface Pending {
@@ -79,6 +86,7 @@ export class ZipImageWriter {
   private readonly level: number;
   private readonly chunkSize: number;
   private readonly maxInFlight: number;
+  private readonly maxUnwritten: number;
   private readonly pool: Piscina | undefined;
   private readonly ownPool: boolean;
   private readonly entry: Pick<EntryInfo, 'name' | 'method' | 'mtime' | 'zip64'>;
@@ -101,7 +109,10 @@ export class ZipImageWriter {
   private nextSeq = 0;
   private nextToWrite = 0;
   private readonly pending = new Map<number, Pending>();
+  /** chunks at the workers */
   private inFlight = 0;
+  /** chunks dispatched and not yet written to the sink (includes inFlight) */
+  private unwritten = 0;
   private waiters: Array<() => void> = [];
   private readonly freeBuffers: Uint8Array[] = [];
   private readonly zeroPieces = new Map<number, ChunkResult>();
@@ -109,7 +120,7 @@ export class ZipImageWriter {
   private crc = 0;
   private size = 0;
   private compressedSize = 0;
-  private readonly counts = { deflate: 0, stored: 0, zero: 0 };
+  private readonly counts = { deflate: 0, stored: 0, mixed: 0, zero: 0 };
 
   constructor(opts: ZipImageWriterOptions) {
     if (!Number.isInteger(opts.level) || opts.level < 0 || opts.level > 9) throw new RangeError(`level ${opts.level} is not 0..9`);
@@ -124,6 +135,7 @@ export class ZipImageWriter {
     this.declaredSize = opts.size;
     const threads = opts.threads ?? availableParallelism();
     this.maxInFlight = opts.maxInFlight ?? 2 * Math.max(1, opts.pool?.options.maxThreads ?? threads);
+    this.maxUnwritten = Math.max(this.maxInFlight, Math.ceil((opts.reorderWindow ?? 32 * 1024 * 1024) / chunkSize));
     this.ownPool = opts.level > 0 && opts.pool === undefined;
     this.pool = opts.level === 0 ? undefined : (opts.pool ?? createDeflatePool(threads));
     // ZIP64 unless the size is known to fit with deflate's worst case (stored blocks) and the headers
@@ -144,7 +156,7 @@ export class ZipImageWriter {
    * `data`: the caller may then reuse its memory. Views over a SharedArrayBuffer are read
    * by the workers in place (no copy); other memory is copied first. Further writes may be
    * issued before this one resolves; the promises pace the caller (at most maxInFlight
-   * chunks compressed or waiting for the sink).
+   * chunks at the workers, at most reorderWindow bytes not yet written).
    */
   write(data: Uint8Array): Promise<void> {
     if (this.finished) return Promise.reject(new Error('ZipImageWriter: write after finish'));
@@ -170,7 +182,7 @@ export class ZipImageWriter {
         this.partial = undefined;
         await Promise.all(await this.dispatchChunk(last, true));
       }
-      while (this.inFlight > 0 && this.error === undefined) await new Promise<void>((r) => this.waiters.push(r));
+      while (this.unwritten > 0 && this.error === undefined) await new Promise<void>((r) => this.waiters.push(r));
       await this.sinkQueue;
       if (this.error !== undefined) throw this.error;
       if (this.declaredSize !== undefined && this.declaredSize !== this.size) {
@@ -294,12 +306,14 @@ export class ZipImageWriter {
    * the caller's memory is free.
    */
   private async dispatchChunk(chunk: Uint8Array, owned: boolean): Promise<Array<Promise<void>>> {
-    while (this.inFlight >= this.maxInFlight && this.error === undefined) await new Promise<void>((r) => this.waiters.push(r));
+    while ((this.inFlight >= this.maxInFlight || this.unwritten >= this.maxUnwritten) && this.error === undefined) {
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
     if (this.error !== undefined) throw this.error;
     const seq = this.nextSeq++;
     const slot: Pending = { inputLength: chunk.length };
     this.pending.set(seq, slot);
-    this.inFlight++;
+    this.unwritten++;
     const dictionary = this.dictionary;
     // the next chunk's dictionary: a copy, since `chunk` may be reused before that chunk runs
     this.dictionary = chunk.slice(Math.max(0, chunk.length - WINDOW));
@@ -309,7 +323,7 @@ export class ZipImageWriter {
       // zeros (unused space: often half a drive) never go to a worker: one deflate of a
       // zero chunk per length, reused. It needs no dictionary, so it fits anywhere.
       slot.result = this.zeroPiece(chunk.length);
-      if (owned) this.freeBuffers.push(chunk);
+      if (owned) this.freeBuffers.push(new Uint8Array(chunk.buffer, 0, this.chunkSize));
       this.completed();
       return [];
     }
@@ -322,9 +336,12 @@ export class ZipImageWriter {
     }
     const pool = this.pool;
     if (!pool) throw new InternalError('ZipImageWriter: no pool for a deflate entry');
+    this.inFlight++;
     const task = pool.run({ input, dictionary, level: this.level }) as Promise<ChunkResult>;
     const done = task.then(
       (r) => {
+        this.inFlight--;
+        this.wake();
         if (mine) this.freeBuffers.push(new Uint8Array(input.buffer, 0, this.chunkSize));
         slot.result = r;
         this.completed();
@@ -347,7 +364,7 @@ export class ZipImageWriter {
       this.crc = crc32Combine(this.crc, r.crc, slot.inputLength);
       void this.toSink(r.data, r.data.length).then(
         () => {
-          this.inFlight--;
+          this.unwritten--;
           this.wake();
         },
         () => undefined, // already recorded by toSink's catch
