@@ -108,3 +108,29 @@ export function openError(e: unknown, role: 'source' | 'target', path: string): 
       return new IoError('OPEN_FAILED', `cannot open ${role} ${path}: ${e.message}`, details);
   }
 }
+
+/**
+ * Codes of ImageError, with their exit statuses. Writing: OUTPUT_FULL (the file system of
+ * the image is full) and IMAGE_WRITE_FAILED (any other failed write, fsync or create).
+ * Reading: the image the user pointed at is missing, incomplete or damaged; these are bad
+ * input (2) like BAD_MAP, but a restore that already started has an incomplete target.
+ */
+export const ImageErrorStatus = {
+  OUTPUT_FULL: ExitStatus.io,
+  IMAGE_WRITE_FAILED: ExitStatus.io,
+  IMAGE_READ_FAILED: ExitStatus.io,
+  IMAGE_NOT_FOUND: ExitStatus.usage,
+  IMAGE_PART_MISSING: ExitStatus.usage,
+  IMAGE_TRUNCATED: ExitStatus.usage,
+  IMAGE_CORRUPT: ExitStatus.usage,
+  IMAGE_CRC_MISMATCH: ExitStatus.usage,
+} as const;
+export type ImageErrorCode = keyof typeof ImageErrorStatus;
+
+/** A backup image (raw, split or zip) could not be written or read back as it should. */
+export class ImageError extends CloneStationError {
+  declare readonly code: ImageErrorCode;
+  constructor(code: ImageErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(code, ImageErrorStatus[code], message, details);
+  }
+}
