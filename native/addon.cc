@@ -128,6 +128,7 @@ class Engine : public Napi::Addon<Engine> {
   Engine(Napi::Env env, Napi::Object exports) {
     jobCtor_ = Napi::Persistent(JobWrap::Define(env));
     DefineAddon(exports, {InstanceMethod<&Engine::Probe>("probe"),
+                          InstanceMethod<&Engine::AlignPad>("alignPad"),
                           InstanceValue("Job", jobCtor_.Value(), napi_enumerable),
                           InstanceValue("counterSlots", counterSlots(env), napi_enumerable)});
   }
@@ -167,6 +168,23 @@ class Engine : public Napi::Addon<Engine> {
     o.Set("inFlight", uint32_t(ctr::kInFlight));
     o.Set("header", uint32_t(ctr::kHeader));
     return o;
+  }
+
+  // alignPad(view, align): bytes to skip from the view's start to reach an address that is a
+  // multiple of `align`. JS cannot see addresses, and O_DIRECT writes from JS memory (restore
+  // from ZIP) need aligned buffers.
+  Napi::Value AlignPad(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "alignPad(view: Uint8Array, align: number)");
+    const uint64_t align = info[1].As<Napi::Number>().Int64Value();
+    if (align == 0 || (align & (align - 1)) != 0) throw Napi::RangeError::New(env, "alignPad: align must be a power of two");
+    // napi_get_typedarray_info gives the first element's address for ArrayBuffer and
+    // SharedArrayBuffer views alike (ArrayBuffer().Data() refuses a SharedArrayBuffer).
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, info[0], nullptr, nullptr, &data, nullptr, nullptr) != napi_ok || !data)
+      throw Napi::TypeError::New(env, "alignPad: cannot reach the typed array's memory");
+    const auto base = reinterpret_cast<uintptr_t>(data);
+    return Napi::Number::New(env, double((align - base % align) % align));
   }
 
   Napi::Value Probe(const Napi::CallbackInfo& info) {

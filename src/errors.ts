@@ -124,6 +124,8 @@ export const ImageErrorStatus = {
   IMAGE_TRUNCATED: ExitStatus.usage,
   IMAGE_CORRUPT: ExitStatus.usage,
   IMAGE_CRC_MISMATCH: ExitStatus.usage,
+  /** the manifest says complete:false (an interrupted backup): restore/verify refuse it without --force */
+  IMAGE_INCOMPLETE: ExitStatus.usage,
 } as const;
 export type ImageErrorCode = keyof typeof ImageErrorStatus;
 

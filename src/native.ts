@@ -111,6 +111,8 @@ export interface CounterSlots {
 
 export interface NativeEngine {
   probe(path: string): NativeProbe;
+  /** bytes to skip from view's start to an address that is a multiple of align (a power of two) */
+  alignPad(view: Uint8Array, align: number): number;
   Job: new (spec: NativeJobSpec, counters: BigUint64Array) => NativeJob;
   counterSlots: CounterSlots;
 }
