@@ -20,6 +20,8 @@ Usage:
   clonestation clone --pair SRC:DST --pair ...  many pairs at once
   clonestation run JOBFILE                      a station described in a JSON job file
   clonestation demo [--keep] [--size SIZE]      clone generated images (no drives needed)
+  clonestation restore IMAGE TARGET [options]   write a backup image (raw, split, zip) to a drive
+  clonestation verify IMAGE [DRIVE]             check an image against its manifest, or a drive against the image
   clonestation --help | --version
 
 Clone options:
@@ -58,6 +60,13 @@ Rescue options (also --offset, --length, --target-offset, --depth, --backend, --
   --wait-for-return      when the source drops off, wait for it (same serial/WWN) and go on
   --gone-after SECONDS   nothing but failing reads this long means the drive is gone (120)
   --save-interval SECONDS  map saves while reading (default 30; always at every stop)
+
+Restore and verify options (also --block-size, --depth, --backend, --no-direct, --yes, --json):
+  --offset SIZE          start at this byte of the image (default 0)
+  --length SIZE          this many bytes of the image (default: to its end)
+  --target-offset SIZE   where the image's first byte is on the target/drive (default 0)
+  --force                use an image whose manifest says the backup did not finish
+  --hash LIST            restore: more hashes of the restored bytes, for the report
 
 SIZE: bytes (4096, 0x1000), units (4KiB, 1MiB, 2GB; bare K/M/G are binary) or sectors (8s).
 Exit status: 0 ok, 1 I/O error, 2 bad input, 3 internal error, 4 refused for safety,
@@ -297,6 +306,79 @@ async function cmdDemo(args: string[], reporter: () => Reporter, signal: AbortSi
   return ExitStatus.ok;
 }
 
+// restore and verify (issue 6): src/image/restore.ts and src/image/verify.ts, loaded on demand.
+const imageOptions = {
+  offset: { type: 'string' },
+  length: { type: 'string' },
+  'target-offset': { type: 'string' },
+  'block-size': { type: 'string' },
+  depth: { type: 'string' },
+  backend: { type: 'string' },
+  'no-direct': { type: 'boolean' },
+  yes: { type: 'boolean', short: 'y' },
+  json: { type: 'boolean' },
+  force: { type: 'boolean' },
+  hash: { type: 'string' },
+} satisfies ParseArgsConfig['options'];
+
+async function cmdRestore(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parse(args, imageOptions);
+  if (positionals.length !== 2) throw new UsageError('restore needs exactly IMAGE and TARGET (see clonestation --help)');
+  const rep = values.json ? new JsonReporter() : reporter();
+  const { restore } = await import('./image/restore.js');
+  const r = await restore(
+    {
+      image: positionals[0],
+      target: positionals[1],
+      offset: values.offset,
+      length: values.length,
+      targetOffset: values['target-offset'],
+      blockSize: values['block-size'] ? parseSize(values['block-size'], '--block-size') : undefined,
+      depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
+      backend: backendOf(values.backend),
+      direct: !values['no-direct'],
+      yes: values.yes,
+      force: values.force,
+      hash: values.hash ? parseHashList(values.hash) : undefined,
+    },
+    rep,
+    signal,
+  );
+  const hashes = Object.entries(r.hashes ?? {}).map(([a, h]) => `; ${a} ${h}`).join('');
+  rep.done({
+    message: `restored ${formatBytes(r.bytes)} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})${r.checked ? `, ${r.checked} matches the manifest` : ''}${hashes}`,
+    ...r,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  });
+  return ExitStatus.ok;
+}
+
+async function cmdVerify(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parse(args, imageOptions);
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('verify needs IMAGE and optionally a DRIVE to compare (see clonestation --help)');
+  const rep = values.json ? new JsonReporter() : reporter();
+  const { verify } = await import('./image/verify.js');
+  const r = await verify(
+    {
+      image: positionals[0],
+      drive: positionals[1],
+      offset: values.offset,
+      length: values.length,
+      targetOffset: values['target-offset'],
+      blockSize: values['block-size'] ? parseSize(values['block-size'], '--block-size') : undefined,
+      depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
+      backend: backendOf(values.backend),
+      force: values.force,
+    },
+    rep,
+    signal,
+  );
+  for (const n of r.notes) rep.note(n);
+  const hashes = Object.entries(r.hashes ?? {}).map(([a, h]) => `; ${a} ${h}`).join('');
+  rep.done({ message: `OK: ${r.image}${positionals[1] ? ` and ${positionals[1]} agree` : ''} (${r.checked.join(', ') || 'read every part'}; ${formatBytes(r.bytes)}, ${r.seconds.toFixed(2)} s)${hashes}`, ...r });
+  return ExitStatus.ok;
+}
+
 /**
  * SIGINT/SIGTERM become one abort signal: jobs stop at the next chunk and the command
  * reports what is incomplete. A second signal leaves at once.
@@ -334,6 +416,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdList(rest);
       case 'run':
         return await cmdRun(rest, reporter, signal);
+      case 'restore':
+        return await cmdRestore(rest, reporter, signal);
+      case 'verify':
+        return await cmdVerify(rest, reporter, signal);
       case '--version':
       case '-V':
         process.stdout.write(`${version()}\n`);

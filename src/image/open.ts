@@ -1,0 +1,222 @@
+// Resolving the IMAGE argument of restore and verify: the image file, the base name of a
+// split set (X.img when X.img.001, ... exist), one of its parts (X.img.002), or the
+// manifest (X.img.manifest.json). The manifest, when there is one, is the truth (format,
+// parts, sizes, hashes); without one the format comes from the extension or the ZIP magic
+// and the parts from their names. Every check here is cheap (names, sizes, magic, the zip's
+// central directory): nothing is read in full, so a damaged image is refused before a single
+// byte of a target is written.
+import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { ImageError } from '../errors.js';
+import { findParts } from './parts.js';
+import { loadManifest, manifestPath, type ImageFormat, type Manifest } from './manifest.js';
+import type { HashAlgorithm } from './hash.js';
+
+const PART_SUFFIX = /\.\d{3,}$/;
+const MANIFEST_SUFFIX = '.manifest.json';
+/** The suffix a backup puts on every file until it is complete. */
+const PARTIAL_SUFFIX = '.partial';
+
+export interface ImagePart {
+  path: string;
+  size: number;
+  /** where this part's bytes start in the image (raw) or in the archive (zip) */
+  start: number;
+  /** the manifest's hashes of this file, when there is a manifest */
+  hashes: Partial<Record<HashAlgorithm, string>>;
+}
+
+export interface ResolvedImage {
+  format: ImageFormat;
+  /** the image's name: the single file, or the base name of a split set */
+  name: string;
+  split: boolean;
+  /** the files, in order (raw: the image bytes; zip: the archive bytes) */
+  parts: ImagePart[];
+  /** bytes of the raw image: for zip, the uncompressed size (from the manifest, or 0 until the archive is opened) */
+  size: number;
+  manifest?: Manifest;
+  manifestPath?: string;
+  /** whole-image hashes from the manifest (empty without one) */
+  hashes: Partial<Record<HashAlgorithm, string>>;
+  /** things the user should know (no manifest, forced incomplete image, extra parts) */
+  notes: string[];
+}
+
+export interface ResolveOptions {
+  /** accept a manifest that says complete:false */
+  force?: boolean;
+}
+
+/** IMAGE as the user typed it → the base name of the image and the manifest path, if any. */
+function baseNameOf(path: string): string {
+  if (path.endsWith(MANIFEST_SUFFIX)) return path.slice(0, -MANIFEST_SUFFIX.length);
+  if (PART_SUFFIX.test(path) && existsSync(path)) return path.replace(PART_SUFFIX, '');
+  return path;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile() || statSync(path).isBlockDevice();
+  } catch {
+    return false;
+  }
+}
+
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ZIP magic (a local file header) at the start of a file. */
+function hasZipMagic(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32LE(0) === 0x04034b50;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function incomplete(name: string, m: Manifest | undefined, where: string): ImageError {
+  const why = m?.incompleteReason ? ` (${m.incompleteReason})` : '';
+  return new ImageError(
+    'IMAGE_INCOMPLETE',
+    `the backup ${name} did not finish${why}: run the backup again (or pass --force to use what is there, knowing it is incomplete)`,
+    { path: where, reason: m?.incompleteReason },
+  );
+}
+
+/**
+ * Finds the image's files and checks them against the manifest (presence, order, sizes).
+ * Throws ImageError: IMAGE_NOT_FOUND, IMAGE_PART_MISSING, IMAGE_CORRUPT, IMAGE_INCOMPLETE.
+ */
+export async function resolveImage(input: string, opts: ResolveOptions = {}): Promise<ResolvedImage> {
+  const base = baseNameOf(input);
+  const mPath = input.endsWith(MANIFEST_SUFFIX) ? input : manifestPath(base);
+  if (existsSync(mPath)) return fromManifest(base, mPath, opts);
+  // An unfinished backup: only .partial files (its manifest too) are there.
+  for (const p of [`${mPath}${PARTIAL_SUFFIX}`, `${base}${PARTIAL_SUFFIX}`, `${base}.001${PARTIAL_SUFFIX}`]) {
+    if (existsSync(p)) {
+      let m: Manifest | undefined;
+      try {
+        m = p.startsWith(mPath) ? loadManifest(p) : undefined;
+      } catch {
+        m = undefined;
+      }
+      throw incomplete(base, m, p);
+    }
+  }
+  return withoutManifest(base);
+}
+
+async function fromManifest(base: string, mPath: string, opts: ResolveOptions): Promise<ResolvedImage> {
+  const m = loadManifest(mPath);
+  const notes: string[] = [];
+  if (!m.complete) {
+    if (!opts.force) throw incomplete(base, m, mPath);
+    notes.push(`the manifest says the backup did not finish${m.incompleteReason ? ` (${m.incompleteReason})` : ''}: using what is there (--force); the result is incomplete`);
+  }
+  const dir = dirname(mPath);
+  if (m.image.parts.length === 0) throw new ImageError('IMAGE_CORRUPT', `manifest ${mPath} lists no image files: restore it from a copy or make the backup again`, { path: mPath });
+  const parts: ImagePart[] = [];
+  let start = 0;
+  for (const [i, p] of m.image.parts.entries()) {
+    let path = join(dir, basename(p.name));
+    // --force on an unfinished backup: its files may still carry the .partial suffix
+    if (!existsSync(path) && !m.complete && existsSync(`${path}${PARTIAL_SUFFIX}`)) path = `${path}${PARTIAL_SUFFIX}`;
+    const size = sizeOf(path);
+    if (size === undefined) {
+      throw new ImageError(
+        'IMAGE_PART_MISSING',
+        `${m.image.parts.length > 1 ? `part ${i + 1} of ${m.image.parts.length}, ` : ''}${path}, is missing: copy it back beside ${basename(mPath)}`,
+        { path, missing: i + 1 },
+      );
+    }
+    if (size !== p.size && m.complete) {
+      throw new ImageError(
+        'IMAGE_CORRUPT',
+        `${path} is ${size} bytes but the manifest says ${p.size}: it is damaged, cut short, or not the right part (parts out of order?); copy the right file back or make the backup again`,
+        { path, size, expected: p.size, part: i + 1 },
+      );
+    }
+    parts.push({ path, size, start, hashes: p.hashes ?? {} });
+    start += size;
+  }
+  // A part past the manifest's last one is not part of this image: say so, use the manifest.
+  const last = m.image.parts.length;
+  if (last > 1 || m.image.splitSize !== undefined) {
+    const extra = join(dir, `${basename(m.image.name)}.${String(last + 1).padStart(3, '0')}`);
+    if (existsSync(extra)) notes.push(`${extra} is not in the manifest: ignored`);
+  }
+  const format = m.image.format;
+  const size = format === 'raw' ? start : m.range.length;
+  if (format === 'raw' && m.complete && size !== m.range.length) {
+    throw new ImageError('IMAGE_CORRUPT', `the parts of ${base} hold ${size} bytes but the manifest's range is ${m.range.length}: the manifest does not belong to these files`, {
+      size,
+      expected: m.range.length,
+    });
+  }
+  return {
+    format,
+    name: join(dir, basename(m.image.name)),
+    split: parts.length > 1 || m.image.splitSize !== undefined,
+    parts,
+    size,
+    manifest: m,
+    manifestPath: mPath,
+    hashes: m.hashes ?? {},
+    notes,
+  };
+}
+
+async function withoutManifest(base: string): Promise<ResolvedImage> {
+  const notes = [`no manifest (${basename(manifestPath(base))}): the image cannot be checked against the hashes of its backup`];
+  let paths: string[];
+  if (isFile(base) && !PART_SUFFIX.test(base)) paths = [base];
+  else {
+    try {
+      paths = await findParts(base);
+    } catch (e) {
+      if (e instanceof ImageError && e.code === 'IMAGE_NOT_FOUND')
+        throw new ImageError('IMAGE_NOT_FOUND', `image ${base} does not exist (nor its parts ${base}.001, ... or its manifest): check the path`, { path: base });
+      throw e;
+    }
+  }
+  const parts: ImagePart[] = [];
+  let start = 0;
+  for (const path of paths) {
+    const size = sizeOf(path) ?? 0;
+    parts.push({ path, size, start, hashes: {} });
+    start += size;
+  }
+  const first = paths[0] ?? base;
+  const format: ImageFormat = /\.zip$/i.test(base) || hasZipMagic(first) ? 'zip' : 'raw';
+  return { format, name: base, split: paths.length > 1, parts, size: format === 'raw' ? start : 0, hashes: {}, notes };
+}
+
+/** Algorithms by speed on this kind of machine (NOTES.md): restore checks the fastest one. */
+const SPEED_ORDER: HashAlgorithm[] = ['xxh3', 'xxh128', 'sha1', 'sha256', 'crc32', 'md5', 'sha512', 'blake3'];
+
+export function fastestAlgorithm(hashes: Partial<Record<HashAlgorithm, string>>): HashAlgorithm | undefined {
+  return SPEED_ORDER.find((a) => typeof hashes[a] === 'string');
+}
+
+/** The first algorithm whose digest differs from the expected one, or undefined when all agree. */
+export function firstHashMismatch(
+  expected: Partial<Record<HashAlgorithm, string>>,
+  got: Partial<Record<HashAlgorithm, string>>,
+): { algorithm: HashAlgorithm; expected: string; got: string } | undefined {
+  for (const [a, want] of Object.entries(expected) as [HashAlgorithm, string][]) {
+    const have = got[a];
+    if (have !== undefined && have.toLowerCase() !== want.toLowerCase()) return { algorithm: a, expected: want, got: have };
+  }
+  return undefined;
+}

@@ -1,0 +1,402 @@
+// `clonestation restore IMAGE TARGET`: an image made by `backup` (raw, split raw, zip, split
+// zip) back onto a drive or into a file. Plan (resolve the image, ranges, every refusal of
+// clone), confirm, write, then check what was written against the manifest's hashes.
+// Raw parts go through the native engine (O_DIRECT, one job per part, each at its delta);
+// a ZIP entry is inflated in JS and written by TargetWriter (aligned O_DIRECT slots).
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { CancelledError, ImageError, IoError, UsageError, VerifyMismatchError, type CloneStationError } from '../errors.js';
+import { inspectDrive, readMounts, type DriveInfo } from '../drive.js';
+import { checkDistinct, checkTargetFree, checkTargetSize } from '../safety.js';
+import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type JobOutcome } from '../engine.js';
+import { parseSize, formatBytes } from '../units.js';
+import { RateMeter, type Phase, type Reporter } from '../progress.js';
+import type { Backend, NativeChunkError } from '../native.js';
+import type { Extent } from '../extent.js';
+import { MultiHash, type HashAlgorithm } from './hash.js';
+import { fastestAlgorithm, firstHashMismatch, resolveImage, type ImagePart, type ResolvedImage } from './open.js';
+import { ZipImageReader } from './zip/reader.js';
+import { TargetWriter } from './target-writer.js';
+
+export interface RestoreOptions {
+  image: string;
+  target: string;
+  /** the part of the image to restore (sizes as typed) */
+  offset?: string;
+  length?: string;
+  targetOffset?: string;
+  blockSize?: number;
+  depth?: number;
+  backend?: Backend;
+  direct?: boolean;
+  yes?: boolean;
+  /** use an image whose manifest says complete:false */
+  force?: boolean;
+  /** more hashes of the restored bytes, for the report */
+  hash?: HashAlgorithm[];
+}
+
+export interface RestorePlan {
+  image: ResolvedImage;
+  /** zip: the opened archive (structure already checked) */
+  zip?: ZipImageReader;
+  target: DriveInfo | undefined;
+  targetPath: string;
+  /** bytes of the image to restore */
+  range: Extent;
+  targetOffset: number;
+  /** the whole image: its hashes can be checked */
+  full: boolean;
+  /** the manifest hash checked on the way (the fastest one it has) */
+  check?: HashAlgorithm;
+  hash: HashAlgorithm[];
+  blockSize: number;
+  depth: number;
+  backend: Backend;
+  direct: boolean;
+  notes: string[];
+}
+
+export interface RestoreResult {
+  bytes: number;
+  seconds: number;
+  bytesPerSec: number;
+  format: 'raw' | 'zip';
+  parts: number;
+  targetDirect: boolean;
+  /** the manifest hash that was checked and matched, if any */
+  checked?: HashAlgorithm;
+  hashes?: Partial<Record<HashAlgorithm, string>>;
+}
+
+/** A missing target becomes a new image file, never in the device folder (as clone). */
+function checkNewFilePath(path: string): void {
+  const parent = dirname(resolve(path));
+  if (!existsSync(parent)) throw new UsageError(`target ${path} does not exist and neither does its folder ${parent}: check the path`, 'NOT_FOUND');
+  const real = realpathSync(parent);
+  const mount = readMounts()
+    .filter((m) => real === m.mountPoint || real.startsWith(m.mountPoint.endsWith('/') ? m.mountPoint : `${m.mountPoint}/`))
+    .sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0];
+  if (mount?.fsType === 'devtmpfs')
+    throw new UsageError(`target ${path} does not exist: check the device name (clonestation list shows drives; it will not create files in ${mount.mountPoint})`, 'NOT_FOUND');
+}
+
+/** Image offset/length options → the extent of the image to restore. */
+export function imageRange(size: number, offset: string | undefined, length: string | undefined, name: string): Extent {
+  const off = offset ? parseSize(offset, '--offset') : 0;
+  if (off > size) throw new UsageError(`--offset ${off} is beyond the end of image ${name} (${size} bytes)`, 'RANGE');
+  const len = length ? parseSize(length, '--length') : size - off;
+  if (off + len > size) throw new UsageError(`--offset ${off} plus --length ${len} runs past the end of image ${name} (${size} bytes): shorten --length`, 'RANGE');
+  return { offset: off, length: len };
+}
+
+/** Resolves the image and the ranges and runs every safety check. Nothing is opened for writing. */
+export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
+  const image = await resolveImage(o.image, { force: o.force });
+  const notes = [...image.notes];
+  let zip: ZipImageReader | undefined;
+  try {
+    if (image.format === 'zip') {
+      // Opening checks the archive's structure (end records, local header, descriptor):
+      // a truncated or shuffled archive is refused before the target is touched.
+      zip = await ZipImageReader.open(image.parts[0]?.path ?? image.name);
+      if (image.manifest && zip.info.size !== image.size)
+        throw new ImageError('IMAGE_CORRUPT', `the archive holds ${zip.info.size} bytes but the manifest says ${image.size}: the manifest does not belong to this archive`, {
+          size: zip.info.size,
+          expected: image.size,
+        });
+      image.size = zip.info.size;
+    }
+    const target = existsSync(o.target) ? inspectDrive(o.target, 'target') : undefined;
+    if (!target) checkNewFilePath(o.target);
+    const range = imageRange(image.size, o.offset, o.length, image.name);
+    const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : 0;
+    const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
+    if (blockSize % 4096 !== 0 || blockSize < 4096 || blockSize > 64 << 20)
+      throw new UsageError('--block-size must be a multiple of 4 KiB between 4 KiB and 64 MiB', 'BAD_SIZE');
+    // The image's files are the source: restoring onto one of them (or onto the loop
+    // device over one) is SAME_DRIVE.
+    for (const p of image.parts) checkDistinct(inspectDrive(p.path, 'source'), target, o.target);
+    checkTargetFree(target);
+    checkTargetSize(target, o.target, { offset: targetOffset, length: range.length });
+    if (target?.kind === 'block' && target.size > targetOffset + range.length) {
+      notes.push(
+        `target ${o.target} (${formatBytes(target.size)}) is larger than what is restored (${formatBytes(range.length)} at offset ${targetOffset}): the other ${formatBytes(target.size - targetOffset - range.length)} are left as they are (a GPT disk: move its backup header to the end with sgdisk -e)`,
+      );
+    }
+    const full = range.offset === 0 && range.length === image.size;
+    const check = full ? fastestAlgorithm(image.hashes) : undefined;
+    if (!full && Object.keys(image.hashes).length > 0) notes.push('a part of the image is restored: the manifest hashes (of the whole image) are not checked');
+    const hash = [...new Set([...(check ? [check] : []), ...(o.hash ?? [])])];
+    return {
+      image,
+      zip,
+      target,
+      targetPath: o.target,
+      range,
+      targetOffset,
+      full,
+      check,
+      hash,
+      blockSize,
+      depth: o.depth ?? DEFAULT_DEPTH,
+      backend: o.backend ?? 'auto',
+      direct: o.direct ?? true,
+      notes,
+    };
+  } catch (e) {
+    await zip?.close();
+    throw e;
+  }
+}
+
+/**
+ * A file target is created when missing; restored from offset 0 it is sized to exactly the
+ * bytes restored (as clone does), at a --target-offset it only grows.
+ */
+function prepareFileTarget(plan: RestorePlan): void {
+  if (plan.target?.kind === 'block') return;
+  const fd = openSync(plan.targetPath, plan.target ? 'r+' : 'wx', 0o644);
+  try {
+    const end = plan.targetOffset + plan.range.length;
+    if (plan.targetOffset === 0 || fstatSync(fd).size < end) ftruncateSync(fd, end);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Progress over several engine jobs (one per part) or a JS stream: `measure` says bytes done. */
+export function startProgress(phase: Phase, total: number, reporter: Reporter, measure: () => number): { elapsed: () => number; end: () => number } {
+  const start = process.hrtime.bigint();
+  const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
+  const meter = new RateMeter();
+  const view = () => {
+    const t = elapsed();
+    const done = measure();
+    return { phase, done, total, elapsed: t, rate: meter.sample(t, done), bytesBad: 0 };
+  };
+  const timer = setInterval(() => reporter.progress(view()), 250);
+  return {
+    elapsed,
+    end: () => {
+      clearInterval(timer);
+      const v = view();
+      reporter.phaseEnd({ ...v, rate: v.elapsed > 0 ? v.done / v.elapsed : 0 });
+      return v.elapsed;
+    },
+  };
+}
+
+/** The part of each image file that the range covers, and where it lands on the target. */
+export function partExtents(parts: readonly ImagePart[], range: Extent, targetOffset: number): { part: ImagePart; extent: Extent; delta: number }[] {
+  const out: { part: ImagePart; extent: Extent; delta: number }[] = [];
+  const end = range.offset + range.length;
+  for (const part of parts) {
+    const from = Math.max(range.offset, part.start);
+    const to = Math.min(end, part.start + part.size);
+    if (to <= from) continue;
+    // part-local offset x is image offset part.start + x, target offset targetOffset + that - range.offset
+    out.push({ part, extent: { offset: from - part.start, length: to - from }, delta: part.start - range.offset + targetOffset });
+  }
+  return out;
+}
+
+/** A failed chunk of a raw restore as the error the user sees. */
+function rawChunkFailure(e: NativeChunkError, part: ImagePart, delta: number, targetPath: string): CloneStationError {
+  const details = { errno: e.code, op: e.op, offset: e.offset, length: e.length };
+  if (e.target < 0) {
+    if (e.code === 'END_OF_DATA')
+      return new ImageError('IMAGE_TRUNCATED', `image file ${part.path} ended at offset ${e.offset} while being read: is something writing it?`, { path: part.path, ...details });
+    return new ImageError('IMAGE_READ_FAILED', `reading image file ${part.path} failed at offset ${e.offset} (${e.code}): its disk may be failing; copy the image elsewhere and retry`, {
+      path: part.path,
+      ...details,
+    });
+  }
+  const at = e.offset + delta;
+  if (e.op === 'fdatasync')
+    return new IoError('WRITE_FAILED', `flushing target ${targetPath} to the device failed (${e.code}): the target may be failing; its contents are not trustworthy`, { path: targetPath, ...details });
+  if (e.code === 'ENOSPC') return new IoError('TARGET_FULL', `target ${targetPath} is full at offset ${at} (ENOSPC): choose a larger target`, { path: targetPath, ...details, offset: at });
+  return new IoError('WRITE_FAILED', `writing target ${targetPath} failed at offset ${at} (${e.code}): the target may be failing; choose another target`, { path: targetPath, ...details, offset: at });
+}
+
+function engineFailure(fatal: NonNullable<JobOutcome['fatal']>, targetPath: string): IoError {
+  if (fatal.syscall === 'io_uring_setup')
+    return new IoError('IO_URING_UNAVAILABLE', `io_uring is not available here (${fatal.code}): use --backend auto or --backend threads`, { errno: fatal.code });
+  return new IoError('ENGINE_FAILED', `the restore could not continue (${fatal.message}): target ${targetPath} is incomplete`, { errno: fatal.code });
+}
+
+interface Written {
+  bytes: number;
+  targetDirect: boolean;
+}
+
+/** Raw and split raw: one engine job per part, in order, all feeding one hash tap. */
+async function restoreRaw(plan: RestorePlan, hash: MultiHash | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
+  const pieces = partExtents(plan.image.parts, plan.range, plan.targetOffset);
+  let before = 0;
+  let current: EngineJob | undefined;
+  let targetDirect = true;
+  const progress = startProgress('copy', plan.range.length, reporter, () => before + (current?.snapshot().targets[0]?.bytes ?? 0));
+  const onAbort = (): void => current?.cancel();
+  signal?.addEventListener('abort', onAbort);
+  try {
+    for (const { part, extent, delta } of pieces) {
+      if (signal?.aborted) throw new CancelledError(`cancelled after ${before} bytes: target ${plan.targetPath} is incomplete`, { bytesWritten: before });
+      const job = new EngineJob({
+        mode: 'copy',
+        source: { path: part.path, direct: plan.direct },
+        targets: [{ path: plan.targetPath, direct: plan.direct, exclusive: true, delta }],
+        extents: [extent],
+        blockSize: plan.blockSize,
+        depth: plan.depth,
+        backend: plan.backend,
+        stopOnReadError: true,
+        // one fdatasync at the end is enough; a single part syncs itself
+        sync: pieces.length === 1,
+        taps: hash ? [hash] : undefined,
+      });
+      const eps = job.endpoints();
+      if (!eps.targets[0]?.direct || !eps.source.direct) {
+        targetDirect &&= eps.targets[0]?.direct ?? false;
+        reporter.note(
+          `${part.path}: ${eps.source.direct ? 'source O_DIRECT' : `source buffered (${eps.source.directNote})`}, ${eps.targets[0]?.direct ? 'target O_DIRECT' : `target buffered (${eps.targets[0]?.directNote ?? ''})`}`,
+          { part: part.path, sourceDirect: eps.source.direct, targetDirect: eps.targets[0]?.direct },
+        );
+      }
+      current = job;
+      const outcome = await job.run();
+      current = undefined;
+      const written = outcome.progress.targets[0]?.bytes ?? 0;
+      before += written;
+      if (outcome.state === 'cancelled' && !outcome.tapError)
+        throw new CancelledError(`cancelled after ${before} bytes: target ${plan.targetPath} is incomplete`, { bytesWritten: before });
+      const first = outcome.errors[0];
+      if (first) throw rawChunkFailure(first, part, delta, plan.targetPath);
+      if (outcome.tapError) throw new IoError('INCOMPLETE', `hashing the restored bytes failed (${outcome.tapError.message}): target ${plan.targetPath} is incomplete`);
+      if (outcome.fatal) throw engineFailure(outcome.fatal, plan.targetPath);
+      if (outcome.state !== 'done' || written !== extent.length)
+        throw new IoError('INCOMPLETE', `only ${written} of ${extent.length} bytes of ${part.path} were written: target ${plan.targetPath} is incomplete`);
+    }
+    if (pieces.length > 1) await syncTarget(plan);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    progress.end();
+  }
+  return { bytes: before, targetDirect };
+}
+
+/** Several parts were written without a sync each: one fdatasync of the target at the end. */
+async function syncTarget(plan: RestorePlan): Promise<void> {
+  const { open } = await import('node:fs/promises');
+  const fh = await open(plan.targetPath, 'r+');
+  try {
+    await fh.datasync();
+  } catch (e) {
+    throw new IoError('WRITE_FAILED', `flushing target ${plan.targetPath} to the device failed (${(e as Error).message}): its contents are not trustworthy`, { path: plan.targetPath });
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Zip and split zip: the inflated entry, streamed through TargetWriter. */
+async function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: MultiHash | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
+  const align = Math.max(plan.target?.logicalSectorSize ?? 512, 512);
+  const writer = new TargetWriter({
+    path: plan.targetPath,
+    kind: plan.target?.kind ?? 'file',
+    offset: plan.targetOffset,
+    direct: plan.direct,
+    // a file's O_DIRECT alignment is not known from stat: 4096 is always safe
+    align: plan.target?.kind === 'block' ? align : 4096,
+    slotSize: plan.blockSize,
+    depth: Math.min(plan.depth, 8),
+  });
+  reporter.note(`target ${writer.direct ? 'O_DIRECT' : `buffered (${writer.directNote})`}`, { targetDirect: writer.direct });
+  const progress = startProgress('copy', plan.range.length, reporter, () => writer.written);
+  const start = plan.range.offset;
+  const end = plan.range.offset + plan.range.length;
+  let pos = 0;
+  let ok = false;
+  try {
+    for await (const chunk of zip.chunks()) {
+      if (signal?.aborted) break;
+      const from = Math.max(start - pos, 0);
+      const to = Math.min(end - pos, chunk.length);
+      pos += chunk.length;
+      if (to <= from) {
+        if (pos >= end) break;
+        continue;
+      }
+      const piece = from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to);
+      hash?.update(piece);
+      await writer.write(piece);
+      // a part of the image: stop reading once it is written (no CRC check then)
+      if (pos >= end && !plan.full) break;
+    }
+    if (signal?.aborted) throw new CancelledError(`cancelled after ${writer.written} bytes: target ${plan.targetPath} is incomplete`, { bytesWritten: writer.written });
+    await writer.finish();
+    ok = true;
+  } catch (e) {
+    if (e instanceof ImageError)
+      throw new ImageError(e.code, `${e.message}; target ${plan.targetPath} was partly written and is not a faithful copy`, { ...e.details, bytesWritten: writer.written });
+    throw e;
+  } finally {
+    if (!ok) await writer.abort();
+    progress.end();
+  }
+  if (writer.written !== plan.range.length)
+    throw new IoError('INCOMPLETE', `only ${writer.written} of ${plan.range.length} bytes were written: target ${plan.targetPath} is incomplete`);
+  return { bytes: writer.written, targetDirect: writer.direct };
+}
+
+export async function executeRestore(plan: RestorePlan, reporter: Reporter, signal?: AbortSignal): Promise<RestoreResult> {
+  try {
+    for (const n of plan.notes) reporter.note(n);
+    if (signal?.aborted) throw new CancelledError(`cancelled before writing: ${plan.targetPath} was left untouched`);
+    reporter.note(
+      `restoring ${plan.range.length} bytes of ${plan.image.format}${plan.image.split ? ` (${plan.image.parts.length} parts)` : ''} image ${plan.image.name} at ${plan.range.offset} to ${plan.targetPath} at ${plan.targetOffset}${plan.check ? `; checking ${plan.check} against the manifest` : ''}`,
+      { image: plan.image.name, format: plan.image.format, parts: plan.image.parts.length, target: plan.targetPath, offset: plan.range.offset, length: plan.range.length, targetOffset: plan.targetOffset },
+    );
+    prepareFileTarget(plan);
+    const hash = plan.hash.length > 0 ? await MultiHash.create(plan.hash) : undefined;
+    const start = process.hrtime.bigint();
+    const w = plan.zip ? await restoreZip(plan, plan.zip, hash, reporter, signal) : await restoreRaw(plan, hash, reporter, signal);
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const hashes = hash?.digest();
+    if (plan.check && hashes) {
+      const bad = firstHashMismatch({ [plan.check]: plan.image.hashes[plan.check] }, hashes);
+      if (bad)
+        throw new VerifyMismatchError(
+          `the image differs from its manifest: ${bad.algorithm} of the restored bytes is ${bad.got}, the manifest says ${bad.expected}; a part is damaged or out of order (clonestation verify ${plan.image.name} finds it); target ${plan.targetPath} is not a faithful copy`,
+          { algorithm: bad.algorithm, expected: bad.expected, got: bad.got },
+        );
+    }
+    return {
+      bytes: w.bytes,
+      seconds,
+      bytesPerSec: seconds > 0 ? w.bytes / seconds : 0,
+      format: plan.image.format,
+      parts: plan.image.parts.length,
+      targetDirect: w.targetDirect,
+      checked: plan.check,
+      hashes,
+    };
+  } finally {
+    await plan.zip?.close();
+  }
+}
+
+/** The whole command: plan, confirm a block-device target, restore, check. */
+export async function restore(o: RestoreOptions, reporter: Reporter, signal?: AbortSignal): Promise<RestoreResult> {
+  const plan = await planRestore(o);
+  if (plan.target?.kind === 'block' && !o.yes) {
+    try {
+      const { confirmOverwrite } = await import('../confirm.js');
+      await confirmOverwrite(plan.target, `with ${plan.range.length} bytes of image ${plan.image.name} at offset ${plan.targetOffset}`, { yes: o.yes ?? false });
+    } catch (e) {
+      await plan.zip?.close();
+      throw e;
+    }
+  }
+  return executeRestore(plan, reporter, signal);
+}
