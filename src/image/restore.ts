@@ -3,9 +3,9 @@
 // clone), confirm, write, then check what was written against the manifest's hashes.
 // Raw parts go through the native engine (O_DIRECT, one job per part, each at its delta);
 // a ZIP entry is inflated in JS and written by TargetWriter (aligned O_DIRECT slots).
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, realpathSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, ftruncateSync, openSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { CancelledError, ImageError, IoError, UsageError, VerifyMismatchError, type CloneStationError } from '../errors.js';
+import { CancelledError, ImageError, IoError, UsageError, VerifyMismatchError, openError, type CloneStationError } from '../errors.js';
 import { inspectDrive, readMounts, type DriveInfo } from '../drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize } from '../safety.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type JobOutcome } from '../engine.js';
@@ -238,6 +238,18 @@ async function restoreRaw(plan: RestorePlan, hash: MultiHash | undefined, report
   let targetDirect = true;
   const progress = startProgress('copy', plan.range.length, reporter, () => before + (current?.snapshot().targets[0]?.bytes ?? 0));
   const onAbort = (): void => current?.cancel();
+  // One O_EXCL claim on a block device for all the parts: each engine job opens it without
+  // O_EXCL. (Job after job each taking the claim races the kernel: io_uring drops its
+  // registered files asynchronously after a ring is closed, so the next open can see EBUSY.)
+  let claim: number | undefined;
+  if (plan.target?.kind === 'block') {
+    try {
+      claim = openSync(plan.targetPath, fsConstants.O_WRONLY | fsConstants.O_EXCL);
+    } catch (e) {
+      progress.end();
+      throw openError(e, 'target', plan.targetPath);
+    }
+  }
   signal?.addEventListener('abort', onAbort);
   try {
     for (const { part, extent, delta } of pieces) {
@@ -245,7 +257,7 @@ async function restoreRaw(plan: RestorePlan, hash: MultiHash | undefined, report
       const job = new EngineJob({
         mode: 'copy',
         source: { path: part.path, direct: plan.direct },
-        targets: [{ path: plan.targetPath, direct: plan.direct, exclusive: true, delta }],
+        targets: [{ path: plan.targetPath, direct: plan.direct, exclusive: claim === undefined, delta }],
         extents: [extent],
         blockSize: plan.blockSize,
         depth: plan.depth,
@@ -280,6 +292,7 @@ async function restoreRaw(plan: RestorePlan, hash: MultiHash | undefined, report
     if (pieces.length > 1) await syncTarget(plan);
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    if (claim !== undefined) closeSync(claim);
     progress.end();
   }
   return { bytes: before, targetDirect };
