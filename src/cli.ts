@@ -20,6 +20,7 @@ Usage:
   clonestation clone --pair SRC:DST --pair ...  many pairs at once
   clonestation run JOBFILE                      a station described in a JSON job file
   clonestation demo [--keep] [--size SIZE]      clone generated images (no drives needed)
+  clonestation backup SOURCE OUT [options]      a drive to an image: OUT.img/.raw (raw) or OUT.zip
   clonestation restore IMAGE TARGET [options]   write a backup image (raw, split, zip) to a drive
   clonestation verify IMAGE [DRIVE]             check an image against its manifest, or a drive against the image
   clonestation --help | --version
@@ -60,6 +61,21 @@ Rescue options (also --offset, --length, --target-offset, --depth, --backend, --
   --wait-for-return      when the source drops off, wait for it (same serial/WWN) and go on
   --gone-after SECONDS   nothing but failing reads this long means the drive is gone (120)
   --save-interval SECONDS  map saves while reading (default 30; always at every stop)
+
+Backup options (also --offset, --length, --block-size, --depth, --backend, --no-direct, --json):
+  --split SIZE           cut the image into OUT.001, OUT.002, ... of SIZE bytes (7-Zip opens
+                         a split OUT.zip.001)
+  --hash LIST            hashes of the image, on the fly (default sha256; none: no hashes);
+                         written to the manifest and to OUT.sha256 etc. for sha256sum -c
+  --level N              zip: deflate level 0 (stored) to 9 (default 6)
+  --rescue               a failing drive: rescue with a ddrescue map (OUT.map); resumable:
+                         re-run the same command to go on
+  --map MAPFILE          the same, with the map at MAPFILE
+  --fill PATTERN         rescue: fill unreadable sectors with 0xNN or text (default zeros)
+  --keep N               after success, delete all but the newest N complete backups of
+                         the same source in OUT's folder
+  --force                replace an existing image of the same name
+  OUT may hold fields: {date} {time} {datetime} {source} {serial} {model} {wwn} {host}
 
 Restore and verify options (also --block-size, --depth, --backend, --no-direct, --yes, --json):
   --offset SIZE          start at this byte of the image (default 0)
@@ -296,6 +312,63 @@ async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortS
   return ExitStatus.ok;
 }
 
+const backupOptions = {
+  offset: { type: 'string' },
+  length: { type: 'string' },
+  split: { type: 'string' },
+  hash: { type: 'string' },
+  level: { type: 'string' },
+  map: { type: 'string' },
+  rescue: { type: 'boolean' },
+  fill: { type: 'string' },
+  keep: { type: 'string' },
+  force: { type: 'boolean' },
+  'block-size': { type: 'string' },
+  depth: { type: 'string' },
+  backend: { type: 'string' },
+  'no-direct': { type: 'boolean' },
+  json: { type: 'boolean' },
+} satisfies ParseArgsConfig['options'];
+
+async function cmdBackup(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parse(args, backupOptions);
+  if (positionals.length !== 2) throw new UsageError('backup needs SOURCE and OUT (see clonestation --help)');
+  const rep = values.json ? new JsonReporter() : reporter();
+  const { backup } = await import('./image/backup.js');
+  const r = await backup(
+    {
+      source: positionals[0],
+      out: positionals[1],
+      offset: values.offset,
+      length: values.length,
+      splitSize: values.split ? parseSize(values.split, '--split') : undefined,
+      hash: parseHashList(values.hash ?? 'sha256'),
+      level: values.level !== undefined ? parseCount(values.level, '--level', 0, 9) : undefined,
+      map: values.map,
+      rescue: values.rescue,
+      fill: values.fill,
+      keep: values.keep !== undefined ? parseCount(values.keep, '--keep', 1, 100000) : undefined,
+      force: values.force,
+      blockSize: values['block-size'] ? parseSize(values['block-size'], '--block-size') : undefined,
+      depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
+      backend: backendOf(values.backend),
+      direct: !values['no-direct'],
+      version: version(),
+      commandLine: ['clonestation', ...process.argv.slice(2)].join(' '),
+    },
+    rep,
+    signal,
+  );
+  const hashes = Object.entries(r.hashes).map(([a, h]) => `; ${a} ${h}`).join('');
+  const bad = r.badBytes ? `; ${formatBytes(r.badBytes)} unreadable (filled, listed in the manifest)` : '';
+  const pruned = r.pruned.length > 0 ? `; pruned ${r.pruned.length} file(s) of older backups` : '';
+  rep.done({
+    message: `backed up ${formatBytes(r.bytes)} to ${r.image}${r.parts.length > 1 ? ` (${r.parts.length} parts)` : ''} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})${bad}${hashes}; manifest ${r.manifest}${pruned}`,
+    ...r,
+  });
+  return ExitStatus.ok;
+}
+
 async function cmdDemo(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parse(args, { keep: { type: 'boolean' }, size: { type: 'string' }, json: { type: 'boolean' } });
   if (positionals.length > 0) throw new UsageError('demo takes no arguments (see clonestation --help)');
@@ -408,6 +481,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdClone(rest, reporter, signal);
       case 'demo':
         return await cmdDemo(rest, reporter, signal);
+      case 'backup':
+        return await cmdBackup(rest, reporter, signal);
       case 'rescue':
         return await cmdRescue(rest, reporter, signal, false);
       case 'map':

@@ -60,20 +60,26 @@ function checkNewImagePath(path: string): void {
     throw new UsageError(`target ${path} does not exist: check the device name (clonestation list shows drives; it will not create files in ${mount.mountPoint})`, 'NOT_FOUND');
 }
 
+/** The bytes of `source` that --offset and --length select (default: all of it). */
+export function sourceRange(source: DriveInfo, offsetText: string | undefined, lengthText: string | undefined): Extent {
+  const offset = offsetText ? parseSize(offsetText, '--offset', source.logicalSectorSize) : 0;
+  if (offset > source.size)
+    throw new UsageError(`--offset ${offset} is beyond the end of source ${source.path} (${source.size} bytes)`, 'RANGE');
+  const length = lengthText ? parseSize(lengthText, '--length', source.logicalSectorSize) : source.size - offset;
+  if (offset + length > source.size)
+    throw new UsageError(
+      `--offset ${offset} plus --length ${length} runs past the end of source ${source.path} (${source.size} bytes): shorten --length`,
+      'RANGE',
+    );
+  return { offset, length };
+}
+
 /** Resolves the ranges and runs every safety check. Nothing is opened for writing. */
 export function planClone(o: CloneOptions): ClonePlan {
   const source = inspectDrive(o.source, 'source');
   const target = existsSync(o.target) ? inspectDrive(o.target, 'target') : undefined;
   if (!target) checkNewImagePath(o.target);
-  const offset = o.offset ? parseSize(o.offset, '--offset', source.logicalSectorSize) : 0;
-  if (offset > source.size)
-    throw new UsageError(`--offset ${offset} is beyond the end of source ${o.source} (${source.size} bytes)`, 'RANGE');
-  const length = o.length ? parseSize(o.length, '--length', source.logicalSectorSize) : source.size - offset;
-  if (offset + length > source.size)
-    throw new UsageError(
-      `--offset ${offset} plus --length ${length} runs past the end of source ${o.source} (${source.size} bytes): shorten --length`,
-      'RANGE',
-    );
+  const { offset, length } = sourceRange(source, o.offset, o.length);
   const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : 0;
   const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
   if (blockSize % 4096 !== 0 || blockSize < 4096 || blockSize > 64 << 20)
@@ -128,21 +134,26 @@ export function prepareFileTarget(plan: ClonePlan): void {
   }
 }
 
-/** Runs one engine job with live progress; `signal` (SIGINT/SIGTERM in the CLI) cancels it. */
-async function runWithProgress(
+/**
+ * Runs one engine job with live progress; `signal` (SIGINT/SIGTERM in the CLI) cancels it.
+ * `whole`: the job is one piece of a larger task (a part of a split image) whose progress
+ * is shown instead: `before` bytes done by earlier pieces, of `total`.
+ */
+export async function runWithProgress(
   job: EngineJob,
   phase: Phase,
   reporter: Reporter,
   measure: (j: EngineJob) => number,
   signal: AbortSignal | undefined,
+  whole?: { before: number; total: number },
 ): Promise<{ outcome: JobOutcome; seconds: number }> {
   const start = process.hrtime.bigint();
   const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
   const meter = new RateMeter();
   const view = () => {
     const t = elapsed();
-    const done = measure(job);
-    return { phase, done, total: job.total, elapsed: t, rate: meter.sample(t, done), bytesBad: job.snapshot().bytesBad };
+    const done = (whole?.before ?? 0) + measure(job);
+    return { phase, done, total: whole?.total ?? job.total, elapsed: t, rate: meter.sample(t, done), bytesBad: job.snapshot().bytesBad };
   };
   const onAbort = (): void => job.cancel();
   signal?.addEventListener('abort', onAbort);
@@ -152,7 +163,7 @@ async function runWithProgress(
     const outcome = await job.run();
     const seconds = elapsed();
     const v = view();
-    reporter.phaseEnd({ ...v, rate: seconds > 0 ? v.done / seconds : 0 });
+    if (!whole || v.done >= whole.total) reporter.phaseEnd({ ...v, rate: seconds > 0 ? v.done / seconds : 0 });
     return { outcome, seconds };
   } finally {
     clearInterval(timer);

@@ -2,7 +2,7 @@
 // log, or JSON lines for programs. The dashboard (dashboard/) replaces this for stations.
 import { formatBytes, formatDuration, formatRate } from './units.js';
 
-export type Phase = 'copy' | 'verify';
+export type Phase = 'copy' | 'verify' | 'hash';
 
 export interface ProgressView {
   phase: Phase;

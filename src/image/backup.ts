@@ -1,0 +1,395 @@
+// `clonestation backup SOURCE OUT`: a drive (or a range of it) to an image file — raw, a
+// byte split of raw parts, or a ZIP — with hashes taken on the fly from the engine's ring,
+// a manifest beside it, and hash files the coreutils *sum -c tools accept.
+//
+// An unfinished backup never looks finished: every file is written under a `.partial`
+// name and renamed only after the last byte is synced and hashed, and the manifest says
+// complete: false until then (and why, when it stops early).
+import { closeSync, existsSync, ftruncateSync, openSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { CancelledError, CloneStationError, ImageError, IoError, RefusedError, UsageError } from '../errors.js';
+import { devKey, inspectDrive, wholeDisk, splitDev, type DriveInfo } from '../drive.js';
+import { chunkFailure, runWithProgress, sourceRange, type ClonePlan } from '../clone.js';
+import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type JobOutcome } from '../engine.js';
+import type { Backend } from '../native.js';
+import type { Reporter } from '../progress.js';
+import type { Extent } from '../extent.js';
+import type { Tap } from '../tap.js';
+import { CHECK_TOOL, MultiHash, hashFileText, type HashAlgorithm } from './hash.js';
+import { MANIFEST_FORMAT, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
+import { partPath } from './parts.js';
+import { expandName } from './names.js';
+import { pruneBackups } from './prune.js';
+
+export interface BackupOptions {
+  source: string;
+  /** the image's name; may hold a template ({date}, {serial}, ...: see names.ts) */
+  out: string;
+  offset?: string;
+  length?: string;
+  /** bytes per part of a byte split (OUT.001, OUT.002, ...) */
+  splitSize?: number;
+  hash: HashAlgorithm[];
+  /** zip: deflate level 0..9 (default 6) */
+  level?: number;
+  /** a rescue of a failing drive: resumable, with this ddrescue map */
+  map?: string;
+  /** a rescue with its map beside the image (OUT.map), when no --map is given */
+  rescue?: boolean;
+  /** rescue: how unreadable sectors are filled in the image (default zeros) */
+  fill?: string;
+  /** after success, delete the oldest complete backups of the same source beyond this many */
+  keep?: number;
+  /** replace an existing complete image of the same name */
+  force?: boolean;
+  blockSize?: number;
+  depth?: number;
+  backend?: Backend;
+  direct?: boolean;
+  version: string;
+  commandLine: string;
+  now?: Date;
+}
+
+export interface BackupResult {
+  image: string;
+  manifest: string;
+  format: ImageFormat;
+  bytes: number;
+  seconds: number;
+  bytesPerSec: number;
+  parts: ManifestPart[];
+  hashes: Partial<Record<HashAlgorithm, string>>;
+  hashFiles: string[];
+  badBytes?: number;
+  pruned: string[];
+}
+
+export function imageFormat(name: string): ImageFormat {
+  if (/\.(img|raw)$/i.test(name)) return 'raw';
+  if (/\.zip$/i.test(name)) return 'zip';
+  throw new UsageError(`OUT ${name} must end in .img or .raw (a raw image) or .zip (a ZIP archive)`, 'USAGE');
+}
+
+/** The files of an image under `base`: one file, or base.001, base.002, ... */
+function fileNames(base: string, count: number, split: boolean): string[] {
+  return split ? Array.from({ length: count }, (_, i) => partPath(base, i + 1)) : [base];
+}
+
+/** The image must not land on the drive it is an image of. */
+function checkOutputNotOnSource(source: DriveInfo, out: string): void {
+  if (source.kind !== 'block') {
+    if (existsSync(out) && statSync(out).ino === source.ino && devKey(splitDev(statSync(out).dev)) === devKey(source.dev))
+      throw new RefusedError('SAME_DRIVE', `OUT ${out} is the source itself: choose another name`);
+    return;
+  }
+  const fsDev = splitDev(statSync(dirname(resolve(out))).dev);
+  const disk = wholeDisk(fsDev);
+  const srcDisk = source.disk?.dev ?? source.dev;
+  if (devKey(fsDev) === devKey(source.dev) || (disk && devKey(disk.dev) === devKey(srcDisk)))
+    throw new RefusedError('SAME_DRIVE', `OUT ${out} is on the drive being backed up (${source.path}): write the image to another drive`);
+}
+
+function existingOutputs(name: string): string[] {
+  const found = [name, manifestPath(name), partPath(name, 1)].filter((p) => existsSync(p));
+  return found;
+}
+
+function sourceIdentity(d: DriveInfo): Manifest['source'] {
+  return {
+    path: d.path,
+    kind: d.kind,
+    model: d.model,
+    serial: d.serial,
+    wwn: d.wwn,
+    size: d.size,
+    logicalSectorSize: d.logicalSectorSize,
+    physicalSectorSize: d.physicalSectorSize,
+  };
+}
+
+/** The parts of a split: [offset, length) of the range each part holds. */
+function splitRange(range: Extent, splitSize: number | undefined): Extent[] {
+  if (!splitSize) return [range];
+  const out: Extent[] = [];
+  for (let off = 0; off < range.length || out.length === 0; off += splitSize) out.push({ offset: range.offset + off, length: Math.min(splitSize, range.length - off) });
+  return out;
+}
+
+/** Turns a copy job's outcome into success or the error that explains it. */
+function checkOutcome(outcome: JobOutcome, plan: Pick<ClonePlan, 'source' | 'targetPath' | 'targetOffset' | 'range'>, what: string): void {
+  if (outcome.state === 'cancelled') throw new CancelledError(`backup interrupted: ${what} is incomplete and marked so (re-run the backup)`);
+  if (outcome.tapError) throw outcome.tapError instanceof CloneStationError ? outcome.tapError : new IoError('IMAGE_WRITE_FAILED', `writing ${what} failed: ${outcome.tapError.message}`);
+  if (outcome.errors.length > 0) {
+    const e = outcome.errors[0];
+    if (e.target >= 0 && e.code === 'ENOSPC')
+      throw new ImageError('OUTPUT_FULL', `the drive holding ${what} is full: free space or choose another place; the image is incomplete and marked so`);
+    throw chunkFailure(e, plan as ClonePlan);
+  }
+  if (outcome.fatal) throw new IoError('ENGINE_FAILED', `the backup could not continue (${outcome.fatal.message}): ${what} is incomplete`);
+}
+
+interface Written {
+  parts: { path: string; size: number; hashes: Partial<Record<HashAlgorithm, string>> }[];
+  compressedSize?: number;
+  badBytes?: number;
+  badAreas?: number;
+  unreadable?: Extent[];
+}
+
+export async function backup(o: BackupOptions, reporter: Reporter, signal?: AbortSignal): Promise<BackupResult> {
+  const startedAt = o.now ?? new Date();
+  const source = inspectDrive(o.source, 'source');
+  const name = expandName(o.out, source, startedAt);
+  const format = imageFormat(name);
+  if (!existsSync(dirname(resolve(name)))) throw new UsageError(`the folder of OUT ${name} does not exist: create it first`, 'NOT_FOUND');
+  const range = sourceRange(source, o.offset, o.length);
+  if (o.splitSize !== undefined && (o.splitSize < 4096 || o.splitSize % 512 !== 0))
+    throw new UsageError('--split must be at least 4 KiB and a multiple of 512 bytes', 'BAD_SIZE');
+  const mapPath = o.map ?? (o.rescue ? `${name}.map` : undefined);
+  if (mapPath !== undefined && (format !== 'raw' || o.splitSize))
+    throw new UsageError('a rescue backup (--map) writes one raw image: use OUT.img without --split', 'USAGE');
+  const level = o.level ?? 6;
+  checkOutputNotOnSource(source, name);
+  const existing = existingOutputs(name);
+  const mPath = manifestPath(name);
+  const work = `${name}.partial`;
+  // A rescue resumes from its map: its own earlier, unfinished run is not in the way.
+  const resuming = mapPath !== undefined && existsSync(mapPath) && existsSync(work);
+  if (existing.length > 0 && !o.force && !(resuming && !existsSync(name)))
+    throw new RefusedError('OUTPUT_EXISTS', `${existing[0]} already exists: choose another name (a {datetime} template), or --force to replace it`, { path: existing[0] });
+
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    tool: { name: 'clonestation', version: o.version },
+    complete: false,
+    incompleteReason: 'running',
+    startedAt: startedAt.toISOString(),
+    source: sourceIdentity(source),
+    range,
+    image: {
+      format,
+      name: basename(name),
+      splitSize: o.splitSize,
+      entryName: format === 'zip' ? basename(name).replace(/\.zip$/i, '.img') : undefined,
+      level: format === 'zip' ? level : undefined,
+      parts: [],
+    },
+    hashes: {},
+  };
+  // The manifest exists, saying "not complete", before the first byte of the image does.
+  saveManifest(mPath, manifest);
+  reporter.note(`backing up ${range.length} bytes of ${source.path} at ${range.offset} to ${name} (${format}${o.splitSize ? `, parts of ${o.splitSize} bytes` : ''}${o.hash.length ? `, ${o.hash.join(', ')}` : ''})`, {
+    source: source.path,
+    image: name,
+    format,
+    range,
+  });
+
+  const t0 = process.hrtime.bigint();
+  const whole = await MultiHash.create(o.hash);
+  let written: Written;
+  try {
+    if (mapPath !== undefined) written = await rescueBackup(o, mapPath, source, range, work, whole, reporter, signal);
+    else if (format === 'zip') written = await zipBackup(o, source, range, work, name, level, whole, reporter, signal);
+    else written = await rawBackup(o, source, range, work, whole, reporter, signal);
+  } catch (e) {
+    manifest.incompleteReason = e instanceof CloneStationError ? `${e.code}: ${e.message}` : String(e);
+    manifest.endedAt = new Date().toISOString();
+    saveManifest(mPath, manifest);
+    throw e;
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+
+  // Everything is on disk and synced: now the files take their real names.
+  const finals = fileNames(name, written.parts.length, o.splitSize !== undefined);
+  written.parts.forEach((p, i) => renameSync(p.path, finals[i]));
+  manifest.image.parts = written.parts.map((p, i) => ({ name: basename(finals[i]), size: p.size, hashes: p.hashes }));
+  manifest.image.compressedSize = written.compressedSize;
+  manifest.hashes = whole.digest();
+  // A raw image in one file: the file's hashes are the image's.
+  if (format === 'raw' && !o.splitSize) manifest.image.parts[0].hashes = manifest.hashes;
+  if (written.unreadable) {
+    manifest.rescue = {
+      map: basename(mapPath ?? ''),
+      badBytes: written.badBytes ?? 0,
+      badAreas: written.badAreas ?? 0,
+      fill: o.fill ?? '0x00',
+      unreadable: written.unreadable,
+    };
+  }
+  manifest.seconds = seconds;
+  manifest.bytesPerSec = seconds > 0 ? range.length / seconds : 0;
+  manifest.endedAt = new Date().toISOString();
+  const hashFiles = writeHashFiles(name, manifest);
+  manifest.complete = true;
+  delete manifest.incompleteReason;
+  saveManifest(mPath, manifest);
+  const pruned = o.keep !== undefined ? pruneBackups(name, manifest, o.keep) : [];
+  return {
+    image: name,
+    manifest: mPath,
+    format,
+    bytes: range.length,
+    seconds,
+    bytesPerSec: manifest.bytesPerSec,
+    parts: manifest.image.parts,
+    hashes: manifest.hashes,
+    hashFiles,
+    badBytes: written.badBytes,
+    pruned,
+  };
+}
+
+/**
+ * One hash file per algorithm that coreutils (or b3sum) checks: `sha256sum -c X.img.sha256`.
+ * It lists the image's files as they lie on disk: the image, or each part of a split (a
+ * whole-image hash of a split set is in the manifest; no *sum tool can check it).
+ */
+function writeHashFiles(name: string, m: Manifest): string[] {
+  const out: string[] = [];
+  for (const alg of Object.keys(m.image.parts[0]?.hashes ?? {}) as HashAlgorithm[]) {
+    if (!CHECK_TOOL[alg]) continue;
+    const path = `${name}.${alg}`;
+    writeFileSync(path, hashFileText(m.image.parts.map((p) => ({ name: p.name, hex: p.hashes[alg] ?? '' }))));
+    out.push(path);
+  }
+  return out;
+}
+
+/** A raw image, whole or split: one engine job per file, source range to file offset 0. */
+async function rawBackup(o: BackupOptions, source: DriveInfo, range: Extent, work: string, whole: MultiHash, reporter: Reporter, signal?: AbortSignal): Promise<Written> {
+  const pieces = splitRange(range, o.splitSize);
+  const paths = fileNames(work, pieces.length, o.splitSize !== undefined);
+  const parts: Written['parts'] = [];
+  let before = 0;
+  for (const [i, piece] of pieces.entries()) {
+    const path = paths[i];
+    // Each part is exactly its bytes long, whatever a previous attempt left there.
+    const fd = openSync(path, 'w', 0o644);
+    try {
+      ftruncateSync(fd, piece.length);
+    } finally {
+      closeSync(fd);
+    }
+    const own = await MultiHash.create(o.hash);
+    const job = new EngineJob({
+      mode: 'copy',
+      source: { path: source.path, direct: o.direct ?? true },
+      targets: [{ path, direct: o.direct ?? true, delta: -piece.offset }],
+      extents: piece.length > 0 ? [piece] : [],
+      blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
+      depth: o.depth ?? DEFAULT_DEPTH,
+      backend: o.backend ?? 'auto',
+      stopOnReadError: true,
+      sync: true,
+      // the split's own hash only when there is a split: one file's hash is the whole one
+      taps: o.hash.length === 0 ? undefined : pieces.length > 1 || o.splitSize ? [whole, own] : [whole],
+    });
+    const { outcome } = await runWithProgress(job, 'copy', reporter, (j) => j.snapshot().targets[0]?.bytes ?? 0, signal, { before, total: range.length });
+    checkOutcome(outcome, { source, targetPath: path, targetOffset: 0, range: piece }, `image ${path}`);
+    before += piece.length;
+    parts.push({ path, size: piece.length, hashes: pieces.length > 1 || o.splitSize ? own.digest() : {} });
+  }
+  return { parts };
+}
+
+/** A ZIP image: the engine reads the source into its ring; taps hash and deflate in place. */
+async function zipBackup(
+  o: BackupOptions,
+  source: DriveInfo,
+  range: Extent,
+  work: string,
+  name: string,
+  level: number,
+  whole: MultiHash,
+  reporter: Reporter,
+  signal?: AbortSignal,
+): Promise<Written> {
+  const { openPartSink } = await import('./parts.js');
+  const { ZipImageWriter } = await import('./zip/writer.js');
+  // The archive's own files get a hash too, so `sha256sum -c` can check them as they lie.
+  const fileHash = o.hash.find((a) => a === 'sha256' || a === 'sha1' || a === 'md5' || a === 'sha512');
+  const sink = openPartSink(work, { partSize: o.splitSize, hash: fileHash, overwrite: true });
+  const writer = new ZipImageWriter({ sink, entryName: basename(name).replace(/\.zip$/i, '.img'), level, size: range.length });
+  const zipTap: Tap = { consume: (data) => writer.write(data) };
+  const job = new EngineJob({
+    mode: 'copy',
+    source: { path: source.path, direct: o.direct ?? true },
+    targets: [],
+    extents: range.length > 0 ? [range] : [],
+    blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
+    // deeper than a clone: the deflate workers hold slots while they compress
+    depth: o.depth ?? 8,
+    backend: o.backend ?? 'auto',
+    stopOnReadError: true,
+    taps: o.hash.length > 0 ? [whole, zipTap] : [zipTap],
+  });
+  let result;
+  try {
+    const { outcome } = await runWithProgress(job, 'copy', reporter, (j) => j.snapshot().bytesRead, signal);
+    checkOutcome(outcome, { source, targetPath: work, targetOffset: 0, range }, `image ${name}`);
+    result = await writer.finish();
+  } catch (e) {
+    await writer.abort?.().catch(() => undefined);
+    throw e;
+  }
+  return {
+    parts: result.parts.parts.map((p) => ({ path: p.path, size: p.size, hashes: p.hash && fileHash ? { [fileHash]: p.hash } : {} })),
+    compressedSize: result.compressedSize,
+  };
+}
+
+/** A failing drive: the rescue (resumable, with its map) writes the image; then it is hashed. */
+async function rescueBackup(
+  o: BackupOptions,
+  mapPath: string,
+  source: DriveInfo,
+  range: Extent,
+  work: string,
+  whole: MultiHash,
+  reporter: Reporter,
+  signal?: AbortSignal,
+): Promise<Written> {
+  const { rescue } = await import('../rescue/rescue.js');
+  const { loadMap } = await import('../rescue/mapfile.js');
+  const summary = await rescue(
+    {
+      source: source.path,
+      target: work,
+      mapPath,
+      offset: String(range.offset),
+      length: String(range.length),
+      targetOffset: '0',
+      depth: o.depth,
+      backend: o.backend,
+      direct: o.direct,
+      fill: o.fill,
+      yes: true,
+      version: o.version,
+      commandLine: o.commandLine,
+    },
+    reporter,
+    signal,
+  );
+  if (!summary.finished) throw new IoError('RESCUE_UNFINISHED', `the rescue stopped before every area was tried (map ${mapPath}): re-run the same command to go on`);
+  // The rescue sized the file for the source's end; the image is the range.
+  const fd = openSync(work, 'r+');
+  try {
+    ftruncateSync(fd, range.length);
+  } finally {
+    closeSync(fd);
+  }
+  const map = await loadMap(mapPath, source.size);
+  const unreadable = (map?.blocks ?? [])
+    .filter((b) => b.status !== '+' && b.pos < range.offset + range.length && b.pos + b.size > range.offset)
+    .map((b) => ({ offset: Math.max(b.pos, range.offset) - range.offset, length: Math.min(b.pos + b.size, range.offset + range.length) - Math.max(b.pos, range.offset) }));
+  if (o.hash.length > 0) {
+    // Hashed from the image as written (unreadable sectors filled), as dcfldd's
+    // hashconv=after does: the hash is of what the image holds.
+    const job = new EngineJob({ mode: 'copy', source: { path: work }, targets: [], extents: range.length > 0 ? [{ offset: 0, length: range.length }] : [], taps: [whole] });
+    const { outcome } = await runWithProgress(job, 'hash', reporter, (j) => j.snapshot().bytesRead, signal);
+    checkOutcome(outcome, { source, targetPath: work, targetOffset: 0, range }, `image ${work}`);
+  }
+  return { parts: [{ path: work, size: range.length, hashes: {} }], badBytes: summary.badBytes, badAreas: summary.badAreas, unreadable };
+}
