@@ -102,8 +102,9 @@ export async function resolveImage(input: string, opts: ResolveOptions = {}): Pr
   const base = baseNameOf(input);
   const mPath = input.endsWith(MANIFEST_SUFFIX) ? input : manifestPath(base);
   if (existsSync(mPath)) return fromManifest(base, mPath, opts);
-  // An unfinished backup: only .partial files (its manifest too) are there.
-  for (const p of [`${mPath}${PARTIAL_SUFFIX}`, `${base}${PARTIAL_SUFFIX}`, `${base}.001${PARTIAL_SUFFIX}`]) {
+  // An unfinished backup without its manifest: only its .partial files are there
+  // (backup writes X.img.partial, or X.img.partial.001, ...).
+  for (const p of [`${mPath}${PARTIAL_SUFFIX}`, `${base}${PARTIAL_SUFFIX}`, `${base}${PARTIAL_SUFFIX}.001`]) {
     if (existsSync(p)) {
       let m: Manifest | undefined;
       try {
@@ -125,6 +126,8 @@ async function fromManifest(base: string, mPath: string, opts: ResolveOptions): 
     notes.push(`the manifest says the backup did not finish${m.incompleteReason ? ` (${m.incompleteReason})` : ''}: using what is there (--force); the result is incomplete`);
   }
   const dir = dirname(mPath);
+  // An unfinished backup lists no parts yet: with --force, take the .partial files there are.
+  if (!m.complete && m.image.parts.length === 0) return partialFiles(base, m, mPath, notes);
   if (m.image.parts.length === 0) throw new ImageError('IMAGE_CORRUPT', `manifest ${mPath} lists no image files: restore it from a copy or make the backup again`, { path: mPath });
   const parts: ImagePart[] = [];
   let start = 0;
@@ -175,6 +178,21 @@ async function fromManifest(base: string, mPath: string, opts: ResolveOptions): 
     hashes: m.hashes ?? {},
     notes,
   };
+}
+
+/** --force on an unfinished backup: X.img.partial, or X.img.partial.001, ... as they are. */
+async function partialFiles(base: string, m: Manifest, mPath: string, notes: string[]): Promise<ResolvedImage> {
+  const work = `${base}${PARTIAL_SUFFIX}`;
+  const paths = isFile(work) ? [work] : await findParts(work);
+  const parts: ImagePart[] = [];
+  let start = 0;
+  for (const path of paths) {
+    const size = sizeOf(path) ?? 0;
+    parts.push({ path, size, start, hashes: {} });
+    start += size;
+  }
+  const format = m.image.format;
+  return { format, name: base, split: paths.length > 1 || m.image.splitSize !== undefined, parts, size: format === 'raw' ? start : 0, manifest: m, manifestPath: mPath, hashes: {}, notes };
 }
 
 async function withoutManifest(base: string): Promise<ResolvedImage> {
