@@ -83,6 +83,8 @@ Restore and verify options (also --block-size, --depth, --backend, --no-direct, 
   --target-offset SIZE   where the image's first byte is on the target/drive (default 0)
   --force                use an image whose manifest says the backup did not finish
   --hash LIST            restore: more hashes of the restored bytes, for the report
+  --no-check             restore: do not hash what is restored against the manifest (the
+                         fastest manifest hash is checked by default)
 
 SIZE: bytes (4096, 0x1000), units (4KiB, 1MiB, 2GB; bare K/M/G are binary) or sectors (8s).
 Exit status: 0 ok, 1 I/O error, 2 bad input, 3 internal error, 4 refused for safety,
@@ -392,6 +394,7 @@ const imageOptions = {
   json: { type: 'boolean' },
   force: { type: 'boolean' },
   hash: { type: 'string' },
+  'no-check': { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
 
 async function cmdRestore(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
@@ -413,6 +416,7 @@ async function cmdRestore(args: string[], reporter: () => Reporter, signal: Abor
       yes: values.yes,
       force: values.force,
       hash: values.hash ? parseHashList(values.hash) : undefined,
+      noCheck: values['no-check'],
     },
     rep,
     signal,

@@ -18,7 +18,8 @@ import type { Backend } from '../native.js';
 import { HASH_ALGORITHMS, MultiHash, type HashAlgorithm } from './hash.js';
 import { firstHashMismatch, resolveImage, type ResolvedImage } from './open.js';
 import { imageRange, partExtents, startProgress } from './restore.js';
-import { ZipImageReader } from './zip/reader.js';
+// type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
+import type { ZipImageReader } from './zip/reader.js';
 
 const readAsync = promisify(read);
 
@@ -135,7 +136,7 @@ export async function verifyImage(image: ResolvedImage, reporter: Reporter, sign
     if (image.format === 'zip') {
       // The entry: inflated, size and CRC-32 checked by the reader, hashed against the manifest.
       const zh = m && algorithmsOf(image.hashes).length > 0 ? await MultiHash.create(algorithmsOf(image.hashes)) : undefined;
-      const zip = await ZipImageReader.open(image.parts[0]?.path ?? image.name);
+      const zip = await (await import('./zip/reader.js')).ZipImageReader.open(image.parts[0]?.path ?? image.name);
       try {
         if (m && zip.info.size !== image.size)
           throw new ImageError('IMAGE_CORRUPT', `the archive holds ${zip.info.size} bytes but the manifest says ${image.size}: the manifest does not belong to this archive`, {});
@@ -179,7 +180,7 @@ export async function verifyDrive(image: ResolvedImage, o: VerifyOptions, report
   let zip: ZipImageReader | undefined;
   try {
     if (image.format === 'zip') {
-      zip = await ZipImageReader.open(image.parts[0]?.path ?? image.name);
+      zip = await (await import('./zip/reader.js')).ZipImageReader.open(image.parts[0]?.path ?? image.name);
       image.size = zip.info.size;
     }
     const range = imageRange(image.size, o.offset, o.length, image.name);

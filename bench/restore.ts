@@ -1,0 +1,163 @@
+/**
+ * Restore benchmark (root): `clonestation restore` against the commands people use, onto a
+ * loop device over tmpfs.
+ *
+ * One deterministic image (default 1 GiB: about 50% zeros, 25% text, 25% random; see
+ * bench/mixed-image.ts) is backed up once with `clonestation backup` (default hashes: sha256)
+ * as a ZIP and as a raw image. Then, interleaved (each run starts with a different tool),
+ * page cache dropped before each, medians of BENCH_RUNS runs, wall clock of the whole command:
+ *   zip  ours         clonestation restore X.zip LOOP --yes   (inflate + sha256 check, O_DIRECT)
+ *        ours-buffered  the same with --no-direct            (buffered writes + fdatasync)
+ *        unzip        unzip -p X.zip | dd of=LOOP bs=4M iflag=fullblock oflag=direct
+ *   raw  ours         clonestation restore X.img LOOP --yes   (engine, O_DIRECT, sha256 check)
+ *        dd           dd if=X.img of=LOOP bs=4M iflag=direct oflag=direct
+ * After every run of ours the target is compared with the image (cmp): a wrong byte fails
+ * the bench. Ratios ours / baseline are printed; results JSON in bench/results/restore-*.json.
+ *
+ *   npm run build && npm run bench:restore      # BENCH_SIZE_MIB=1024 BENCH_RUNS=3
+ */
+import { rmSync, mkdtempSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeImage } from './mixed-image.js';
+import {
+  MB,
+  MiB,
+  UsageError,
+  assertOwnedLoop,
+  configOrExit,
+  describeFailure,
+  dropCaches,
+  errorMessage,
+  fillZeros,
+  findRepoRoot,
+  haveRequired,
+  installSignalHandlers,
+  isRoot,
+  losetupAttach,
+  machineInfo,
+  median,
+  onCleanup,
+  positiveIntEnv,
+  resultsFile,
+  runInterleaved,
+  runMain,
+  runTimed,
+  table,
+  writeJson,
+} from './common.js';
+import { execFileSync } from 'node:child_process';
+
+const USAGE = `usage: node dist/bench/restore.js   (as root)
+environment: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 3)`;
+
+interface Config {
+  sizeMiB: number;
+  runs: number;
+}
+
+function parse(argv: string[]): Config | 'help' {
+  if (argv.includes('--help') || argv.includes('-h')) return 'help';
+  if (argv.length > 0) throw new UsageError(`unexpected arguments: ${argv.join(' ')}`);
+  return { sizeMiB: positiveIntEnv('BENCH_SIZE_MIB', 1024), runs: positiveIntEnv('BENCH_RUNS', 3) };
+}
+
+interface Rec {
+  seconds: number[];
+  skipped?: string;
+  error?: string;
+}
+
+type Tool = 'zip:ours' | 'zip:ours-buffered' | 'zip:unzip' | 'raw:ours' | 'raw:dd';
+
+async function main(): Promise<number> {
+  const cfg = configOrExit(parse, USAGE);
+  if (typeof cfg === 'number') return cfg;
+  if (!isRoot('bench/restore needs root (loop devices, drop_caches)')) return 2;
+  if (!haveRequired(['unzip', 'dd', 'losetup', 'cmp'])) return 2;
+  installSignalHandlers('stopping the benchmark', 2000);
+  const repo = findRepoRoot();
+  const cli = join(repo, 'dist', 'src', 'cli.js');
+  const dir = mkdtempSync('/dev/shm/cs-bench-restore-');
+  onCleanup('scratch folder', () => rmSync(dir, { recursive: true, force: true }));
+  const size = cfg.sizeMiB * MiB;
+
+  // The image, then its two backups made by clonestation itself; the source goes (tmpfs room).
+  const src = join(dir, 'source.img');
+  process.stdout.write(`generating a ${cfg.sizeMiB} MiB mixed image ...\n`);
+  const mix = await makeImage(src, size);
+  const zip = join(dir, 'x.zip');
+  const raw = join(dir, 'x.img');
+  for (const out of [zip, raw]) {
+    const r = await runTimed(process.execPath, [cli, 'backup', src, out], { timeoutMs: 3_600_000 });
+    if (r.code !== 0) throw new Error(describeFailure(`clonestation backup ${out}`, r));
+  }
+  rmSync(src);
+  process.stdout.write(`zip ${(statSync(zip).size / MiB).toFixed(0)} MiB, raw ${cfg.sizeMiB} MiB; mix (MiB) ${JSON.stringify(mix)}\n`);
+
+  const tfile = join(dir, 'target.img');
+  await fillZeros(tfile, size, { chunkBytes: 4 * MiB, sync: false });
+  const loop = losetupAttach(tfile, false);
+  onCleanup(`losetup -d ${loop}`, () => execFileSync('losetup', ['-d', loop]));
+  assertOwnedLoop(loop, tfile);
+
+  const commands: Record<Tool, [string, string[]]> = {
+    'zip:ours': [process.execPath, [cli, 'restore', zip, loop, '--yes']],
+    'zip:ours-buffered': [process.execPath, [cli, 'restore', zip, loop, '--yes', '--no-direct']],
+    'zip:unzip': ['sh', ['-c', 'unzip -p "$1" | dd of="$2" bs=4M iflag=fullblock oflag=direct status=none', 'sh', zip, loop]],
+    'raw:ours': [process.execPath, [cli, 'restore', raw, loop, '--yes']],
+    'raw:dd': ['dd', [`if=${raw}`, `of=${loop}`, 'bs=4M', 'iflag=direct', 'oflag=direct', 'status=none']],
+  };
+  const entries = (Object.keys(commands) as Tool[]).map((tool) => ({ tool, rec: { seconds: [] } as Rec }));
+  await runInterleaved(
+    entries,
+    cfg.runs,
+    async (tool, rec) => {
+      dropCaches();
+      const [cmd, args] = commands[tool];
+      const r = await runTimed(cmd, args, { timeoutMs: 3_600_000 });
+      if (r.code !== 0) throw new Error(describeFailure(tool, r));
+      rec.seconds.push(r.seconds);
+      process.stdout.write(`  ${tool.padEnd(18)} ${r.seconds.toFixed(2)} s  ${((size / r.seconds) / MB).toFixed(0)} MB/s\n`);
+      if (tool.includes('ours')) {
+        const c = await runTimed('cmp', ['-n', String(size), raw, loop], { timeoutMs: 600_000 });
+        if (c.code !== 0) throw new Error(`${tool}: the target differs from the image: ${c.stdout}${c.stderr}`);
+      }
+    },
+    (tool, e) => process.stdout.write(`  ${tool} FAILED: ${e}\n`),
+  );
+
+  const rate = (t: Tool): number => {
+    const rec = entries.find((e) => e.tool === t)?.rec;
+    return rec && rec.seconds.length > 0 && !rec.error ? size / median(rec.seconds) / MB : NaN;
+  };
+  const rows = entries.map((e) => [e.tool, e.rec.error ? 'failed' : rate(e.tool).toFixed(0), e.rec.seconds.map((s) => s.toFixed(2)).join(' ')]);
+  process.stdout.write(`\n${table([['tool', 'MB/s (median)', 'seconds'], ...rows], [2])}\n\n`);
+  const ratios = {
+    'zip: ours / unzip|dd': rate('zip:ours') / rate('zip:unzip'),
+    'zip: ours O_DIRECT / ours buffered': rate('zip:ours') / rate('zip:ours-buffered'),
+    'raw: ours / dd': rate('raw:ours') / rate('raw:dd'),
+  };
+  process.stdout.write(`${table([['ratio', 'value'], ...Object.entries(ratios).map(([k, v]) => [k, `${v.toFixed(2)}x`])])}\n`);
+  const file = resultsFile(repo, 'restore');
+  writeJson(file, {
+    bench: 'restore',
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    config: cfg,
+    image: { bytes: size, blocksMiB: mix, zipBytes: statSync(zip).size, hashes: 'sha256 (backup default), checked by restore' },
+    target: 'loop device over a file on tmpfs',
+    tools: entries.map((e) => ({ tool: e.tool, command: commands[e.tool].flat().join(' '), ...e.rec, medianMBps: rate(e.tool) })),
+    ratios,
+  });
+  process.stdout.write(`results: ${file}\n`);
+  return entries.some((e) => e.rec.error) ? 1 : 0;
+}
+
+runMain(async () => {
+  try {
+    return await main();
+  } catch (e) {
+    console.error(`bench/restore: ${errorMessage(e)}`);
+    return 1;
+  }
+});
