@@ -10,6 +10,7 @@
  *        ours-buffered  the same with --no-direct            (buffered writes + fdatasync)
  *        unzip        unzip -p X.zip | dd of=LOOP bs=4M iflag=fullblock oflag=direct
  *   raw  ours         clonestation restore X.img LOOP --yes   (engine, O_DIRECT, sha256 check)
+ *        ours-no-check  the same with --no-check             (no sha256: the engine alone)
  *        dd           dd if=X.img of=LOOP bs=4M iflag=direct oflag=direct
  * After every run of ours the target is compared with the image (cmp): a wrong byte fails
  * the bench. Ratios ours / baseline are printed; results JSON in bench/results/restore-*.json.
@@ -67,7 +68,7 @@ interface Rec {
   error?: string;
 }
 
-type Tool = 'zip:ours' | 'zip:ours-buffered' | 'zip:unzip' | 'raw:ours' | 'raw:dd';
+type Tool = 'zip:ours' | 'zip:ours-buffered' | 'zip:unzip' | 'raw:ours' | 'raw:ours-no-check' | 'raw:dd';
 
 async function main(): Promise<number> {
   const cfg = configOrExit(parse, USAGE);
@@ -105,6 +106,7 @@ async function main(): Promise<number> {
     'zip:ours-buffered': [process.execPath, [cli, 'restore', zip, loop, '--yes', '--no-direct']],
     'zip:unzip': ['sh', ['-c', 'unzip -p "$1" | dd of="$2" bs=4M iflag=fullblock oflag=direct status=none', 'sh', zip, loop]],
     'raw:ours': [process.execPath, [cli, 'restore', raw, loop, '--yes']],
+    'raw:ours-no-check': [process.execPath, [cli, 'restore', raw, loop, '--yes', '--no-check']],
     'raw:dd': ['dd', [`if=${raw}`, `of=${loop}`, 'bs=4M', 'iflag=direct', 'oflag=direct', 'status=none']],
   };
   const entries = (Object.keys(commands) as Tool[]).map((tool) => ({ tool, rec: { seconds: [] } as Rec }));
@@ -136,6 +138,7 @@ async function main(): Promise<number> {
     'zip: ours / unzip|dd': rate('zip:ours') / rate('zip:unzip'),
     'zip: ours O_DIRECT / ours buffered': rate('zip:ours') / rate('zip:ours-buffered'),
     'raw: ours / dd': rate('raw:ours') / rate('raw:dd'),
+    'raw: ours --no-check / dd': rate('raw:ours-no-check') / rate('raw:dd'),
   };
   process.stdout.write(`${table([['ratio', 'value'], ...Object.entries(ratios).map(([k, v]) => [k, `${v.toFixed(2)}x`])])}\n`);
   const file = resultsFile(repo, 'restore');

@@ -7,7 +7,7 @@
 // byte of a target is written.
 import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { ImageError } from '../errors.js';
+import { ImageError, UsageError } from '../errors.js';
 import { findParts } from './parts.js';
 import { loadManifest, manifestPath, type ImageFormat, type Manifest } from './manifest.js';
 import type { HashAlgorithm } from './hash.js';
@@ -57,7 +57,7 @@ function baseNameOf(path: string): string {
 
 function isFile(path: string): boolean {
   try {
-    return statSync(path).isFile() || statSync(path).isBlockDevice();
+    return statSync(path).isFile();
   } catch {
     return false;
   }
@@ -196,6 +196,8 @@ async function partialFiles(base: string, m: Manifest, mPath: string, notes: str
 }
 
 async function withoutManifest(base: string): Promise<ResolvedImage> {
+  if (existsSync(base) && statSync(base).isBlockDevice())
+    throw new UsageError(`${base} is a drive, not an image file: to copy a drive to a drive use clonestation clone`, 'USAGE', { path: base });
   const notes = [`no manifest (${basename(manifestPath(base))}): the image cannot be checked against the hashes of its backup`];
   let paths: string[];
   if (isFile(base) && !PART_SUFFIX.test(base)) paths = [base];

@@ -134,6 +134,16 @@ describeRoot('restore and verify on loop devices', () => {
     expect(sha256(t.file)).toBe(before);
   });
 
+  it('a drive as IMAGE is not an image (USAGE, exit 2): that is clone', () => {
+    const src = target(1 * MiB);
+    const t = target();
+    const before = sha256(t.file);
+    const r = runCli(['restore', src.dev, t.dev, '--yes']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/is a drive, not an image file: .*clonestation clone/);
+    expect(sha256(t.file)).toBe(before);
+  });
+
   it('a missing part: IMAGE_PART_MISSING (exit 2), target untouched', () => {
     for (const kind of ['split', 'splitzip'] as const) {
       const img = copyOf(kind);
