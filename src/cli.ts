@@ -80,7 +80,8 @@ Backup options (also --offset, --length, --block-size, --depth, --backend, --no-
 Restore and verify options (also --block-size, --depth, --backend, --no-direct, --yes, --json):
   --offset SIZE          start at this byte of the image (default 0)
   --length SIZE          this many bytes of the image (default: to its end)
-  --target-offset SIZE   where the image's first byte is on the target/drive (default 0)
+  --target-offset SIZE   where the first byte goes on the target/drive (default: where it
+                         came from, the backup's source offset + --offset)
   --force                use an image whose manifest says the backup did not finish
   --hash LIST            restore: more hashes of the restored bytes, for the report
   --no-check             restore: do not hash what is restored against the manifest (the

@@ -222,6 +222,15 @@ async function withoutManifest(base: string): Promise<ResolvedImage> {
   return { format, name: base, split: paths.length > 1, parts, size: format === 'raw' ? start : 0, hashes: {}, notes };
 }
 
+/**
+ * Where image byte `imageOffset` goes on a target when no --target-offset is given: where it
+ * came from. A backup of a range (a partition's area, say) restores to the same place; a
+ * whole-drive backup, or an image without a manifest, starts at 0.
+ */
+export function defaultTargetOffset(image: ResolvedImage, imageOffset: number): number {
+  return (image.manifest?.range.offset ?? 0) + imageOffset;
+}
+
 /** Algorithms by speed on this kind of machine (NOTES.md): restore checks the fastest one. */
 const SPEED_ORDER: HashAlgorithm[] = ['xxh3', 'xxh128', 'sha1', 'sha256', 'crc32', 'md5', 'sha512', 'blake3'];
 

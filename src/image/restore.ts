@@ -14,7 +14,7 @@ import { RateMeter, type Phase, type Reporter } from '../progress.js';
 import type { Backend, NativeChunkError } from '../native.js';
 import type { Extent } from '../extent.js';
 import { MultiHash, type HashAlgorithm } from './hash.js';
-import { fastestAlgorithm, firstHashMismatch, resolveImage, type ImagePart, type ResolvedImage } from './open.js';
+import { defaultTargetOffset, fastestAlgorithm, firstHashMismatch, resolveImage, type ImagePart, type ResolvedImage } from './open.js';
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
 import type { ZipImageReader } from './zip/reader.js';
 import { TargetWriter } from './target-writer.js';
@@ -113,7 +113,9 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
     const target = existsSync(o.target) ? inspectDrive(o.target, 'target') : undefined;
     if (!target) checkNewFilePath(o.target);
     const range = imageRange(image.size, o.offset, o.length, image.name);
-    const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : 0;
+    const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : defaultTargetOffset(image, range.offset);
+    if (!o.targetOffset && targetOffset !== range.offset)
+      notes.push(`the backup is of the source's bytes from ${image.manifest?.range.offset}: they go back to the same offset (${targetOffset}); --target-offset puts them elsewhere`);
     const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
     if (blockSize % 4096 !== 0 || blockSize < 4096 || blockSize > 64 << 20)
       throw new UsageError('--block-size must be a multiple of 4 KiB between 4 KiB and 64 MiB', 'BAD_SIZE');

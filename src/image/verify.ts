@@ -16,7 +16,7 @@ import { parseSize } from '../units.js';
 import type { Reporter } from '../progress.js';
 import type { Backend } from '../native.js';
 import { HASH_ALGORITHMS, MultiHash, type HashAlgorithm } from './hash.js';
-import { firstHashMismatch, resolveImage, type ResolvedImage } from './open.js';
+import { defaultTargetOffset, firstHashMismatch, resolveImage, type ResolvedImage } from './open.js';
 import { imageRange, partExtents, startProgress } from './restore.js';
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
 import type { ZipImageReader } from './zip/reader.js';
@@ -184,7 +184,7 @@ export async function verifyDrive(image: ResolvedImage, o: VerifyOptions, report
       image.size = zip.info.size;
     }
     const range = imageRange(image.size, o.offset, o.length, image.name);
-    const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', drive.logicalSectorSize) : 0;
+    const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', drive.logicalSectorSize) : defaultTargetOffset(image, range.offset);
     if (targetOffset + range.length > drive.size)
       throw new VerifyMismatchError(`${drivePath} ends at byte ${drive.size}, before the image's ${range.length} bytes at offset ${targetOffset} do: it is too small to hold this image`, {
         driveSize: drive.size,

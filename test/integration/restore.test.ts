@@ -19,6 +19,7 @@ const dataHash = sha256Of(data);
 describeRoot('restore and verify on loop devices', () => {
   const fx = useLoopScratch({ beforeAll, afterAll });
   const images: Partial<Record<Kind, MadeImage>> = {};
+  let srcDev = '';
   let n = 0;
 
   /** A fresh copy of a pristine image in its own folder. */
@@ -45,6 +46,7 @@ describeRoot('restore and verify on loop devices', () => {
     const srcFile = join(fx.dir(), 'source.img');
     writeFileSync(srcFile, data);
     const src = fx.loop(srcFile, 512, true);
+    srcDev = src.dev;
     const made = (kind: Kind, out: string, split?: string): MadeImage => {
       const r = runCli(['backup', src.dev, join(dir, out), '--hash', 'sha256,md5', '--json', ...(split ? ['--split', split] : [])]);
       if (r.status !== 0) throw new Error(`backup for the ${kind} round trip failed: ${r.stderr}${r.stdout}`);
@@ -98,6 +100,28 @@ describeRoot('restore and verify on loop devices', () => {
       expect(sha256Of(after.subarray(8 * MiB))).toBe(sha256Of(before.subarray(8 * MiB)));
       const v = runCli(['verify', img.manifest, t.dev, '--offset', '1MiB', '--length', '6MiB', '--target-offset', '2MiB']);
       expect(v.status, v.stderr).toBe(0);
+    }
+  });
+
+  it('puts a backup of a range back where it came from, unless --target-offset says otherwise', () => {
+    const dir = join(fx.dir(), 'range');
+    mkdirSync(dir);
+    for (const out of ['part.img', 'part.zip']) {
+      const b = runCli(['backup', srcDev, join(dir, out), '--offset', '1MiB', '--length', '4MiB', '--split', '3MiB']);
+      expect(b.status, b.stderr).toBe(0);
+      const t = target();
+      const before = readFileSync(t.file);
+      const r = runCli(['restore', join(dir, out), t.dev, '--yes', '--json']);
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      expect(r.events.some((e) => e.event === 'note' && /go back to the same offset \(1048576\)/.test(String(e.message)))).toBe(true);
+      const after = readFileSync(t.file);
+      expect(sha256Of(after.subarray(1 * MiB, 5 * MiB))).toBe(sha256Of(data.subarray(1 * MiB, 5 * MiB)));
+      expect(sha256Of(after.subarray(0, 1 * MiB))).toBe(sha256Of(before.subarray(0, 1 * MiB)));
+      expect(runCli(['verify', join(dir, out), t.dev]).status).toBe(0);
+      // elsewhere, on request
+      const t2 = target();
+      expect(runCli(['restore', join(dir, out), t2.dev, '--yes', '--target-offset', '0']).status).toBe(0);
+      expect(sha256(t2.file, 0, 4 * MiB)).toBe(sha256Of(data.subarray(1 * MiB, 5 * MiB)));
     }
   });
 
