@@ -9,6 +9,7 @@ import { mixedImage, rejectsWithCode, sha256 } from '../helpers/zip.js';
 import { fastestAlgorithm, resolveImage } from '../../src/image/open.js';
 import { partExtents, restore } from '../../src/image/restore.js';
 import { verify } from '../../src/image/verify.js';
+import { TargetWriter } from '../../src/image/target-writer.js';
 import type { Reporter } from '../../src/progress.js';
 
 const KiB = 1024;
@@ -110,6 +111,45 @@ describe('partExtents', () => {
       { part: parts[2], extent: { offset: 0, length: 50 }, delta: 1150 },
     ]);
     expect(partExtents(parts, { offset: 100, length: 100 }, 0)).toEqual([{ part: parts[1], extent: { offset: 0, length: 100 }, delta: 0 }]);
+  });
+});
+
+describe('TargetWriter', () => {
+  it('writes any sequence of pieces through aligned slots, with an unaligned tail, at an offset', async () => {
+    for (const [direct, offset] of [
+      [true, 8192],
+      [false, 333],
+      [true, 1000], // unaligned offset: buffered, and says why
+    ] as const) {
+      const out = join(s.dir, `tw-${n++}.img`);
+      writeFileSync(out, Buffer.alloc(offset));
+      const w = new TargetWriter({ path: out, kind: 'file', offset, direct, align: 4096, slotSize: 16 * KiB, depth: 2 });
+      if (direct && offset % 4096 !== 0) expect(w.directNote).toMatch(/not aligned/);
+      else expect(w.direct).toBe(direct);
+      let at = 0;
+      for (const len of [1, 5000, 16 * KiB, 40000, 3, 70000]) {
+        await w.write(data.subarray(at, at + len));
+        at += len;
+      }
+      await w.finish();
+      expect(w.written).toBe(at);
+      const got = readFileSync(out);
+      expect(got.length).toBe(offset + at);
+      expect(sha256(got.subarray(offset))).toBe(sha256(data.subarray(0, at)));
+    }
+  });
+});
+
+describe('verify without a manifest', () => {
+  it('reads everything, checks a zip CRC, and reports the sha256 of a raw image', async () => {
+    const raw = copyOf('split');
+    rmSync(raw.manifest);
+    const r = await verify({ image: raw.name }, quiet);
+    expect(r.hashes?.sha256).toBe(sha256(data));
+    expect(r.notes.join()).toMatch(/nothing to compare with/);
+    const z = copyOf('zip');
+    rmSync(z.manifest);
+    expect((await verify({ image: z.name }, quiet)).checked).toContain('zip CRC-32');
   });
 });
 
