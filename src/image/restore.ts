@@ -13,7 +13,8 @@ import { parseSize, formatBytes } from '../units.js';
 import { RateMeter, type Phase, type Reporter } from '../progress.js';
 import type { Backend, NativeChunkError } from '../native.js';
 import type { Extent } from '../extent.js';
-import { MultiHash, type HashAlgorithm } from './hash.js';
+import type { HashAlgorithm } from './hash.js';
+import { HashThread } from './hash-thread.js';
 import { defaultTargetOffset, fastestAlgorithm, firstHashMismatch, resolveImage, type ImagePart, type ResolvedImage } from './open.js';
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
 import type { ZipImageReader } from './zip/reader.js';
@@ -237,7 +238,7 @@ interface Written {
 }
 
 /** Raw and split raw: one engine job per part, in order, all feeding one hash tap. */
-async function restoreRaw(plan: RestorePlan, hash: MultiHash | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
+async function restoreRaw(plan: RestorePlan, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
   const pieces = partExtents(plan.image.parts, plan.range, plan.targetOffset);
   let before = 0;
   let current: EngineJob | undefined;
@@ -318,7 +319,7 @@ async function syncTarget(plan: RestorePlan): Promise<void> {
 }
 
 /** Zip and split zip: the inflated entry, streamed through TargetWriter. */
-async function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: MultiHash | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
+async function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
   const align = Math.max(plan.target?.logicalSectorSize ?? 512, 512);
   const writer = new TargetWriter({
     path: plan.targetPath,
@@ -329,6 +330,7 @@ async function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: MultiHas
     align: plan.target?.kind === 'block' ? align : 4096,
     slotSize: plan.blockSize,
     depth: Math.min(plan.depth, 8),
+    tap: hash ? (slot) => hash.update(slot) : undefined,
   });
   reporter.note(`target ${writer.direct ? 'O_DIRECT' : `buffered (${writer.directNote})`}`, { targetDirect: writer.direct });
   const progress = startProgress('copy', plan.range.length, reporter, () => writer.written);
@@ -347,7 +349,6 @@ async function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: MultiHas
         continue;
       }
       const piece = from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to);
-      hash?.update(piece);
       await writer.write(piece);
       // a part of the image: stop reading once it is written (no CRC check then)
       if (pos >= end && !plan.full) break;
@@ -377,11 +378,18 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
       { image: plan.image.name, format: plan.image.format, parts: plan.image.parts.length, target: plan.targetPath, offset: plan.range.offset, length: plan.range.length, targetOffset: plan.targetOffset },
     );
     prepareFileTarget(plan);
-    const hash = plan.hash.length > 0 ? await MultiHash.create(plan.hash) : undefined;
+    // Hashing on its own thread, beside the engine's I/O thread and the main thread's work.
+    const hash = plan.hash.length > 0 ? await HashThread.start(plan.hash) : undefined;
     const start = process.hrtime.bigint();
-    const w = plan.zip ? await restoreZip(plan, plan.zip, hash, reporter, signal) : await restoreRaw(plan, hash, reporter, signal);
+    let hashes: Partial<Record<HashAlgorithm, string>> | undefined;
+    let w: Written;
+    try {
+      w = plan.zip ? await restoreZip(plan, plan.zip, hash, reporter, signal) : await restoreRaw(plan, hash, reporter, signal);
+      hashes = hash ? await hash.digest() : undefined;
+    } finally {
+      await hash?.close();
+    }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    const hashes = hash?.digest();
     if (plan.check && hashes) {
       const bad = firstHashMismatch({ [plan.check]: plan.image.hashes[plan.check] }, hashes);
       if (bad)

@@ -6,7 +6,7 @@
 import { closeSync, constants as fsConstants, fdatasync, openSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { engine } from '../native.js';
-import { IoError, isSystemCallError, openError, type CloneStationError } from '../errors.js';
+import { CloneStationError, IoError, isSystemCallError, openError } from '../errors.js';
 
 const writeAsync = promisify(write);
 const fdatasyncAsync = promisify(fdatasync);
@@ -27,6 +27,8 @@ export interface TargetWriterOptions {
   slotSize?: number;
   /** writes in flight */
   depth?: number;
+  /** also given each slot as it is written (a HashThread): the slot is reused when both are done */
+  tap?: (slot: Uint8Array) => Promise<void>;
 }
 
 /** Measured with bench/restore.ts: see docs/ARCHITECTURE.md ("Restore and verify"). */
@@ -82,8 +84,9 @@ export class TargetWriter {
     }
     this.direct = direct;
     this.directNote = note;
-    // One allocation for the ring; the native helper says where its first aligned byte is.
-    const mem = new Uint8Array(new ArrayBuffer(MEM_ALIGN + depth * slotSize));
+    // One allocation for the ring (shared, so a hashing thread reads the slots in place); the
+    // native helper says where its first aligned byte is.
+    const mem = new Uint8Array(new SharedArrayBuffer(MEM_ALIGN + depth * slotSize));
     const pad = engine.alignPad(mem, MEM_ALIGN);
     for (let i = 0; i < depth; i++) this.slots.push(mem.subarray(pad + i * slotSize, pad + (i + 1) * slotSize));
     this.inFlight.length = depth;
@@ -145,9 +148,13 @@ export class TargetWriter {
     const at = this.pos;
     this.pos += len;
     const i = this.cur;
-    this.inFlight[i] = this.writeSlot(slot, len, at, last).catch((e: unknown) => {
-      this.failure ??= e as CloneStationError;
-    });
+    const tapped = this.o.tap?.(slot.subarray(0, len));
+    this.inFlight[i] = Promise.all([this.writeSlot(slot, len, at, last), tapped]).then(
+      () => undefined,
+      (e: unknown) => {
+        this.failure ??= e instanceof CloneStationError ? e : new IoError('INCOMPLETE', `${e instanceof Error ? e.message : String(e)}: target ${this.o.path} is incomplete`);
+      },
+    );
     this.cur = (this.cur + 1) % this.slots.length;
     this.fill = 0;
   }
