@@ -16,6 +16,7 @@ import { parseSize } from '../units.js';
 import type { Reporter } from '../progress.js';
 import type { Backend } from '../native.js';
 import { HASH_ALGORITHMS, MultiHash, type HashAlgorithm } from './hash.js';
+import { HashThread } from './hash-thread.js';
 import { defaultTargetOffset, firstHashMismatch, resolveImage, type ResolvedImage } from './open.js';
 import { imageRange, partExtents, startProgress } from './restore.js';
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
@@ -57,39 +58,49 @@ function algorithmsOf(h: Partial<Record<HashAlgorithm, string>>): HashAlgorithm[
   return (Object.keys(h) as HashAlgorithm[]).filter((a) => (HASH_ALGORITHMS as readonly string[]).includes(a));
 }
 
-/** Reads a file from start to end in large pieces, one read ahead of the consumer. */
-async function readWhole(path: string, each: (data: Uint8Array) => void, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<number> {
+/**
+ * Reads a file from start to end in large pieces into a ring of three shared buffers, one read
+ * ahead of the consumer. `each` may return a promise (a HashThread still hashing the bytes):
+ * that buffer is read into again only after it settles.
+ */
+async function readWhole(path: string, each: (data: Uint8Array) => void | Promise<unknown>, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<number> {
   const fh = await open(path, 'r').catch((e: unknown) => {
     throw new ImageError('IMAGE_READ_FAILED', `cannot open ${path}: ${(e as Error).message}`, { path });
   });
+  const bufs = [0, 1, 2].map(() => Buffer.from(new SharedArrayBuffer(READ_SIZE)));
+  const busy: (Promise<unknown> | undefined)[] = [undefined, undefined, undefined];
   try {
-    const bufs = [Buffer.allocUnsafe(READ_SIZE), Buffer.allocUnsafe(READ_SIZE)];
     let pos = 0;
     let i = 0;
-    const readAt = (b: Buffer, at: number): Promise<number> =>
-      fh.read(b, 0, b.length, at).then(
+    const readInto = async (j: number, at: number): Promise<number> => {
+      await busy[j];
+      return fh.read(bufs[j] as Buffer, 0, READ_SIZE, at).then(
         (r) => r.bytesRead,
         (e: unknown) => {
           throw new ImageError('IMAGE_READ_FAILED', `reading ${path} failed at offset ${at}: ${(e as Error).message}; its disk may be failing`, { path, offset: at });
         },
       );
-    let pending = readAt(bufs[0] as Buffer, 0);
+    };
+    let pending = readInto(0, 0);
     for (;;) {
       const n = await pending;
       if (n === 0) break;
       const cur = bufs[i] as Buffer;
+      const j = i;
       pos += n;
-      i ^= 1;
-      pending = readAt(bufs[i] as Buffer, pos);
-      each(cur.subarray(0, n));
+      i = (i + 1) % bufs.length;
+      pending = readInto(i, pos);
+      busy[j] = each(cur.subarray(0, n)) ?? undefined;
       onBytes(n);
       if (signal?.aborted) {
         await pending.catch(() => 0);
         throw new CancelledError('verify cancelled: the image is unverified');
       }
     }
+    await Promise.all(busy);
     return pos;
   } finally {
+    await Promise.allSettled(busy);
     await fh.close();
   }
 }
@@ -108,29 +119,41 @@ export async function verifyImage(image: ResolvedImage, reporter: Reporter, sign
     // Raw: the whole image is the parts in order, hashed on the same pass. Without a
     // manifest there is nothing to compare with: sha256 is reported for checking by hand.
     const wholeAlgs = image.format === 'raw' ? (m ? algorithmsOf(image.hashes) : (['sha256'] as HashAlgorithm[])) : [];
-    const whole = wholeAlgs.length > 0 ? await MultiHash.create(wholeAlgs) : undefined;
-    for (const [i, part] of image.parts.entries()) {
-      const partAlgs = algorithmsOf(part.hashes);
-      const ph = partAlgs.length > 0 ? await MultiHash.create(partAlgs) : undefined;
-      const n = await readWhole(
-        part.path,
-        (d) => {
-          ph?.update(d);
-          whole?.update(d);
-        },
-        signal,
-        (b) => (done += b),
-      );
-      if (m && n !== part.size)
-        throw new ImageError('IMAGE_TRUNCATED', `${part.path} changed size while being read (${n} bytes, the manifest says ${part.size}): is something writing it?`, { path: part.path });
-      if (ph) {
-        const bad = firstHashMismatch(part.hashes, ph.digest());
-        if (bad)
-          throw new VerifyMismatchError(
-            `${image.parts.length > 1 ? `part ${i + 1} of ${image.parts.length}, ` : ''}${part.path}, differs from the manifest (${bad.algorithm} ${bad.got}, expected ${bad.expected}): it is damaged, replaced or out of order; copy a good one back or make the backup again`,
-            { path: part.path, part: i + 1, algorithm: bad.algorithm, expected: bad.expected, got: bad.got },
-          );
+    // One raw file: its bytes are the image's, one set of hashes serves both checks. A split:
+    // the whole image is hashed on a thread of its own while each part is hashed here.
+    const single = image.format === 'raw' && image.parts.length === 1;
+    const whole = !single && wholeAlgs.length > 0 ? await HashThread.start(wholeAlgs) : undefined;
+    let singleDigest: Partial<Record<HashAlgorithm, string>> | undefined;
+    try {
+      for (const [i, part] of image.parts.entries()) {
+        const partAlgs = single ? [...new Set([...algorithmsOf(part.hashes), ...wholeAlgs])] : algorithmsOf(part.hashes);
+        const ph = partAlgs.length > 0 ? await MultiHash.create(partAlgs) : undefined;
+        const n = await readWhole(
+          part.path,
+          (d) => {
+            ph?.update(d);
+            return whole?.update(d);
+          },
+          signal,
+          (b) => (done += b),
+        );
+        const partDigest = ph?.digest();
+        if (single) singleDigest = partDigest;
+        if (m && n !== part.size)
+          throw new ImageError('IMAGE_TRUNCATED', `${part.path} changed size while being read (${n} bytes, the manifest says ${part.size}): is something writing it?`, { path: part.path });
+        if (partDigest) {
+          const bad = firstHashMismatch(part.hashes, partDigest);
+          if (bad)
+            throw new VerifyMismatchError(
+              `${image.parts.length > 1 ? `part ${i + 1} of ${image.parts.length}, ` : ''}${part.path}, differs from the manifest (${bad.algorithm} ${bad.got}, expected ${bad.expected}): it is damaged, replaced or out of order; copy a good one back or make the backup again`,
+              { path: part.path, part: i + 1, algorithm: bad.algorithm, expected: bad.expected, got: bad.got },
+            );
+        }
       }
+      if (whole) hashes = await whole.digest();
+      else if (single) hashes = singleDigest;
+    } finally {
+      await whole?.close();
     }
     if (image.parts.some((p) => algorithmsOf(p.hashes).length > 0)) checked.push('part hashes');
     if (image.format === 'zip') {
@@ -153,8 +176,6 @@ export async function verifyImage(image: ResolvedImage, reporter: Reporter, sign
       }
       checked.push('zip CRC-32');
       if (zh) hashes = zh.digest();
-    } else if (whole) {
-      hashes = whole.digest();
     }
     if (m && hashes) {
       const bad = firstHashMismatch(image.hashes, hashes);
