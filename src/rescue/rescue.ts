@@ -170,6 +170,7 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
   }
 
   const book = new Mapbook(source.size, map);
+  if (map) reporter.note(`resuming from map ${o.mapPath}: ${book.totals()['+']} bytes already rescued`);
   const journals = new JournalSet(mapPath);
   const started = new Date();
   const header = (finished: boolean): MapHeader => ({ commandLine: o.commandLine, version: o.version, startTime: started, currentTime: new Date(), finished });
