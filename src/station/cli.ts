@@ -1,6 +1,5 @@
 // The station's commands: one master to many targets, many pairs, or a job file.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { pino } from 'pino';
 import { CancelledError, ExitStatus, IoError, UsageError } from '../errors.js';
 import { confirmOverwriteAll } from '../confirm.js';
 import type { Backend } from '../native.js';
@@ -60,7 +59,9 @@ export function parseJobFile(path: string): { jobs: StationJobInput[]; maxParall
 }
 
 export async function runStation(r: StationRun, reporter: Reporter, signal: AbortSignal): Promise<number> {
-  const logger = r.logPath ? pino({ base: { run: new Date().toISOString() } }, pino.destination({ dest: r.logPath, sync: true, mkdir: true })) : undefined;
+  // pino (and the modules it brings) is loaded only for a run that logs.
+  const { pino } = r.logPath ? await import('pino') : { pino: undefined };
+  const logger = r.logPath && pino ? pino({ base: { run: new Date().toISOString() } }, pino.destination({ dest: r.logPath, sync: true, mkdir: true })) : undefined;
   const station = new Station({ ...r.options, logger, version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
   station.warmUp(r.jobs.length);
   try {
