@@ -303,7 +303,8 @@ async function rawBackup(o: BackupOptions, source: DriveInfo, range: Extent, wor
       targets: [{ path, direct: o.direct ?? true, delta: -piece.offset }],
       extents: piece.length > 0 ? [piece] : [],
       blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
-      depth: o.depth ?? DEFAULT_DEPTH,
+      // hashing holds each slot a little longer: a deeper ring keeps the drive busy meanwhile
+      depth: o.depth ?? (o.hash.length > 0 ? 2 * DEFAULT_DEPTH : DEFAULT_DEPTH),
       backend: o.backend ?? 'auto',
       stopOnReadError: true,
       sync: true,
