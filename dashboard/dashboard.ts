@@ -99,6 +99,8 @@ export class Dashboard {
       terminal: opts.terminal ?? 'xterm-256color',
       smartCSR: true,
       fullUnicode: true,
+      // box lines and the position mark as Unicode, not the terminal's line-drawing set
+      forceUnicode: true,
       warnings: false,
       autoPadding: false,
       title: `clonestation ${source.title}`,
@@ -214,14 +216,14 @@ export class Dashboard {
     if (grew && !this.compact) this.layout();
     if (this.selected >= jobs.length) this.selected = Math.max(0, jobs.length - 1);
     this.tracker.update(jobs, t);
-    const stats = new Map(jobs.map((j) => [j.id, this.tracker.stats(j, t)] as const));
+    const stats = new Map(jobs.map((j) => [j.id, this.tracker.stats(j)] as const));
     this.w.header.setContent(this.headerText(jobs, t));
     this.w.table.setContent(this.tableLines(jobs, stats).join('\n'));
     if (this.w.detail) this.w.detail.setContent(this.detailLines(jobs[this.selected], stats.get(jobs[this.selected]?.id ?? -1)).join('\n'));
     this.w.legend.setContent(this.legendText());
     const sel = jobs[this.selected];
     if (!this.compact) this.w.map.setLabel(sel ? ` block map: job ${sel.id}${sel.map ? `, ${sel.pass}` : ' (a clone: copied so far)'} ` : ' block map ');
-    this.w.log.setContent(this.logLines(Number(this.w.log.height) - (this.compact ? 0 : 2)).join('\n'));
+    this.w.log.setContent(this.logLines(Number(this.w.log.height) - (this.compact ? 0 : 2), Number(this.w.log.width) - (this.compact ? 0 : 2)).join('\n'));
     this.w.help.setContent(this.helpText());
     if (this.w.chart && t - this.lastChart >= 1) {
       this.lastChart = t;
@@ -332,9 +334,10 @@ export class Dashboard {
     return ` ${what}${key} ◆ position`;
   }
 
-  private logLines(n: number): string[] {
+  /** The last `n` log lines, each cut to `width` (a wrapped line would push the others out). */
+  private logLines(n: number, width: number): string[] {
     const colour: Record<LogLine['level'], string> = { info: 'white-fg', warn: 'yellow-fg', error: 'red-fg' };
-    return this.feed.lines.slice(-Math.max(0, n)).map((l) => `{${colour[l.level]}}${blessed.escape(new Date(l.time).toTimeString().slice(0, 8))} ${blessed.escape(l.text)}{/}`);
+    return this.feed.lines.slice(-Math.max(0, n)).map((l) => `{${colour[l.level]}}${blessed.escape(fit(`${new Date(l.time).toTimeString().slice(0, 8)} ${l.text}`, width).trimEnd())}{/}`);
   }
 
   private helpText(): string {
@@ -355,7 +358,7 @@ export class Dashboard {
       const tail = h.slice(-n).map((v) => v / 1e6);
       return [...new Array<number>(n - tail.length).fill(0), ...tail];
     };
-    const series = jobs.map((j, i) => ({ title: `job ${j.id}`, x, y: pad(this.tracker.stats(j, this.clock()).history), style: { line: seriesColours[i % seriesColours.length] } }));
+    const series = jobs.map((j, i) => ({ title: `job ${j.id}`, x, y: pad(this.tracker.stats(j).history), style: { line: seriesColours[i % seriesColours.length] } }));
     series.push({ title: 'all', x, y: pad(total), style: { line: 'white' } });
     chart.setData(series);
   }

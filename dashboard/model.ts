@@ -12,6 +12,8 @@ interface Track {
   history: number[];
   lastHistory: number;
   now: number;
+  /** bytes/s over the current pass */
+  average: number;
 }
 
 export interface JobStats {
@@ -41,18 +43,24 @@ export class Tracker {
     let sum = 0;
     for (const j of jobs) {
       let tr = this.tracks.get(j.id);
-      if (!tr || tr.pass !== j.pass || j.bytesDone < (tr.samples[tr.samples.length - 1]?.bytes ?? 0)) {
-        // a new pass starts counting from zero: rates restart with it
-        const history = tr?.history ?? [];
-        const first = !tr;
-        tr = { samples: [], pass: j.pass, passStart: first ? t - j.elapsed : t, history, lastHistory: tr?.lastHistory ?? Number.NEGATIVE_INFINITY, now: 0 };
+      const ended = endedStates.has(j.state);
+      if (!tr || (!ended && (tr.pass !== j.pass || j.bytesDone < (tr.samples[tr.samples.length - 1]?.bytes ?? 0)))) {
+        // a new pass counts from zero: its rates start again
+        tr = { samples: [], pass: j.pass, passStart: tr ? t : t - j.elapsed, history: tr?.history ?? [], lastHistory: tr?.lastHistory ?? Number.NEGATIVE_INFINITY, now: 0, average: 0 };
         this.tracks.set(j.id, tr);
       }
-      const active = !endedStates.has(j.state) && j.state !== 'queued' && j.state !== 'paused';
-      tr.samples.push({ t, bytes: j.bytesDone });
-      while (tr.samples.length > 2 && t - tr.samples[0].t > this.windowSec) tr.samples.shift();
-      const first = tr.samples[0];
-      tr.now = active && t > first.t ? Math.max(0, (j.bytesDone - first.bytes) / (t - first.t)) : 0;
+      if (ended) {
+        // the figures stop where the job ended; its average stays as it was
+        tr.now = 0;
+      } else {
+        const active = j.state !== 'queued' && j.state !== 'paused';
+        tr.samples.push({ t, bytes: j.bytesDone });
+        while (tr.samples.length > 2 && t - tr.samples[0].t > this.windowSec) tr.samples.shift();
+        const first = tr.samples[0];
+        tr.now = active && t > first.t ? Math.max(0, (j.bytesDone - first.bytes) / (t - first.t)) : 0;
+        const since = t - tr.passStart;
+        tr.average = since > 0 ? j.bytesDone / since : 0;
+      }
       sum += tr.now;
       if (t - tr.lastHistory >= 1) {
         tr.lastHistory = t;
@@ -67,13 +75,11 @@ export class Tracker {
     }
   }
 
-  stats(j: JobView, t: number): JobStats {
+  stats(j: JobView): JobStats {
     const tr = this.tracks.get(j.id);
     const now = tr?.now ?? 0;
-    const since = tr ? t - tr.passStart : j.elapsed;
-    const average = since > 0 && !endedStates.has(j.state) ? j.bytesDone / since : since > 0 ? j.bytesDone / since : 0;
-    const percent = j.bytesTotal > 0 ? (100 * j.bytesDone) / j.bytesTotal : endedStates.has(j.state) && j.state === 'done' ? 100 : 0;
-    return { now, average, eta: eta(j, now), percent, history: tr?.history ?? [] };
+    const percent = j.bytesTotal > 0 ? (100 * j.bytesDone) / j.bytesTotal : j.state === 'done' ? 100 : 0;
+    return { now, average: tr?.average ?? 0, eta: eta(j, now), percent, history: tr?.history ?? [] };
   }
 
   /** The station's aggregate bytes/s, one per second, oldest first. */

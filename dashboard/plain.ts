@@ -35,7 +35,7 @@ export class PlainProgress {
     this.tracker.update(jobs, t);
     if (t - this.last < this.every) return [];
     this.last = t;
-    const lines = jobs.filter((j) => !endedStates.has(j.state) && j.state !== 'queued').map((j) => plainLine(j, this.tracker.stats(j, t)));
+    const lines = jobs.filter((j) => !endedStates.has(j.state) && j.state !== 'queued').map((j) => plainLine(j, this.tracker.stats(j)));
     for (const l of lines) this.write(l);
     return lines;
   }

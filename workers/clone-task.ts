@@ -25,6 +25,8 @@ export interface CloneJobSpec {
   lagMs: number;
   /** write retries per target, with backoff, before it is failed */
   retries: number;
+  /** bytes/s each engine job of this task may move (0 or absent: no limit; the demo's --throttle) */
+  maxRate?: number;
 }
 
 export interface TargetOutcome {
@@ -61,8 +63,8 @@ export interface CloneTask {
   port?: MessagePort;
 }
 
-async function runJob(job: EngineJob, control: Int32Array): ReturnType<EngineJob['run']> {
-  const stop = steer(job, control);
+async function runJob(job: EngineJob, control: Int32Array, maxRate?: number): ReturnType<EngineJob['run']> {
+  const stop = steer(job, control, maxRate);
   try {
     return await job.run();
   } finally {
@@ -102,7 +104,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
     },
     task.copyCounters,
   );
-  const out = await runJob(shared, control);
+  const out = await runJob(shared, control, spec.maxRate);
   const result: CloneTaskResult = { state: 'done', targets, copySeconds: 0, verifySeconds: 0, backend: out.backend };
   const readErr = out.errors.find((e) => e.target < 0 && e.op === 'read');
   if (readErr || out.fatal) {
@@ -173,7 +175,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
         },
         task.catchUpCounters,
       );
-      const r = await runJob(catchUp, control);
+      const r = await runJob(catchUp, control, spec.maxRate);
       const w = r.errors.find((x) => x.target >= 0);
       const rd = r.errors.find((x) => x.target < 0 && x.op === 'read');
       if (rd) {
@@ -214,7 +216,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
       },
       task.verifyCounters,
     );
-    const v = await runJob(verify, control);
+    const v = await runJob(verify, control, spec.maxRate);
     result.verifySeconds = Number(process.hrtime.bigint() - v0) / 1e9;
     for (const e of v.errors) {
       if (e.target < 0) continue;

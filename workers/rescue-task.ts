@@ -6,6 +6,11 @@ import { rescue, type RescueOptions, type RescueSummary } from '../src/rescue/re
 import { CloneStationError } from '../src/errors.js';
 import type { Reporter } from '../src/progress.js';
 import { cancelRequested } from './control.js';
+import type { Mapbook } from '../src/rescue/mapbook.js';
+import { mapSnapshot, type MapSnapshot } from '../src/rescue/snapshot.js';
+
+/** How often the map goes to the main thread for the dashboard: compact, once a second. */
+const MAP_EVERY_MS = 1000;
 
 export interface RescueTask {
   options: RescueOptions;
@@ -18,6 +23,8 @@ export interface RescueTaskResult {
   summary?: RescueSummary;
   code?: string;
   reason?: string;
+  /** the map as it ended (the last 'map' message may still be in flight when the task returns) */
+  map?: MapSnapshot;
 }
 
 export default async function rescueTask(task: RescueTask): Promise<RescueTaskResult> {
@@ -26,17 +33,33 @@ export default async function rescueTask(task: RescueTask): Promise<RescueTaskRe
   const timer = setInterval(() => {
     if (cancelRequested(control)) ac.abort();
   }, 50);
+  let book: Mapbook | undefined;
+  let pass = '';
+  let lastProgress = 0;
+  const postMap = (): void => {
+    if (book) task.port?.postMessage({ type: 'map', pass, map: mapSnapshot(book) });
+  };
+  const mapTimer = setInterval(postMap, MAP_EVERY_MS);
   const reporter: Reporter = {
     note: (message) => task.port?.postMessage({ type: 'note', message }),
-    progress: (v) => task.port?.postMessage({ type: 'progress', done: v.done, total: v.total }),
+    progress: (v) => {
+      // the rescuebook's views also name the pass; trimming reports after every sector,
+      // so the main thread hears at most 4 a second
+      const next = (v as { pass?: string }).pass ?? pass;
+      const now = Date.now();
+      if (next === pass && now - lastProgress < 250) return;
+      pass = next;
+      lastProgress = now;
+      task.port?.postMessage({ type: 'progress', done: v.done, total: v.total, pass, bytesBad: v.bytesBad });
+    },
     phaseEnd: () => {},
     done: () => {},
     error: () => {},
   };
   task.port?.postMessage({ type: 'phase', phase: 1 });
   try {
-    const summary = await rescue({ ...task.options, yes: true }, reporter, ac.signal);
-    return { state: 'done', summary };
+    const summary = await rescue({ ...task.options, yes: true, watch: (b) => ((book = b), postMap()) }, reporter, ac.signal);
+    return { state: 'done', summary, map: book && mapSnapshot(book) };
   } catch (e) {
     const err = e instanceof CloneStationError ? e : undefined;
     return {
@@ -44,9 +67,12 @@ export default async function rescueTask(task: RescueTask): Promise<RescueTaskRe
       code: err?.code ?? 'INTERNAL',
       reason: e instanceof Error ? e.message : String(e),
       summary: err?.details && typeof err.details.rescuedBytes === 'number' ? (err.details as unknown as RescueSummary) : undefined,
+      map: book && mapSnapshot(book),
     };
   } finally {
     clearInterval(timer);
+    clearInterval(mapTimer);
+    postMap();
     task.port?.postMessage({ type: 'phase', phase: 4 });
   }
 }

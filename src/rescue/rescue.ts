@@ -43,6 +43,8 @@ export interface RescueOptions {
   yes?: boolean;
   version: string;
   commandLine: string;
+  /** called once with the live map, for displays (the dashboard) that read it at their own pace */
+  watch?: (book: Mapbook) => void;
 }
 
 export interface RescueSummary {
@@ -170,6 +172,7 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
   }
 
   const book = new Mapbook(source.size, map);
+  o.watch?.(book);
   const journals = new JournalSet(mapPath);
   const started = new Date();
   const header = (finished: boolean): MapHeader => ({ commandLine: o.commandLine, version: o.version, startTime: started, currentTime: new Date(), finished });
