@@ -31,7 +31,8 @@ export function cellStatuses(map: MapView, cells: number): MapStatus[] {
   for (const e of map.extents) {
     if (e.size <= 0) continue;
     const first = Math.max(0, Math.floor(e.pos / per));
-    const last = Math.min(cells - 1, Math.floor((e.pos + e.size - 1) / per));
+    // (ceil: with fewer bytes than cells, a cell may start inside the last byte of an extent)
+    const last = Math.min(cells - 1, Math.ceil((e.pos + e.size) / per) - 1);
     const sev = severity[e.status];
     for (let c = first; c <= last; c++) if (sev > severity[out[c]]) out[c] = e.status;
   }

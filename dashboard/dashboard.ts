@@ -380,7 +380,8 @@ export class Dashboard {
     for (let r = 0; r < rows; r++) {
       const line = lines[y0 + r];
       if (!line) continue;
-      for (let c = 0; c < width; c++) {
+      // (a render just before a resize may still have the old, larger coordinates)
+      for (let c = 0; c < width && x0 + c < line.length; c++) {
         const cell = cells[r][c];
         line[x0 + c] = [cellAttr(cell.fg, cell.bg), cell.ch];
       }

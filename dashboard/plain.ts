@@ -12,7 +12,7 @@ export function plainLine(j: JobView, s: JobStats): string {
 export class PlainProgress {
   private readonly tracker = new Tracker();
   private timer: NodeJS.Timeout | undefined;
-  private last = 0;
+  private last: number | undefined;
   constructor(
     private readonly source: DashboardSource,
     private readonly write: (line: string) => void,
@@ -33,6 +33,8 @@ export class PlainProgress {
     const t = this.clock();
     const jobs = this.source.jobs();
     this.tracker.update(jobs, t);
+    // the first line comes `every` seconds after the start, when there is a rate to tell
+    this.last ??= t;
     if (t - this.last < this.every) return [];
     this.last = t;
     const lines = jobs.filter((j) => !endedStates.has(j.state) && j.state !== 'queued').map((j) => plainLine(j, this.tracker.stats(j)));
