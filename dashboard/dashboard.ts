@@ -32,7 +32,7 @@ type Cell = [number, string];
 /** blessed keeps the drawn screen in `lines` and the terminal's colours in `tput`; its typings omit both. */
 interface ScreenInternals {
   lines: (Cell[] & { dirty?: boolean })[];
-  tput: { colors: number };
+  tput: { colors: number; brokenACS: boolean };
 }
 
 const stateColour: Record<string, string> = {
@@ -106,6 +106,9 @@ export class Dashboard {
       title: `clonestation ${source.title}`,
     });
     this.onForce = opts.onForce;
+    // The map needs UTF-8 anyway: draw lines and marks as Unicode too, not through the
+    // terminal's line-drawing charset (which capture-pane and logs show as letters).
+    (this.screen as unknown as ScreenInternals).tput.brokenACS = true;
     this.layout();
     this.screen.on('resize', () => {
       this.layout();
