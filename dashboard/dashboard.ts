@@ -9,7 +9,7 @@ import { Tracker, type JobStats } from './model.js';
 import { bar, fit, shortBytes, shortDuration, shortRate } from './format.js';
 import { cellAttr, linearMap, mapCells, statusNames } from './blockmap.js';
 import { LogFeed, type LogLine } from './logfeed.js';
-import type { MapStatus } from './source.js';
+import type { MapStatus, MapView } from './source.js';
 
 export interface DashboardOptions {
   input?: NodeJS.ReadableStream;
@@ -33,6 +33,8 @@ type Cell = [number, string];
 interface ScreenInternals {
   lines: (Cell[] & { dirty?: boolean })[];
   tput: { colors: number; brokenACS: boolean };
+  /** writes the changed lines of `lines` to the terminal */
+  draw(start: number, end: number): void;
 }
 
 const stateColour: Record<string, string> = {
@@ -71,6 +73,10 @@ export class Dashboard {
   private timer: NodeJS.Timeout | undefined;
   private lastChart = Number.NEGATIVE_INFINITY;
   private destroyed = false;
+  private logKey = '';
+  private dirtyLayout = true;
+  /** the last map drawn, as cells: recomputed only when the map, the job or the size changes */
+  private mapCache: { key: string; view: MapView; cells: ReturnType<typeof mapCells> } | undefined;
   // widgets (rebuilt by layout())
   private w!: {
     header: blessed.Widgets.BoxElement;
@@ -202,6 +208,7 @@ export class Dashboard {
       this.w = { header, table, detail, chart, map, legend, log, help };
       this.lastChart = Number.NEGATIVE_INFINITY;
     }
+    this.dirtyLayout = true;
     this.w.map.on('render', (coords: { xi: number; xl: number; yi: number; yl: number } | undefined) => this.drawMap(coords));
     if (this.modal.kind === 'report') this.modal = { kind: 'none' };
     this.drawModal();
@@ -226,13 +233,27 @@ export class Dashboard {
     this.w.legend.setContent(this.legendText());
     const sel = jobs[this.selected];
     if (!this.compact) this.w.map.setLabel(sel ? ` block map: job ${sel.id}${sel.map ? `, ${sel.pass}` : ' (a clone: copied so far)'} ` : ' block map ');
-    this.w.log.setContent(this.logLines(Number(this.w.log.height) - (this.compact ? 0 : 2), Number(this.w.log.width) - (this.compact ? 0 : 2)).join('\n'));
-    this.w.help.setContent(this.helpText());
-    if (this.w.chart && t - this.lastChart >= 1) {
-      this.lastChart = t;
-      this.drawChart(jobs);
+    // (the log pane is parsed again only when it has new lines or a new size)
+    const logKey = `${this.feed.version} ${String(this.w.log.width)}x${String(this.w.log.height)}`;
+    const logChanged = logKey !== this.logKey;
+    if (logChanged) {
+      this.logKey = logKey;
+      this.w.log.setContent(this.logLines(Number(this.w.log.height) - (this.compact ? 0 : 2), Number(this.w.log.width) - (this.compact ? 0 : 2)).join('\n'));
     }
-    this.screen.render();
+    this.w.help.setContent(this.helpText());
+    // The chart and the log change once a second at most: a full render then (and with a
+    // popup open); in between only the panes that follow every tick are redrawn, and the
+    // screen's diff sends what changed.
+    if (t - this.lastChart >= 1 || this.modal.kind !== 'none' || this.dirtyLayout || logChanged) {
+      if (t - this.lastChart >= 1) this.lastChart = t;
+      this.dirtyLayout = false;
+      if (this.w.chart && this.lastChart === t) this.drawChart(jobs);
+      this.screen.render();
+    } else {
+      for (const el of [this.w.header, this.w.table, this.w.detail, this.w.map, this.w.legend, this.w.help]) el?.render();
+      const internals = this.screen as unknown as ScreenInternals;
+      internals.draw(0, internals.lines.length - 1);
+    }
     if (this.stopping && this.source.finished()) this.quitResolve();
   }
 
@@ -333,8 +354,8 @@ export class Dashboard {
   private legendText(): string {
     const j = this.jobsNow[this.selected];
     const key = (['+', '?', '*', '/', '-'] as MapStatus[]).map((st) => `{${legendHex[st]}-fg}█{/} ${statusNames[st]}`).join(' ');
-    const what = this.compact ? (j ? `map of job ${j.id}${j.map ? '' : ' (copied so far)'}: ` : '') : '';
-    return ` ${what}${key} ◆ position`;
+    const what = this.compact ? (j ? `map, job ${j.id}: ` : '') : '';
+    return ` ${what}${key} ◆ ${this.compact ? 'pos' : 'position'}`;
   }
 
   /** The last `n` log lines, each cut to `width` (a wrapped line would push the others out). */
@@ -363,6 +384,11 @@ export class Dashboard {
     };
     const series = jobs.map((j, i) => ({ title: `job ${j.id}`, x, y: pad(this.tracker.stats(j).history), style: { line: seriesColours[i % seriesColours.length] } }));
     series.push({ title: 'all', x, y: pad(total), style: { line: 'white' } });
+    // contrib's line chart looks for the highest value again for every point it plots
+    // (quadratic: 16 jobs made it most of the dashboard's CPU); given maxY, it does not
+    let max = 0;
+    for (const se of series) for (const v of se.y) if (v > max) max = v;
+    chart.options.maxY = Math.max(1, max * 1.2);
     chart.setData(series);
   }
 
@@ -378,7 +404,13 @@ export class Dashboard {
     const j = this.jobsNow[this.selected];
     if (!j || width <= 0 || rows <= 0) return;
     const view = j.map ?? linearMap(j.bytesDone, j.bytesTotal, endedStates.has(j.state));
-    const cells = mapCells(view, width, rows, this.colours);
+    const key = `${j.id} ${width}x${rows} ${this.colours} ${j.map ? '' : `${view.current.pos}/${view.size}`}`;
+    let cells: ReturnType<typeof mapCells>;
+    if (this.mapCache && this.mapCache.key === key && (!j.map || this.mapCache.view === j.map)) cells = this.mapCache.cells;
+    else {
+      cells = mapCells(view, width, rows, this.colours);
+      this.mapCache = { key, view, cells };
+    }
     const lines = (this.screen as unknown as ScreenInternals).lines;
     for (let r = 0; r < rows; r++) {
       const line = lines[y0 + r];
@@ -393,6 +425,8 @@ export class Dashboard {
   }
 
   private drawModal(): void {
+    // whatever a popup covered is drawn again by the next (full) render
+    this.dirtyLayout = true;
     this.w.modal?.detach();
     this.w.modal = undefined;
     const m = this.modal;
@@ -423,6 +457,7 @@ export class Dashboard {
       if (name === 'escape' || name === 'q' || name === 'r' || name === 'enter') {
         m.box.detach();
         this.modal = { kind: 'none' };
+        this.dirtyLayout = true;
         this.tick();
       } else if (name === 'up' || name === 'k') {
         m.box.scroll(-1);

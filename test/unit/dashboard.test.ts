@@ -96,7 +96,7 @@ describe('dashboard: what is drawn', () => {
     for (const id of [1, 2, 3, 4]) expect(row(text, id)).not.toBe('');
     expect(row(text, 1)).toMatch(/\/dev\/sdb → \/dev\/sdl\s+running\s+copy\s+25\.0/);
     expect(row(text, 4)).toMatch(/\? bad\s+100 B/);
-    expect(text.join('\n')).toContain('map of job 1');
+    expect(text.join('\n')).toMatch(/map, job 1: █ finished █ non-tried █ non-trimmed █ non-scraped █ bad ◆ pos/);
     expect(text.filter((l) => l.startsWith('▀')).length).toBeGreaterThanOrEqual(2);
     expect(text.join('\n')).toContain('a log line');
     expect(text[23]).toMatch(/select\s+p pause\s+c cancel\s+r report\s+q quit/);
