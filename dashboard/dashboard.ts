@@ -168,10 +168,13 @@ export class Dashboard {
     const header = blessed.box({ parent: s, top: 0, left: 0, width: '100%', height: 1, tags: true, style: { fg: 'white', bg: 'blue' } });
     const help = blessed.box({ parent: s, bottom: 0, left: 0, width: '100%', height: 1, tags: true, style: { fg: 'black', bg: 'white' } });
     if (this.compact) {
-      // 80x24: header, table (no border), map title + 3 rows of map, 4 log lines, help.
-      const logH = Math.max(2, Math.min(4, rows - 14));
-      const mapH = Math.max(2, Math.min(4, rows - 10 - logH));
-      const tableH = Math.max(2, Math.min(jobs + 1, rows - 1 - 1 - 1 - mapH - logH));
+      // 80x24: header, table (no border), the map's legend line and its rows, log lines,
+      // help. The table gets what its jobs need (leaving 4 rows); the rest is shared by the
+      // map and the log, about 2:1.
+      const tableH = Math.max(2, Math.min(jobs + 1, rows - 3 - 4));
+      const avail = rows - 3 - tableH;
+      const logH = Math.max(1, Math.min(8, Math.floor(avail / 3)));
+      const mapH = Math.max(1, avail - logH);
       const table = blessed.box({ parent: s, top: 1, left: 0, width: '100%', height: tableH, tags: true });
       const legend = blessed.box({ parent: s, top: 1 + tableH, left: 0, width: '100%', height: 1, tags: true, style: { fg: 'white', bg: 'black' } });
       const map = blessed.box({ parent: s, top: 2 + tableH, left: 0, width: '100%', height: mapH, tags: false });
@@ -238,7 +241,8 @@ export class Dashboard {
     const logChanged = logKey !== this.logKey;
     if (logChanged) {
       this.logKey = logKey;
-      this.w.log.setContent(this.logLines(Number(this.w.log.height) - (this.compact ? 0 : 2), Number(this.w.log.width) - (this.compact ? 0 : 2)).join('\n'));
+      // (one column spare: a line as wide as the box would wrap)
+      this.w.log.setContent(this.logLines(Number(this.w.log.height) - (this.compact ? 0 : 2), Number(this.w.log.width) - (this.compact ? 1 : 3)).join('\n'));
     }
     this.w.help.setContent(this.helpText());
     // The chart and the log change once a second at most: a full render then (and with a

@@ -33,7 +33,7 @@ export class Tracker {
   private readonly total: number[] = [];
   private lastTotal = Number.NEGATIVE_INFINITY;
   constructor(
-    private readonly windowSec = 3,
+    private readonly windowSec = 5,
     /** points kept per history (one a second) */
     private readonly keep = 600,
   ) {}
@@ -50,8 +50,10 @@ export class Tracker {
         this.tracks.set(j.id, tr);
       }
       if (ended) {
-        // the figures stop where the job ended; its average stays as it was
+        // the figures stop where the job ended; its average stays as it was (or, for a job
+        // that ended before it was ever seen running, is its bytes over its time)
         tr.now = 0;
+        if (tr.average === 0 && j.elapsed > 0) tr.average = j.bytesDone / j.elapsed;
       } else {
         const active = j.state !== 'queued' && j.state !== 'paused';
         tr.samples.push({ t, bytes: j.bytesDone });

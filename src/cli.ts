@@ -123,7 +123,7 @@ function backendOf(v: string | undefined): Backend {
 
 type StationValues = { 'max-parallel'?: string; 'no-verify'?: boolean; report?: string; log?: string; json?: boolean; yes?: boolean; 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean; verify?: boolean; ui?: boolean; 'no-ui'?: boolean };
 
-async function stationCommand(jobs: import('./station/station.js').StationJobInput[], values: StationValues, reporter: () => Reporter, signal: AbortSignal, file?: { maxParallel?: number; verify?: boolean }): Promise<number> {
+async function stationCommand(jobs: import('./station/station.js').StationJobInput[], values: StationValues, reporter: () => Reporter, signal: AbortSignal, file?: { maxParallel?: number; verify?: boolean }, title?: string): Promise<number> {
   const { runStation } = await import('./station/cli.js');
   const rep = values.json ? new JsonReporter() : reporter();
   const verify = values['no-verify'] ? false : values.verify ? true : file?.verify;
@@ -144,6 +144,7 @@ async function stationCommand(jobs: import('./station/station.js').StationJobInp
       logPath: values.log,
       version: version(),
       ui: wantsUi(values),
+      title,
     },
     rep,
     signal,
@@ -303,7 +304,7 @@ async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortS
   if (wantsUi(values)) {
     // On the dashboard a 1:1 clone is a station of one job: the same plan and refusals,
     // and it can be paused, cancelled and reported like any station job.
-    return stationCommand([{ source: positionals[0], targets: [positionals[1]], offset: values.offset, length: values.length, targetOffset: values['target-offset'] }], { ...values, verify: values.verify ?? false }, reporter, signal, { maxParallel: 1, verify: values.verify ?? false });
+    return stationCommand([{ source: positionals[0], targets: [positionals[1]], offset: values.offset, length: values.length, targetOffset: values['target-offset'] }], { ...values, verify: values.verify ?? false }, reporter, signal, { maxParallel: 1, verify: values.verify ?? false }, 'clone');
   }
   const rep = values.json ? new JsonReporter() : reporter();
   const result = await clone(

@@ -10,11 +10,13 @@ export function cancelRequested(control: Int32Array): boolean {
 }
 
 const TICK_MS = 50;
+/** Throttled jobs are checked more often: between two checks the engine runs at full speed. */
+const THROTTLE_TICK_MS = 5;
 
 /**
  * Applies the control word to `job` until the returned function is called. With `maxRate`
  * (bytes/s, the demo's --throttle) the job is also paused whenever it is ahead of that rate:
- * real I/O, just less of it per second.
+ * real I/O, just less of it per second, in bursts of what the engine moves in 5 ms.
  */
 export function steer(job: EngineJob, control: Int32Array, maxRate = 0): () => void {
   let last: number = Control.run;
@@ -34,7 +36,7 @@ export function steer(job: EngineJob, control: Int32Array, maxRate = 0): () => v
     }
     if (maxRate > 0 && c === Control.run) {
       const s = job.snapshot();
-      const ahead = Math.max(s.bytesRead, s.bytesCompared) > (maxRate * runningMs) / 1000;
+      const ahead = Math.max(s.bytesRead, s.bytesCompared) >= (maxRate * runningMs) / 1000;
       if (ahead !== throttled) {
         throttled = ahead;
         if (ahead) job.pause();
@@ -42,7 +44,12 @@ export function steer(job: EngineJob, control: Int32Array, maxRate = 0): () => v
       }
     }
   };
+  if (maxRate > 0) {
+    // nothing moves before the first check allows it
+    throttled = true;
+    job.pause();
+  }
   apply();
-  const timer = setInterval(apply, TICK_MS);
+  const timer = setInterval(apply, maxRate > 0 ? THROTTLE_TICK_MS : TICK_MS);
   return () => clearInterval(timer);
 }
