@@ -170,7 +170,7 @@ async function cmdRescue(args: string[], reporter: () => Reporter, signal: Abort
   const { rescue } = await import('./rescue/rescue.js');
   const { wantsUi } = await import('./ui.js');
   const ui = wantsUi(values);
-  const run = async (reporter: Reporter, sig: AbortSignal, watch?: (book: import('./rescue/mapbook.js').Mapbook) => void) => rescue(
+  const run = async (reporter: Reporter, sig: AbortSignal, watch?: (book: import('./rescue/mapbook.js').Mapbook) => void, ready?: () => void) => rescue(
     {
       source: positionals[0],
       target: positionals[1],
@@ -198,6 +198,7 @@ async function cmdRescue(args: string[], reporter: () => Reporter, signal: Abort
       version: version(),
       commandLine: ['clonestation', ...process.argv.slice(2)].join(' '),
       watch,
+      ready,
     },
     reporter,
     sig,
@@ -218,7 +219,7 @@ async function cmdRescue(args: string[], reporter: () => Reporter, signal: Abort
 async function rescueWithDashboard<T>(
   source: string,
   target: string,
-  run: (reporter: Reporter, signal: AbortSignal, watch: (book: import('./rescue/mapbook.js').Mapbook) => void) => Promise<T>,
+  run: (reporter: Reporter, signal: AbortSignal, watch: (book: import('./rescue/mapbook.js').Mapbook) => void, ready: () => void) => Promise<T>,
   outer: Reporter,
   signal: AbortSignal,
 ): Promise<T> {
@@ -233,9 +234,11 @@ async function rescueWithDashboard<T>(
   signal.addEventListener('abort', stop);
   const view = new RescueSource({ source, target, sourceDrive: existsSync(source) ? inspectDrive(source, 'source') : undefined, targetDrive: existsSync(target) ? inspectDrive(target, 'target') : undefined }, ac);
   const inner = feedReporter(feed, outer);
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
   const work = async (): Promise<T> => {
     try {
-      const r = await run(view.reporter((m) => inner.note(m)), ac.signal, view.watch);
+      const r = await run(view.reporter((m) => inner.note(m)), ac.signal, view.watch, ready);
       view.settle('done', r);
       return r;
     } catch (e) {
@@ -246,7 +249,7 @@ async function rescueWithDashboard<T>(
       signal.removeEventListener('abort', stop);
     }
   };
-  return runWithDashboard(view, feed, work, signal);
+  return runWithDashboard(view, feed, work, signal, isReady);
 }
 
 async function cmdList(args: string[]): Promise<number> {

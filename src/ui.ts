@@ -39,9 +39,23 @@ export function feedReporter(feed: LogFeed, after: Reporter): Reporter {
  * or a confirmed q / Ctrl-C / SIGINT, which stop every job gracefully first). Returns what
  * `work` returned, or throws what it threw, after the terminal is restored.
  */
-export async function runWithDashboard<T>(source: DashboardSource, feed: LogFeed, work: () => Promise<T>, signal: AbortSignal): Promise<T> {
+export async function runWithDashboard<T>(source: DashboardSource, feed: LogFeed, work: () => Promise<T>, signal: AbortSignal, openWhen?: Promise<void>): Promise<T> {
   const { openDashboard } = await import('../dashboard/index.js');
   let settled = false;
+  const running = work().then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  // The work may still ask on the terminal (a block-device target) or be refused: the
+  // dashboard takes the screen only once it says it is ready.
+  if (openWhen) {
+    const first = await Promise.race([openWhen.then(() => 'ready' as const), running.then(() => 'ended' as const)]);
+    if (first === 'ended') {
+      const outcome = await running;
+      if (!outcome.ok) throw outcome.error;
+      return outcome.value;
+    }
+  }
   // the work may end in ways the source cannot see (a thrown error): then it is finished too
   const view: DashboardSource = {
     title: source.title,
@@ -64,10 +78,7 @@ export async function runWithDashboard<T>(source: DashboardSource, feed: LogFeed
   signal.addEventListener('abort', onAbort);
   if (signal.aborted) onAbort();
   try {
-    const outcome = await work().then(
-      (value) => ({ ok: true as const, value }),
-      (error: unknown) => ({ ok: false as const, error }),
-    );
+    const outcome = await running;
     settled = true;
     feed.add('every job has ended: q leaves and prints the summary');
     session.dashboard.tick();

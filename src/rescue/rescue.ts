@@ -45,6 +45,8 @@ export interface RescueOptions {
   commandLine: string;
   /** called once with the live map, for displays (the dashboard) that read it at their own pace */
   watch?: (book: Mapbook) => void;
+  /** called once every check has passed and the overwrite was confirmed: a display may take the terminal now */
+  ready?: () => void;
 }
 
 export interface RescueSummary {
@@ -170,6 +172,7 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
     const { confirmOverwrite } = await import('../confirm.js');
     await confirmOverwrite(target, `with what can be read of ${length} bytes of ${source.path} (map ${o.mapPath})`, { yes: false });
   }
+  o.ready?.();
 
   const book = new Mapbook(source.size, map);
   o.watch?.(book);
