@@ -69,21 +69,26 @@ export class StationSource implements DashboardSource {
     }
     const p = this.station.progress(j);
     const copied = p.copy.targets.length > 0 ? Math.min(...p.copy.targets.map((t) => t.bytes)) : 0;
-    const phase = j.state === 'paused' ? (Atomics.load(new Int32Array(j.control), 1) === 3 ? 'verify' : 'copy') : undefined;
+    // The worker's control and phase words are the truth about a running job: paused or
+    // not, and in which phase (a pause during verify or catch-up leaves j.state alone).
+    const control = new Int32Array(j.control);
+    const live = !ended.has(j.state) && j.state !== 'queued';
+    const phase = Atomics.load(control, 1);
+    const state: JobView['state'] = !live ? j.state : Atomics.load(control, 0) === 1 ? 'paused' : phase === 2 ? 'catching-up' : phase === 3 ? 'verifying' : 'running';
     let pass: string;
     let done: number;
-    if (j.state === 'verifying' || phase === 'verify') {
+    if (!live) {
+      pass = '-';
+      done = j.state === 'done' ? j.spec.length : copied;
+    } else if (phase === 3) {
       pass = 'verify';
       done = p.verify.bytesCompared;
-    } else if (j.state === 'catching-up') {
+    } else if (phase === 2) {
       pass = 'catch-up';
       // the laggard's own reads add to what the shared stream gave it
       done = Math.min(j.spec.length, copied + (readCounters(j.counters.catchUp, j.spec.length).targets[0]?.bytes ?? 0));
-    } else if (j.state === 'done') {
-      pass = '-';
-      done = j.spec.length;
     } else {
-      pass = ended.has(j.state) || j.state === 'queued' ? '-' : 'copy';
+      pass = 'copy';
       done = copied;
     }
     const errors = p.copy.readErrors + p.copy.targets.reduce((n, t) => n + t.errors, 0) + p.verify.targets.reduce((n, t) => n + t.errors, 0);
@@ -92,7 +97,7 @@ export class StationSource implements DashboardSource {
       id: j.id,
       role: j.targets.length > 1 ? `1:${j.targets.length}` : 'pair',
       drives: [source, ...j.targets.map((t, i) => drive('target', t.path, t.drive, outcomes?.[i]?.reason ?? (outcomes?.[i]?.detachedAt !== undefined ? 'slow: left the shared stream' : undefined)))],
-      state: j.state,
+      state,
       pass,
       bytesDone: done,
       bytesTotal: j.spec.length,
