@@ -74,6 +74,8 @@ export class Dashboard {
   private lastChart = Number.NEGATIVE_INFINITY;
   private destroyed = false;
   private logKey = '';
+  /** the first job row shown when not all fit */
+  private tableTop = 0;
   private dirtyLayout = true;
   /** the last map drawn, as cells: recomputed only when the map, the job or the size changes */
   private mapCache: { key: string; view: MapView; cells: ReturnType<typeof mapCells> } | undefined;
@@ -311,7 +313,13 @@ export class Dashboard {
     const cols = this.columns(width);
     const head = cols.map((c) => fit(c.name, c.w, c.right ? 'right' : 'left')).join(' ');
     const lines = [`{bold}${blessed.escape(head)}{/bold}`];
+    // more jobs than rows: the rows scroll to keep the selected job in view
+    const fits = Math.max(1, Number(this.w.table.height) - (this.compact ? 1 : 3));
+    if (this.selected < this.tableTop) this.tableTop = this.selected;
+    if (this.selected >= this.tableTop + fits) this.tableTop = this.selected - fits + 1;
+    this.tableTop = Math.max(0, Math.min(this.tableTop, jobs.length - fits));
     jobs.forEach((j, i) => {
+      if (i < this.tableTop || i >= this.tableTop + fits) return;
       const s = stats.get(j.id) ?? { now: 0, average: 0, eta: '-', percent: 0, history: [] };
       const cells: Record<string, string> = {
         ID: String(j.id),

@@ -102,6 +102,19 @@ describe('dashboard: what is drawn', () => {
     expect(text[23]).toMatch(/select\s+p pause\s+c cancel\s+r report\s+q quit/);
   });
 
+  it('scrolls the rows to keep the selected job in view when they do not all fit (20 jobs in 80x24)', async () => {
+    const { d, term } = start(Array.from({ length: 20 }, (_, i) => cloneView(i + 1)), 80, 24);
+    let text = screenText(d);
+    expect(row(text, 1)).not.toBe('');
+    expect(row(text, 20)).toBe('');
+    for (let i = 0; i < 19; i++) await press(term, 'j');
+    expect(d.selectedId).toBe(20);
+    text = screenText(d);
+    expect(row(text, 20)).not.toBe('');
+    expect(row(text, 1)).toBe('');
+    expect(text.join('\n')).toContain('map, job 20');
+  });
+
   it('resizes cleanly between the rich and the compact layout', () => {
     const { d, term } = start([cloneView(1), rescueView(2)], 160, 48);
     expect(d.compact).toBe(false);
