@@ -11,6 +11,7 @@ import { bar, fit, shortBytes, shortDuration, shortRate } from '../../dashboard/
 import { Mapbook } from '../../src/rescue/mapbook.js';
 import { mapSnapshot } from '../../src/rescue/snapshot.js';
 import { FakeSource, cloneView } from '../helpers/fake-source.js';
+import { runCli } from '../helpers/fixtures.js';
 
 describe('rates and ETA', () => {
   it('MB/s now over a sliding window, the average over the pass, an ETA from the rate now', () => {
@@ -165,5 +166,25 @@ describe('rescue map snapshots for the dashboard', () => {
     expect(s.totals['-']).toBe(10000 * 512);
     expect(s.errorAreas).toBe(20000);
     expect(s.extents.at(-1)?.status).toBe('?');
+  });
+});
+
+describe('the CLI: --ui / --no-ui', () => {
+  it('refuses --ui without a terminal, --ui with --json, and --ui with --no-ui (exit 2, nothing run)', () => {
+    for (const args of [['demo', '--ui'], ['demo', '--ui', '--json'], ['demo', '--ui', '--no-ui']]) {
+      const r = runCli(args);
+      expect(r.status, r.stderr).toBe(2);
+      // (with --json the error is a JSON event on stdout)
+      expect(r.stderr + r.stdout).toMatch(/--ui (and|needs)/);
+      expect(r.stderr + r.stdout).toMatch(/\[USAGE\]|"code":"USAGE"/);
+    }
+  });
+  it('prints a plain progress line per running job every few seconds without a terminal, then the summary', () => {
+    // 8 MiB at 1 MiB/s: the master's copy and verify take long enough for a line or two
+    const r = runCli(['demo', '--size', '8MiB', '--throttle', '1MiB']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^job 1 (running copy|verifying verify) +\d+\.\d% +[\d.]+ MiB of 8\.00 MiB +[\d.]+ MB\/s now, [\d.]+ avg +ETA \S+$/m);
+    expect(r.stderr).toMatch(/^JOB +SOURCE +TARGET +STATE/m);
+    expect(r.stderr).toMatch(/station: 3 of 3 job\(s\) done/);
   });
 });
