@@ -167,8 +167,8 @@ export class Dashboard {
     const rows = Math.max(8, Number(s.height));
     this.compact = isCompact(cols, rows);
     const jobs = Math.max(1, this.jobsNow.length || this.source.jobs().length);
-    const header = blessed.box({ parent: s, top: 0, left: 0, width: '100%', height: 1, tags: true, style: { fg: 'white', bg: 'blue' } });
-    const help = blessed.box({ parent: s, bottom: 0, left: 0, width: '100%', height: 1, tags: true, style: { fg: 'black', bg: 'white' } });
+    const header = blessed.box({ parent: s, top: 0, left: 0, width: '100%', height: 1, tags: true, wrap: false, style: { fg: 'white', bg: 'blue' } });
+    const help = blessed.box({ parent: s, bottom: 0, left: 0, width: '100%', height: 1, tags: true, wrap: false, style: { fg: 'black', bg: 'white' } });
     if (this.compact) {
       // 80x24: header, table (no border), the map's legend line and its rows, log lines,
       // help. The table gets what its jobs need (leaving 4 rows); the rest is shared by the
@@ -177,17 +177,17 @@ export class Dashboard {
       const avail = rows - 3 - tableH;
       const logH = Math.max(1, Math.min(8, Math.floor(avail / 3)));
       const mapH = Math.max(1, avail - logH);
-      const table = blessed.box({ parent: s, top: 1, left: 0, width: '100%', height: tableH, tags: true });
-      const legend = blessed.box({ parent: s, top: 1 + tableH, left: 0, width: '100%', height: 1, tags: true, style: { fg: 'white', bg: 'black' } });
+      const table = blessed.box({ parent: s, top: 1, left: 0, width: '100%', height: tableH, tags: true, wrap: false });
+      const legend = blessed.box({ parent: s, top: 1 + tableH, left: 0, width: '100%', height: 1, tags: true, wrap: false, style: { fg: 'white', bg: 'black' } });
       const map = blessed.box({ parent: s, top: 2 + tableH, left: 0, width: '100%', height: mapH, tags: false });
-      const log = blessed.box({ parent: s, top: 2 + tableH + mapH, left: 0, width: '100%', height: rows - 3 - tableH - mapH, tags: true, style: { fg: 'gray' } });
+      const log = blessed.box({ parent: s, top: 2 + tableH + mapH, left: 0, width: '100%', height: rows - 3 - tableH - mapH, tags: true, wrap: false, style: { fg: 'gray' } });
       this.w = { header, table, map, legend, log, help };
     } else {
       const logH = Math.max(5, Math.min(10, Math.floor(rows / 5)));
       const tableH = Math.min(jobs + 3, Math.floor((rows - 2 - logH) * 0.45));
       const midTop = 1 + tableH;
       const midH = rows - 2 - logH - tableH;
-      const table = blessed.box({ parent: s, top: 1, left: 0, width: '100%', height: tableH, tags: true, border: { type: 'line' }, label: ' jobs ', style: { border: { fg: 'gray' } } });
+      const table = blessed.box({ parent: s, top: 1, left: 0, width: '100%', height: tableH, tags: true, wrap: false, border: { type: 'line' }, label: ' jobs ', style: { border: { fg: 'gray' } } });
       const chartW = Math.floor(cols * 0.5);
       const chart = contrib.line({
         top: midTop,
@@ -206,10 +206,10 @@ export class Dashboard {
       // (the canvas gets its context on 'attach': append, not the parent option)
       s.append(chart);
       const detailH = Math.min(8, Math.max(4, Math.floor(midH / 3)));
-      const detail = blessed.box({ parent: s, top: midTop, left: chartW, width: cols - chartW, height: detailH, tags: true, border: { type: 'line' }, label: ' selected job ', style: { border: { fg: 'gray' } } });
+      const detail = blessed.box({ parent: s, top: midTop, left: chartW, width: cols - chartW, height: detailH, tags: true, wrap: false, border: { type: 'line' }, label: ' selected job ', style: { border: { fg: 'gray' } } });
       const map = blessed.box({ parent: s, top: midTop + detailH, left: chartW, width: cols - chartW, height: midH - detailH - 1, border: { type: 'line' }, label: ' block map ', style: { border: { fg: 'gray' } } });
-      const legend = blessed.box({ parent: s, top: midTop + midH - 1, left: chartW, width: cols - chartW, height: 1, tags: true });
-      const log = blessed.box({ parent: s, top: midTop + midH, left: 0, width: '100%', height: logH, tags: true, border: { type: 'line' }, label: ' log ', style: { border: { fg: 'gray' } } });
+      const legend = blessed.box({ parent: s, top: midTop + midH - 1, left: chartW, width: cols - chartW, height: 1, tags: true, wrap: false });
+      const log = blessed.box({ parent: s, top: midTop + midH, left: 0, width: '100%', height: logH, tags: true, wrap: false, border: { type: 'line' }, label: ' log ', style: { border: { fg: 'gray' } } });
       this.w = { header, table, detail, chart, map, legend, log, help };
       this.lastChart = Number.NEGATIVE_INFINITY;
     }

@@ -115,6 +115,17 @@ describe('dashboard: what is drawn', () => {
     expect(text.join('\n')).toContain('map, job 20');
   });
 
+  it('stays one line per row on a terminal too small for its columns (40x10): cut, not wrapped', () => {
+    const { d } = start([cloneView(1), cloneView(2), rescueView(3)], 40, 10);
+    const text = screenText(d);
+    expect(text).toHaveLength(10);
+    expect(text.every((l) => l.length === 40)).toBe(true);
+    expect(text[1]).toMatch(/^ ID DRIVES/);
+    expect(text[2]).toMatch(/^\s+1 \/dev\/sd. running/);
+    expect(text[3]).toMatch(/^\s+2 \/dev\/sd. running/);
+    expect(text[9]).toMatch(/^ ↑↓\/jk select/);
+  });
+
   it('resizes cleanly between the rich and the compact layout', () => {
     const { d, term } = start([cloneView(1), rescueView(2)], 160, 48);
     expect(d.compact).toBe(false);
