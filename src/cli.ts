@@ -170,7 +170,7 @@ async function cmdRescue(args: string[], reporter: () => Reporter, signal: Abort
   const { rescue } = await import('./rescue/rescue.js');
   const { wantsUi } = await import('./ui.js');
   const ui = wantsUi(values);
-  const run = async (reporter: Reporter, sig: AbortSignal, watch?: (book: import('./rescue/mapbook.js').Mapbook) => void, ready?: () => void) => rescue(
+  const run = async (reporter: Reporter, sig: AbortSignal, hooks: RescueDisplayHooks = {}) => rescue(
     {
       source: positionals[0],
       target: positionals[1],
@@ -197,8 +197,7 @@ async function cmdRescue(args: string[], reporter: () => Reporter, signal: Abort
       yes: values.yes,
       version: version(),
       commandLine: ['clonestation', ...process.argv.slice(2)].join(' '),
-      watch,
-      ready,
+      ...hooks,
     },
     reporter,
     sig,
@@ -215,11 +214,14 @@ async function cmdRescue(args: string[], reporter: () => Reporter, signal: Abort
   return ExitStatus.ok;
 }
 
+/** What a display hands a rescue: the live map, the moment it may take the terminal, a pause. */
+type RescueDisplayHooks = Pick<import('./rescue/rescue.js').RescueOptions, 'watch' | 'ready' | 'paused'>;
+
 /** A rescue in this thread, shown on the dashboard; the summary follows once the terminal is back. */
 async function rescueWithDashboard<T>(
   source: string,
   target: string,
-  run: (reporter: Reporter, signal: AbortSignal, watch: (book: import('./rescue/mapbook.js').Mapbook) => void, ready: () => void) => Promise<T>,
+  run: (reporter: Reporter, signal: AbortSignal, hooks: RescueDisplayHooks) => Promise<T>,
   outer: Reporter,
   signal: AbortSignal,
 ): Promise<T> {
@@ -238,7 +240,7 @@ async function rescueWithDashboard<T>(
   const isReady = new Promise<void>((r) => (ready = r));
   const work = async (): Promise<T> => {
     try {
-      const r = await run(view.reporter((m) => inner.note(m)), ac.signal, view.watch, ready);
+      const r = await run(view.reporter((m) => inner.note(m)), ac.signal, { watch: view.watch, ready, paused: view.paused });
       view.settle('done', r);
       return r;
     } catch (e) {

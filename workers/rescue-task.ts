@@ -1,11 +1,11 @@
 // A piscina task: one station job with a map, i.e. a rescue, in a worker thread. The
 // rescue's own policy (src/rescue) runs here; the station sees its state over the port and
-// cancels it through the shared control word, which becomes an abort signal.
+// cancels or pauses it through the shared control word (cancel becomes an abort signal).
 import type { MessagePort } from 'node:worker_threads';
 import { rescue, type RescueOptions, type RescueSummary } from '../src/rescue/rescue.js';
 import { CloneStationError } from '../src/errors.js';
 import type { Reporter } from '../src/progress.js';
-import { cancelRequested } from './control.js';
+import { Control, cancelRequested } from './control.js';
 import type { Mapbook } from '../src/rescue/mapbook.js';
 import { mapSnapshot, type MapSnapshot } from '../src/rescue/snapshot.js';
 
@@ -58,7 +58,11 @@ export default async function rescueTask(task: RescueTask): Promise<RescueTaskRe
   };
   task.port?.postMessage({ type: 'phase', phase: 1 });
   try {
-    const summary = await rescue({ ...task.options, yes: true, watch: (b) => ((book = b), postMap()) }, reporter, ac.signal);
+    const summary = await rescue(
+      { ...task.options, yes: true, watch: (b) => ((book = b), postMap()), paused: () => Atomics.load(control, 0) === Control.pause },
+      reporter,
+      ac.signal,
+    );
     return { state: 'done', summary, map: book && mapSnapshot(book) };
   } catch (e) {
     const err = e instanceof CloneStationError ? e : undefined;

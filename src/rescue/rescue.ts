@@ -47,6 +47,8 @@ export interface RescueOptions {
   watch?: (book: Mapbook) => void;
   /** called once every check has passed and the overwrite was confirmed: a display may take the terminal now */
   ready?: () => void;
+  /** the operator paused the rescue: no reads while true (the map stays as it is) */
+  paused?: () => boolean;
 }
 
 export interface RescueSummary {
@@ -219,6 +221,7 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
     progress: (v) => reporter.progress(v),
     note: (m, f) => reporter.note(m, f),
     signal,
+    paused: o.paused,
   });
   reporter.note(
     `rescuing ${source.path} (${source.size} bytes, ${sectorSize}-byte sectors, cluster ${cluster}) to ${o.target}; map ${o.mapPath}: ${Math.round((100 * book.totals()['+']) / Math.max(1, source.size))}% already finished`,

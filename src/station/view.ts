@@ -46,13 +46,15 @@ export class StationSource implements DashboardSource {
     const source = drive('source', j.spec.source, j.source);
     if (j.map) {
       const live = j.live;
+      const running = !ended.has(j.state) && j.state !== 'queued';
+      const paused = running && Atomics.load(new Int32Array(j.control), 0) === 1;
       const summary = j.rescue?.summary;
       const bad = summary?.badBytes ?? live?.map?.totals['-'] ?? live?.bytesBad ?? 0;
       return {
         id: j.id,
         role: 'rescue',
         drives: [source, drive('target', j.targets[0].path, j.targets[0].drive)],
-        state: j.state,
+        state: paused ? 'paused' : running ? 'running' : j.state,
         pass: ended.has(j.state) ? '-' : live?.pass || (j.state === 'queued' ? '-' : 'start'),
         bytesDone: summary?.rescuedBytes ?? live?.done ?? 0,
         bytesTotal: summary?.size ?? live?.total ?? j.spec.length,
@@ -62,8 +64,8 @@ export class StationSource implements DashboardSource {
         elapsed,
         badAreas: hasBadAreas(live?.map, bad),
         map: mapView(live?.map),
-        // the rescue's passes have no pause; cancel saves the map
-        canPause: false,
+        // a pause holds the rescue between reads; cancel saves the map
+        canPause: true,
         note: j.error,
       };
     }
@@ -113,11 +115,11 @@ export class StationSource implements DashboardSource {
 
   pause(id: number): void {
     const j = this.job(id);
-    if (j && !j.map) this.station.pause(j);
+    if (j) this.station.pause(j);
   }
   resume(id: number): void {
     const j = this.job(id);
-    if (j && !j.map) this.station.resume(j);
+    if (j) this.station.resume(j);
   }
   cancel(id: number): void {
     const j = this.job(id);
@@ -150,6 +152,9 @@ export class RescueSource implements DashboardSource {
   private readonly started = Date.now();
   private endedAt: number | undefined;
   state: JobView['state'] = 'running';
+  /** give this to rescue() as `paused` */
+  readonly paused = (): boolean => this.pausedFlag;
+  private pausedFlag = false;
   result: unknown;
   error: string | undefined;
 
@@ -197,7 +202,7 @@ export class RescueSource implements DashboardSource {
         id: 1,
         role: 'rescue',
         drives: [drive('source', this.paths.source, this.paths.sourceDrive), drive('target', this.paths.target, this.paths.targetDrive)],
-        state: this.state,
+        state: this.pausedFlag && !ended.has(this.state) ? 'paused' : this.state,
         pass: ended.has(this.state) ? '-' : (this.progress?.pass ?? 'start'),
         bytesDone: m?.totals['+'] ?? this.progress?.done ?? 0,
         bytesTotal: m?.size ?? this.progress?.total ?? 0,
@@ -207,14 +212,19 @@ export class RescueSource implements DashboardSource {
         elapsed: ((this.endedAt ?? now) - this.started) / 1000,
         badAreas: hasBadAreas(m, bad),
         map: mapView(m),
-        canPause: false,
+        canPause: true,
         note: this.error,
       },
     ];
   }
-  pause(): void {}
-  resume(): void {}
+  pause(): void {
+    this.pausedFlag = true;
+  }
+  resume(): void {
+    this.pausedFlag = false;
+  }
   cancel(): void {
+    this.pausedFlag = false;
     this.abort.abort();
   }
   report(): unknown {
@@ -222,7 +232,7 @@ export class RescueSource implements DashboardSource {
     return { source: this.paths.source, target: this.paths.target, state: j.state, pass: j.pass, rescuedBytes: j.bytesDone, size: j.bytesTotal, badBytes: j.bytesBad, errorAreas: j.errors, result: this.result, error: this.error };
   }
   stopAll(): void {
-    this.abort.abort();
+    this.cancel();
   }
   finished(): boolean {
     return ended.has(this.state);

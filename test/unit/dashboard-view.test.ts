@@ -58,7 +58,7 @@ describe('StationSource: the dashboard view of a station', () => {
     expect(src.report(1)).toMatchObject({ id: 1, state: 'done', now: { bytesDone: 16 << 20 } });
   });
 
-  it("brings a rescue job's map to the main thread: bad areas, errors, no pause, no ETA", async () => {
+  it("brings a rescue job's map to the main thread: bad areas, errors, no ETA; p holds it before its next read", async () => {
     const size = 4 << 20;
     const sick = makeFile(join(s.dir, 'sick.img'), size);
     const bad = join(s.dir, 'bad.map');
@@ -66,9 +66,17 @@ describe('StationSource: the dashboard view of a station', () => {
     const station = new Station({ maxParallel: 1, version: 'test' });
     station.add({ source: sick, targets: [join(s.dir, 'sick-rescued.img')], map: join(s.dir, 'sick.map'), simulateErrors: bad });
     const src = new StationSource(station);
-    await station.run();
+    // paused before it starts: it holds before its first read
+    src.pause(1);
+    const run = station.run();
+    await until(() => src.jobs()[0].state === 'paused' && src.jobs()[0].map !== undefined);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(src.jobs()[0]).toMatchObject({ state: 'paused', bytesDone: 0 });
+    expect(src.jobs()[0].map?.extents).toEqual([{ pos: 0, size, status: '?' }]);
+    src.resume(1);
+    await run;
     const [j] = src.jobs();
-    expect(j).toMatchObject({ role: 'rescue', state: 'done', canPause: false, badAreas: true, bytesBad: 0x10000, bytesTotal: size, bytesDone: size - 0x10000, errors: 1 });
+    expect(j).toMatchObject({ role: 'rescue', state: 'done', canPause: true, badAreas: true, bytesBad: 0x10000, bytesTotal: size, bytesDone: size - 0x10000, errors: 1 });
     expect(j.map?.extents).toEqual([
       { pos: 0, size: 0x100000, status: '+' },
       { pos: 0x100000, size: 0x10000, status: '-' },
