@@ -67,13 +67,22 @@ export async function runWithDashboard<T>(source: DashboardSource, feed: LogFeed
     stopAll: () => source.stopAll(),
     finished: () => settled || source.finished(),
   };
-  const session = openDashboard(view, {
-    feed,
-    onForce: () => {
-      process.stderr.write('\nclonestation: Ctrl-C again: leaving now; targets are incomplete\n');
-      process.exit(ExitStatus.cancelled);
-    },
-  });
+  let session: ReturnType<typeof openDashboard>;
+  try {
+    session = openDashboard(view, {
+      feed,
+      onForce: () => {
+        process.stderr.write('\nclonestation: Ctrl-C again: leaving now; targets are incomplete\n');
+        process.exit(ExitStatus.cancelled);
+      },
+    });
+  } catch (e) {
+    // no dashboard after all (a terminal blessed cannot drive): the work goes on without it
+    process.stderr.write(`clonestation: the dashboard could not start (${e instanceof Error ? e.message : String(e)}); going on without it\n`);
+    const outcome = await running;
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
+  }
   const onAbort = (): void => session.requestStop();
   signal.addEventListener('abort', onAbort);
   if (signal.aborted) onAbort();
