@@ -237,7 +237,7 @@ export class Dashboard {
     if (this.w.detail) this.w.detail.setContent(this.detailLines(jobs[this.selected], stats.get(jobs[this.selected]?.id ?? -1)).join('\n'));
     this.w.legend.setContent(this.legendText());
     const sel = jobs[this.selected];
-    if (!this.compact) this.w.map.setLabel(sel ? ` block map: job ${sel.id}${sel.map ? `, ${sel.pass}` : ' (a clone: copied so far)'} ` : ' block map ');
+    if (!this.compact) this.w.map.setLabel(sel ? ` block map: job ${sel.id}${sel.map ? `, ${sel.pass === '-' ? sel.state : sel.pass}` : ' (a clone: copied so far)'} ` : ' block map ');
     // (the log pane is parsed again only when it has new lines or a new size)
     const logKey = `${this.feed.version} ${String(this.w.log.width)}x${String(this.w.log.height)}`;
     const logChanged = logKey !== this.logKey;
