@@ -323,6 +323,11 @@ export class PartSet {
     await Promise.all(this.handles.map((h) => h.close().catch(() => undefined)));
   }
 
+  /** The path of the part holding byte `position` of the whole (for messages). */
+  pathAt(position: number): string {
+    return this.paths[this.partAt(Math.max(0, Math.min(position, this.size - 1)))] ?? this.paths[0] ?? '';
+  }
+
   /** The part holding byte `position`: the last one starting at or before it (so empty parts are passed over). */
   private partAt(position: number): number {
     let lo = 0;
