@@ -1,17 +1,12 @@
-// Short figures for narrow columns. The dashboard keeps its own (it depends on nothing in
-// src/); the units match the CLI's: binary sizes, MB/s (1e6) rates, m:ss durations.
+// Short figures for narrow columns, in the CLI's units (src/units.ts, which knows nothing
+// of drives either): binary sizes, MB/s (1e6) rates, m:ss durations.
+import { binaryUnit } from '../src/units.js';
 
 /** Bytes in at most 9 characters: "512 B", "1.5 MiB", "931 GiB". */
 export function shortBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  if (i === 0) return `${n} B`;
-  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[i]}`;
+  const { value: v, unit } = binaryUnit(n);
+  if (unit === 'B') return `${n} B`;
+  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${unit}`;
 }
 
 /** MB/s without the unit, in at most 6 characters. */

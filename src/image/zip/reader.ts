@@ -50,25 +50,7 @@ class PartSetReader extends yauzl.RandomAccessReader {
     );
   }
   override _readStreamForRange(start: number, end: number): Readable {
-    const set = this.set;
-    let pos = start;
-    return new Readable({
-      read(): void {
-        if (pos >= end) {
-          this.push(null);
-          return;
-        }
-        const n = Math.min(READ_SIZE, end - pos);
-        const buf = Buffer.allocUnsafe(n);
-        set.read(buf, 0, n, pos).then(
-          () => {
-            pos += n;
-            this.push(buf);
-          },
-          (e: unknown) => this.destroy(e instanceof Error ? e : new Error(String(e))),
-        );
-      },
-    });
+    return compressedStream(this.set, start, end - start);
   }
   override close(callback: (err: Error | null) => void): void {
     // the PartSet belongs to ZipImageReader, which closes it
