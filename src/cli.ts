@@ -19,7 +19,7 @@ Usage:
   clonestation clone SOURCE TARGET1 TARGET2 ... one master to many targets (a station)
   clonestation clone --pair SRC:DST --pair ...  many pairs at once
   clonestation run JOBFILE                      a station described in a JSON job file
-  clonestation demo [--keep] [--size SIZE]      clone generated images (no drives needed)
+  clonestation demo [--keep] [--size SIZE] [--throttle RATE]  generated images (no drives needed)
   clonestation backup SOURCE OUT [options]      a drive to an image: OUT.img/.raw (raw) or OUT.zip
   clonestation restore IMAGE TARGET [options]   write a backup image (raw, split, zip) to a drive
   clonestation verify IMAGE [DRIVE]             check an image against its manifest, or a drive against the image
@@ -39,6 +39,8 @@ Clone options:
   --yes                  do not ask before overwriting a block device
   --json                 JSON lines on stdout instead of progress on stderr
   --map MAPFILE          error-tolerant and resumable: a rescue with ddrescue's map
+  --ui, --no-ui          the dashboard (default: on when stdin and stdout are terminals);
+                         without it, a progress line per job every few seconds
 
 Station options (several targets, --pair, run):
   --max-parallel N       jobs running at once (default: all, up to 8)
@@ -114,6 +116,8 @@ const cloneOptions = {
   report: { type: 'string' },
   log: { type: 'string' },
   hash: { type: 'string' },
+  ui: { type: 'boolean' },
+  'no-ui': { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
 
 const rescueOptions = {
@@ -149,12 +153,13 @@ function backendOf(v: string | undefined): Backend {
   throw new UsageError(`--backend must be auto, io_uring or threads, not ${JSON.stringify(v)}`);
 }
 
-type StationValues = { hash?: string; 'max-parallel'?: string; 'no-verify'?: boolean; report?: string; log?: string; json?: boolean; yes?: boolean; 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean; verify?: boolean };
+type StationValues = { hash?: string; 'max-parallel'?: string; 'no-verify'?: boolean; report?: string; log?: string; json?: boolean; yes?: boolean; 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean; verify?: boolean; ui?: boolean; 'no-ui'?: boolean };
 
-async function stationCommand(jobs: import('./station/station.js').StationJobInput[], values: StationValues, reporter: () => Reporter, signal: AbortSignal, file?: { maxParallel?: number; verify?: boolean }): Promise<number> {
+async function stationCommand(jobs: import('./station/station.js').StationJobInput[], values: StationValues, reporter: () => Reporter, signal: AbortSignal, file?: { maxParallel?: number; verify?: boolean }, title?: string): Promise<number> {
   const { runStation } = await import('./station/cli.js');
   const rep = values.json ? new JsonReporter() : reporter();
   const verify = values['no-verify'] ? false : values.verify ? true : file?.verify;
+  const { wantsUi } = await import('./ui.js');
   return runStation(
     {
       jobs,
@@ -171,6 +176,8 @@ async function stationCommand(jobs: import('./station/station.js').StationJobInp
       reportPath: values.report,
       logPath: values.log,
       version: version(),
+      ui: wantsUi(values),
+      title,
     },
     rep,
     signal,
@@ -194,7 +201,9 @@ async function cmdRescue(args: string[], reporter: () => Reporter, signal: Abort
   const rep = values.json ? new JsonReporter() : reporter();
   const seconds = (v: string | undefined, name: string): number | undefined => (v === undefined ? undefined : parseCount(v, name, 0, 10 ** 9));
   const { rescue } = await import('./rescue/rescue.js');
-  const r = await rescue(
+  const { wantsUi } = await import('./ui.js');
+  const ui = wantsUi(values);
+  const run = async (reporter: Reporter, sig: AbortSignal, hooks: RescueDisplayHooks = {}) => rescue(
     {
       source: positionals[0],
       target: positionals[1],
@@ -221,10 +230,12 @@ async function cmdRescue(args: string[], reporter: () => Reporter, signal: Abort
       yes: values.yes,
       version: version(),
       commandLine: ['clonestation', ...process.argv.slice(2)].join(' '),
+      ...hooks,
     },
-    rep,
-    signal,
+    reporter,
+    sig,
   );
+  const r = ui ? await rescueWithDashboard(positionals[0], positionals[1], run, rep, signal) : await run(rep, signal);
   const passes = r.passes.map((p) => `${p.name} ${p.seconds.toFixed(1)} s`).join(', ');
   rep.done({
     message:
@@ -234,6 +245,46 @@ async function cmdRescue(args: string[], reporter: () => Reporter, signal: Abort
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
   });
   return ExitStatus.ok;
+}
+
+/** What a display hands a rescue: the live map, the moment it may take the terminal, a pause. */
+type RescueDisplayHooks = Pick<import('./rescue/rescue.js').RescueOptions, 'watch' | 'ready' | 'paused'>;
+
+/** A rescue in this thread, shown on the dashboard; the summary follows once the terminal is back. */
+async function rescueWithDashboard<T>(
+  source: string,
+  target: string,
+  run: (reporter: Reporter, signal: AbortSignal, hooks: RescueDisplayHooks) => Promise<T>,
+  outer: Reporter,
+  signal: AbortSignal,
+): Promise<T> {
+  const { LogFeed } = await import('../dashboard/logfeed.js');
+  const { RescueSource } = await import('./station/view.js');
+  const { runWithDashboard, feedReporter } = await import('./ui.js');
+  const { existsSync } = await import('node:fs');
+  const { inspectDrive } = await import('./drive.js');
+  const feed = new LogFeed();
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  signal.addEventListener('abort', stop);
+  const view = new RescueSource({ source, target, sourceDrive: existsSync(source) ? inspectDrive(source, 'source') : undefined, targetDrive: existsSync(target) ? inspectDrive(target, 'target') : undefined }, ac);
+  const inner = feedReporter(feed, outer);
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const work = async (): Promise<T> => {
+    try {
+      const r = await run(view.reporter((m) => inner.note(m)), ac.signal, { watch: view.watch, ready, paused: view.paused });
+      view.settle('done', r);
+      return r;
+    } catch (e) {
+      const err = e instanceof CloneStationError ? e : undefined;
+      view.settle(err?.code === 'CANCELLED' ? 'cancelled' : 'failed', err?.details, e instanceof Error ? e.message : String(e));
+      throw e;
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
+  };
+  return runWithDashboard(view, feed, work, signal, isReady);
 }
 
 async function cmdList(args: string[]): Promise<number> {
@@ -287,6 +338,12 @@ async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortS
     return stationCommand(jobs, values, reporter, signal);
   }
   if (positionals.length !== 2) throw new UsageError('clone needs exactly SOURCE and TARGET (see clonestation --help)');
+  const { wantsUi } = await import('./ui.js');
+  if (wantsUi(values)) {
+    // On the dashboard a 1:1 clone is a station of one job: the same plan and refusals,
+    // and it can be paused, cancelled and reported like any station job.
+    return stationCommand([{ source: positionals[0], targets: [positionals[1]], offset: values.offset, length: values.length, targetOffset: values['target-offset'] }], { ...values, verify: values.verify ?? false }, reporter, signal, { maxParallel: 1, verify: values.verify ?? false }, 'clone');
+  }
   const rep = values.json ? new JsonReporter() : reporter();
   const result = await clone(
     {
@@ -373,12 +430,22 @@ async function cmdBackup(args: string[], reporter: () => Reporter, signal: Abort
 }
 
 async function cmdDemo(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
-  const { values, positionals } = parse(args, { keep: { type: 'boolean' }, size: { type: 'string' }, json: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { keep: { type: 'boolean' }, size: { type: 'string' }, json: { type: 'boolean' }, ui: { type: 'boolean' }, 'no-ui': { type: 'boolean' }, throttle: { type: 'string' } });
   if (positionals.length > 0) throw new UsageError('demo takes no arguments (see clonestation --help)');
   const rep = values.json ? new JsonReporter() : reporter();
+  const { wantsUi } = await import('./ui.js');
   // Loaded on demand: the demo's image generator is not on clone's start-up path.
   const { runDemo } = await import('./demo.js');
-  await runDemo({ keep: values.keep ?? false, size: values.size ? parseSize(values.size, '--size') : undefined }, rep, signal);
+  await runDemo(
+    {
+      keep: values.keep ?? false,
+      size: values.size ? parseSize(values.size, '--size') : undefined,
+      ui: wantsUi(values),
+      throttle: values.throttle ? parseSize(values.throttle, '--throttle') : undefined,
+    },
+    rep,
+    signal,
+  );
   return ExitStatus.ok;
 }
 

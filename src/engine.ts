@@ -3,7 +3,7 @@
 import { engine, type CounterSlots, type NativeChunkError, type NativeEndpoint, type NativeEndpointSpec, type NativeJob, type NativeJobSpec, type NativeOutcome } from './native.js';
 import { openError } from './errors.js';
 import { toFlat, totalLength, type Extent } from './extent.js';
-import { TapSequencer, type Tap } from './tap.js';
+import { TapSequencer, type Tap, type TapError } from './tap.js';
 
 /** Measured on this kind of machine (bench/clone.ts): see docs/ARCHITECTURE.md. */
 export const DEFAULT_BLOCK_SIZE = 4 << 20;
@@ -34,7 +34,7 @@ export type ProgressSnapshot = { [K in Exclude<keyof CounterSlots, 'state' | 'he
 
 export interface JobOutcome extends NativeOutcome {
   /** a tap threw or rejected: the job was cancelled because of it */
-  tapError?: Error & { code: string };
+  tapError?: TapError;
   errors: NativeChunkError[];
   progress: ProgressSnapshot;
 }

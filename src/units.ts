@@ -46,8 +46,8 @@ export function parseCount(text: string, option: string, min = 1, max = 1 << 20)
   return v;
 }
 
-/** 1536 -> "1.50 KiB"; exact below 1 KiB. */
-export function formatBytes(n: number): string {
+/** n bytes as a value in the largest binary unit that keeps it >= 1: 1536 -> 1.5 KiB. */
+export function binaryUnit(n: number): { value: number; unit: string } {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = n;
   let i = 0;
@@ -55,7 +55,13 @@ export function formatBytes(n: number): string {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(2)} ${units[i]}`;
+  return { value: v, unit: units[i] };
+}
+
+/** 1536 -> "1.50 KiB"; exact below 1 KiB. */
+export function formatBytes(n: number): string {
+  const { value, unit } = binaryUnit(n);
+  return unit === 'B' ? `${n} B` : `${value.toFixed(2)} ${unit}`;
 }
 
 /** Bytes per second in MB/s (1e6), the unit drive vendors and fio use. */

@@ -28,6 +28,8 @@ export interface CloneJobSpec {
   retries: number;
   /** hashes of the bytes copied, computed on the fly from the ring (taps) */
   hash?: HashAlgorithm[];
+  /** bytes/s each engine job of this task may move (0 or absent: no limit; the demo's --throttle) */
+  maxRate?: number;
 }
 
 export interface TargetOutcome {
@@ -68,8 +70,8 @@ export interface CloneTask {
   port?: MessagePort;
 }
 
-async function runJob(job: EngineJob, control: Int32Array): ReturnType<EngineJob['run']> {
-  const stop = steer(job, control);
+async function runJob(job: EngineJob, control: Int32Array, maxRate?: number): ReturnType<EngineJob['run']> {
+  const stop = steer(job, control, maxRate);
   try {
     return await job.run();
   } finally {
@@ -111,7 +113,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
     },
     task.copyCounters,
   );
-  const out = await runJob(shared, control);
+  const out = await runJob(shared, control, spec.maxRate);
   const result: CloneTaskResult = { state: 'done', targets, copySeconds: 0, verifySeconds: 0, backend: out.backend };
   if (hash) {
     // The shared stream read every byte unless every target left it by failing writes;
@@ -188,7 +190,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
         },
         task.catchUpCounters,
       );
-      const r = await runJob(catchUp, control);
+      const r = await runJob(catchUp, control, spec.maxRate);
       const w = r.errors.find((x) => x.target >= 0);
       const rd = r.errors.find((x) => x.target < 0 && x.op === 'read');
       if (rd) {
@@ -229,7 +231,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
       },
       task.verifyCounters,
     );
-    const v = await runJob(verify, control);
+    const v = await runJob(verify, control, spec.maxRate);
     result.verifySeconds = Number(process.hrtime.bigint() - v0) / 1e9;
     for (const e of v.errors) {
       if (e.target < 0) continue;

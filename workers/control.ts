@@ -9,18 +9,47 @@ export function cancelRequested(control: Int32Array): boolean {
   return Atomics.load(control, 0) === Control.cancel;
 }
 
-/** Applies the control word to `job` until the returned function is called. */
-export function steer(job: EngineJob, control: Int32Array): () => void {
+const TICK_MS = 50;
+/** Throttled jobs are checked more often: between two checks the engine runs at full speed. */
+const THROTTLE_TICK_MS = 5;
+
+/**
+ * Applies the control word to `job` until the returned function is called. With `maxRate`
+ * (bytes/s, the demo's --throttle) the job is also paused whenever it is ahead of that rate:
+ * real I/O, just less of it per second, in bursts of what the engine moves in 5 ms.
+ */
+export function steer(job: EngineJob, control: Int32Array, maxRate = 0): () => void {
   let last: number = Control.run;
+  let throttled = false;
+  let runningMs = 0;
+  let prev = performance.now();
   const apply = (): void => {
     const c = Atomics.load(control, 0);
-    if (c === last) return;
-    last = c;
-    if (c === Control.cancel) job.cancel();
-    else if (c === Control.pause) job.pause();
-    else job.resume();
+    const now = performance.now();
+    if (c === Control.run) runningMs += now - prev;
+    prev = now;
+    if (c !== last) {
+      last = c;
+      if (c === Control.cancel) job.cancel();
+      else if (c === Control.pause) job.pause();
+      else if (!throttled) job.resume();
+    }
+    if (maxRate > 0 && c === Control.run) {
+      const s = job.snapshot();
+      const ahead = Math.max(s.bytesRead, s.bytesCompared) >= (maxRate * runningMs) / 1000;
+      if (ahead !== throttled) {
+        throttled = ahead;
+        if (ahead) job.pause();
+        else job.resume();
+      }
+    }
   };
+  if (maxRate > 0) {
+    // nothing moves before the first check allows it
+    throttled = true;
+    job.pause();
+  }
   apply();
-  const timer = setInterval(apply, 50);
+  const timer = setInterval(apply, maxRate > 0 ? THROTTLE_TICK_MS : TICK_MS);
   return () => clearInterval(timer);
 }

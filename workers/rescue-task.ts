@@ -1,11 +1,16 @@
 // A piscina task: one station job with a map, i.e. a rescue, in a worker thread. The
 // rescue's own policy (src/rescue) runs here; the station sees its state over the port and
-// cancels it through the shared control word, which becomes an abort signal.
+// cancels or pauses it through the shared control word (cancel becomes an abort signal).
 import type { MessagePort } from 'node:worker_threads';
 import { rescue, type RescueOptions, type RescueSummary } from '../src/rescue/rescue.js';
 import { CloneStationError } from '../src/errors.js';
 import type { Reporter } from '../src/progress.js';
-import { cancelRequested } from './control.js';
+import { Control, cancelRequested } from './control.js';
+import type { Mapbook } from '../src/rescue/mapbook.js';
+import { mapSnapshot, type MapSnapshot } from '../src/rescue/snapshot.js';
+
+/** How often the map goes to the main thread for the dashboard: compact, once a second. */
+const MAP_EVERY_MS = 1000;
 
 export interface RescueTask {
   options: RescueOptions;
@@ -18,6 +23,8 @@ export interface RescueTaskResult {
   summary?: RescueSummary;
   code?: string;
   reason?: string;
+  /** the map as it ended (the last 'map' message may still be in flight when the task returns) */
+  map?: MapSnapshot;
 }
 
 export default async function rescueTask(task: RescueTask): Promise<RescueTaskResult> {
@@ -26,17 +33,37 @@ export default async function rescueTask(task: RescueTask): Promise<RescueTaskRe
   const timer = setInterval(() => {
     if (cancelRequested(control)) ac.abort();
   }, 50);
+  let book: Mapbook | undefined;
+  let pass = '';
+  let lastProgress = 0;
+  const postMap = (): void => {
+    if (book) task.port?.postMessage({ type: 'map', pass, map: mapSnapshot(book) });
+  };
+  const mapTimer = setInterval(postMap, MAP_EVERY_MS);
   const reporter: Reporter = {
     note: (message) => task.port?.postMessage({ type: 'note', message }),
-    progress: (v) => task.port?.postMessage({ type: 'progress', done: v.done, total: v.total }),
+    progress: (v) => {
+      // the rescuebook's views also name the pass; trimming reports after every sector,
+      // so the main thread hears at most 4 a second
+      const next = (v as { pass?: string }).pass ?? pass;
+      const now = Date.now();
+      if (next === pass && now - lastProgress < 250) return;
+      pass = next;
+      lastProgress = now;
+      task.port?.postMessage({ type: 'progress', done: v.done, total: v.total, pass, bytesBad: v.bytesBad });
+    },
     phaseEnd: () => {},
     done: () => {},
     error: () => {},
   };
   task.port?.postMessage({ type: 'phase', phase: 1 });
   try {
-    const summary = await rescue({ ...task.options, yes: true }, reporter, ac.signal);
-    return { state: 'done', summary };
+    const summary = await rescue(
+      { ...task.options, yes: true, watch: (b) => ((book = b), postMap()), paused: () => Atomics.load(control, 0) === Control.pause },
+      reporter,
+      ac.signal,
+    );
+    return { state: 'done', summary, map: book && mapSnapshot(book) };
   } catch (e) {
     const err = e instanceof CloneStationError ? e : undefined;
     return {
@@ -44,9 +71,12 @@ export default async function rescueTask(task: RescueTask): Promise<RescueTaskRe
       code: err?.code ?? 'INTERNAL',
       reason: e instanceof Error ? e.message : String(e),
       summary: err?.details && typeof err.details.rescuedBytes === 'number' ? (err.details as unknown as RescueSummary) : undefined,
+      map: book && mapSnapshot(book),
     };
   } finally {
     clearInterval(timer);
+    clearInterval(mapTimer);
+    postMap();
     task.port?.postMessage({ type: 'phase', phase: 4 });
   }
 }

@@ -5,7 +5,7 @@
 // An unfinished backup never looks finished: every file is written under a `.partial`
 // name and renamed only after the last byte is synced and hashed, and the manifest says
 // complete: false until then (and why, when it stops early).
-import { closeSync, existsSync, ftruncateSync, openSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { CancelledError, CloneStationError, ImageError, IoError, RefusedError, UsageError } from '../errors.js';
 import { devKey, inspectDrive, wholeDisk, splitDev, type DriveInfo } from '../drive.js';
@@ -119,7 +119,11 @@ function splitRange(range: Extent, splitSize: number | undefined): Extent[] {
 /** Turns a copy job's outcome into success or the error that explains it. */
 function checkOutcome(outcome: JobOutcome, plan: Pick<ClonePlan, 'source' | 'targetPath' | 'targetOffset' | 'range'>, what: string): void {
   if (outcome.state === 'cancelled') throw new CancelledError(`backup interrupted: ${what} is incomplete and marked so (re-run the backup)`);
-  if (outcome.tapError) throw outcome.tapError instanceof CloneStationError ? outcome.tapError : new IoError('IMAGE_WRITE_FAILED', `writing ${what} failed: ${outcome.tapError.message}`);
+  if (outcome.tapError) {
+    // The tap's own typed error (a full output drive, say) is the one the user needs.
+    const why = outcome.tapError.reason;
+    throw why instanceof CloneStationError ? why : new IoError('IMAGE_WRITE_FAILED', `writing ${what} failed: ${outcome.tapError.message}`);
+  }
   if (outcome.errors.length > 0) {
     const e = outcome.errors[0];
     if (e.target >= 0 && e.code === 'ENOSPC')
@@ -163,7 +167,8 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     format: MANIFEST_FORMAT,
     tool: { name: 'clonestation', version: o.version },
     complete: false,
-    incompleteReason: 'running',
+    // what a crash or a kill leaves: this very text
+    incompleteReason: 'not finished: the backup is running, or stopped before it ended',
     startedAt: startedAt.toISOString(),
     source: sourceIdentity(source),
     range,
@@ -195,8 +200,27 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     else written = await rawBackup(o, source, range, work, whole, reporter, signal);
   } catch (e) {
     manifest.incompleteReason = e instanceof CloneStationError ? `${e.code}: ${e.message}` : String(e);
+    if (e instanceof CloneStationError && e.code === 'OUTPUT_FULL' && mapPath === undefined) {
+      // Not resumable, so of no use; deleting it makes room to record why it failed.
+      // Truncated first: the kernel may hold the file a moment longer (io_uring tears
+      // down asynchronously), and a deleted file's blocks are freed only with the last
+      // reference, but a truncated one's at once.
+      const drop = (p: string): void => {
+        truncateSync(p, 0);
+        rmSync(p, { force: true });
+      };
+      for (let i = 1; existsSync(partPath(work, i)); i++) drop(partPath(work, i));
+      if (existsSync(work)) drop(work);
+      manifest.incompleteReason += ' (the partial image was deleted to free the space)';
+    }
     manifest.endedAt = new Date().toISOString();
-    saveManifest(mPath, manifest);
+    try {
+      saveManifest(mPath, manifest);
+    } catch {
+      // A full drive cannot take the update either: the manifest saved at the start
+      // still says the backup is not complete, which is the truth that matters.
+      rmSync(`${mPath}.tmp`, { force: true });
+    }
     throw e;
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -279,7 +303,8 @@ async function rawBackup(o: BackupOptions, source: DriveInfo, range: Extent, wor
       targets: [{ path, direct: o.direct ?? true, delta: -piece.offset }],
       extents: piece.length > 0 ? [piece] : [],
       blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
-      depth: o.depth ?? DEFAULT_DEPTH,
+      // hashing holds each slot a little longer: a deeper ring keeps the drive busy meanwhile
+      depth: o.depth ?? (o.hash.length > 0 ? 2 * DEFAULT_DEPTH : DEFAULT_DEPTH),
       backend: o.backend ?? 'auto',
       stopOnReadError: true,
       sync: true,

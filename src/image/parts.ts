@@ -143,6 +143,7 @@ class FilePartSink implements PartSink {
     if (this.done.length === 0 && !this.current) await this.openNext();
     await this.closeCurrent();
     this.closed = true;
+    await syncDir(dirname(this.out));
     return { size: this.bytesWritten, parts: [...this.done], ...(this.opts.hash ? { hashAlgorithm: this.opts.hash } : {}) };
   }
 
@@ -193,6 +194,19 @@ class FilePartSink implements PartSink {
       if (n === 0) throw writeError(Object.assign(new Error('no progress'), { code: 'ENOSPC' }), path, 'write');
       off += n;
     }
+  }
+}
+
+/** fsync a folder, so the names of new parts survive a power cut too (not every file system can). */
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // EINVAL/EISDIR on file systems that cannot sync folders (and /dev for /dev/full): nothing to do
+  } finally {
+    await fh?.close().catch(() => undefined);
   }
 }
 
@@ -307,6 +321,11 @@ export class PartSet {
 
   async close(): Promise<void> {
     await Promise.all(this.handles.map((h) => h.close().catch(() => undefined)));
+  }
+
+  /** The path of the part holding byte `position` of the whole (for messages). */
+  pathAt(position: number): string {
+    return this.paths[this.partAt(Math.max(0, Math.min(position, this.size - 1)))] ?? this.paths[0] ?? '';
   }
 
   /** The part holding byte `position`: the last one starting at or before it (so empty parts are passed over). */

@@ -43,6 +43,12 @@ export interface RescueOptions {
   yes?: boolean;
   version: string;
   commandLine: string;
+  /** called once with the live map, for displays (the dashboard) that read it at their own pace */
+  watch?: (book: Mapbook) => void;
+  /** called once every check has passed and the overwrite was confirmed: a display may take the terminal now */
+  ready?: () => void;
+  /** the operator paused the rescue: no reads while true (the map stays as it is) */
+  paused?: () => boolean;
 }
 
 export interface RescueSummary {
@@ -168,8 +174,11 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
     const { confirmOverwrite } = await import('../confirm.js');
     await confirmOverwrite(target, `with what can be read of ${length} bytes of ${source.path} (map ${o.mapPath})`, { yes: false });
   }
+  o.ready?.();
 
   const book = new Mapbook(source.size, map);
+  if (map) reporter.note(`resuming from map ${o.mapPath}: ${book.totals()['+']} bytes already rescued`);
+  o.watch?.(book);
   const journals = new JournalSet(mapPath);
   const started = new Date();
   const header = (finished: boolean): MapHeader => ({ commandLine: o.commandLine, version: o.version, startTime: started, currentTime: new Date(), finished });
@@ -213,6 +222,7 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
     progress: (v) => reporter.progress(v),
     note: (m, f) => reporter.note(m, f),
     signal,
+    paused: o.paused,
   });
   reporter.note(
     `rescuing ${source.path} (${source.size} bytes, ${sectorSize}-byte sectors, cluster ${cluster}) to ${o.target}; map ${o.mapPath}: ${Math.round((100 * book.totals()['+']) / Math.max(1, source.size))}% already finished`,

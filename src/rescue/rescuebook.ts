@@ -55,6 +55,8 @@ export interface RescueHooks {
   progress(view: ProgressView & { pass: string }): void;
   note(message: string, fields?: Record<string, unknown>): void;
   signal?: AbortSignal;
+  /** the operator paused the rescue (the dashboard's p): no reads until it turns false */
+  paused?: () => boolean;
 }
 
 export type StopReason = 'finished' | 'cancelled' | 'timeout' | 'max-errors' | 'drive-gone';
@@ -281,8 +283,11 @@ export class Rescuebook {
     depth = this.policy.depth,
     exclusive = true,
   ): Promise<{ firstError?: number; firstErrorEnd?: number; slowAt?: number }> {
+    await this.whilePaused();
     const job = this.engineJob(list, chunk, stopAtError, depth, true, exclusive);
     this.running.add(job);
+    let jobPaused = false;
+    let pausedAt = 0;
     let slowAt: number | undefined;
     let slowSince: number | undefined;
     let lastRead = 0;
@@ -296,6 +301,25 @@ export class Rescuebook {
       this.apply(job.takeDone());
       const snap = job.snapshot();
       const now = Date.now();
+      // A pause stops the engine job where it is; the time paused does not count towards
+      // the timeout, the drive-gone limit or the read rate.
+      const paused = this.hooks.paused?.() ?? false;
+      if (paused !== jobPaused) {
+        jobPaused = paused;
+        if (paused) {
+          job.pause();
+          pausedAt = now;
+        } else {
+          job.resume();
+          this.lastGood += now - pausedAt;
+          slowSince = undefined;
+          lastRead = snap.bytesRead;
+        }
+      }
+      if (paused) {
+        this.showProgress(pass);
+        return;
+      }
       // min-read-rate: in a skipping pass, a slow good area is left for a later pass
       if (this.policy.minReadRate > 0 && stopAtError && pass.startsWith('copy') && slowAt === undefined) {
         if ((snap.bytesRead - lastRead) * 4 < this.policy.minReadRate) {
@@ -357,6 +381,14 @@ export class Rescuebook {
     const last = failed.reduce((m, e) => (e.offset > m.offset ? e : m));
     // forward passes continue after the failure nearest their start; backward before it
     return { firstError: first.offset, firstErrorEnd: last.offset + last.length, slowAt };
+  }
+
+  /** Waits while the operator has paused the rescue (between engine jobs: trimming runs many). */
+  private async whilePaused(): Promise<void> {
+    if (!this.hooks.paused?.()) return;
+    const t0 = Date.now();
+    while (this.hooks.paused() && !this.hooks.signal?.aborted) await new Promise((r) => setTimeout(r, 100));
+    this.lastGood += Date.now() - t0;
   }
 
   /** Re-reads failed chunks one at a time; returns those that fail on their own. */

@@ -1,10 +1,11 @@
 // The station's commands: one master to many targets, many pairs, or a job file.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { pino } from 'pino';
 import { CancelledError, ExitStatus, IoError, UsageError } from '../errors.js';
 import { confirmOverwriteAll } from '../confirm.js';
 import type { Backend } from '../native.js';
-import type { Reporter } from '../progress.js';
+import { JsonReporter, type Reporter } from '../progress.js';
+import { feedReporter, runWithDashboard } from '../ui.js';
+import { StationSource } from './view.js';
 import { formatRate } from '../units.js';
 import { Station, type StationJobInput, type StationOptions } from './station.js';
 import { stationReport, summaryTable } from './report.js';
@@ -17,6 +18,10 @@ export interface StationRun {
   logPath?: string;
   /** clonestation's version, for the maps of rescue jobs */
   version?: string;
+  /** show the dashboard while the jobs run (the caller decided: a terminal, --ui) */
+  ui?: boolean;
+  /** the dashboard's title */
+  title?: string;
 }
 
 /** `SRC:DST` for --pair; a colon in a path can be escaped as `\:`. */
@@ -59,8 +64,16 @@ export function parseJobFile(path: string): { jobs: StationJobInput[]; maxParall
   return { jobs, maxParallel: d.maxParallel as number | undefined, verify: d.verify as boolean | undefined };
 }
 
-export async function runStation(r: StationRun, reporter: Reporter, signal: AbortSignal): Promise<number> {
-  const logger = r.logPath ? pino({ base: { run: new Date().toISOString() } }, pino.destination({ dest: r.logPath, sync: true, mkdir: true })) : undefined;
+export async function runStation(r: StationRun, outer: Reporter, signal: AbortSignal): Promise<number> {
+  // With the dashboard, the log goes to its log pane (and to --log), never to the terminal.
+  const dash = r.ui ? await import('../../dashboard/index.js') : undefined;
+  const feed = dash ? new dash.LogFeed() : undefined;
+  // pino (and the modules it brings) is loaded only for a run that logs.
+  const { pino } = r.logPath || feed ? await import('pino') : { pino: undefined };
+  const file = r.logPath && pino ? pino.destination({ dest: r.logPath, sync: true, mkdir: true }) : undefined;
+  const streams = [...(file ? [{ stream: file }] : []), ...(feed ? [{ stream: feed }] : [])];
+  const logger = streams.length > 0 && pino ? pino({ base: { run: new Date().toISOString() } }, streams.length === 1 ? streams[0].stream : pino.multistream(streams)) : undefined;
+  const reporter = feed ? feedReporter(feed, outer) : outer;
   const station = new Station({ ...r.options, logger, version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
   station.warmUp(r.jobs.length);
   try {
@@ -76,19 +89,31 @@ export async function runStation(r: StationRun, reporter: Reporter, signal: Abor
   }
   const started = new Date();
   reporter.note(`station: ${station.jobs.length} job(s), ${station.jobs.reduce((n, j) => n + j.targets.length, 0)} target(s), up to ${r.options.maxParallel} at once`);
-  const t0 = Date.now();
-  const timer = setInterval(() => {
-    for (const j of station.jobs) {
-      if (j.state === 'queued' || j.state === 'done' || j.state === 'failed' || j.state === 'cancelled') continue;
-      const p = station.progress(j);
-      const done = j.state === 'verifying' ? p.verify.bytesCompared : Math.min(...p.copy.targets.map((t) => t.bytes));
-      reporter.progress({ phase: j.state === 'verifying' ? 'verify' : 'copy', done, total: j.spec.length, elapsed: (Date.now() - t0) / 1000, rate: 0, bytesBad: 0 });
+  const source = new StationSource(station, r.title ?? 'station');
+  if (feed) {
+    await runWithDashboard(source, feed, () => station.run(signal), signal);
+  } else if (outer instanceof JsonReporter) {
+    const t0 = Date.now();
+    const timer = setInterval(() => {
+      for (const j of source.jobs()) {
+        if (j.state === 'queued' || j.state === 'done' || j.state === 'failed' || j.state === 'cancelled') continue;
+        reporter.progress({ phase: j.pass === 'verify' ? 'verify' : 'copy', done: j.bytesDone, total: j.bytesTotal, elapsed: (Date.now() - t0) / 1000, rate: 0, bytesBad: j.bytesBad });
+      }
+    }, 2000);
+    try {
+      await station.run(signal);
+    } finally {
+      clearInterval(timer);
     }
-  }, 2000);
-  try {
-    await station.run(signal);
-  } finally {
-    clearInterval(timer);
+  } else {
+    // no dashboard: a plain line per running job every few seconds, on stderr
+    const { PlainProgress } = await import('../../dashboard/plain.js');
+    const plain = new PlainProgress(source, (line) => process.stderr.write(`${line}\n`)).start();
+    try {
+      await station.run(signal);
+    } finally {
+      plain.stop();
+    }
   }
   const report = stationReport(station.jobs, started);
   if (r.reportPath) writeFileSync(r.reportPath, `${JSON.stringify(report, null, 2)}\n`);

@@ -19,6 +19,7 @@ import { resolve } from 'node:path';
 import { parseMap } from '../rescue/mapfile.js';
 import { UsageError } from '../errors.js';
 import type { HashAlgorithm } from '../image/hash.js';
+import type { MapSnapshot } from '../rescue/snapshot.js';
 
 export type JobState = 'queued' | 'running' | 'paused' | 'catching-up' | 'verifying' | 'done' | 'failed' | 'cancelled';
 
@@ -30,6 +31,8 @@ export interface StationJobInput {
   targetOffset?: string;
   /** a rescue: error-tolerant and resumable with this ddrescue map (one target only) */
   map?: string;
+  /** test mode for a rescue job, like ddrescue's -H: reads fail where this map is not + (the demo; not in job files) */
+  simulateErrors?: string;
 }
 
 export interface StationOptions {
@@ -48,6 +51,17 @@ export interface StationOptions {
   /** written into the maps of rescue jobs */
   version?: string;
   commandLine?: string;
+  /** bytes/s per clone job (the demo's --throttle, so there is time to watch); 0: none */
+  maxRate?: number;
+}
+
+/** What a rescue job's worker last told about it (progress and a compact map), for displays. */
+export interface RescueLive {
+  done: number;
+  total: number;
+  pass: string;
+  bytesBad: number;
+  map?: MapSnapshot;
 }
 
 export interface StationJob {
@@ -64,7 +78,9 @@ export interface StationJob {
   result?: CloneTaskResult;
   /** jobs with a map */
   map?: string;
+  simulateErrors?: string;
   rescue?: RescueTaskResult;
+  live?: RescueLive;
   error?: string;
 }
 
@@ -169,11 +185,13 @@ export class Station {
         lagMs: this.opts.lagMs ?? 50,
         retries: this.opts.retries ?? 2,
         hash: this.opts.hash,
+        maxRate: this.opts.maxRate,
       },
       state: 'queued',
       counters: { copy: allocateCounters(input.targets.length), catchUp: allocateCounters(1), verify: allocateCounters(input.targets.length) },
       control: new SharedArrayBuffer(8),
       map: input.map !== undefined ? resolve(input.map) : undefined,
+      simulateErrors: input.simulateErrors,
     };
     this.jobs.push(job);
     this.opts.logger?.info({ job: job.id, source: input.source, targets: input.targets, range: plan.range }, 'job planned');
@@ -224,7 +242,14 @@ export class Station {
   private async runOne(job: StationJob): Promise<void> {
     if (job.state === 'cancelled') return;
     const { port1, port2 } = new MessageChannel();
-    port2.on('message', (m: { type: string; phase?: number; index?: number; code?: string; reason?: string }) => {
+    port2.on('message', (m: { type: string; phase?: number; index?: number; code?: string; reason?: string; done?: number; total?: number; pass?: string; bytesBad?: number; map?: MapSnapshot }) => {
+      if (m.type === 'progress' || m.type === 'map') {
+        // a rescue's progress and map, kept for displays; nothing is logged
+        const live: RescueLive = job.live ?? { done: 0, total: job.spec.length, pass: '', bytesBad: 0 };
+        if (m.type === 'progress') job.live = { ...live, done: m.done ?? live.done, total: m.total ?? live.total, pass: m.pass ?? live.pass, bytesBad: m.bytesBad ?? live.bytesBad };
+        else job.live = { ...live, map: m.map, pass: m.pass || live.pass };
+        return;
+      }
       if (m.type === 'phase' && m.phase !== undefined) {
         job.startedAt ??= Date.now();
         const st = phaseState[m.phase];
@@ -249,6 +274,7 @@ export class Station {
             depth: this.opts.depth,
             backend: this.opts.backend,
             direct: this.opts.direct,
+            simulateErrors: job.simulateErrors,
             version: this.opts.version ?? '0',
             commandLine: this.opts.commandLine ?? 'clonestation station',
           },
@@ -257,6 +283,7 @@ export class Station {
         };
         job.rescue = (await this.pool?.run(task, { transferList: [port1], filename: taskFile('rescue-task') })) as RescueTaskResult;
         job.state = job.rescue.state;
+        if (job.rescue.map) job.live = { ...(job.live ?? { done: 0, total: job.spec.length, pass: '', bytesBad: 0 }), map: job.rescue.map };
         if (job.rescue.reason && job.rescue.state !== 'done') job.error = job.rescue.reason;
         return;
       }

@@ -23,7 +23,7 @@ describeRoot('clone asks before overwriting a block device (tmux)', () => {
     const src = attachLoop(makeFile(join(s.dir, `${name}-src.img`), 8 << 20));
     const dst = attachLoop(makeFile(join(s.dir, `${name}-dst.img`), 8 << 20));
     loops.push(src, dst);
-    const run = new TmuxSession(`${process.execPath} ${cli} clone ${src.dev} ${dst.dev}; echo EXIT=$?; sleep 60`);
+    const run = new TmuxSession(`${process.execPath} ${cli} clone ${src.dev} ${dst.dev} --no-ui; echo EXIT=$?; sleep 60`);
     sessions.push(run);
     return { src, dst, run };
   };

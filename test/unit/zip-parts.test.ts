@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CloneStationError, ExitStatus, ImageError } from '../../src/errors.js';
 import { PartSet, findParts, openPartSink, partPath } from '../../src/image/parts.js';
 import { scratch } from '../helpers/fixtures.js';
 import { mixedImage, rejectsWithCode } from '../helpers/zip.js';
@@ -11,6 +12,21 @@ beforeAll(() => {
   s = scratch('cs-zip-parts-');
 });
 afterAll(() => s.cleanup());
+
+describe('ImageError', () => {
+  it('carries its code and exit status: 1 for writing problems, 2 for a bad image', () => {
+    expect(new ImageError('OUTPUT_FULL', 'x').exitStatus).toBe(ExitStatus.io);
+    expect(new ImageError('IMAGE_WRITE_FAILED', 'x').exitStatus).toBe(ExitStatus.io);
+    expect(new ImageError('IMAGE_READ_FAILED', 'x').exitStatus).toBe(ExitStatus.io);
+    for (const code of ['IMAGE_NOT_FOUND', 'IMAGE_PART_MISSING', 'IMAGE_TRUNCATED', 'IMAGE_CORRUPT', 'IMAGE_CRC_MISMATCH'] as const) {
+      const e = new ImageError(code, 'x');
+      expect(e.exitStatus).toBe(ExitStatus.usage);
+      expect(e.code).toBe(code);
+      expect(e).toBeInstanceOf(CloneStationError);
+      expect(e.name).toBe('ImageError');
+    }
+  });
+});
 
 describe('partPath', () => {
   it('numbers parts from 001, three digits at least', () => {

@@ -127,7 +127,8 @@ describe('ZipImageReader checks', () => {
     };
     const a = copyOf('split6');
     swap(partPath(a.out, 2), partPath(a.out, 3));
-    await rejectsWithCode(drain(partPath(a.out, 1)), ['IMAGE_CORRUPT', 'IMAGE_CRC_MISMATCH']);
+    const d = await rejectsWithCode(drain(partPath(a.out, 1)), ['IMAGE_CORRUPT', 'IMAGE_CRC_MISMATCH']);
+    if (d.code === 'IMAGE_CORRUPT') expect(d.message).toMatch(/in .*img\.zip\.00[234]/); // names the part (zlib reads ahead a little)
     const b = copyOf('split0');
     swap(partPath(b.out, 2), partPath(b.out, 3));
     const e = await rejectsWithCode(drain(partPath(b.out, 1)), 'IMAGE_CRC_MISMATCH');

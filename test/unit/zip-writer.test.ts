@@ -246,6 +246,26 @@ describe('ZipImageWriter', () => {
     expect((await readBack(viaYazl)).equals(image.subarray(0, MiB))).toBe(true);
   });
 
+  it('abort() stops, keeps what was written, and makes later writes fail', async () => {
+    const out = join(s.dir, 'aborted.zip');
+    const w = new ZipImageWriter({ sink: openPartSink(out), entryName: 'x.img', level: 6, pool, chunkSize: 256 * 1024 });
+    await w.write(image.subarray(0, MiB));
+    await w.abort();
+    await expect(w.write(image.subarray(0, 10))).rejects.toThrow(/after finish/);
+    expect(readFileSync(out).length).toBeGreaterThan(0);
+    await rejectsWithCode(ZipImageReader.open(out), 'IMAGE_TRUNCATED'); // no end records: not a finished image
+  });
+
+  it('stream() gives the same bytes as chunks()', async () => {
+    const out = join(s.dir, 'stream.zip');
+    await writeZip(out, image, { level: 1 });
+    const r = await ZipImageReader.open(out);
+    const bufs: Buffer[] = [];
+    for await (const c of r.stream()) bufs.push(c as Buffer);
+    await r.close();
+    expect(sha256(Buffer.concat(bufs))).toBe(sha256(image));
+  });
+
   it('fails with OUTPUT_FULL when the disk is full, and INTERNAL when the declared size is wrong', async () => {
     const full = new ZipImageWriter({ sink: openPartSink('/dev/full', { overwrite: true }), entryName: 'x.img', level: 6, pool, chunkSize: 256 * 1024 });
     const writing = (async (): Promise<void> => {

@@ -50,25 +50,7 @@ class PartSetReader extends yauzl.RandomAccessReader {
     );
   }
   override _readStreamForRange(start: number, end: number): Readable {
-    const set = this.set;
-    let pos = start;
-    return new Readable({
-      read(): void {
-        if (pos >= end) {
-          this.push(null);
-          return;
-        }
-        const n = Math.min(READ_SIZE, end - pos);
-        const buf = Buffer.allocUnsafe(n);
-        set.read(buf, 0, n, pos).then(
-          () => {
-            pos += n;
-            this.push(buf);
-          },
-          (e: unknown) => this.destroy(e instanceof Error ? e : new Error(String(e))),
-        );
-      },
-    });
+    return compressedStream(this.set, start, end - start);
   }
   override close(callback: (err: Error | null) => void): void {
     // the PartSet belongs to ZipImageReader, which closes it
@@ -132,7 +114,9 @@ export class ZipImageReader {
         yield chunk;
       }
     } catch (e) {
-      throw dataError(e, info, size);
+      // where in the archive: zlib has consumed this much of the compressed data
+      const at = info.dataOffset + (inflate?.bytesWritten ?? 0);
+      throw dataError(e, info, size, set.paths.length > 1 ? ` (near byte ${at} of the archive, in ${set.pathAt(at)})` : ` (near byte ${at})`);
     } finally {
       compressed.destroy();
       inflate?.destroy();
@@ -140,7 +124,7 @@ export class ZipImageReader {
     if (inflate && inflate.bytesWritten !== info.compressedSize) {
       throw new ImageError(
         'IMAGE_CORRUPT',
-        `the compressed data of ${info.parts[0]?.path} ends at byte ${inflate.bytesWritten} of ${info.compressedSize}: the archive is damaged or a part is out of order; make the backup again`,
+        `the compressed data of ${info.entryName} ends at byte ${inflate.bytesWritten} of ${info.compressedSize} (byte ${info.dataOffset + inflate.bytesWritten} of the archive, in ${set.pathAt(info.dataOffset + inflate.bytesWritten)}): a part is damaged, replaced or out of order: check the parts or make the backup again`,
         { consumed: inflate.bytesWritten, compressedSize: info.compressedSize },
       );
     }
@@ -198,18 +182,18 @@ function compressedStream(set: PartSet, start: number, length: number): Readable
 }
 
 /** A failure while decoding, as the ImageError that says what it means. */
-function dataError(e: unknown, info: ZipImageInfo, produced: number): ImageError {
+function dataError(e: unknown, info: ZipImageInfo, produced: number, where: string): ImageError {
   if (e instanceof ImageError) return e;
   const msg = e instanceof Error ? e.message : String(e);
   const code = (e as { code?: unknown }).code;
   if (code === 'Z_BUF_ERROR' || /unexpected end/i.test(msg)) {
-    return new ImageError('IMAGE_TRUNCATED', `the compressed data of ${info.entryName} ends early (after ${produced} bytes of the image): the archive is truncated or a part is out of order`, {
+    return new ImageError('IMAGE_TRUNCATED', `the compressed data of ${info.entryName} ends early (after ${produced} bytes of the image${where}): the archive is truncated or a part is out of order`, {
       produced,
     });
   }
   return new ImageError(
     'IMAGE_CORRUPT',
-    `the compressed data of ${info.entryName} is damaged after ${produced} bytes of the image (${msg}): a part is damaged, replaced or out of order; make the backup again`,
+    `the compressed data of ${info.entryName} is damaged after ${produced} bytes of the image${where}: ${msg}; a part is damaged, replaced or out of order: check the parts or make the backup again`,
     { produced, zlib: msg },
   );
 }

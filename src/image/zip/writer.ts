@@ -227,6 +227,8 @@ export class ZipImageWriter {
     this.finished = true;
     this.fail(new ImageError('IMAGE_WRITE_FAILED', 'the ZIP image was aborted: it is incomplete'));
     await this.chain;
+    // a sink write already started completes; the queued ones are skipped (error is set)
+    await this.sinkQueue;
     await this.sink.abort();
     if (this.ownPool) await this.pool?.destroy();
   }

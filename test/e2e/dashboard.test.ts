@@ -1,0 +1,89 @@
+// The dashboard on a real terminal (tmux): `clonestation demo --ui` with its jobs throttled
+// so there is time to press keys. Job rows appear, states change, p pauses and resumes,
+// q leaves a clean terminal (no alternate screen) with the summary printed.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeRoot } from '../helpers/root.js';
+import { cli } from '../helpers/fixtures.js';
+import { hasTmux, TmuxSession } from '../helpers/tmux.js';
+
+/** tmux knows whether the program left the alternate screen on */
+function alternateOn(t: TmuxSession): boolean {
+  return execFileSync('tmux', ['display-message', '-p', '-t', t.name, '#{alternate_on}'], { encoding: 'utf8' }).trim() === '1';
+}
+
+/** the table row of job `id` */
+const rowOf = (id: number, rest: string): RegExp => new RegExp(`│\\s+${id} ${rest}`);
+
+describeRoot('the dashboard under tmux (clonestation demo --ui)', () => {
+  const sessions: TmuxSession[] = [];
+  beforeAll(() => {
+    if (!hasTmux) throw new Error('tmux is not installed: run scripts/system-deps.sh as root');
+  });
+  afterAll(() => {
+    for (const t of sessions) t.kill();
+  });
+  const run = (args: string): TmuxSession => {
+    const t = new TmuxSession(`${process.execPath} ${cli} demo --ui ${args}; echo EXIT=$?; sleep 120`, 160, 48);
+    sessions.push(t);
+    return t;
+  };
+
+  it('shows a row per job, follows their states, pauses and resumes with p, and q leaves a clean terminal with the summary', async () => {
+    // 128 MiB master at 8 MiB/s: its copy and its verify take a while
+    const t = run('--size 128MiB --throttle 8MiB');
+    const first = await t.waitFor(/ID ROLE\s+DRIVES\s+STATE/);
+    expect(first).toMatch(/clonestation demo/);
+    const rows = await t.waitFor(/│\s+4 rescue/);
+    expect(rows).toMatch(rowOf(1, '1:3\\s+\\S*master\\.img'));
+    expect(rows).toMatch(rowOf(2, 'pair\\s+\\S*disk-a\\.img'));
+    expect(rows).toMatch(rowOf(3, 'pair\\s+\\S*disk-b-odd-size\\.img'));
+    expect(alternateOn(t)).toBe(true);
+    // job 1 is selected: p pauses it, p again resumes it
+    await t.waitFor(rowOf(1, '1:3 .* running '));
+    t.keys('p');
+    const paused = await t.waitFor(rowOf(1, '1:3 .* paused '));
+    expect(paused).toMatch(/job 1 paused/);
+    t.keys('p');
+    const resumed = await t.waitFor(rowOf(1, '1:3 .* (running|verifying) '));
+    expect(resumed).toMatch(/job 1 resumed/);
+    // states change: the rescue ends with its bad areas, the pairs are verified and done
+    await t.waitFor(rowOf(4, 'rescue .* done '), 60_000);
+    await t.waitFor(rowOf(2, 'pair .* done '), 60_000);
+    const ended = await t.waitFor(/every job has ended: q leaves/, 90_000);
+    for (const id of [1, 2, 3, 4]) expect(ended).toMatch(rowOf(id, '.* done '));
+    t.keys('q');
+    const end = await t.waitFor(/EXIT=\d+/);
+    expect(end).toContain('EXIT=0');
+    expect(alternateOn(t)).toBe(false);
+    // the summary, and nothing of the dashboard, on the normal screen
+    expect(end).toMatch(/station: 4 of 4 job\(s\) done, 6 target\(s\) good, 0 failed/);
+    expect(end).toMatch(/rescue:\s+bad \d[^]* in 3 area\(s\)/);
+    expect(end).not.toMatch(/ID ROLE\s+DRIVES/);
+  });
+
+  it('q while jobs run asks first, then stops them gracefully (maps saved) and prints the summary', async () => {
+    const t = run('--size 128MiB --throttle 4MiB --keep');
+    await t.waitFor(rowOf(1, '1:3 .* running '));
+    t.keys('q');
+    await t.waitFor(/Stop \d+ running job\(s\) gracefully and quit\?/);
+    t.keys('n');
+    // still there, still running
+    await t.waitFor(rowOf(1, '1:3 .* running '));
+    t.keys('q');
+    await t.waitFor(/Stop \d+ running job\(s\) gracefully and quit\?/);
+    t.keys('y');
+    const end = await t.waitFor(/EXIT=\d+/, 60_000);
+    expect(end).toContain('EXIT=130');
+    expect(alternateOn(t)).toBe(false);
+    expect(end).toMatch(/JOB\s+SOURCE\s+TARGET\s+STATE/);
+    expect(end).toMatch(/master-copy-1\.img\s+cancelled/);
+    expect(end).toMatch(/\[CANCELLED\]/);
+    const dir = /generated images in (\S+)/.exec(end)?.[1];
+    expect(dir).toBeDefined();
+    expect(existsSync(join(dir ?? '', 'failing-rescued.map'))).toBe(true);
+    execFileSync('rm', ['-rf', dir ?? '/nonexistent']);
+  });
+});
