@@ -11,6 +11,7 @@ import { partExtents, restore } from '../../src/image/restore.js';
 import { verify } from '../../src/image/verify.js';
 import { TargetWriter } from '../../src/image/target-writer.js';
 import type { Reporter } from '../../src/progress.js';
+import { ExitStatus, ImageError } from '../../src/errors.js';
 
 const KiB = 1024;
 const SIZE = 600 * KiB + 4096 + 512;
@@ -93,6 +94,10 @@ describe('resolveImage', () => {
     mkdirSync(dir);
     writeFileSync(join(dir, 'x.img.partial.001'), 'abc');
     await rejectsWithCode(resolveImage(join(dir, 'x.img')), 'IMAGE_INCOMPLETE');
+  });
+
+  it('IMAGE_INCOMPLETE is bad input (exit 2)', () => {
+    expect(new ImageError('IMAGE_INCOMPLETE', 'x').exitStatus).toBe(ExitStatus.usage);
   });
 
   it('picks the fastest manifest hash to check on the way', () => {
