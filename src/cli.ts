@@ -22,7 +22,7 @@ Usage:
   clonestation demo [--keep] [--size SIZE] [--throttle RATE]  generated images (no drives needed)
   clonestation backup SOURCE OUT [options]      a drive to an image: OUT.img/.raw (raw) or OUT.zip
   clonestation restore IMAGE TARGET [options]   write a backup image (raw, split, zip) to a drive
-  clonestation verify IMAGE [DRIVE]             check an image against its manifest, or a drive against the image
+  clonestation verify IMAGE [DRIVE]             check an image, or a drive against the image
   clonestation --help | --version
 
 Clone options:
