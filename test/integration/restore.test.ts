@@ -87,6 +87,18 @@ describeRoot('restore and verify on loop devices', () => {
     });
   }
 
+  it('restores onto a drive with 4096-byte sectors (O_DIRECT at that alignment)', () => {
+    for (const kind of ['split', 'splitzip'] as const) {
+      const img = copyOf(kind);
+      const t = fx.loop(makeFile(join(fx.dir(), `t4k-${n++}.img`), 16 * MiB), 4096);
+      const r = runCli(['restore', img.name, t.dev, '--yes', '--json']);
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      expect(lastEvent(r, 'done')?.targetDirect).toBe(true);
+      expect(sha256(t.file, 0, SIZE)).toBe(dataHash);
+      expect(runCli(['verify', img.name, t.dev]).status).toBe(0);
+    }
+  });
+
   it('takes a part or the manifest as IMAGE, and restores a range at a target offset', () => {
     for (const kind of ['split', 'splitzip'] as const) {
       const img = copyOf(kind);
