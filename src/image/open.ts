@@ -131,8 +131,14 @@ async function fromManifest(base: string, mPath: string, opts: ResolveOptions): 
   if (m.image.parts.length === 0) throw new ImageError('IMAGE_CORRUPT', `manifest ${mPath} lists no image files: restore it from a copy or make the backup again`, { path: mPath });
   const parts: ImagePart[] = [];
   let start = 0;
+  // An image renamed with its manifest (b.img + b.img.manifest.json from a backup named
+  // a.img): the manifest still names a.img's files; b.img's, in the same pattern, are used.
+  const recorded = basename(m.image.name);
+  const renamed = recorded !== basename(base) && m.image.parts.every((p) => !existsSync(join(dir, basename(p.name))));
+  if (renamed) notes.push(`the manifest names the image ${recorded}; it was renamed to ${basename(base)}: using ${basename(base)}'s files`);
   for (const [i, p] of m.image.parts.entries()) {
-    let path = join(dir, basename(p.name));
+    const name = basename(p.name);
+    let path = join(dir, renamed && name.startsWith(recorded) ? `${basename(base)}${name.slice(recorded.length)}` : name);
     // --force on an unfinished backup: its files may still carry the .partial suffix
     if (!existsSync(path) && !m.complete && existsSync(`${path}${PARTIAL_SUFFIX}`)) path = `${path}${PARTIAL_SUFFIX}`;
     const size = sizeOf(path);

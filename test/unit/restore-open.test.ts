@@ -96,6 +96,17 @@ describe('resolveImage', () => {
     await rejectsWithCode(resolveImage(join(dir, 'x.img')), 'IMAGE_INCOMPLETE');
   });
 
+  it('follows an image renamed together with its manifest', async () => {
+    const img = copyOf('split');
+    const to = (p: string): string => p.replace('/s.img', '/renamed.img');
+    for (const p of [...img.parts, img.manifest]) renameSync(p, to(p));
+    const r = await resolveImage(to(img.name));
+    expect(r.parts.map((p) => p.path)).toEqual(img.parts.map(to));
+    expect(r.notes.join()).toMatch(/renamed to renamed\.img/);
+    const out = join(s.dir, `ren-${n++}.img`);
+    expect((await restore({ image: to(img.name), target: out }, quiet)).checked).toBe('sha256');
+  });
+
   it('IMAGE_INCOMPLETE is bad input (exit 2)', () => {
     expect(new ImageError('IMAGE_INCOMPLETE', 'x').exitStatus).toBe(ExitStatus.usage);
   });
