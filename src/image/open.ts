@@ -223,6 +223,11 @@ async function withoutManifest(base: string): Promise<ResolvedImage> {
     parts.push({ path, size, start, hashes: {} });
     start += size;
   }
+  // Without a manifest a missing *last* part of a raw split cannot be seen; a last part as
+  // large as the others is the one sign there may have been more.
+  const sizes = parts.map((p) => p.size);
+  if (parts.length > 1 && sizes[sizes.length - 1] === sizes[0])
+    notes.push(`the last part ${basename(paths[paths.length - 1] ?? '')} is as large as the others: if the backup had more parts, they are missing (no manifest to tell)`);
   const first = paths[0] ?? base;
   const format: ImageFormat = /\.zip$/i.test(base) || hasZipMagic(first) ? 'zip' : 'raw';
   return { format, name: base, split: paths.length > 1, parts, size: format === 'raw' ? start : 0, hashes: {}, notes };
