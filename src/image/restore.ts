@@ -413,13 +413,21 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
   }
 }
 
+/** " (a backup of MODEL serial SERIAL, DATE)" from the manifest, for the question: which image is this? */
+export function imageOrigin(image: ResolvedImage): string {
+  const m = image.manifest;
+  if (!m) return '';
+  const who = [m.source.model, m.source.serial ? `serial ${m.source.serial}` : undefined].filter(Boolean).join(' ') || m.source.path;
+  return ` (a backup of ${who}, ${m.startedAt.slice(0, 10)})`;
+}
+
 /** The whole command: plan, confirm a block-device target, restore, check. */
 export async function restore(o: RestoreOptions, reporter: Reporter, signal?: AbortSignal): Promise<RestoreResult> {
   const plan = await planRestore(o);
   if (plan.target?.kind === 'block' && !o.yes) {
     try {
       const { confirmOverwrite } = await import('../confirm.js');
-      await confirmOverwrite(plan.target, `with ${plan.range.length} bytes of image ${plan.image.name} at offset ${plan.targetOffset}`, { yes: o.yes ?? false });
+      await confirmOverwrite(plan.target, `with ${plan.range.length} bytes of image ${plan.image.name}${imageOrigin(plan.image)} at offset ${plan.targetOffset}`, { yes: o.yes ?? false });
     } catch (e) {
       await plan.zip?.close();
       throw e;

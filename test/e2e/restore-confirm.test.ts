@@ -37,7 +37,7 @@ describeRoot('restore asks before overwriting a block device (tmux)', () => {
     const before = sha256(dst.file);
     const screen = await run.waitFor(/Type 'yes' to overwrite/);
     expect(screen).toContain(`About to overwrite ${dst.dev}`);
-    expect(screen).toMatch(/with 6291456 bytes of image .*img\.zip/);
+    expect(screen).toMatch(/with 6291456 bytes of image .*img\.zip \(a backup of \/dev\/test, 20\d\d-/);
     run.keys('no', 'Enter');
     const end = await run.waitFor(/EXIT=\d+/);
     expect(end).toContain('EXIT=4');
