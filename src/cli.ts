@@ -257,6 +257,7 @@ async function rescueWithDashboard<T>(
   run: (reporter: Reporter, signal: AbortSignal, hooks: RescueDisplayHooks) => Promise<T>,
   outer: Reporter,
   signal: AbortSignal,
+  kind?: import('./station/view.js').SingleJobKind,
 ): Promise<T> {
   const { LogFeed } = await import('../dashboard/logfeed.js');
   const { RescueSource } = await import('./station/view.js');
@@ -267,7 +268,7 @@ async function rescueWithDashboard<T>(
   const ac = new AbortController();
   const stop = (): void => ac.abort();
   signal.addEventListener('abort', stop);
-  const view = new RescueSource({ source, target, sourceDrive: existsSync(source) ? inspectDrive(source, 'source') : undefined, targetDrive: existsSync(target) ? inspectDrive(target, 'target') : undefined }, ac);
+  const view = new RescueSource({ source, target, sourceDrive: existsSync(source) ? inspectDrive(source, 'source') : undefined, targetDrive: existsSync(target) ? inspectDrive(target, 'target') : undefined }, ac, kind);
   const inner = feedReporter(feed, outer);
   let ready!: () => void;
   const isReady = new Promise<void>((r) => (ready = r));
@@ -388,6 +389,8 @@ const backupOptions = {
   backend: { type: 'string' },
   'no-direct': { type: 'boolean' },
   json: { type: 'boolean' },
+  ui: { type: 'boolean' },
+  'no-ui': { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
 
 async function cmdBackup(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
@@ -395,7 +398,8 @@ async function cmdBackup(args: string[], reporter: () => Reporter, signal: Abort
   if (positionals.length !== 2) throw new UsageError('backup needs SOURCE and OUT (see clonestation --help)');
   const rep = values.json ? new JsonReporter() : reporter();
   const { backup } = await import('./image/backup.js');
-  const r = await backup(
+  const { wantsUi } = await import('./ui.js');
+  const run = (into: Reporter, sig: AbortSignal, hooks: RescueDisplayHooks = {}) => backup(
     {
       source: positionals[0],
       out: positionals[1],
@@ -415,10 +419,19 @@ async function cmdBackup(args: string[], reporter: () => Reporter, signal: Abort
       direct: !values['no-direct'],
       version: version(),
       commandLine: ['clonestation', ...process.argv.slice(2)].join(' '),
+      ...hooks,
     },
-    rep,
-    signal,
+    into,
+    sig,
   );
+  // On the dashboard a backup is one job; a rescue backup shows its map and can pause.
+  const r = wantsUi(values)
+    ? await rescueWithDashboard(positionals[0], positionals[1], (into, sig, hooks) => run(into, sig, hooks), rep, signal, {
+        title: 'backup',
+        role: values.rescue || values.map ? 'backup (rescue)' : 'backup',
+        canPause: Boolean(values.rescue || values.map),
+      })
+    : await run(rep, signal);
   const hashes = Object.entries(r.hashes).map(([a, h]) => `; ${a} ${h}`).join('');
   const bad = r.badBytes ? `; ${formatBytes(r.badBytes)} unreadable (filled, listed in the manifest)` : '';
   const pruned = r.pruned.length > 0 ? `; pruned ${r.pruned.length} file(s) of older backups` : '';

@@ -20,6 +20,7 @@ import { MANIFEST_FORMAT, manifestPath, saveManifest, type ImageFormat, type Man
 import { partPath } from './parts.js';
 import { expandName } from './names.js';
 import { pruneBackups } from './prune.js';
+import type { RescueOptions } from '../rescue/rescue.js';
 
 export interface BackupOptions {
   source: string;
@@ -49,6 +50,10 @@ export interface BackupOptions {
   version: string;
   commandLine: string;
   now?: Date;
+  /** the dashboard's hooks: the terminal is free (nothing more to ask), a rescue's map, pause */
+  ready?: () => void;
+  watch?: RescueOptions['watch'];
+  paused?: RescueOptions['paused'];
 }
 
 export interface BackupResult {
@@ -184,6 +189,8 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   };
   // The manifest exists, saying "not complete", before the first byte of the image does.
   saveManifest(mPath, manifest);
+  // Nothing below asks anything: a dashboard may take the terminal.
+  o.ready?.();
   reporter.note(`backing up ${range.length} bytes of ${source.path} at ${range.offset} to ${name} (${format}${o.splitSize ? `, parts of ${o.splitSize} bytes` : ''}${o.hash.length ? `, ${o.hash.join(', ')}` : ''})`, {
     source: source.path,
     image: name,
@@ -393,6 +400,8 @@ async function rescueBackup(
       yes: true,
       version: o.version,
       commandLine: o.commandLine,
+      watch: o.watch,
+      paused: o.paused,
     },
     reporter,
     signal,

@@ -75,7 +75,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   const logger = streams.length > 0 && pino ? pino({ base: { run: new Date().toISOString() } }, streams.length === 1 ? streams[0].stream : pino.multistream(streams)) : undefined;
   const reporter = feed ? feedReporter(feed, outer) : outer;
   const station = new Station({ ...r.options, logger, version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
-  station.warmUp(r.jobs.length);
+  station.warmUp(r.jobs.length, Boolean(r.options.hash?.length) || r.jobs.some((j) => j.map !== undefined));
   try {
     for (const j of r.jobs) station.add(j);
     await confirmOverwriteAll(

@@ -108,11 +108,14 @@ export class Station {
    * Starts the worker threads now, so they boot (Node, our modules, the addon: ~30 ms of
    * CPU each) while the main thread plans and asks, not after. close() must follow.
    */
-  warmUp(jobs: number): void {
+  warmUp(jobs: number, jsWork = Boolean(this.opts.hash?.length)): void {
     // A job's bytes move on its own native I/O thread; its worker's JS thread mostly waits.
-    // So one worker per core, each hosting several jobs at once, rather than a thread (and
-    // a Node environment to boot) per job.
-    const threads = Math.max(1, Math.min(this.opts.maxParallel, availableParallelism()));
+    // So workers host several jobs at once, rather than a thread (and a Node environment to
+    // boot) per job: one worker in all, unless the jobs have JS work of their own (hash
+    // taps, a rescue's policy), which gets a worker per core. A second worker boots while
+    // the first one already runs jobs and competes with them for the cores: for 8 pairs it
+    // started its jobs 100-200 ms later (bench:station), longer than it saved.
+    const threads = jsWork ? Math.max(1, Math.min(this.opts.maxParallel, availableParallelism())) : 1;
     this.pool ??= new Piscina({
       filename: taskFile(),
       minThreads: Math.min(threads, Math.max(jobs, 0)),
@@ -226,7 +229,7 @@ export class Station {
       prepareFileTarget(j.plan);
       for (const t of j.targets.slice(1)) if (!t.drive || t.drive.kind === 'file') prepareFileTarget({ ...j.plan, target: t.drive, targetPath: t.path });
     }
-    this.warmUp(0);
+    this.warmUp(0, Boolean(this.opts.hash?.length) || this.jobs.some((j) => j.map !== undefined));
     const onAbort = (): void => this.cancelAll();
     signal?.addEventListener('abort', onAbort);
     if (signal?.aborted) onAbort();

@@ -143,8 +143,16 @@ export class StationSource implements DashboardSource {
  * A rescue running in this thread (`clonestation rescue`, `clone --map`): its map comes
  * from the rescue's watch hook, its progress from the reporter it is given.
  */
+/** What a single in-process job is called on the dashboard, and whether it can pause. */
+export interface SingleJobKind {
+  title: string;
+  role: string;
+  canPause: boolean;
+}
+
+/** A rescue (or a backup, whose --rescue is one) running in this thread. */
 export class RescueSource implements DashboardSource {
-  readonly title = 'rescue';
+  readonly title: string;
   private book: Mapbook | undefined;
   private snapshot: MapSnapshot | undefined;
   private snapshotAt = 0;
@@ -161,7 +169,10 @@ export class RescueSource implements DashboardSource {
   constructor(
     private readonly paths: { source: string; target: string; sourceDrive?: DriveInfo; targetDrive?: DriveInfo },
     private readonly abort: AbortController,
-  ) {}
+    private readonly kind: SingleJobKind = { title: 'rescue', role: 'rescue', canPause: true },
+  ) {
+    this.title = kind.title;
+  }
 
   /** give this to rescue() as `watch` */
   readonly watch = (book: Mapbook): void => {
@@ -200,7 +211,7 @@ export class RescueSource implements DashboardSource {
     return [
       {
         id: 1,
-        role: 'rescue',
+        role: this.kind.role,
         drives: [drive('source', this.paths.source, this.paths.sourceDrive), drive('target', this.paths.target, this.paths.targetDrive)],
         state: this.pausedFlag && !ended.has(this.state) ? 'paused' : this.state,
         pass: ended.has(this.state) ? '-' : (this.progress?.pass ?? 'start'),
@@ -212,7 +223,7 @@ export class RescueSource implements DashboardSource {
         elapsed: ((this.endedAt ?? now) - this.started) / 1000,
         badAreas: hasBadAreas(m, bad),
         map: mapView(m),
-        canPause: true,
+        canPause: this.kind.canPause,
         note: this.error,
       },
     ];

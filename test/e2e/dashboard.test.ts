@@ -3,7 +3,7 @@
 // q leaves a clean terminal (no alternate screen) with the summary printed.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { cli } from '../helpers/fixtures.js';
@@ -85,5 +85,26 @@ describeRoot('the dashboard under tmux (clonestation demo --ui)', () => {
     expect(dir).toBeDefined();
     expect(existsSync(join(dir ?? '', 'failing-rescued.map'))).toBe(true);
     execFileSync('rm', ['-rf', dir ?? '/nonexistent']);
+  });
+
+  it('a backup runs on the dashboard too: its row, then the summary on a clean terminal', async () => {
+    const dir = mkdtempSync('/dev/shm/cs-e2e-backup-');
+    try {
+      execFileSync('dd', ['if=/dev/urandom', `of=${join(dir, 'disk.img')}`, 'bs=1M', 'count=64', 'status=none']);
+      // small slots, one at a time: long enough to be seen running
+      const t = new TmuxSession(`cd ${dir} && ${process.execPath} ${cli} backup disk.img copy.zip --ui --block-size 64KiB --depth 1 --level 9; echo EXIT=$?; sleep 120`, 160, 48);
+      sessions.push(t);
+      const row = await t.waitFor(rowOf(1, 'backup\\s+\\S*disk\\.img'));
+      expect(row).toMatch(/clonestation backup/);
+      await t.waitFor(/every job has ended: q leaves/, 60_000);
+      t.keys('q');
+      const end = await t.waitFor(/EXIT=\d+/);
+      expect(end).toContain('EXIT=0');
+      expect(alternateOn(t)).toBe(false);
+      expect(end).toMatch(/backed up 64\.00 MiB to copy\.zip .* sha256 [0-9a-f]{64}/);
+      expect(existsSync(join(dir, 'copy.zip.manifest.json'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
