@@ -476,6 +476,8 @@ const imageOptions = {
   force: { type: 'boolean' },
   hash: { type: 'string' },
   'no-check': { type: 'boolean' },
+  ui: { type: 'boolean' },
+  'no-ui': { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
 
 async function cmdRestore(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
@@ -483,7 +485,8 @@ async function cmdRestore(args: string[], reporter: () => Reporter, signal: Abor
   if (positionals.length !== 2) throw new UsageError('restore needs exactly IMAGE and TARGET (see clonestation --help)');
   const rep = values.json ? new JsonReporter() : reporter();
   const { restore } = await import('./image/restore.js');
-  const r = await restore(
+  const { wantsUi } = await import('./ui.js');
+  const run = (into: Reporter, sig: AbortSignal, hooks: RescueDisplayHooks = {}) => restore(
     {
       image: positionals[0],
       target: positionals[1],
@@ -498,10 +501,15 @@ async function cmdRestore(args: string[], reporter: () => Reporter, signal: Abor
       force: values.force,
       hash: values.hash ? parseHashList(values.hash) : undefined,
       noCheck: values['no-check'],
+      ready: hooks.ready,
     },
-    rep,
-    signal,
+    into,
+    sig,
   );
+  // On the dashboard a restore is one job; the confirmation comes first, on the terminal.
+  const r = wantsUi(values)
+    ? await rescueWithDashboard(positionals[0], positionals[1], run, rep, signal, { title: 'restore', role: 'restore', canPause: false })
+    : await run(rep, signal);
   const hashes = Object.entries(r.hashes ?? {}).map(([a, h]) => `; ${a} ${h}`).join('');
   rep.done({
     message: `restored ${formatBytes(r.bytes)} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})${r.checked ? `, ${r.checked} matches the manifest` : ''}${hashes}`,
@@ -516,21 +524,28 @@ async function cmdVerify(args: string[], reporter: () => Reporter, signal: Abort
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('verify needs IMAGE and optionally a DRIVE to compare (see clonestation --help)');
   const rep = values.json ? new JsonReporter() : reporter();
   const { verify } = await import('./image/verify.js');
-  const r = await verify(
-    {
-      image: positionals[0],
-      drive: positionals[1],
-      offset: values.offset,
-      length: values.length,
-      targetOffset: values['target-offset'],
-      blockSize: values['block-size'] ? parseSize(values['block-size'], '--block-size') : undefined,
-      depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
-      backend: backendOf(values.backend),
-      force: values.force,
-    },
-    rep,
-    signal,
-  );
+  const { wantsUi } = await import('./ui.js');
+  const run = (into: Reporter, sig: AbortSignal, hooks: RescueDisplayHooks = {}) => {
+    hooks.ready?.();
+    return verify(
+      {
+        image: positionals[0],
+        drive: positionals[1],
+        offset: values.offset,
+        length: values.length,
+        targetOffset: values['target-offset'],
+        blockSize: values['block-size'] ? parseSize(values['block-size'], '--block-size') : undefined,
+        depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
+        backend: backendOf(values.backend),
+        force: values.force,
+      },
+      into,
+      sig,
+    );
+  };
+  const r = wantsUi(values)
+    ? await rescueWithDashboard(positionals[0], positionals[1] ?? 'its manifest', run, rep, signal, { title: 'verify', role: 'verify', canPause: false })
+    : await run(rep, signal);
   for (const n of r.notes) rep.note(n);
   const hashes = Object.entries(r.hashes ?? {}).map(([a, h]) => `; ${a} ${h}`).join('');
   rep.done({ message: `OK: ${r.image}${positionals[1] ? ` and ${positionals[1]} agree` : ''} (${r.checked.join(', ') || 'read every part'}; ${formatBytes(r.bytes)}, ${r.seconds.toFixed(2)} s)${hashes}`, ...r });

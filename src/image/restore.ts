@@ -38,6 +38,8 @@ export interface RestoreOptions {
   hash?: HashAlgorithm[];
   /** do not hash the restored bytes against the manifest (verify IMAGE TARGET later) */
   noCheck?: boolean;
+  /** the dashboard's hook: nothing more will be asked on the terminal */
+  ready?: () => void;
 }
 
 export interface RestorePlan {
@@ -433,5 +435,6 @@ export async function restore(o: RestoreOptions, reporter: Reporter, signal?: Ab
       throw e;
     }
   }
+  o.ready?.();
   return executeRestore(plan, reporter, signal);
 }
