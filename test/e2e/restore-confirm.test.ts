@@ -24,10 +24,10 @@ describeRoot('restore asks before overwriting a block device (tmux)', () => {
     s.cleanup();
   });
 
-  const setup = (name: string): { dst: Loop; run: TmuxSession } => {
+  const setup = (name: string, ui = '--no-ui'): { dst: Loop; run: TmuxSession } => {
     const dst = attachLoop(makeFile(join(s.dir, `${name}-dst.img`), 8 << 20));
     loops.push(dst);
-    const run = new TmuxSession(`${process.execPath} ${cli} restore ${image} ${dst.dev}; echo EXIT=$?; sleep 60`);
+    const run = new TmuxSession(`${process.execPath} ${cli} restore ${image} ${dst.dev} ${ui}; echo EXIT=$?; sleep 60`);
     sessions.push(run);
     return { dst, run };
   };
@@ -52,6 +52,20 @@ describeRoot('restore asks before overwriting a block device (tmux)', () => {
     const end = await run.waitFor(/EXIT=\d+/);
     expect(end).toContain('EXIT=0');
     expect(end).toMatch(/copy\s+100\.0%/);
+    expect(end).toMatch(/restored 6\.00 MiB .*sha256 matches the manifest/);
+    expect(sha256(dst.file, 0, 6 << 20)).toBe(sha256Of(data));
+  });
+
+  it('with --ui the question comes first, then the dashboard, then the summary', async () => {
+    const { dst, run } = setup('ui', '--ui');
+    await run.waitFor(/Type 'yes' to overwrite/);
+    run.keys('yes', 'Enter');
+    const dash = await run.waitFor(/every job has ended: q leaves/, 60_000);
+    expect(dash).toMatch(/clonestation restore/);
+    expect(dash).toMatch(/│\s+1 resto\S*\s+\S*img\.zip → \/dev\/loop/);
+    run.keys('q');
+    const end = await run.waitFor(/EXIT=\d+/);
+    expect(end).toContain('EXIT=0');
     expect(end).toMatch(/restored 6\.00 MiB .*sha256 matches the manifest/);
     expect(sha256(dst.file, 0, 6 << 20)).toBe(sha256Of(data));
   });
