@@ -147,6 +147,16 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   }
 }
 
+/** --block-size, --depth, --backend and --no-direct, as the engine takes them. */
+function tuning(v: { 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean }): { blockSize?: number; depth?: number; backend: Backend; direct: boolean } {
+  return {
+    blockSize: v['block-size'] ? parseSize(v['block-size'], '--block-size') : undefined,
+    depth: v.depth ? parseCount(v.depth, '--depth', 1, 256) : undefined,
+    backend: backendOf(v.backend),
+    direct: !v['no-direct'],
+  };
+}
+
 function backendOf(v: string | undefined): Backend {
   if (v === undefined) return 'auto';
   if (v === 'auto' || v === 'io_uring' || v === 'threads') return v;
@@ -165,10 +175,7 @@ async function stationCommand(jobs: import('./station/station.js').StationJobInp
       jobs,
       options: {
         maxParallel: values['max-parallel'] ? parseCount(values['max-parallel'], '--max-parallel', 1, 64) : (file?.maxParallel ?? Math.min(8, Math.max(jobs.length, 1))),
-        blockSize: values['block-size'] ? parseSize(values['block-size'], '--block-size') : undefined,
-        depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
-        backend: backendOf(values.backend),
-        direct: !values['no-direct'],
+        ...tuning(values),
         verify,
         hash: values.hash ? parseHashList(values.hash) : undefined,
       },
@@ -353,10 +360,7 @@ async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortS
       offset: values.offset,
       length: values.length,
       targetOffset: values['target-offset'],
-      blockSize: values['block-size'] ? parseSize(values['block-size'], '--block-size') : undefined,
-      depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
-      backend: backendOf(values.backend),
-      direct: !values['no-direct'],
+      ...tuning(values),
       verify: values.verify,
       yes: values.yes,
       hash: values.hash ? parseHashList(values.hash) : undefined,
@@ -373,6 +377,18 @@ async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortS
   return ExitStatus.ok;
 }
 
+const engineOptions = {
+  'block-size': { type: 'string' },
+  depth: { type: 'string' },
+  backend: { type: 'string' },
+  'no-direct': { type: 'boolean' },
+} satisfies ParseArgsConfig['options'];
+
+const uiOptions = {
+  ui: { type: 'boolean' },
+  'no-ui': { type: 'boolean' },
+} satisfies ParseArgsConfig['options'];
+
 const backupOptions = {
   offset: { type: 'string' },
   length: { type: 'string' },
@@ -384,13 +400,9 @@ const backupOptions = {
   fill: { type: 'string' },
   keep: { type: 'string' },
   force: { type: 'boolean' },
-  'block-size': { type: 'string' },
-  depth: { type: 'string' },
-  backend: { type: 'string' },
-  'no-direct': { type: 'boolean' },
+  ...engineOptions,
   json: { type: 'boolean' },
-  ui: { type: 'boolean' },
-  'no-ui': { type: 'boolean' },
+  ...uiOptions,
 } satisfies ParseArgsConfig['options'];
 
 async function cmdBackup(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
@@ -413,10 +425,7 @@ async function cmdBackup(args: string[], reporter: () => Reporter, signal: Abort
       fill: values.fill,
       keep: values.keep !== undefined ? parseCount(values.keep, '--keep', 1, 100000) : undefined,
       force: values.force,
-      blockSize: values['block-size'] ? parseSize(values['block-size'], '--block-size') : undefined,
-      depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
-      backend: backendOf(values.backend),
-      direct: !values['no-direct'],
+      ...tuning(values),
       version: version(),
       commandLine: ['clonestation', ...process.argv.slice(2)].join(' '),
       ...hooks,
@@ -467,17 +476,13 @@ const imageOptions = {
   offset: { type: 'string' },
   length: { type: 'string' },
   'target-offset': { type: 'string' },
-  'block-size': { type: 'string' },
-  depth: { type: 'string' },
-  backend: { type: 'string' },
-  'no-direct': { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   json: { type: 'boolean' },
   force: { type: 'boolean' },
   hash: { type: 'string' },
   'no-check': { type: 'boolean' },
-  ui: { type: 'boolean' },
-  'no-ui': { type: 'boolean' },
+  ...engineOptions,
+  ...uiOptions,
 } satisfies ParseArgsConfig['options'];
 
 async function cmdRestore(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
@@ -493,10 +498,7 @@ async function cmdRestore(args: string[], reporter: () => Reporter, signal: Abor
       offset: values.offset,
       length: values.length,
       targetOffset: values['target-offset'],
-      blockSize: values['block-size'] ? parseSize(values['block-size'], '--block-size') : undefined,
-      depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
-      backend: backendOf(values.backend),
-      direct: !values['no-direct'],
+      ...tuning(values),
       yes: values.yes,
       force: values.force,
       hash: values.hash ? parseHashList(values.hash) : undefined,
@@ -534,9 +536,7 @@ async function cmdVerify(args: string[], reporter: () => Reporter, signal: Abort
         offset: values.offset,
         length: values.length,
         targetOffset: values['target-offset'],
-        blockSize: values['block-size'] ? parseSize(values['block-size'], '--block-size') : undefined,
-        depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
-        backend: backendOf(values.backend),
+        ...tuning(values),
         force: values.force,
       },
       into,
