@@ -4,7 +4,7 @@ import { existsSync, ftruncateSync, openSync, closeSync, fstatSync, realpathSync
 import { dirname, resolve } from 'node:path';
 import { CancelledError, IoError, UsageError, VerifyMismatchError, type CloneStationError } from './errors.js';
 import { inspectDrive, readMounts, type DriveInfo } from './drive.js';
-import { checkDistinct, checkTargetFree, checkTargetSize } from './safety.js';
+import { checkDistinct, checkTargetFree, checkTargetSize, mountedSourceNote } from './safety.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type JobOutcome } from './engine.js';
 import { parseSize } from './units.js';
 import { RateMeter, type Phase, type Reporter } from './progress.js';
@@ -221,6 +221,8 @@ export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?:
     taps: hash ? [hash] : undefined,
   });
   const eps = copy.endpoints();
+  const mounted = mountedSourceNote(plan.source);
+  if (mounted) reporter.note(mounted);
   reporter.note(
     `cloning ${plan.range.length} bytes from ${plan.source.path} at ${plan.range.offset} to ${plan.targetPath} at ${plan.targetOffset}; ${directNote('source', eps.source)}, ${directNote('target', eps.targets[0])}`,
     { source: plan.source.path, target: plan.targetPath, offset: plan.range.offset, length: plan.range.length, targetOffset: plan.targetOffset, sourceDirect: eps.source.direct, targetDirect: eps.targets[0].direct },

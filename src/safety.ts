@@ -89,3 +89,13 @@ export function checkTargetSize(target: DriveInfo | undefined, targetPath: strin
       { free, needed: growth },
     );
 }
+
+/**
+ * A source that is mounted can change while it is read: the copy is then of no single
+ * moment. Not a refusal (backing up a running system is common), but worth saying.
+ */
+export function mountedSourceNote(source: DriveInfo): string | undefined {
+  if (source.kind !== 'block' || source.mounts.length === 0) return undefined;
+  const where = source.mounts.map((m) => m.mountPoint).join(', ');
+  return `note: source ${source.path} is mounted (${where}): files that change while it is read make an inconsistent copy; unmount it or remount it read-only for a faithful one`;
+}

@@ -10,6 +10,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { CancelledError, CloneStationError, ImageError, IoError, RefusedError, UsageError } from '../errors.js';
 import { devKey, inspectDrive, wholeDisk, splitDev, type DriveInfo } from '../drive.js';
 import { chunkFailure, runWithProgress, sourceRange, type ClonePlan } from '../clone.js';
+import { mountedSourceNote } from '../safety.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type JobOutcome } from '../engine.js';
 import type { Backend } from '../native.js';
 import type { Reporter } from '../progress.js';
@@ -191,6 +192,8 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   saveManifest(mPath, manifest);
   // Nothing below asks anything: a dashboard may take the terminal.
   o.ready?.();
+  const mounted = mountedSourceNote(source);
+  if (mounted) reporter.note(mounted);
   reporter.note(`backing up ${range.length} bytes of ${source.path} at ${range.offset} to ${name} (${format}${o.splitSize ? `, parts of ${o.splitSize} bytes` : ''}${o.hash.length ? `, ${o.hash.join(', ')}` : ''})`, {
     source: source.path,
     image: name,

@@ -96,6 +96,26 @@ describeRoot('backup', () => {
     expect(String(lastEvent(bad, 'error')?.message)).toMatch(/\.img or \.raw .* \.zip/);
   });
 
+  it('a mounted source is backed up, with a note that the copy may be inconsistent', () => {
+    const file = join(fx.dir(), 'fs.img');
+    writeFileSync(file, Buffer.alloc(16 * MiB));
+    sh('mkfs.ext4', ['-q', '-F', file]);
+    const dev = fx.loop(file);
+    const mnt = join(fx.dir(), 'mnt');
+    mkdirSync(mnt);
+    sh('mount', [dev.dev, mnt]);
+    try {
+      const out = join(fx.dir(), 'mounted.img');
+      const r = runCli(['backup', dev.dev, out, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      const notes = r.events.filter((e) => e.event === 'note').map((e) => String(e.message));
+      expect(notes.some((n) => n.includes(`source ${dev.dev} is mounted (${mnt})`) && n.includes('inconsistent'))).toBe(true);
+      expect(manifestOf(out).complete).toBe(true);
+    } finally {
+      if (spawnSync('umount', [mnt]).status !== 0) spawnSync('umount', ['-l', mnt]);
+    }
+  });
+
   it('a full output drive: OUTPUT_FULL, exit 1, nothing under the final name, manifest says incomplete', () => {
     const small = join(fx.dir(), 'small');
     mkdirSync(small);
