@@ -7,6 +7,7 @@ import { parseCount, parseSize, formatBytes, formatRate } from './units.js';
 import { JsonReporter, TextReporter, type Reporter } from './progress.js';
 import { clone } from './clone.js';
 import type { Backend } from './native.js';
+import type { EngineTuning } from './engine.js';
 import { parseHashList } from './image/hash.js';
 
 const usage = `clonestation: clone, rescue, image and benchmark drives at the speed of the drives
@@ -148,7 +149,7 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 }
 
 /** --block-size, --depth, --backend and --no-direct, as the engine takes them. */
-function tuning(v: { 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean }): { blockSize?: number; depth?: number; backend: Backend; direct: boolean } {
+function tuning(v: { 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean }): EngineTuning {
   return {
     blockSize: v['block-size'] ? parseSize(v['block-size'], '--block-size') : undefined,
     depth: v.depth ? parseCount(v.depth, '--depth', 1, 256) : undefined,

@@ -5,24 +5,16 @@ import { dirname, resolve } from 'node:path';
 import { CancelledError, IoError, UsageError, VerifyMismatchError, type CloneStationError } from './errors.js';
 import { inspectDrive, readMounts, type DriveInfo } from './drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize, mountedSourceNote } from './safety.js';
-import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type JobOutcome } from './engine.js';
+import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from './engine.js';
 import { parseSize } from './units.js';
-import { RateMeter, type Phase, type Reporter } from './progress.js';
+import { startProgress, type Phase, type Reporter } from './progress.js';
 import type { Backend, NativeChunkError, NativeEndpoint } from './native.js';
 import type { Extent } from './extent.js';
 import { MultiHash, type HashAlgorithm } from './image/hash.js';
 
-export interface CloneOptions {
+export interface CloneOptions extends RangeText, EngineTuning {
   source: string;
   target: string;
-  /** sizes as typed (sectors resolve against the drive they refer to) */
-  offset?: string;
-  length?: string;
-  targetOffset?: string;
-  blockSize?: number;
-  depth?: number;
-  backend?: Backend;
-  direct?: boolean;
   verify?: boolean;
   yes?: boolean;
   /** hashes of the bytes copied, on the fly */
@@ -147,26 +139,18 @@ export async function runWithProgress(
   signal: AbortSignal | undefined,
   whole?: { before: number; total: number },
 ): Promise<{ outcome: JobOutcome; seconds: number }> {
-  const start = process.hrtime.bigint();
-  const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
-  const meter = new RateMeter();
-  const view = () => {
-    const t = elapsed();
-    const done = (whole?.before ?? 0) + measure(job);
-    return { phase, done, total: whole?.total ?? job.total, elapsed: t, rate: meter.sample(t, done), bytesBad: job.snapshot().bytesBad };
-  };
+  const done = (): number => (whole?.before ?? 0) + measure(job);
+  const progress = startProgress(phase, whole?.total ?? job.total, reporter, done, () => job.snapshot().bytesBad);
   const onAbort = (): void => job.cancel();
   signal?.addEventListener('abort', onAbort);
   if (signal?.aborted) job.cancel();
-  const timer = setInterval(() => reporter.progress(view()), 250);
   try {
     const outcome = await job.run();
-    const seconds = elapsed();
-    const v = view();
-    if (!whole || v.done >= whole.total) reporter.phaseEnd({ ...v, rate: seconds > 0 ? v.done / seconds : 0 });
+    // a piece of a larger task finishes the line only with the last piece
+    const seconds = !whole || done() >= whole.total ? progress.end() : progress.elapsed();
     return { outcome, seconds };
   } finally {
-    clearInterval(timer);
+    progress.stop();
     signal?.removeEventListener('abort', onAbort);
   }
 }

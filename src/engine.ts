@@ -1,6 +1,6 @@
 // One engine job as the station sees it: typed options in, counters readable from any
 // thread (they live in a SharedArrayBuffer), a typed outcome out.
-import { engine, type CounterSlots, type NativeChunkError, type NativeEndpoint, type NativeEndpointSpec, type NativeJob, type NativeJobSpec, type NativeOutcome } from './native.js';
+import { engine, type Backend, type CounterSlots, type NativeChunkError, type NativeEndpoint, type NativeEndpointSpec, type NativeJob, type NativeJobSpec, type NativeOutcome } from './native.js';
 import { openError } from './errors.js';
 import { toFlat, totalLength, type Extent } from './extent.js';
 import { TapSequencer, type Tap, type TapError } from './tap.js';
@@ -8,6 +8,21 @@ import { TapSequencer, type Tap, type TapError } from './tap.js';
 /** Measured on this kind of machine (bench/clone.ts): see docs/ARCHITECTURE.md. */
 export const DEFAULT_BLOCK_SIZE = 4 << 20;
 export const DEFAULT_DEPTH = 4;
+
+/** How a command runs its engine jobs: --block-size, --depth, --backend, --no-direct. */
+export interface EngineTuning {
+  blockSize?: number;
+  depth?: number;
+  backend?: Backend;
+  direct?: boolean;
+}
+
+/** The bytes a command works on, sizes as typed (sectors resolve against their drive). */
+export interface RangeText {
+  offset?: string;
+  length?: string;
+  targetOffset?: string;
+}
 
 /** Where source offset 0 lands on a target: target offset = source offset + delta. */
 export type EndpointRequest = NativeEndpointSpec;

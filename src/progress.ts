@@ -37,6 +37,39 @@ export class RateMeter {
   }
 }
 
+/**
+ * A phase's progress, reported every 250 ms: `measure` says the bytes done so far (over one
+ * engine job, several in turn, or a JS stream). end() finishes the phase's line and returns
+ * its seconds; stop() only stops reporting (the phase did not finish).
+ */
+export function startProgress(
+  phase: Phase,
+  total: number,
+  reporter: Reporter,
+  measure: () => number,
+  bytesBad: () => number = () => 0,
+): { elapsed: () => number; end: () => number; stop: () => void } {
+  const start = process.hrtime.bigint();
+  const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
+  const meter = new RateMeter();
+  const view = (): ProgressView => {
+    const t = elapsed();
+    const done = measure();
+    return { phase, done, total, elapsed: t, rate: meter.sample(t, done), bytesBad: bytesBad() };
+  };
+  const timer = setInterval(() => reporter.progress(view()), 250);
+  return {
+    elapsed,
+    end: () => {
+      clearInterval(timer);
+      const v = view();
+      reporter.phaseEnd({ ...v, rate: v.elapsed > 0 ? v.done / v.elapsed : 0 });
+      return v.elapsed;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
 export function progressLine(v: ProgressView): string {
   const pct = v.total > 0 ? (100 * v.done) / v.total : 100;
   const eta = v.rate > 0 ? formatDuration((v.total - v.done) / v.rate) : '--:--';

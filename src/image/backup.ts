@@ -11,8 +11,7 @@ import { CancelledError, CloneStationError, ImageError, IoError, RefusedError, U
 import { devKey, inspectDrive, wholeDisk, splitDev, type DriveInfo } from '../drive.js';
 import { chunkFailure, runWithProgress, sourceRange, type ClonePlan } from '../clone.js';
 import { mountedSourceNote } from '../safety.js';
-import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type JobOutcome } from '../engine.js';
-import type { Backend } from '../native.js';
+import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from '../engine.js';
 import type { Reporter } from '../progress.js';
 import type { Extent } from '../extent.js';
 import type { Tap } from '../tap.js';
@@ -23,12 +22,10 @@ import { expandName } from './names.js';
 import { pruneBackups } from './prune.js';
 import type { RescueOptions } from '../rescue/rescue.js';
 
-export interface BackupOptions {
+export interface BackupOptions extends Pick<RangeText, 'offset' | 'length'>, EngineTuning {
   source: string;
   /** the image's name; may hold a template ({date}, {serial}, ...: see names.ts) */
   out: string;
-  offset?: string;
-  length?: string;
   /** bytes per part of a byte split (OUT.001, OUT.002, ...) */
   splitSize?: number;
   hash: HashAlgorithm[];
@@ -44,10 +41,6 @@ export interface BackupOptions {
   keep?: number;
   /** replace an existing complete image of the same name */
   force?: boolean;
-  blockSize?: number;
-  depth?: number;
-  backend?: Backend;
-  direct?: boolean;
   version: string;
   commandLine: string;
   now?: Date;
@@ -85,7 +78,8 @@ function fileNames(base: string, count: number, split: boolean): string[] {
 /** The image must not land on the drive it is an image of. */
 function checkOutputNotOnSource(source: DriveInfo, out: string): void {
   if (source.kind !== 'block') {
-    if (existsSync(out) && statSync(out).ino === source.ino && devKey(splitDev(statSync(out).dev)) === devKey(source.dev))
+    const st = existsSync(out) ? statSync(out) : undefined;
+    if (st && st.ino === source.ino && devKey(splitDev(st.dev)) === devKey(source.dev))
       throw new RefusedError('SAME_DRIVE', `OUT ${out} is the source itself: choose another name`);
     return;
   }
@@ -97,8 +91,7 @@ function checkOutputNotOnSource(source: DriveInfo, out: string): void {
 }
 
 function existingOutputs(name: string): string[] {
-  const found = [name, manifestPath(name), partPath(name, 1)].filter((p) => existsSync(p));
-  return found;
+  return [name, manifestPath(name), partPath(name, 1)].filter((p) => existsSync(p));
 }
 
 function sourceIdentity(d: DriveInfo): Manifest['source'] {
@@ -306,7 +299,8 @@ async function rawBackup(o: BackupOptions, source: DriveInfo, range: Extent, wor
     } finally {
       closeSync(fd);
     }
-    const own = await MultiHash.create(o.hash);
+    // a split's parts get hashes of their own; one file's hashes are the whole image's
+    const own = o.splitSize && o.hash.length > 0 ? await MultiHash.create(o.hash) : undefined;
     const job = new EngineJob({
       mode: 'copy',
       source: { path: source.path, direct: o.direct ?? true },
@@ -318,13 +312,12 @@ async function rawBackup(o: BackupOptions, source: DriveInfo, range: Extent, wor
       backend: o.backend ?? 'auto',
       stopOnReadError: true,
       sync: true,
-      // the split's own hash only when there is a split: one file's hash is the whole one
-      taps: o.hash.length === 0 ? undefined : pieces.length > 1 || o.splitSize ? [whole, own] : [whole],
+      taps: o.hash.length === 0 ? undefined : own ? [whole, own] : [whole],
     });
     const { outcome } = await runWithProgress(job, 'copy', reporter, (j) => j.snapshot().targets[0]?.bytes ?? 0, signal, { before, total: range.length });
     checkOutcome(outcome, { source, targetPath: path, targetOffset: 0, range: piece }, `image ${path}`);
     before += piece.length;
-    parts.push({ path, size: piece.length, hashes: pieces.length > 1 || o.splitSize ? own.digest() : {} });
+    parts.push({ path, size: piece.length, hashes: own?.digest() ?? {} });
   }
   return { parts };
 }

@@ -186,10 +186,8 @@ async function fromManifest(base: string, mPath: string, opts: ResolveOptions): 
   };
 }
 
-/** --force on an unfinished backup: X.img.partial, or X.img.partial.001, ... as they are. */
-async function partialFiles(base: string, m: Manifest, mPath: string, notes: string[]): Promise<ResolvedImage> {
-  const work = `${base}${PARTIAL_SUFFIX}`;
-  const paths = isFile(work) ? [work] : await findParts(work);
+/** Files as they lie, in order, each at the image offset where the one before it ends. */
+function partsOnDisk(paths: string[]): ImagePart[] {
   const parts: ImagePart[] = [];
   let start = 0;
   for (const path of paths) {
@@ -197,6 +195,15 @@ async function partialFiles(base: string, m: Manifest, mPath: string, notes: str
     parts.push({ path, size, start, hashes: {} });
     start += size;
   }
+  return parts;
+}
+
+/** --force on an unfinished backup: X.img.partial, or X.img.partial.001, ... as they are. */
+async function partialFiles(base: string, m: Manifest, mPath: string, notes: string[]): Promise<ResolvedImage> {
+  const work = `${base}${PARTIAL_SUFFIX}`;
+  const paths = isFile(work) ? [work] : await findParts(work);
+  const parts = partsOnDisk(paths);
+  const start = parts.reduce((n, p) => n + p.size, 0);
   const format = m.image.format;
   return { format, name: base, split: paths.length > 1 || m.image.splitSize !== undefined, parts, size: format === 'raw' ? start : 0, manifest: m, manifestPath: mPath, hashes: {}, notes };
 }
@@ -216,13 +223,7 @@ async function withoutManifest(base: string): Promise<ResolvedImage> {
       throw e;
     }
   }
-  const parts: ImagePart[] = [];
-  let start = 0;
-  for (const path of paths) {
-    const size = sizeOf(path) ?? 0;
-    parts.push({ path, size, start, hashes: {} });
-    start += size;
-  }
+  const parts = partsOnDisk(paths);
   // Without a manifest a missing *last* part of a raw split cannot be seen; a last part as
   // large as the others is the one sign there may have been more.
   const sizes = parts.map((p) => p.size);
@@ -230,7 +231,8 @@ async function withoutManifest(base: string): Promise<ResolvedImage> {
     notes.push(`the last part ${basename(paths[paths.length - 1] ?? '')} is as large as the others: if the backup had more parts, they are missing (no manifest to tell)`);
   const first = paths[0] ?? base;
   const format: ImageFormat = /\.zip$/i.test(base) || hasZipMagic(first) ? 'zip' : 'raw';
-  return { format, name: base, split: paths.length > 1, parts, size: format === 'raw' ? start : 0, hashes: {}, notes };
+  const size = parts.reduce((n, p) => n + p.size, 0);
+  return { format, name: base, split: paths.length > 1, parts, size: format === 'raw' ? size : 0, hashes: {}, notes };
 }
 
 /**

@@ -8,9 +8,9 @@ import { dirname, resolve } from 'node:path';
 import { CancelledError, ImageError, IoError, UsageError, VerifyMismatchError, openError, type CloneStationError } from '../errors.js';
 import { inspectDrive, readMounts, type DriveInfo } from '../drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize } from '../safety.js';
-import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type JobOutcome } from '../engine.js';
+import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from '../engine.js';
 import { parseSize, formatBytes } from '../units.js';
-import { RateMeter, type Phase, type Reporter } from '../progress.js';
+import { startProgress, type Reporter } from '../progress.js';
 import type { Backend, NativeChunkError } from '../native.js';
 import type { Extent } from '../extent.js';
 import type { HashAlgorithm } from './hash.js';
@@ -20,17 +20,10 @@ import { defaultTargetOffset, fastestAlgorithm, firstHashMismatch, resolveImage,
 import type { ZipImageReader } from './zip/reader.js';
 import { TargetWriter } from './target-writer.js';
 
-export interface RestoreOptions {
+/** offset and length: the part of the image to restore */
+export interface RestoreOptions extends RangeText, EngineTuning {
   image: string;
   target: string;
-  /** the part of the image to restore (sizes as typed) */
-  offset?: string;
-  length?: string;
-  targetOffset?: string;
-  blockSize?: number;
-  depth?: number;
-  backend?: Backend;
-  direct?: boolean;
   yes?: boolean;
   /** use an image whose manifest says complete:false */
   force?: boolean;
@@ -174,27 +167,6 @@ function prepareFileTarget(plan: RestorePlan): void {
   }
 }
 
-/** Progress over several engine jobs (one per part) or a JS stream: `measure` says bytes done. */
-export function startProgress(phase: Phase, total: number, reporter: Reporter, measure: () => number): { elapsed: () => number; end: () => number } {
-  const start = process.hrtime.bigint();
-  const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
-  const meter = new RateMeter();
-  const view = () => {
-    const t = elapsed();
-    const done = measure();
-    return { phase, done, total, elapsed: t, rate: meter.sample(t, done), bytesBad: 0 };
-  };
-  const timer = setInterval(() => reporter.progress(view()), 250);
-  return {
-    elapsed,
-    end: () => {
-      clearInterval(timer);
-      const v = view();
-      reporter.phaseEnd({ ...v, rate: v.elapsed > 0 ? v.done / v.elapsed : 0 });
-      return v.elapsed;
-    },
-  };
-}
 
 /** The part of each image file that the range covers, and where it lands on the target. */
 export function partExtents(parts: readonly ImagePart[], range: Extent, targetOffset: number): { part: ImagePart; extent: Extent; delta: number }[] {

@@ -10,30 +10,24 @@ import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { CancelledError, ImageError, IoError, UsageError, VerifyMismatchError, isSystemCallError, openError } from '../errors.js';
 import { inspectDrive } from '../drive.js';
-import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH } from '../engine.js';
+import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type RangeText } from '../engine.js';
 import { engine } from '../native.js';
 import { parseSize } from '../units.js';
 import type { Reporter } from '../progress.js';
-import type { Backend } from '../native.js';
 import { HASH_ALGORITHMS, MultiHash, type HashAlgorithm } from './hash.js';
 import { HashThread } from './hash-thread.js';
 import { defaultTargetOffset, firstHashMismatch, resolveImage, type ResolvedImage } from './open.js';
-import { imageRange, partExtents, startProgress } from './restore.js';
+import { imageRange, partExtents } from './restore.js';
+import { startProgress } from '../progress.js';
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
 import type { ZipImageReader } from './zip/reader.js';
 
 const readAsync = promisify(read);
 
-export interface VerifyOptions {
+export interface VerifyOptions extends RangeText, Omit<EngineTuning, 'direct'> {
   image: string;
   /** a drive or file to compare with the image; unset: check the image against its manifest */
   drive?: string;
-  offset?: string;
-  length?: string;
-  targetOffset?: string;
-  blockSize?: number;
-  depth?: number;
-  backend?: Backend;
   force?: boolean;
 }
 
