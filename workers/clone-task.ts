@@ -7,6 +7,9 @@ import { EngineJob } from '../src/engine.js';
 import type { Backend, NativeChunkError } from '../src/native.js';
 import { cancelRequested, steer } from './control.js';
 import { MultiHash, type HashAlgorithm } from '../src/image/hash.js';
+import { trace } from '../src/trace.js';
+
+trace('clone-task: module evaluated');
 
 export const Phase = { queued: 0, copying: 1, catchingUp: 2, verifying: 3, finished: 4 } as const;
 
@@ -95,6 +98,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
     task.port?.postMessage({ type: 'target', index: t, ...targets[t] });
   };
 
+  trace(`clone-task: ${spec.source} starts`);
   setPhase(Phase.copying);
   const t0 = process.hrtime.bigint();
   const hash = spec.hash?.length ? await MultiHash.create(spec.hash) : undefined;
@@ -114,6 +118,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
     task.copyCounters,
   );
   const out = await runJob(shared, control, spec.maxRate);
+  trace(`clone-task: ${spec.source} shared copy over`);
   const result: CloneTaskResult = { state: 'done', targets, copySeconds: 0, verifySeconds: 0, backend: out.backend };
   if (hash) {
     // The shared stream read every byte unless every target left it by failing writes;

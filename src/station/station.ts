@@ -1,11 +1,10 @@
-// The station: many jobs at once on a piscina pool, one worker thread per running job.
+// The station: many jobs at once on a piscina pool of worker threads (see pool.ts for how many).
 // Planning and every safety check happen here, on the main thread, before any job starts;
 // the bytes move in the workers; progress is read from shared memory at our own pace.
 import { MessageChannel } from 'node:worker_threads';
-import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
+import { startStationPool, taskFile } from './pool.js';
 import type { Logger } from 'pino';
 import { RefusedError } from '../errors.js';
 import { planClone, prepareFileTarget, type ClonePlan } from '../clone.js';
@@ -20,6 +19,7 @@ import { parseMap } from '../rescue/mapfile.js';
 import { UsageError } from '../errors.js';
 import type { HashAlgorithm } from '../image/hash.js';
 import type { MapSnapshot } from '../rescue/snapshot.js';
+import { trace } from '../trace.js';
 
 export type JobState = 'queued' | 'running' | 'paused' | 'catching-up' | 'verifying' | 'done' | 'failed' | 'cancelled';
 
@@ -53,6 +53,8 @@ export interface StationOptions {
   commandLine?: string;
   /** bytes/s per clone job (the demo's --throttle, so there is time to watch); 0: none */
   maxRate?: number;
+  /** workers the caller started already (startStationPool); the station owns them from now on */
+  pool?: Piscina;
 }
 
 /** What a rescue job's worker last told about it (progress and a compact map), for displays. */
@@ -86,14 +88,6 @@ export interface StationJob {
 
 const phaseState: Record<number, JobState> = { 1: 'running', 2: 'catching-up', 3: 'verifying' };
 
-function taskFile(name = 'clone-task'): string {
-  for (const u of [new URL(`../../workers/${name}.js`, import.meta.url), new URL(`../../dist/workers/${name}.js`, import.meta.url)]) {
-    const p = fileURLToPath(u);
-    if (existsSync(p)) return p;
-  }
-  throw new Error(`workers/${name}.js is not built: run \`npm run build\``);
-}
-
 function identity(d: DriveInfo): string {
   return d.kind === 'block' ? `block:${devKey(d.disk?.dev ?? d.dev)}` : `file:${devKey(d.dev)}:${d.ino}`;
 }
@@ -101,28 +95,20 @@ function identity(d: DriveInfo): string {
 export class Station {
   readonly jobs: StationJob[] = [];
   private pool: Piscina | undefined;
+  /** opts.pool is used once: after close() it is gone */
+  private givenPoolTaken = false;
 
   constructor(private readonly opts: StationOptions) {}
 
   /**
-   * Starts the worker threads now, so they boot (Node, our modules, the addon: ~30 ms of
-   * CPU each) while the main thread plans and asks, not after. close() must follow.
+   * Starts the worker threads now, so they boot while the main thread plans and asks, not
+   * after; a pool the caller started even earlier (opts.pool) is used as it is. close() must
+   * follow.
    */
   warmUp(jobs: number, jsWork = Boolean(this.opts.hash?.length)): void {
-    // A job's bytes move on its own native I/O thread; its worker's JS thread mostly waits.
-    // So workers host several jobs at once, rather than a thread (and a Node environment to
-    // boot) per job: one worker in all, unless the jobs have JS work of their own (hash
-    // taps, a rescue's policy), which gets a worker per core. A second worker boots while
-    // the first one already runs jobs and competes with them for the cores: for 8 pairs it
-    // started its jobs 100-200 ms later (bench:station), longer than it saved.
-    const threads = jsWork ? Math.max(1, Math.min(this.opts.maxParallel, availableParallelism())) : 1;
-    this.pool ??= new Piscina({
-      filename: taskFile(),
-      minThreads: Math.min(threads, Math.max(jobs, 0)),
-      maxThreads: threads,
-      concurrentTasksPerWorker: Math.ceil(this.opts.maxParallel / threads),
-      idleTimeout: 500,
-    });
+    if (this.pool) return;
+    this.pool = this.opts.pool && !this.givenPoolTaken ? this.opts.pool : startStationPool({ jobs, maxParallel: this.opts.maxParallel, jsWork });
+    this.givenPoolTaken = true;
   }
 
   async close(): Promise<void> {
@@ -233,11 +219,14 @@ export class Station {
     const onAbort = (): void => this.cancelAll();
     signal?.addEventListener('abort', onAbort);
     if (signal?.aborted) onAbort();
+    trace('station: targets prepared, jobs queued');
     try {
       await Promise.all(this.jobs.map((j) => this.runOne(j)));
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      trace('station: every job ended, closing the pool');
       await this.close();
+      trace('station: pool closed');
     }
     return this.jobs;
   }
