@@ -46,7 +46,8 @@ Clone options:
   --ui, --no-ui          the dashboard (default: on when stdin and stdout are terminals);
                          without it, a progress line per job every few seconds
 
-Station options (several targets, --pair, run):
+Station options (several targets, --pair, run; --offset, --length and --target-offset
+apply to every job given on the command line):
   --max-parallel N       jobs running at once (default: all, up to 8)
   --no-verify            skip reading every target back (on by default for 1:N)
   --report FILE          write the station's JSON report here
@@ -345,10 +346,12 @@ async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortS
   const { values, positionals } = parse(args, cloneOptions);
   if (values.pair || positionals.length > 2) {
     // A station: one master to many targets, or many pairs.
-    const jobs = values.pair ? values.pair.map(parsePair) : [];
+    // --offset, --length and --target-offset apply to every job, pairs included
+    const range = { offset: values.offset, length: values.length, targetOffset: values['target-offset'] };
+    const jobs = values.pair ? values.pair.map((p) => ({ ...parsePair(p), ...range })) : [];
     if (positionals.length > 0) {
       if (positionals.length < 2) throw new UsageError('clone needs SOURCE and at least one TARGET (see clonestation --help)');
-      jobs.push({ source: positionals[0], targets: positionals.slice(1), offset: values.offset, length: values.length, targetOffset: values['target-offset'] });
+      jobs.push({ source: positionals[0], targets: positionals.slice(1), ...range });
     }
     return stationCommand(jobs, values, reporter, signal);
   }

@@ -136,6 +136,23 @@ describeRoot('station: many jobs at once', () => {
     expect(sha256(b.file)).toBe(before);
   });
 
+  it('applies --offset, --length and --target-offset to every --pair job', () => {
+    const mib = 1 << 20;
+    const pairs = [0, 1].map((i) => ({
+      src: fx.loop(makeFile(join(fx.dir(), `r-src${i}.img`), 4 * mib)),
+      dst: fx.loop(makeFile(join(fx.dir(), `r-dst${i}.img`), 4 * mib)),
+    }));
+    const before = pairs.map((p) => readFileSync(p.dst.file));
+    const r = runCli(['clone', ...pairs.flatMap((p) => ['--pair', `${p.src.dev}:${p.dst.dev}`]), '--offset', '1MiB', '--length', '1MiB', '--target-offset', '2MiB', '--yes', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    pairs.forEach((p, i) => {
+      const want = Buffer.from(before[i]);
+      readFileSync(p.src.file).copy(want, 2 * mib, mib, 2 * mib);
+      // exactly the range moved, and nothing else of the target changed
+      expect(readFileSync(p.dst.file).equals(want), `pair ${i + 1}`).toBe(true);
+    });
+  });
+
   it('rejects a malformed job file with exit 2', () => {
     const f = join(fx.dir(), 'bad.json');
     for (const text of [
