@@ -12,15 +12,17 @@ export interface UiFlags {
 }
 
 /** --ui / --no-ui, else on when stdout and stdin are terminals (and not --json). */
-export function wantsUi(v: UiFlags, stdout: { isTTY?: boolean } = process.stdout, stdin: { isTTY?: boolean } = process.stdin): boolean {
+export function wantsUi(v: UiFlags, stdout?: { isTTY?: boolean }, stdin?: { isTTY?: boolean }): boolean {
   if (v.ui && v['no-ui']) throw new UsageError('--ui and --no-ui contradict each other: give one');
   if (v.ui && v.json) throw new UsageError('--ui and --json both want stdout: give one');
+  // process.stdin is a getter that builds the stream (~5 ms): only asked for when needed
+  const terminal = (): boolean => Boolean((stdout ?? process.stdout).isTTY && (stdin ?? process.stdin).isTTY);
   if (v.ui) {
-    if (!stdout.isTTY || !stdin.isTTY) throw new UsageError('--ui needs a terminal on stdin and stdout; without one, progress is printed as lines');
+    if (!terminal()) throw new UsageError('--ui needs a terminal on stdin and stdout; without one, progress is printed as lines');
     return true;
   }
   if (v['no-ui'] || v.json) return false;
-  return Boolean(stdout.isTTY && stdin.isTTY);
+  return terminal();
 }
 
 /** A reporter for while the dashboard owns the terminal: notes go to its log pane. */
