@@ -10,6 +10,7 @@ import { formatRate } from '../units.js';
 import { Station, type StationJobInput, type StationOptions } from './station.js';
 import { stationReport, summaryTable } from './report.js';
 import { trace } from '../trace.js';
+import { DeferredLog } from './log.js';
 
 export interface StationRun {
   jobs: StationJobInput[];
@@ -29,66 +30,68 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   // With the dashboard, the log goes to its log pane (and to --log), never to the terminal.
   const dash = r.ui ? await import('../../dashboard/index.js') : undefined;
   const feed = dash ? new dash.LogFeed() : undefined;
-  // pino (and the modules it brings) is loaded only for a run that logs.
-  const { pino } = r.logPath || feed ? await import('pino') : { pino: undefined };
-  const file = r.logPath && pino ? pino.destination({ dest: r.logPath, sync: true, mkdir: true }) : undefined;
-  const streams = [...(file ? [{ stream: file }] : []), ...(feed ? [{ stream: feed }] : [])];
-  const logger = streams.length > 0 && pino ? pino({ base: { run: new Date().toISOString() } }, streams.length === 1 ? streams[0].stream : pino.multistream(streams)) : undefined;
+  // pino is loaded once the first job has started (log.ts); records wait for it until then
+  const log = r.logPath || feed ? new DeferredLog(r.logPath, feed ? [feed] : []) : undefined;
   const reporter = feed ? feedReporter(feed, outer) : outer;
-  const station = new Station({ ...r.options, logger, version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
-  trace('station: logger ready, warming up');
-  station.warmUp(r.jobs.length, Boolean(r.options.hash?.length) || r.jobs.some((j) => j.map !== undefined));
+  let s: { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
   try {
-    for (const j of r.jobs) station.add(j);
-    await confirmOverwriteAll(
-      station.jobs.flatMap((j) => j.targets.filter((t) => t.drive).map((t) => ({ drive: t.drive!, what: `with ${j.spec.length} bytes from ${j.spec.source} (job ${j.id})` }))),
-      { yes: r.yes },
-    );
-  } catch (e) {
-    // a refusal: the warmed-up threads must not keep the process alive
-    await station.close();
-    throw e;
-  }
-  trace('station: planned and confirmed');
-  const started = new Date();
-  reporter.note(`station: ${station.jobs.length} job(s), ${station.jobs.reduce((n, j) => n + j.targets.length, 0)} target(s), up to ${r.options.maxParallel} at once`);
-  const source = new StationSource(station, r.title ?? 'station');
-  if (feed) {
-    await runWithDashboard(source, feed, () => station.run(signal), signal);
-  } else if (outer instanceof JsonReporter) {
-    const t0 = Date.now();
-    const timer = setInterval(() => {
-      for (const j of source.jobs()) {
-        if (j.state === 'queued' || j.state === 'done' || j.state === 'failed' || j.state === 'cancelled') continue;
-        reporter.progress({ phase: j.pass === 'verify' ? 'verify' : 'copy', done: j.bytesDone, total: j.bytesTotal, elapsed: (Date.now() - t0) / 1000, rate: 0, bytesBad: j.bytesBad });
+    const station = new Station({ ...r.options, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
+    trace('station: warming up');
+    station.warmUp(r.jobs.length, Boolean(r.options.hash?.length) || r.jobs.some((j) => j.map !== undefined));
+    try {
+      for (const j of r.jobs) station.add(j);
+      await confirmOverwriteAll(
+        station.jobs.flatMap((j) => j.targets.filter((t) => t.drive).map((t) => ({ drive: t.drive!, what: `with ${j.spec.length} bytes from ${j.spec.source} (job ${j.id})` }))),
+        { yes: r.yes },
+      );
+    } catch (e) {
+      // a refusal: the warmed-up threads must not keep the process alive
+      await station.close();
+      throw e;
+    }
+    trace('station: planned and confirmed');
+    const started = new Date();
+    reporter.note(`station: ${station.jobs.length} job(s), ${station.jobs.reduce((n, j) => n + j.targets.length, 0)} target(s), up to ${r.options.maxParallel} at once`);
+    const source = new StationSource(station, r.title ?? 'station');
+    if (feed) {
+      await runWithDashboard(source, feed, () => station.run(signal), signal);
+    } else if (outer instanceof JsonReporter) {
+      const t0 = Date.now();
+      const timer = setInterval(() => {
+        for (const j of source.jobs()) {
+          if (j.state === 'queued' || j.state === 'done' || j.state === 'failed' || j.state === 'cancelled') continue;
+          reporter.progress({ phase: j.pass === 'verify' ? 'verify' : 'copy', done: j.bytesDone, total: j.bytesTotal, elapsed: (Date.now() - t0) / 1000, rate: 0, bytesBad: j.bytesBad });
+        }
+      }, 2000);
+      try {
+        await station.run(signal);
+      } finally {
+        clearInterval(timer);
       }
-    }, 2000);
-    try {
-      await station.run(signal);
-    } finally {
-      clearInterval(timer);
+    } else {
+      // no dashboard: a plain line per running job every few seconds, on stderr
+      const { PlainProgress } = await import('../../dashboard/plain.js');
+      const plain = new PlainProgress(source, (line) => process.stderr.write(`${line}\n`)).start();
+      try {
+        await station.run(signal);
+      } finally {
+        plain.stop();
+      }
     }
-  } else {
-    // no dashboard: a plain line per running job every few seconds, on stderr
-    const { PlainProgress } = await import('../../dashboard/plain.js');
-    const plain = new PlainProgress(source, (line) => process.stderr.write(`${line}\n`)).start();
-    try {
-      await station.run(signal);
-    } finally {
-      plain.stop();
-    }
+    trace('station: run over');
+    const report = stationReport(station.jobs, started);
+    if (r.reportPath) writeFileSync(r.reportPath, `${JSON.stringify(report, null, 2)}\n`);
+    s = report.summary as typeof s;
+    const hashLines = station.jobs.flatMap((j) => Object.entries(j.result?.hashes ?? {}).map(([alg, hex]) => `job ${j.id} ${alg} ${hex}\n`)).join('');
+    reporter.done({
+      message: `${summaryTable(station.jobs).join('\n')}\n${hashLines}station: ${s.done} of ${s.jobs} job(s) done, ${s.targetsDone} target(s) good, ${s.targetsFailed} failed; slowest ${formatRate(s.slowestBytesPerSec)}${r.reportPath ? `; report ${r.reportPath}` : ''}`,
+      ...report,
+    });
+    trace('station: reported');
+  } finally {
+    // every record written, whatever happened (pino is loaded now if no job ever started)
+    await log?.close();
   }
-  trace('station: run over');
-  const report = stationReport(station.jobs, started);
-  if (r.reportPath) writeFileSync(r.reportPath, `${JSON.stringify(report, null, 2)}\n`);
-  const s = report.summary as { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
-  const hashLines = station.jobs.flatMap((j) => Object.entries(j.result?.hashes ?? {}).map(([alg, hex]) => `job ${j.id} ${alg} ${hex}\n`)).join('');
-  reporter.done({
-    message: `${summaryTable(station.jobs).join('\n')}\n${hashLines}station: ${s.done} of ${s.jobs} job(s) done, ${s.targetsDone} target(s) good, ${s.targetsFailed} failed; slowest ${formatRate(s.slowestBytesPerSec)}${r.reportPath ? `; report ${r.reportPath}` : ''}`,
-    ...report,
-  });
-  logger?.flush();
-  trace('station: reported');
   if (s.cancelled > 0) throw new CancelledError('station stopped: cancelled targets are incomplete (see the report)');
   if (s.failed > 0) throw new IoError('JOBS_FAILED', `${s.failed} job(s) had failures (see the table above${r.reportPath ? ` and ${r.reportPath}` : ''}): failed targets are not copies`);
   return ExitStatus.ok;

@@ -5,7 +5,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import type { Piscina } from 'piscina';
 import { startStationPool, taskFile } from './pool.js';
-import type { Logger } from 'pino';
+import type { StationLog } from './log.js';
 import { RefusedError } from '../errors.js';
 import { planClone, prepareFileTarget, type ClonePlan } from '../clone.js';
 import { allocateCounters, readCounters, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type ProgressSnapshot } from '../engine.js';
@@ -45,7 +45,9 @@ export interface StationOptions {
   verify?: boolean;
   lagMs?: number;
   retries?: number;
-  logger?: Logger;
+  logger?: StationLog;
+  /** called once, when the first job has started (work that can wait, e.g. loading pino) */
+  whenRunning?: () => void;
   /** hashes of every clone job's bytes, on the fly (taps on the shared copy) */
   hash?: HashAlgorithm[];
   /** written into the maps of rescue jobs */
@@ -243,6 +245,7 @@ export class Station {
         return;
       }
       if (m.type === 'phase' && m.phase !== undefined) {
+        if (job.startedAt === undefined && !this.jobs.some((j) => j.startedAt !== undefined)) this.opts.whenRunning?.();
         job.startedAt ??= Date.now();
         const st = phaseState[m.phase];
         if (st && job.state !== 'paused') job.state = st;

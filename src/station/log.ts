@@ -1,0 +1,85 @@
+// The station's log (--log, and the dashboard's log pane) through pino, which is loaded
+// only once the jobs are under way: its ~20 ms of imports were on the path to the first
+// byte of every logged run. Records made before then are kept and written with the times
+// they were made, so the log reads as if pino had been there from the start.
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DestinationStream, Logger } from 'pino';
+import { UsageError } from '../errors.js';
+
+/** What the station writes to its log. */
+export interface StationLog {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+}
+
+type Level = 'info' | 'warn';
+
+export class DeferredLog implements StationLog {
+  private kept: { level: Level; fields: object; msg: string; time: number }[] = [];
+  private logger: Logger | undefined;
+  private loading: Promise<void> | undefined;
+  /** the time of the kept record being written, else undefined (now) */
+  private replaying: number | undefined;
+  private readonly fd: number | undefined;
+  private file: (DestinationStream & { flushSync(): void; end(): void }) | undefined;
+  private readonly run = new Date().toISOString();
+
+  /**
+   * The log file is opened (and its folder made) now, so a bad --log path fails before
+   * any job starts; pino writes to that descriptor later. `also`: more streams, e.g. the
+   * dashboard's log pane.
+   */
+  constructor(path: string | undefined, private readonly also: DestinationStream[] = []) {
+    if (path === undefined) return;
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      this.fd = openSync(path, 'a');
+    } catch (e) {
+      throw new UsageError(`cannot write the log ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give --log a writable path`, 'BAD_LOG');
+    }
+  }
+
+  info(fields: object, msg: string): void {
+    this.write('info', fields, msg);
+  }
+
+  warn(fields: object, msg: string): void {
+    this.write('warn', fields, msg);
+  }
+
+  private write(level: Level, fields: object, msg: string): void {
+    if (this.logger) this.logger[level](fields, msg);
+    else this.kept.push({ level, fields, msg, time: Date.now() });
+  }
+
+  /** Loads pino and writes what was kept; from then on records go straight to it. */
+  load(): Promise<void> {
+    this.loading ??= import('pino').then(({ pino }) => {
+      this.file = this.fd !== undefined ? pino.destination({ dest: this.fd, sync: true }) : undefined;
+      const streams = [...(this.file ? [this.file] : []), ...this.also];
+      const logger = pino(
+        { base: { run: this.run }, timestamp: () => `,"time":${this.replaying ?? Date.now()}` },
+        streams.length === 1 ? streams[0] : pino.multistream(streams.map((stream) => ({ stream }))),
+      );
+      for (const r of this.kept) {
+        this.replaying = r.time;
+        logger[r.level](r.fields, r.msg);
+      }
+      this.replaying = undefined;
+      this.kept = [];
+      this.logger = logger;
+    });
+    return this.loading;
+  }
+
+  /** Everything written (pino loaded if it was not yet); the file is closed. */
+  async close(): Promise<void> {
+    await this.load();
+    this.logger?.flush();
+    this.file?.flushSync();
+    // sonic-boom owns the descriptor from here: end() closes it
+    this.file?.end();
+    this.file = undefined;
+  }
+}
