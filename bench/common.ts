@@ -282,6 +282,16 @@ export function dropCaches(): void {
   writeFileSync('/proc/sys/vm/drop_caches', '3\n');
 }
 
+/**
+ * Busy CPU seconds of the whole machine so far: every core, user + nice + system + irq +
+ * softirq + steal, not idle or iowait (/proc/stat, USER_HZ = 100). Kernel threads count too:
+ * on loop devices the copying itself happens in the loop driver's workers.
+ */
+export function machineBusySeconds(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) / 100;
+}
+
 /** MemAvailable from /proc/meminfo in bytes (Infinity if the kernel does not say). */
 export function memAvailableBytes(): number {
   const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));

@@ -79,7 +79,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -103,6 +103,7 @@ import {
   isRoot,
   loopDirectIo,
   losetupAttach,
+  machineBusySeconds,
   machineInfo,
   machineText,
   median,
@@ -567,6 +568,8 @@ interface RunResult {
   /** slow runs: whether the slow target was detached, and at which source offset */
   slowDetachedAt?: number | null;
   loadavg1: number;
+  /** busy CPU seconds of the whole machine during the run (every process and kernel thread) */
+  cpuSeconds?: number;
   backend?: string;
 }
 
@@ -660,7 +663,9 @@ async function runOnce(tool: Tool, rec: ToolRecord, tag: string, runIndex: numbe
   dropCaches();
   tool.warm();
   const load = loadavg()[0] ?? 0;
+  const cpu0 = machineBusySeconds();
   const res: RunResult = { ...(await tool.run()), loadavg1: load };
+  res.cpuSeconds = machineBusySeconds() - cpu0;
   const parts = [
     `${(res.bytesPerSec / MB).toFixed(0).padStart(6)} MB/s aggregate`,
     `${res.wallSeconds.toFixed(3)} s wall`,
@@ -668,6 +673,7 @@ async function runOnce(tool: Tool, rec: ToolRecord, tag: string, runIndex: numbe
   if (res.sharedPhaseSeconds !== undefined) parts.push(`shared copy ${res.sharedPhaseSeconds.toFixed(3)} s (ends '${res.sharedPhaseEndState}')`);
   if (res.slowDetachedAt !== undefined) parts.push(res.slowDetachedAt === null ? 'slow target NOT detached' : `slow target detached at ${fmtMiB(res.slowDetachedAt)}`);
   if (res.peakRssBytes !== undefined) parts.push(`peak RSS ${fmtMiB(res.peakRssBytes)}`);
+  if (res.cpuSeconds !== undefined) parts.push(`machine CPU ${res.cpuSeconds.toFixed(2)} s (${((100 * res.cpuSeconds) / (res.wallSeconds * availableParallelism())).toFixed(0)}% of ${availableParallelism()} cores)`);
   parts.push(`load ${load.toFixed(2)}`);
   console.log(`[${tag}] run ${runIndex + 1}/${runs} ${tool.id.padEnd(16)} ${parts.join(', ')}`);
   if (verify) {
@@ -717,6 +723,7 @@ interface Summary {
   medianSharedFromSpawnSeconds?: number;
   medianPeakRssBytes?: number;
   maxPeakRssBytes?: number;
+  medianCpuSeconds?: number;
   status: 'ok' | 'skipped' | 'error';
   note?: string;
 }
@@ -737,6 +744,7 @@ function summarize(rec: ToolRecord): Summary {
   const fromSpawn = pick((r) => r.sharedPhaseFromSpawnSeconds);
   const rss = pick((r) => r.peakRssBytes);
   const inProc = pick((r) => r.inProcessSeconds);
+  const cpu = pick((r) => r.cpuSeconds);
   return {
     ...base,
     medianMBps: median(mbps),
@@ -749,6 +757,7 @@ function summarize(rec: ToolRecord): Summary {
       : {}),
     ...(fromSpawn.length > 0 ? { medianSharedFromSpawnSeconds: median(fromSpawn) } : {}),
     ...(rss.length > 0 ? { medianPeakRssBytes: median(rss), maxPeakRssBytes: Math.max(...rss) } : {}),
+    ...(cpu.length > 0 ? { medianCpuSeconds: median(cpu) } : {}),
   };
 }
 
@@ -924,6 +933,11 @@ async function benchPairs(cfg: Config, ctx: BenchContext): Promise<BenchReport> 
   const st = find(summaries, 'station')?.medianMBps;
   const dd = find(summaries, 'dd-x8')?.medianMBps;
   const stIn = inProcessMBps(find(summaries, 'station'), PAIRS * size);
+  const stCpu = find(summaries, 'station')?.medianCpuSeconds;
+  const ddCpu = find(summaries, 'dd-x8')?.medianCpuSeconds;
+  const ddWall = find(summaries, 'dd-x8')?.medianWallSeconds;
+  const cores = availableParallelism();
+  const gb = (PAIRS * size) / 1e9;
   return {
     name: 'pairs',
     title,
@@ -936,6 +950,13 @@ async function benchPairs(cfg: Config, ctx: BenchContext): Promise<BenchReport> 
         st !== undefined && dd !== undefined ? `${st.toFixed(0)} vs ${dd.toFixed(0)} MB/s` : undefined),
       ...info('pairs', "station's own copy time (its log: first job start to last job end) vs dd's wall clock",
         stIn !== undefined && dd !== undefined ? stIn / dd : undefined, stIn !== undefined ? `${stIn.toFixed(0)} MB/s without process and worker start-up` : undefined),
+      // When dd already keeps every core busy, no tool doing the same copies can beat it by
+      // more than the ratio of the CPU the two spend: this is that ceiling.
+      ...info('pairs', `CPU spent, whole machine (loop workers included): dd / station, i.e. the wall-clock ceiling when dd's run keeps the ${cores} cores busy`,
+        stCpu !== undefined && ddCpu !== undefined ? ddCpu / stCpu : undefined,
+        stCpu !== undefined && ddCpu !== undefined && ddWall !== undefined
+          ? `${(ddCpu / gb).toFixed(3)} vs ${(stCpu / gb).toFixed(3)} CPU s per GB; dd's runs kept the cores ${((100 * ddCpu) / (ddWall * cores)).toFixed(0)}% busy`
+          : undefined),
     ],
   };
 }
