@@ -137,31 +137,49 @@ class UringCopier {
   }
 
  private:
-  // 1:N pacing: when every slot is busy and all of them wait only on one target, that
-  // target sets the pace for everyone. Past the grace period it leaves the shared stream
-  // at the oldest chunk it still owes; the others go on at their own speed.
-  void watchLag() {
+  // The one target every busy slot waits on, or -1: a free slot, a read in flight or a
+  // slot two targets owe means no one is pacing the ring.
+  int pacer() const {
     int blocker = -1;
     for (const Slot& s : slots_) {
-      if (!s.active || s.waiting[0]) return;  // a free slot or a read in flight: no one is pacing
+      if (!s.active || s.waiting[0]) return -1;
       int only = -1;
       for (size_t t = 0; t < nt_; ++t) {
         if (!s.waiting[1 + t]) continue;
-        if (only >= 0) return;  // two targets owe this slot
+        if (only >= 0) return -1;
         only = int(t);
       }
-      if (only < 0 || (blocker >= 0 && blocker != only)) return;
+      if (only < 0 || (blocker >= 0 && blocker != only)) return -1;
       blocker = only;
     }
+    return blocker;
+  }
+
+  // 1:N pacing: when every slot is busy and all of them wait only on one target, that
+  // target sets the pace for everyone. It runs up a debt for as long as it does, and pays
+  // it back at the same rate while it does not: a target that paces the ring most of the
+  // time reaches the grace period (lagMs) and leaves the shared stream at the oldest chunk
+  // it still owes, while a fast one that stalls now and then (its loop worker not scheduled
+  // on a loaded machine) catches up and owes nothing. Counting from the first stall instead
+  // detached fast targets long after a stall they had made good (bench:station, 1:4 runs).
+  void watchLag() {
     const auto now = std::chrono::steady_clock::now();
-    if (blocker < 0 || blocker != lagTarget_) {
-      lagTarget_ = blocker;
-      lagSince_ = now;
+    const auto dt = now - lagLast_;
+    lagLast_ = now;
+    const int blocker = pacer();
+    if (blocker < 0) {
+      lagDebt_ = dt < lagDebt_ ? lagDebt_ - dt : std::chrono::steady_clock::duration::zero();
       return;
     }
+    if (blocker != lagTarget_) {
+      lagTarget_ = blocker;
+      lagDebt_ = std::chrono::steady_clock::duration::zero();
+      return;
+    }
+    lagDebt_ += dt;
     size_t live = 0;
     for (size_t t = 0; t < nt_; ++t) live += job_.targetLive(t) ? 1 : 0;
-    if (live < 2 || now - lagSince_ < std::chrono::milliseconds(lagMs_)) return;
+    if (live < 2 || lagDebt_ < std::chrono::milliseconds(lagMs_)) return;
     uint64_t at = UINT64_MAX;
     size_t owed = 0;
     for (const Slot& s : slots_)
@@ -174,6 +192,7 @@ class UringCopier {
     if (owed > spares_.size()) return;
     job_.detachTarget(size_t(blocker), at);
     lagTarget_ = -1;
+    lagDebt_ = std::chrono::steady_clock::duration::zero();
     // The writes it owes are in the kernel and cannot be called back: their slots take
     // spare buffers now and the old ones wait, orphaned, for those writes to complete.
     const unsigned k = unsigned(1 + blocker);
@@ -424,7 +443,8 @@ class UringCopier {
   const uint32_t lagMs_ = job_.spec().lagMs;
   int lagTarget_ = -1;
   std::vector<Orphan> orphans_;
-  std::chrono::steady_clock::time_point lagSince_{};
+  std::chrono::steady_clock::time_point lagLast_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration lagDebt_{};
   bool registeredBuffers_ = false;
   bool registeredFiles_ = false;
 };
