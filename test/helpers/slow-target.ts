@@ -3,6 +3,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { createConnection } from 'node:net';
 
 export interface SlowTarget {
   dev: string;
@@ -23,6 +24,38 @@ export function slowTarget(dir: string, size: number, bytesPerSec: number): Slow
   // burstiness: nbdkit lets 2 s of traffic through at full speed by default; half a second
   // keeps the target slow from the start, as a slow stick is
   return nbdTarget(dir, ['--filter=rate', 'memory', String(size), `rate=${bytesPerSec * 8}`, 'burstiness=0.5']);
+}
+
+/** A device whose requests can be held (nbdkit's pause filter) and let go again. */
+export interface PausableDevice extends SlowTarget {
+  /** resolves once nbdkit holds every new request and those in flight have finished */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+}
+
+/**
+ * `size` bytes (a copy of `file` if given, else zeros in memory) at `bytesPerSec` (0: no
+ * limit), whose requests can be paused: a drive that stalls now and then.
+ */
+export function pausableDevice(dir: string, size: number, o: { file?: string; bytesPerSec?: number } = {}): PausableDevice {
+  mkdirSync(dir, { recursive: true });
+  const control = join(dir, 'pause.sock');
+  // filters, then the plugin and its magic parameter, then every key=value
+  const filters = ['--filter=pause', ...(o.bytesPerSec ? ['--filter=rate'] : [])];
+  const plugin = o.file ? ['file', o.file] : ['memory', String(size)];
+  const rate = o.bytesPerSec ? [`rate=${o.bytesPerSec * 8}`, 'burstiness=0.2'] : [];
+  const dev = nbdTarget(dir, [...filters, ...plugin, ...rate, `pause-control=${control}`]);
+  const send = (c: 'p' | 'r'): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const sock = createConnection(control, () => sock.write(c));
+      sock.once('data', (d) => {
+        sock.destroy();
+        if (d.toString() === c.toUpperCase()) resolve();
+        else reject(new Error(`nbdkit pause filter answered ${JSON.stringify(d.toString())} to ${c}`));
+      });
+      sock.once('error', reject);
+    });
+  return { ...dev, pause: () => send('p'), resume: () => send('r') };
 }
 
 /** `size` bytes on which every write fails with ENOSPC (nbdkit's full plugin): a dying target. */

@@ -10,7 +10,7 @@ import { createPool } from '../../src/pool.js';
 import { planClone, executeClone, verifyClone } from '../../src/clone.js';
 import { VerifyMismatchError } from '../../src/errors.js';
 import type { CopyTaskResult } from '../../workers/copy.js';
-import { slowTarget } from '../helpers/slow-target.js';
+import { pausableDevice, slowTarget } from '../helpers/slow-target.js';
 import type { Reporter } from '../../src/progress.js';
 
 const silent: Reporter = { note() {}, progress() {}, phaseEnd() {}, done() {}, error() {} };
@@ -205,6 +205,49 @@ describeRoot('native engine', () => {
       writeFileSync(knob, previous);
     }
     expect(sha256(dst)).toBe(sha256(src));
+  });
+
+  it('1:N: a target that stalls twice, far apart, and catches up each time stays in the shared stream', async () => {
+    // The source sets the pace (50 MB/s), so the targets keep up and the ring has room;
+    // each 250 ms pause of one target fills the ring and makes it the pacer for a while,
+    // but never for lagMs (600 ms) in all: it must not be detached. The first rule timed
+    // from the first stall and detached it at the second.
+    const size = 64 << 20;
+    const file = makeFile(join(fx.dir(), 'stall-src.img'), size);
+    const src = pausableDevice(join(fx.dir(), 'stall-src'), size, { file, bytesPerSec: 50_000_000 });
+    const stalls = pausableDevice(join(fx.dir(), 'stall-dst'), size);
+    const fast = makeFile(join(fx.dir(), 'stall-fast.img'), size, 'zero');
+    try {
+      const job = new EngineJob({
+        mode: 'copy',
+        source: { path: src.dev },
+        targets: [{ path: fast }, { path: stalls.dev }],
+        extents: [{ offset: 0, length: size }],
+        blockSize: 1 << 20,
+        depth: 4,
+        backend: 'io_uring',
+        lagMs: 600,
+      });
+      const running = job.run();
+      let paused = 0;
+      for (const at of [0.2, 0.6]) {
+        while (job.snapshot().bytesRead < at * size && job.snapshot().state === 'running') await new Promise((r) => setTimeout(r, 5));
+        await stalls.pause();
+        await new Promise((r) => setTimeout(r, 250));
+        await stalls.resume();
+        if (job.snapshot().bytesRead < size) paused++;
+      }
+      const r = await running;
+      expect(r.state).toBe('done');
+      expect(paused, 'both stalls happened while the copy ran').toBe(2);
+      expect(r.detached).toEqual([]);
+      expect(sha256(fast)).toBe(sha256(file));
+      const back = new EngineJob({ mode: 'verify', source: { path: file }, targets: [{ path: stalls.dev }], extents: [{ offset: 0, length: size }] });
+      expect((await back.run()).errors).toEqual([]);
+    } finally {
+      stalls.down();
+      src.down();
+    }
   });
 
   it('1:N: a target too slow to keep up leaves the shared stream; the others do not wait; a catch-up completes it', async () => {
