@@ -1,4 +1,6 @@
 import { defineConfig } from 'vitest/config';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export default defineConfig({
   test: {
@@ -9,5 +11,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    // Stations log every run by default; the tests' runs go to a folder of their own.
+    env: { CLONESTATION_LOG_DIR: join(tmpdir(), `clonestation-test-logs-${process.pid}`) },
   },
 });

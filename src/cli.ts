@@ -51,7 +51,10 @@ apply to every job given on the command line):
   --max-parallel N       jobs running at once (default: all, up to 8)
   --no-verify            skip reading every target back (on by default for 1:N)
   --report FILE          write the station's JSON report here
-  --log FILE             pino log of the run (JSON lines)
+  --log FILE             pino log of the run (JSON lines); without it each run is logged to
+                         ~/.local/state/clonestation/logs (or $CLONESTATION_LOG_DIR; the
+                         last 100 runs are kept)
+  --no-log               no log of this run
 
 Rescue options (also --offset, --length, --target-offset, --depth, --backend, --no-direct,
 --yes, --json):
@@ -120,6 +123,7 @@ const cloneOptions = {
   'no-verify': { type: 'boolean' },
   report: { type: 'string' },
   log: { type: 'string' },
+  'no-log': { type: 'boolean' },
   hash: { type: 'string' },
   ui: { type: 'boolean' },
   'no-ui': { type: 'boolean' },
@@ -168,7 +172,7 @@ function backendOf(v: string | undefined): Backend {
   throw new UsageError(`--backend must be auto, io_uring or threads, not ${JSON.stringify(v)}`);
 }
 
-type StationValues = { hash?: string; 'max-parallel'?: string; 'no-verify'?: boolean; report?: string; log?: string; json?: boolean; yes?: boolean; 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean; verify?: boolean; ui?: boolean; 'no-ui'?: boolean };
+type StationValues = { hash?: string; 'max-parallel'?: string; 'no-verify'?: boolean; report?: string; log?: string; 'no-log'?: boolean; json?: boolean; yes?: boolean; 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean; verify?: boolean; ui?: boolean; 'no-ui'?: boolean };
 
 async function stationCommand(jobs: import('./station/station.js').StationJobInput[], values: StationValues, reporter: () => Reporter, signal: AbortSignal, file?: { maxParallel?: number; verify?: boolean }, title?: string): Promise<number> {
   const rep = values.json ? new JsonReporter() : reporter();
@@ -192,6 +196,7 @@ async function stationCommand(jobs: import('./station/station.js').StationJobInp
       yes: values.yes ?? false,
       reportPath: values.report,
       logPath: values.log,
+      defaultLog: !values['no-log'],
       version: version(),
       ui: wantsUi(values),
       title,

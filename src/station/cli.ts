@@ -10,7 +10,11 @@ import { formatRate } from '../units.js';
 import { Station, type StationJobInput, type StationOptions } from './station.js';
 import { stationReport, summaryTable } from './report.js';
 import { trace } from '../trace.js';
-import { DeferredLog } from './log.js';
+import { DeferredLog, defaultLogDir, prepareLogDir, runLogName } from './log.js';
+import { join } from 'node:path';
+
+/** run logs kept in the default folder, this run's included */
+const KEEP_RUN_LOGS = 100;
 
 export interface StationRun {
   jobs: StationJobInput[];
@@ -18,6 +22,8 @@ export interface StationRun {
   yes: boolean;
   reportPath?: string;
   logPath?: string;
+  /** without logPath: a log of this run among the last ones in defaultLogDir() (not with --no-log) */
+  defaultLog?: boolean;
   /** clonestation's version, for the maps of rescue jobs */
   version?: string;
   /** show the dashboard while the jobs run (the caller decided: a terminal, --ui) */
@@ -30,9 +36,24 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   // With the dashboard, the log goes to its log pane (and to --log), never to the terminal.
   const dash = r.ui ? await import('../../dashboard/index.js') : undefined;
   const feed = dash ? new dash.LogFeed() : undefined;
-  // pino is loaded once the first job has started (log.ts); records wait for it until then
-  const log = r.logPath || feed ? new DeferredLog(r.logPath, feed ? [feed] : []) : undefined;
   const reporter = feed ? feedReporter(feed, outer) : outer;
+  // pino is loaded once the first job has started (log.ts); records wait for it until then
+  let logPath = r.logPath;
+  let log: DeferredLog | undefined;
+  if (logPath === undefined && r.defaultLog) {
+    // A log of every run, kept without being asked for: a place it cannot go costs the log,
+    // not the run.
+    const dir = defaultLogDir();
+    try {
+      prepareLogDir(dir, KEEP_RUN_LOGS - 1);
+      logPath = join(dir, runLogName(new Date()));
+      log = new DeferredLog(logPath, feed ? [feed] : []);
+    } catch (e) {
+      reporter.note(`no log of this run: ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set CLONESTATION_LOG_DIR, or give --log FILE`);
+      logPath = undefined;
+    }
+  }
+  log ??= logPath || feed ? new DeferredLog(logPath, feed ? [feed] : []) : undefined;
   let s: { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
   try {
     const station = new Station({ ...r.options, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
@@ -79,12 +100,12 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
       }
     }
     trace('station: run over');
-    const report = stationReport(station.jobs, started);
+    const report: Record<string, unknown> = { ...stationReport(station.jobs, started), ...(logPath ? { log: logPath } : {}) };
     if (r.reportPath) writeFileSync(r.reportPath, `${JSON.stringify(report, null, 2)}\n`);
     s = report.summary as typeof s;
     const hashLines = station.jobs.flatMap((j) => Object.entries(j.result?.hashes ?? {}).map(([alg, hex]) => `job ${j.id} ${alg} ${hex}\n`)).join('');
     reporter.done({
-      message: `${summaryTable(station.jobs).join('\n')}\n${hashLines}station: ${s.done} of ${s.jobs} job(s) done, ${s.targetsDone} target(s) good, ${s.targetsFailed} failed; slowest ${formatRate(s.slowestBytesPerSec)}${r.reportPath ? `; report ${r.reportPath}` : ''}`,
+      message: `${summaryTable(station.jobs).join('\n')}\n${hashLines}station: ${s.done} of ${s.jobs} job(s) done, ${s.targetsDone} target(s) good, ${s.targetsFailed} failed; slowest ${formatRate(s.slowestBytesPerSec)}${r.reportPath ? `; report ${r.reportPath}` : ''}${logPath ? `; log ${logPath}` : ''}`,
       ...report,
     });
     trace('station: reported');

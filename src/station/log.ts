@@ -2,10 +2,34 @@
 // only once the jobs are under way: its ~20 ms of imports were on the path to the first
 // byte of every logged run. Records made before then are kept and written with the times
 // they were made, so the log reads as if pino had been there from the start.
-import { mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
 import { UsageError } from '../errors.js';
+
+/**
+ * Where a station keeps its run logs when --log is not given: $CLONESTATION_LOG_DIR, else
+ * $XDG_STATE_HOME/clonestation/logs, else ~/.local/state/clonestation/logs.
+ */
+export function defaultLogDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CLONESTATION_LOG_DIR) return env.CLONESTATION_LOG_DIR;
+  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'clonestation', 'logs');
+}
+
+const runLog = /^station-\d{4}-\d\d-\d\dT[\d-]+Z-\d+\.log$/;
+
+/** A run's log file name: its start time (sorts by time) and the process id. */
+export function runLogName(started: Date, pid = process.pid): string {
+  return `station-${started.toISOString().replace(/[:.]/g, '-')}-${pid}.log`;
+}
+
+/** Makes `dir` and deletes all but its newest `keep` run logs (other files are left alone). */
+export function prepareLogDir(dir: string, keep: number): void {
+  mkdirSync(dir, { recursive: true });
+  const logs = readdirSync(dir).filter((n) => runLog.test(n)).sort();
+  for (const n of logs.slice(0, Math.max(0, logs.length - keep))) rmSync(join(dir, n), { force: true });
+}
 
 /** What the station writes to its log. */
 export interface StationLog {

@@ -73,8 +73,8 @@ export interface CliRun {
 }
 
 /** Runs the built CLI with no terminal; parses JSON lines when --json is given. */
-export function runCli(args: string[], input?: string): CliRun {
-  const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', input, timeout: 120_000 });
+export function runCli(args: string[], input?: string, env?: NodeJS.ProcessEnv): CliRun {
+  const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', input, timeout: 120_000, env: env ? { ...process.env, ...env } : undefined });
   const events = args.includes('--json')
     ? r.stdout
         .split('\n')

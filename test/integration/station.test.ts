@@ -2,7 +2,7 @@
 // that fails every write, one 1:N job with a slow target. Every other target must be a
 // byte-identical copy, every failure reported with its reason and offset.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { lastEvent, makeFile, runCli, sha256, useLoopScratch } from '../helpers/fixtures.js';
@@ -151,6 +151,40 @@ describeRoot('station: many jobs at once', () => {
       // exactly the range moved, and nothing else of the target changed
       expect(readFileSync(p.dst.file).equals(want), `pair ${i + 1}`).toBe(true);
     });
+  });
+
+  it('logs every run by default (the last 100 kept), not with --no-log, and goes on without one where it cannot write', () => {
+    const a = fx.loop(makeFile(join(fx.dir(), 'l-a.img'), 1 << 20));
+    const b = fx.loop(makeFile(join(fx.dir(), 'l-b.img'), 1 << 20, 'zero'));
+    const logs = join(fx.dir(), 'run-logs');
+    const env = { CLONESTATION_LOG_DIR: logs };
+    mkdirSync(logs, { recursive: true });
+    // 100 older run logs and a file that is not one: the oldest log goes, the other file stays
+    for (let i = 0; i < 100; i++) writeFileSync(join(logs, `station-2020-01-01T00-00-${String(i).padStart(2, '0')}-000Z-1.log`), '');
+    writeFileSync(join(logs, 'notes.txt'), 'mine');
+    const r = runCli(['clone', '--pair', `${a.dev}:${b.dev}`, '--yes', '--json'], undefined, env);
+    expect(r.status, r.stderr).toBe(0);
+    const done = lastEvent(r, 'done') as { log?: string };
+    expect(done.log).toMatch(/run-logs\/station-\d{4}-.*\.log$/);
+    const lines = readFileSync(done.log!, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(lines).toContain('job planned');
+    expect(lines).toContain('job ended');
+    const names = readdirSync(logs);
+    expect(names.filter((n) => n.startsWith('station-'))).toHaveLength(100);
+    expect(names).not.toContain('station-2020-01-01T00-00-00-000Z-1.log');
+    expect(names).toContain('notes.txt');
+
+    const quiet = runCli(['clone', '--pair', `${a.dev}:${b.dev}`, '--yes', '--json', '--no-log'], undefined, env);
+    expect(quiet.status).toBe(0);
+    expect((lastEvent(quiet, 'done') as { log?: string }).log).toBeUndefined();
+    expect(readdirSync(logs).filter((n) => n.startsWith('station-'))).toHaveLength(100);
+
+    const blocked = join(fx.dir(), 'a-file');
+    writeFileSync(blocked, '');
+    const nowhere = runCli(['clone', '--pair', `${a.dev}:${b.dev}`, '--yes', '--json'], undefined, { CLONESTATION_LOG_DIR: join(blocked, 'logs') });
+    expect(nowhere.status, nowhere.stderr).toBe(0);
+    expect(nowhere.stdout).toMatch(/no log of this run: .* is not writable/);
+    expect(sha256(b.file)).toBe(sha256(a.file));
   });
 
   it('rejects a malformed job file with exit 2', () => {
