@@ -1,6 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { testLogDir } from './test/helpers/log-dir.js';
 
 export default defineConfig({
   test: {
@@ -12,6 +11,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     reporters: ['default'],
     // Stations log every run by default; the tests' runs go to a folder of their own.
-    env: { CLONESTATION_LOG_DIR: join(tmpdir(), `clonestation-test-logs-${process.pid}`) },
+    env: { CLONESTATION_LOG_DIR: testLogDir },
+    globalSetup: ['test/helpers/log-dir.ts'],
   },
 });
