@@ -10,7 +10,7 @@ import { formatRate } from '../units.js';
 import { Station, type StationJobInput, type StationOptions } from './station.js';
 import { stationReport, summaryTable } from './report.js';
 import { trace } from '../trace.js';
-import { DeferredLog, defaultLogDir, prepareLogDir, runLogName } from './log.js';
+import { DeferredLog, defaultLogDir, prepareLogDir, runLogName, why } from './log.js';
 import { join } from 'node:path';
 
 /** run logs kept in the default folder, this run's included */
@@ -49,7 +49,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
       logPath = join(dir, runLogName(new Date()));
       log = new DeferredLog(logPath, feed ? [feed] : []);
     } catch (e) {
-      reporter.note(`no log of this run: ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set CLONESTATION_LOG_DIR, or give --log FILE`);
+      reporter.note(`no log of this run: ${dir} is not writable (${why(e)}); set CLONESTATION_LOG_DIR, or give --log FILE`);
       logPath = undefined;
     }
   }

@@ -31,6 +31,17 @@ export function prepareLogDir(dir: string, keep: number): void {
   for (const n of logs.slice(0, Math.max(0, logs.length - keep))) rmSync(join(dir, n), { force: true });
 }
 
+/** Why a path cannot be written, in words (mkdir of a path through a file says EEXIST). */
+export function why(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EEXIST' || code === 'ENOTDIR') return 'a folder on the way is a file';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EROFS') return 'read-only file system';
+  if (code === 'ENOSPC') return 'no space left';
+  if (code === 'EISDIR') return 'it is a folder';
+  return code ?? (e as Error).message;
+}
+
 /** What the station writes to its log. */
 export interface StationLog {
   info(fields: object, msg: string): void;
@@ -60,7 +71,7 @@ export class DeferredLog implements StationLog {
       mkdirSync(dirname(path), { recursive: true });
       this.fd = openSync(path, 'a');
     } catch (e) {
-      throw new UsageError(`cannot write the log ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give --log a writable path`, 'BAD_LOG');
+      throw new UsageError(`cannot write the log ${path}: ${why(e)}: give --log a writable path`, 'BAD_LOG');
     }
   }
 

@@ -47,6 +47,7 @@ describe('DeferredLog', () => {
     writeFileSync(join(dir, 'file'), '');
     const make = (): DeferredLog => new DeferredLog(join(dir, 'file', 'station.log'));
     expect(make).toThrow(UsageError);
-    expect(make).toThrow(/cannot write the log .*give --log a writable path/);
+    expect(make).toThrow(/cannot write the log .*: a folder on the way is a file: give --log a writable path/);
+    expect(() => new DeferredLog(dir)).toThrow(/: it is a folder: /);
   });
 });
