@@ -186,7 +186,7 @@ async function stationCommand(jobs: import('./station/station.js').StationJobInp
   // The workers first: they boot on the other core while this thread loads the station and
   // plans (bench:station measured the first job starting ~70 ms sooner).
   const { startStationPool } = await import('./station/pool.js');
-  const pool = startStationPool({ jobs: jobs.length, maxParallel: options.maxParallel, jsWork: Boolean(options.hash?.length) || jobs.some((j) => j.map !== undefined) });
+  const pool = startStationPool({ jobs, maxParallel: options.maxParallel, hash: options.hash });
   const { runStation } = await import('./station/cli.js');
   const { wantsUi } = await import('./ui.js');
   return runStation(

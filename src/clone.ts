@@ -113,9 +113,9 @@ export interface CloneResult {
 /**
  * A file target is created when missing. Written from offset 0 it is sized to exactly the
  * bytes written (as dd does without conv=notrunc); at a --target-offset, its other bytes
- * are kept and it only grows.
+ * are kept and it only grows. (restore prepares its file targets the same way.)
  */
-export function prepareFileTarget(plan: ClonePlan): void {
+export function prepareFileTarget(plan: Pick<ClonePlan, 'target' | 'targetPath' | 'targetOffset' | 'range'>): void {
   if (plan.target?.kind === 'block') return;
   const fd = openSync(plan.targetPath, plan.target ? 'r+' : 'wx', 0o644);
   try {

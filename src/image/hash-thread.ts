@@ -3,21 +3,11 @@
 // engine's slot (or TargetWriter's) is released then. The bytes must be in shared memory
 // (a SharedArrayBuffer view): they are hashed in place, never copied.
 // Measured on a 1 GiB zip restore: see docs/ARCHITECTURE.md ("Restore and verify").
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Tap } from '../tap.js';
+import { workerFile } from '../worker-file.js';
 import type { HashAlgorithm } from './hash.js';
 import type { HashThreadReply, HashThreadRequest } from '../../workers/hash-thread.js';
-
-/** The compiled worker; under vitest this file runs from src/, the worker from dist/. */
-function workerFile(): string {
-  for (const u of [new URL('../../workers/hash-thread.js', import.meta.url), new URL('../../dist/workers/hash-thread.js', import.meta.url)]) {
-    const p = fileURLToPath(u);
-    if (existsSync(p)) return p;
-  }
-  throw new Error('workers/hash-thread.js is not built: run `npm run build`');
-}
 
 export class HashThread implements Tap {
   private readonly waiting = new Map<number, { resolve: (r: HashThreadReply) => void; reject: (e: Error) => void }>();
@@ -38,7 +28,7 @@ export class HashThread implements Tap {
   }
 
   static async start(algorithms: readonly HashAlgorithm[]): Promise<HashThread> {
-    const w = new Worker(workerFile(), { workerData: { algorithms: [...algorithms] } });
+    const w = new Worker(workerFile('hash-thread'), { workerData: { algorithms: [...algorithms] } });
     const t = new HashThread(w);
     // the worker says it is ready (its hashes created) with id 0
     await t.request(0);

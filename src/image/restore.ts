@@ -3,7 +3,7 @@
 // clone), confirm, write, then check what was written against the manifest's hashes.
 // Raw parts go through the native engine (O_DIRECT, one job per part, each at its delta);
 // a ZIP entry is inflated in JS and written by TargetWriter (aligned O_DIRECT slots).
-import { closeSync, constants as fsConstants, existsSync, fstatSync, ftruncateSync, openSync, realpathSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CancelledError, ImageError, IoError, UsageError, VerifyMismatchError, openError, type CloneStationError } from '../errors.js';
 import { inspectDrive, readMounts, type DriveInfo } from '../drive.js';
@@ -19,6 +19,7 @@ import { defaultTargetOffset, fastestAlgorithm, firstHashMismatch, resolveImage,
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
 import type { ZipImageReader } from './zip/reader.js';
 import { TargetWriter } from './target-writer.js';
+import { prepareFileTarget } from '../clone.js';
 
 /** offset and length: the part of the image to restore */
 export interface RestoreOptions extends RangeText, EngineTuning {
@@ -151,22 +152,6 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
     throw e;
   }
 }
-
-/**
- * A file target is created when missing; restored from offset 0 it is sized to exactly the
- * bytes restored (as clone does), at a --target-offset it only grows.
- */
-function prepareFileTarget(plan: RestorePlan): void {
-  if (plan.target?.kind === 'block') return;
-  const fd = openSync(plan.targetPath, plan.target ? 'r+' : 'wx', 0o644);
-  try {
-    const end = plan.targetOffset + plan.range.length;
-    if (plan.targetOffset === 0 || fstatSync(fd).size < end) ftruncateSync(fd, end);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 
 /** The part of each image file that the range covers, and where it lands on the target. */
 export function partExtents(parts: readonly ImagePart[], range: Extent, targetOffset: number): { part: ImagePart; extent: Extent; delta: number }[] {

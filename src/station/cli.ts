@@ -10,11 +10,7 @@ import { formatRate } from '../units.js';
 import { Station, type StationJobInput, type StationOptions } from './station.js';
 import { stationReport, summaryTable } from './report.js';
 import { trace } from '../trace.js';
-import { DeferredLog, defaultLogDir, prepareLogDir, runLogName, why } from './log.js';
-import { join } from 'node:path';
-
-/** run logs kept in the default folder, this run's included */
-const KEEP_RUN_LOGS = 100;
+import { openRunLog } from './log.js';
 
 export interface StationRun {
   jobs: StationJobInput[];
@@ -38,27 +34,12 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   const feed = dash ? new dash.LogFeed() : undefined;
   const reporter = feed ? feedReporter(feed, outer) : outer;
   // pino is loaded once the first job has started (log.ts); records wait for it until then
-  let logPath = r.logPath;
-  let log: DeferredLog | undefined;
-  if (logPath === undefined && r.defaultLog) {
-    // A log of every run, kept without being asked for: a place it cannot go costs the log,
-    // not the run.
-    const dir = defaultLogDir();
-    try {
-      prepareLogDir(dir, KEEP_RUN_LOGS - 1);
-      logPath = join(dir, runLogName(new Date()));
-      log = new DeferredLog(logPath, feed ? [feed] : []);
-    } catch (e) {
-      reporter.note(`no log of this run: ${dir} is not writable (${why(e)}); set CLONESTATION_LOG_DIR, or give --log FILE`);
-      logPath = undefined;
-    }
-  }
-  log ??= logPath || feed ? new DeferredLog(logPath, feed ? [feed] : []) : undefined;
+  const { log, path: logPath } = openRunLog({ path: r.logPath, useDefault: r.defaultLog ?? false, also: feed ? [feed] : [], note: (m) => reporter.note(m) });
   let s: { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
   try {
     const station = new Station({ ...r.options, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
     trace('station: warming up');
-    station.warmUp(r.jobs.length, Boolean(r.options.hash?.length) || r.jobs.some((j) => j.map !== undefined));
+    station.warmUp(r.jobs);
     try {
       for (const j of r.jobs) station.add(j);
       await confirmOverwriteAll(

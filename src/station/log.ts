@@ -31,6 +31,30 @@ export function prepareLogDir(dir: string, keep: number): void {
   for (const n of logs.slice(0, Math.max(0, logs.length - keep))) rmSync(join(dir, n), { force: true });
 }
 
+/** run logs kept in the default folder, this run's included */
+const KEEP_RUN_LOGS = 100;
+
+/**
+ * The log of a station run: `path` (--log) if given; else, with `useDefault`, a file of its
+ * own in defaultLogDir(), where a folder that cannot be written costs the log (`note` says
+ * so), not the run; else only the `also` streams (the dashboard's pane), if any.
+ */
+export function openRunLog(o: { path?: string; useDefault: boolean; also: DestinationStream[]; note: (message: string) => void }): { log?: DeferredLog; path?: string } {
+  if (o.path === undefined && o.useDefault) {
+    const dir = defaultLogDir();
+    try {
+      prepareLogDir(dir, KEEP_RUN_LOGS - 1);
+      const path = join(dir, runLogName(new Date()));
+      return { log: new DeferredLog(path, o.also), path };
+    } catch (e) {
+      o.note(`no log of this run: ${dir} is not writable (${why(e)}); set CLONESTATION_LOG_DIR, or give --log FILE`);
+    }
+  } else if (o.path !== undefined) {
+    return { log: new DeferredLog(o.path, o.also), path: o.path };
+  }
+  return { log: o.also.length > 0 ? new DeferredLog(undefined, o.also) : undefined };
+}
+
 /** Why a path cannot be written, in words (mkdir of a path through a file says EEXIST). */
 export function why(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;

@@ -2,27 +2,15 @@
 // the station: a worker takes ~50-75 ms to boot (Node, piscina, our task modules, the addon),
 // and booting it while the main thread imports and plans takes that off the critical path.
 import { availableParallelism } from 'node:os';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-
-export type TaskName = 'clone-task' | 'rescue-task';
-
-/** The compiled task module; under vitest the station runs from src/, the task from dist/. */
-export function taskFile(name: TaskName = 'clone-task'): string {
-  for (const u of [new URL(`../../workers/${name}.js`, import.meta.url), new URL(`../../dist/workers/${name}.js`, import.meta.url)]) {
-    const p = fileURLToPath(u);
-    if (existsSync(p)) return p;
-  }
-  throw new Error(`workers/${name}.js is not built: run \`npm run build\``);
-}
+import { workerFile } from '../worker-file.js';
 
 export interface PoolShape {
-  /** jobs planned (the threads started now; 0: start them when work arrives) */
-  jobs: number;
+  /** the jobs planned (a thread is started now for each, up to the pool's size); a job with a map is a rescue */
+  jobs: readonly { map?: string }[];
   maxParallel: number;
-  /** jobs with JS work of their own: hash taps, a rescue's policy */
-  jsWork: boolean;
+  /** hashes every clone job takes on the fly */
+  hash?: readonly string[];
 }
 
 /**
@@ -34,10 +22,12 @@ export interface PoolShape {
  * than it saved.
  */
 export function startStationPool(shape: PoolShape): Piscina {
-  const threads = shape.jsWork ? Math.max(1, Math.min(shape.maxParallel, availableParallelism())) : 1;
+  // JS work of their own: hash taps, a rescue's policy
+  const jsWork = Boolean(shape.hash?.length) || shape.jobs.some((j) => j.map !== undefined);
+  const threads = jsWork ? Math.max(1, Math.min(shape.maxParallel, availableParallelism())) : 1;
   return new Piscina({
-    filename: taskFile(),
-    minThreads: Math.min(threads, Math.max(shape.jobs, 0)),
+    filename: workerFile('clone-task'),
+    minThreads: Math.min(threads, shape.jobs.length),
     maxThreads: threads,
     concurrentTasksPerWorker: Math.ceil(shape.maxParallel / threads),
     idleTimeout: 500,

@@ -4,7 +4,8 @@
 import { MessageChannel } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import type { Piscina } from 'piscina';
-import { startStationPool, taskFile } from './pool.js';
+import { startStationPool } from './pool.js';
+import { workerFile } from '../worker-file.js';
 import type { StationLog } from './log.js';
 import { RefusedError } from '../errors.js';
 import { planClone, prepareFileTarget, type ClonePlan } from '../clone.js';
@@ -107,9 +108,9 @@ export class Station {
    * after; a pool the caller started even earlier (opts.pool) is used as it is. close() must
    * follow.
    */
-  warmUp(jobs: number, jsWork = Boolean(this.opts.hash?.length)): void {
+  warmUp(jobs: readonly { map?: string }[] = this.jobs): void {
     if (this.pool) return;
-    this.pool = this.opts.pool && !this.givenPoolTaken ? this.opts.pool : startStationPool({ jobs, maxParallel: this.opts.maxParallel, jsWork });
+    this.pool = this.opts.pool && !this.givenPoolTaken ? this.opts.pool : startStationPool({ jobs, maxParallel: this.opts.maxParallel, hash: this.opts.hash });
     this.givenPoolTaken = true;
   }
 
@@ -217,7 +218,7 @@ export class Station {
       prepareFileTarget(j.plan);
       for (const t of j.targets.slice(1)) if (!t.drive || t.drive.kind === 'file') prepareFileTarget({ ...j.plan, target: t.drive, targetPath: t.path });
     }
-    this.warmUp(0, Boolean(this.opts.hash?.length) || this.jobs.some((j) => j.map !== undefined));
+    this.warmUp();
     const onAbort = (): void => this.cancelAll();
     signal?.addEventListener('abort', onAbort);
     if (signal?.aborted) onAbort();
@@ -276,7 +277,7 @@ export class Station {
           control: job.control,
           port: port1,
         };
-        job.rescue = (await this.pool?.run(task, { transferList: [port1], filename: taskFile('rescue-task') })) as RescueTaskResult;
+        job.rescue = (await this.pool?.run(task, { transferList: [port1], filename: workerFile('rescue-task') })) as RescueTaskResult;
         job.state = job.rescue.state;
         if (job.rescue.map) job.live = { ...(job.live ?? { done: 0, total: job.spec.length, pass: '', bytesBad: 0 }), map: job.rescue.map };
         if (job.rescue.reason && job.rescue.state !== 'done') job.error = job.rescue.reason;

@@ -2,4 +2,4 @@
 // deflate and read back with every check (see docs/ARCHITECTURE.md, "ZIP images").
 export { ZipImageWriter, DEFAULT_CHUNK_SIZE, type ZipImageWriterOptions, type ZipImageResult } from './writer.js';
 export { ZipImageReader, type ZipImageInfo } from './reader.js';
-export { createDeflatePool, deflateTaskFile } from './pool.js';
+export { createDeflatePool } from './pool.js';
