@@ -218,7 +218,16 @@ function scanLoops(): LoopView[] {
     if (!existsSync(join('/sys/block', name, 'loop'))) continue;
     const dev = parseDev(readText(join('/sys/block', name, 'dev')));
     if (!dev) continue;
-    const identity = blockIdentity(dev);
+    let identity: Identity;
+    try {
+      identity = blockIdentity(dev);
+    } catch (e) {
+      // Root always learns what a loop is over (LOOP_GET_STATUS64). Another user may not be
+      // allowed to open the loop nor stat its backing file; such a loop is left out rather
+      // than refusing every write that user makes (the limit is documented).
+      if (e instanceof RefusedError && e.code === 'IDENTITY_UNKNOWN' && process.getuid?.() !== 0) continue;
+      throw e;
+    }
     if (identity.base === `block ${devKey(dev)}`) continue; // detached meanwhile
     out.push({ name, dev, node: deviceNode(name, dev), identity });
   }

@@ -3,10 +3,10 @@
 // to leave the would-be target byte-identical; each allowed copy is checked byte for byte.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
-import { lastEvent, makeFile, runCli, sha256, sh, useLoopScratch, type Loop } from '../helpers/fixtures.js';
+import { cli, lastEvent, makeFile, runCli, sha256, sh, useLoopScratch, type Loop } from '../helpers/fixtures.js';
 import { inspectDrive } from '../../src/drive.js';
 import { boundLoops, identityOf, sameDrive } from '../../src/identity.js';
 
@@ -112,6 +112,32 @@ describeRoot('drive identity: no alias escapes the safety checks', () => {
       expect(sha256(a, 0, 4 * MiB)).toBe(sha256(src));
     });
 
+    it('refuses it for a user who is not root too (who may not open the loop: sysfs and stat tell)', () => {
+      const dir = name('shared');
+      mkdirSync(dir, { mode: 0o777 });
+      chmodSync(fx.dir(), 0o755);
+      chmodSync(dir, 0o777);
+      const src = makeFile(join(dir, 'src.img'), 4 * MiB);
+      const a = makeFile(join(dir, 'A.img'), 16 * MiB, 'zero');
+      chmodSync(src, 0o644);
+      chmodSync(a, 0o666);
+      const m = mountedThroughLoop(a);
+      const asNobody = (): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [cli, 'clone', src, a, '--json'], { encoding: 'utf8', uid: 65534, gid: 65534 });
+      try {
+        const before = sha256(a);
+        const r = asNobody();
+        expect(r.status, String(r.stderr)).toBe(4);
+        expect(String(r.stdout)).toContain('"code":"TARGET_MOUNTED"');
+        expect(sha256(a)).toBe(before);
+      } finally {
+        m.umount();
+      }
+      m.loop.detach();
+      const r = asNobody();
+      expect(r.status, String(r.stderr)).toBe(0);
+      expect(sha256(a, 0, 4 * MiB)).toBe(sha256(src));
+    });
+
     it('allows a target beside a mounted loop over bytes of the same file that it does not touch', () => {
       const file = makeFile(name('two.img'), 16 * MiB, 'zero');
       const m = mountedThroughLoop(file, ['--offset', '0', '--sizelimit', String(8 * MiB)]);
@@ -157,6 +183,20 @@ describeRoot('drive identity: no alias escapes the safety checks', () => {
       expect(sameDrive(id, identityOf(inspectDrive(hard, 'target')))).toBe(true);
     });
 
+    it('follows the inode, not the name, when the backing file is renamed or deleted', () => {
+      const file = makeFile(name('old-name.img'), 4 * MiB);
+      const loop = losetup(file);
+      const renamed = name('new-name.img');
+      sh('mv', [file, renamed]);
+      refused(['clone', loop.dev, renamed, '--yes'], 'SAME_DRIVE', renamed);
+      const hard = name('survivor.img');
+      sh('ln', [renamed, hard]);
+      sh('rm', [renamed]);
+      expect(sh('cat', [`/sys/block/${loop.dev.replace('/dev/', '')}/loop/backing_file`])).toMatch(/ \(deleted\)$/);
+      refused(['clone', loop.dev, hard, '--yes'], 'SAME_DRIVE', hard);
+      refused(['clone', hard, loop.dev, '--yes'], 'SAME_DRIVE', hard);
+    });
+
     it('refuses loops over overlapping ranges of one file, and a file against a loop over a range of it', () => {
       const file = makeFile(name('ranges.img'), 8 * MiB);
       const first = losetup(file, ['--offset', '0', '--sizelimit', String(4 * MiB)]);
@@ -165,7 +205,7 @@ describeRoot('drive identity: no alias escapes the safety checks', () => {
       refused(['clone', middle.dev, first.dev, '--yes'], 'SAME_DRIVE', file);
       refused(['clone', middle.dev, file, '--yes'], 'SAME_DRIVE', file);
       refused(['clone', file, middle.dev, '--yes', '--length', '1MiB'], 'SAME_DRIVE', file);
-      // offsets compose through stacked loops: 3 MiB + 1 MiB lands inside `first`? no: 4..5 MiB
+      // offsets compose through stacked loops: 1 MiB into `middle` (3..5 MiB) is 4..5 MiB
       const inner = losetup(middle.dev, ['--offset', String(MiB)]);
       expect(identityOf(inspectDrive(inner.dev, 'source'))).toMatchObject({ start: 4 * MiB, end: 5 * MiB });
       refused(['clone', inner.dev, middle.dev, '--yes'], 'SAME_DRIVE', file);
