@@ -11,7 +11,7 @@ import { RefusedError } from '../errors.js';
 import { planClone, prepareFileTarget, type ClonePlan } from '../clone.js';
 import { allocateCounters, readCounters, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type ProgressSnapshot } from '../engine.js';
 import type { DriveInfo } from '../drive.js';
-import { identityOf, sameDrive, type Identity } from '../identity.js';
+import { IdentityIndex, identityOf } from '../identity.js';
 import type { Backend } from '../native.js';
 import type { CloneJobSpec, CloneTask, CloneTaskResult } from '../../workers/clone-task.js';
 import type { RescueTask, RescueTaskResult } from '../../workers/rescue-task.js';
@@ -92,19 +92,13 @@ export interface StationJob {
 
 const phaseState: Record<number, JobState> = { 1: 'running', 2: 'catching-up', 3: 'verifying' };
 
-/** Drives seen so far, by base object (identity.ts): one drive overlaps another of the same base. */
-class DriveIndex {
-  private readonly byBase = new Map<string, { id: Identity; what: string }[]>();
-  add(d: DriveInfo, what: string): void {
-    const id = identityOf(d);
-    const list = this.byBase.get(id.base) ?? [];
-    list.push({ id, what });
-    this.byBase.set(id.base, list);
+/** Drives seen so far: one drive conflicts with another when they share a byte (identity.ts). */
+class DriveIndex extends IdentityIndex<string> {
+  addDrive(d: DriveInfo, what: string): void {
+    this.add(identityOf(d), what);
   }
-  /** what the first drive that shares a byte with `d` was (and matches `filter`) */
-  find(d: DriveInfo, filter: (what: string) => boolean = () => true): string | undefined {
-    const id = identityOf(d);
-    return this.byBase.get(id.base)?.find((e) => sameDrive(e.id, id) && filter(e.what))?.what;
+  findDrive(d: DriveInfo, filter?: (what: string) => boolean): string | undefined {
+    return this.find(identityOf(d), filter);
   }
 }
 
@@ -144,19 +138,19 @@ export class Station {
     );
     const seen = new DriveIndex();
     for (const j of this.jobs) {
-      seen.add(j.source, `the source of job ${j.id}`);
-      for (const t of j.targets) if (t.drive) seen.add(t.drive, `a target of job ${j.id}`);
+      seen.addDrive(j.source, `the source of job ${j.id}`);
+      for (const t of j.targets) if (t.drive) seen.addDrive(t.drive, `a target of job ${j.id}`);
     }
     const source = plans[0].source;
-    const written = seen.find(source, (what) => what.startsWith('a target'));
+    const written = seen.findDrive(source, (what) => what.startsWith('a target'));
     if (written) throw new RefusedError('STATION_CONFLICT', `${input.source} is ${written}: a drive cannot be written and read by two jobs`);
     const mine = new DriveIndex();
     for (const p of plans) {
       if (!p.target) continue;
-      const other = seen.find(p.target);
+      const other = seen.findDrive(p.target);
       if (other) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is already ${other}: each drive can be in one job only`);
-      if (mine.find(p.target)) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is named twice as a target`);
-      mine.add(p.target, p.targetPath);
+      if (mine.findDrive(p.target)) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is named twice as a target`);
+      mine.addDrive(p.target, p.targetPath);
     }
     const plan = plans[0];
     if (input.map !== undefined) {

@@ -6,8 +6,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
+import { failingDrive } from '../helpers/failing-drive.js';
 import { cli, lastEvent, makeFile, runCli, sha256, sh, useLoopScratch, type Loop } from '../helpers/fixtures.js';
 import { inspectDrive } from '../../src/drive.js';
+import { engine } from '../../src/native.js';
 import { boundLoops, identityOf, sameDrive } from '../../src/identity.js';
 
 const MiB = 1 << 20;
@@ -38,7 +40,8 @@ describeRoot('drive identity: no alias escapes the safety checks', () => {
   /** An ext4 file system in a file, mounted through a loop device; returns the unmount. */
   function mountedThroughLoop(file: string, args: string[] = []): { loop: Loop; mnt: string; umount: () => void } {
     const loop = losetup(file, args);
-    sh('mkfs.ext4', ['-q', '-F', loop.dev]);
+    // no lazy init: a kernel thread writing inode tables later would change the hashes
+    sh('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', loop.dev]);
     const mnt = name('mnt');
     mkdirSync(mnt);
     sh('mount', [loop.dev, mnt]);
@@ -235,6 +238,57 @@ describeRoot('drive identity: no alias escapes the safety checks', () => {
       const st = inspectDrive(file, 'target');
       const found = boundLoops().find((l) => l.node === a.dev || `/dev/${l.name}` === a.dev);
       expect(found?.identity).toMatchObject({ base: `file ${st.dev.major}:${st.dev.minor} ${st.ino}`, start: MiB, end: Infinity });
+    });
+  });
+
+  describe('a loop whose backing file cannot be read any more', () => {
+    it('is taken as any file of its file system, and refuses nothing elsewhere', () => {
+      // a loop over a file on FUSE whose daemon is gone: LOOP_GET_STATUS64 and stat fail
+      const dir = name('fuse');
+      mkdirSync(dir);
+      const drive = failingDrive({ dir, size: 2 * MiB, bad: [] });
+      try {
+        drive.pull();
+        // FUSE answers from its attribute cache for a second; then every getattr fails
+        const deadline = Date.now() + 10_000;
+        let code = '';
+        while (code !== 'ENOTCONN' && Date.now() < deadline) {
+          try {
+            engine.loopStatus(drive.dev);
+            spawnSync('sleep', ['0.2']);
+          } catch (e) {
+            code = String((e as { code?: string }).code);
+          }
+        }
+        expect(code).toBe('ENOTCONN');
+        const dead = boundLoops().find((l) => `/dev/${l.name}` === drive.dev);
+        expect(dead?.identity.base).toMatch(/^file \d+:\d+ \?$/);
+        const src = makeFile(name('src.img'), MiB);
+        const dst = makeFile(name('dst.img'), MiB, 'zero');
+        const r = runCli(['clone', src, dst, '--json']);
+        expect(r.status, r.stderr + r.stdout).toBe(0);
+        expect(sha256(dst)).toBe(sha256(src));
+      } finally {
+        drive.down();
+      }
+    });
+  });
+
+  describe('backup compares drives the same way (SAME_DRIVE)', () => {
+    it('refuses an image onto the source under another name, or into a file system that lives in the source', () => {
+      const file = makeFile(name('fs.img'), 16 * MiB, 'zero');
+      const loop = losetup(file);
+      // --force would replace an existing image; never the source itself
+      const inode = sh('stat', ['-c', '%i', file]);
+      refused(['backup', loop.dev, file, '--force'], 'SAME_DRIVE', file);
+      expect(sh('stat', ['-c', '%i', file])).toBe(inode);
+      const m = mountedThroughLoop(file);
+      try {
+        refused(['backup', file, join(m.mnt, 'inside.img')], 'SAME_DRIVE', file);
+        refused(['backup', loop.dev, join(m.mnt, 'inside.img')], 'SAME_DRIVE', file);
+      } finally {
+        m.umount();
+      }
     });
   });
 

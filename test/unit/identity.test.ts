@@ -1,7 +1,7 @@
 // The arithmetic of drive identity: byte ranges, windows into them, and when two views of
 // one base object are the same drive.
 import { describe, expect, it } from 'vitest';
-import { describeIdentity, fileIdentity, rangesOverlap, sameDrive, subRange, type Identity } from '../../src/identity.js';
+import { IdentityIndex, baseGroup, describeIdentity, fileIdentity, rangesOverlap, sameBase, sameDrive, subRange, type Identity } from '../../src/identity.js';
 
 const MiB = 1 << 20;
 const r = (start: number, end: number): { start: number; end: number } => ({ start, end });
@@ -70,9 +70,37 @@ describe('same drive', () => {
     expect(sameDrive(a, otherFs)).toBe(false);
   });
 
+  it('takes a file of unknown inode as any file of its file system', () => {
+    const unknown = fileIdentity({ major: 0, minor: 39 }, undefined, '/mnt/fuse/disk.img');
+    expect(unknown.base).toBe('file 0:39 ?');
+    expect(sameDrive(unknown, fileIdentity({ major: 0, minor: 39 }, 7))).toBe(true);
+    expect(sameDrive(fileIdentity({ major: 0, minor: 39 }, 7), unknown)).toBe(true);
+    expect(sameDrive(unknown, fileIdentity({ major: 0, minor: 27 }, 7))).toBe(false);
+    expect(sameDrive(unknown, view('block 0:39', 0, Infinity))).toBe(false);
+    expect(baseGroup('file 0:39 7')).toBe(baseGroup(unknown.base));
+    expect(baseGroup('block 8:0')).toBe('block 8:0');
+    expect(sameBase('file 0:39 7', 'file 0:39 8')).toBe(false);
+  });
+
   it('describes the way down and the bytes', () => {
     const id: Identity = { base: 'file 0:27 33', start: MiB, end: 3 * MiB, chain: ['/dev/loop4', '/dev/loop3', '/tmp/a.img (file 0:27 inode 33)'] };
     expect(describeIdentity(id)).toBe(`/dev/loop4 over /dev/loop3 over /tmp/a.img (file 0:27 inode 33), bytes ${MiB} to ${3 * MiB - 1}`);
     expect(describeIdentity({ ...id, start: 0, end: Infinity })).toBe('/dev/loop4 over /dev/loop3 over /tmp/a.img (file 0:27 inode 33)');
+  });
+});
+
+describe('an index of identities (the station\'s conflicts)', () => {
+  it('finds an entry by any identity that shares a byte with it, and only those', () => {
+    const index = new IdentityIndex<string>();
+    index.add(view('file 0:27 5', 0, 4 * MiB), 'low half');
+    index.add(view('file 0:27 5', 4 * MiB, Infinity), 'high half');
+    index.add(view('block 8:0', MiB, 3 * MiB), 'sda1');
+    expect(index.find(view('file 0:27 5', 3 * MiB, 5 * MiB))).toBe('low half');
+    expect(index.find(view('file 0:27 5', 3 * MiB, 5 * MiB), (v) => v !== 'low half')).toBe('high half');
+    expect(index.find(view('file 0:27 5', 5 * MiB, 6 * MiB))).toBe('high half');
+    expect(index.find(view('file 0:27 6', 0, Infinity))).toBeUndefined();
+    expect(index.find(view('file 0:27 ?', 0, Infinity))).toBe('low half');
+    expect(index.find(view('block 8:0', 0, Infinity))).toBe('sda1');
+    expect(index.find(view('block 8:0', 3 * MiB, Infinity))).toBeUndefined();
   });
 });
