@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { failingDrive } from '../helpers/failing-drive.js';
-import { cli, lastEvent, makeFile, runCli, sha256, sh, useLoopScratch, type Loop } from '../helpers/fixtures.js';
+import { attachPartitioned, cli, lastEvent, makeFile, runCli, sha256, sh, useLoopScratch, type Loop } from '../helpers/fixtures.js';
 import { inspectDrive } from '../../src/drive.js';
 import { engine } from '../../src/native.js';
 import { boundLoops, identityOf, sameDrive } from '../../src/identity.js';
@@ -212,6 +212,26 @@ describeRoot('drive identity: no alias escapes the safety checks', () => {
       const inner = losetup(middle.dev, ['--offset', String(MiB)]);
       expect(identityOf(inspectDrive(inner.dev, 'source'))).toMatchObject({ start: 4 * MiB, end: 5 * MiB });
       refused(['clone', inner.dev, middle.dev, '--yes'], 'SAME_DRIVE', file);
+    });
+
+    it('resolves a loop over a partition of a loop to its bytes of the file', () => {
+      const file = makeFile(name('disk.img'), 8 * MiB);
+      const sf = spawnSync('sfdisk', ['-q', file], { input: 'label: dos\nstart=2048, size=4096, type=83\nstart=8192, type=83\n' });
+      expect(sf.status, String(sf.stderr)).toBe(0);
+      const disk = attachPartitioned(file);
+      fx.track(disk);
+      expect(disk.partitions).toEqual([`${disk.dev}p1`, `${disk.dev}p2`]);
+      const overP2 = losetup(`${disk.dev}p2`);
+      const id = identityOf(inspectDrive(overP2.dev, 'source'));
+      expect(id).toMatchObject({ start: 4 * MiB, end: 8 * MiB });
+      expect(id.chain).toEqual([overP2.dev, `${disk.dev}p2`, disk.dev, expect.stringContaining(file)]);
+      refused(['clone', overP2.dev, disk.dev, '--yes'], 'SAME_DRIVE', file);
+      refused(['clone', overP2.dev, `${disk.dev}p2`, '--yes'], 'SAME_DRIVE', file);
+      refused(['clone', overP2.dev, file, '--yes'], 'SAME_DRIVE', file);
+      // p1 (1..3 MiB) shares no byte with it
+      const r = runCli(['clone', overP2.dev, `${disk.dev}p1`, '--yes', '--json', '--length', '1MiB']);
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      expect(sha256(file, MiB, MiB)).toBe(sha256(file, 4 * MiB, MiB));
     });
 
     it('allows loops over ranges of one file that do not overlap, and copies exactly', () => {
