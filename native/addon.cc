@@ -198,8 +198,7 @@ class Engine : public Napi::Addon<Engine> {
     }
   }
 
-  // loopStatus(path): what a loop device is a view of, or null when the path is a block
-  // device that is no bound loop.
+  // loopStatus(path): what a loop device is a view of, or null when the path is no bound loop.
   Napi::Value GetLoopStatus(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsString()) throw Napi::TypeError::New(env, "loopStatus(path: string)");

@@ -46,8 +46,8 @@ struct LoopStatus {
 };
 
 // Opens read-only (no O_EXCL), asks LOOP_GET_STATUS64 and closes. Returns false when the
-// path is a block device that is not a bound loop (ENXIO: a detached loop; ENOTTY/EINVAL:
-// not a loop); throws SysError for every other failure.
+// path is no bound loop: not a block device, a detached loop (ENXIO), another block device
+// (ENOTTY/EINVAL); throws SysError (errno, call, path) for every other failure.
 bool loopStatus(const std::string& path, LoopStatus& out);
 
 }  // namespace cs

@@ -131,7 +131,7 @@ export interface CounterSlots {
 
 export interface NativeEngine {
   probe(path: string): NativeProbe;
-  /** null when the path is a block device that is no bound loop (ENXIO, ENOTTY, EINVAL) */
+  /** null when the path is no bound loop (not a block device; ENXIO, ENOTTY, EINVAL); throws with code/errno/syscall otherwise */
   loopStatus(path: string): NativeLoopStatus | null;
   /** bytes to skip from view's start to an address that is a multiple of align (a power of two) */
   alignPad(view: Uint8Array, align: number): number;

@@ -1,6 +1,8 @@
 // The arithmetic of drive identity: byte ranges, windows into them, and when two views of
 // one base object are the same drive.
 import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { engine } from '../../src/native.js';
 import { IdentityIndex, baseGroup, describeIdentity, fileIdentity, rangesOverlap, sameBase, sameDrive, subRange, type Identity } from '../../src/identity.js';
 
 const MiB = 1 << 20;
@@ -102,5 +104,13 @@ describe('an index of identities (the station\'s conflicts)', () => {
     expect(index.find(view('file 0:27 ?', 0, Infinity))).toBe('low half');
     expect(index.find(view('block 8:0', 0, Infinity))).toBe('sda1');
     expect(index.find(view('block 8:0', 3 * MiB, Infinity))).toBeUndefined();
+  });
+});
+
+describe('the engine\'s LOOP_GET_STATUS64', () => {
+  it('answers null for what is no loop, and a typed error for what cannot be opened', () => {
+    expect(engine.loopStatus('/dev/null')).toBeNull();
+    expect(engine.loopStatus(fileURLToPath(import.meta.url))).toBeNull();
+    expect(() => engine.loopStatus('/nonexistent/loop')).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'open', path: '/nonexistent/loop' }));
   });
 });
