@@ -128,6 +128,7 @@ class Engine : public Napi::Addon<Engine> {
   Engine(Napi::Env env, Napi::Object exports) {
     jobCtor_ = Napi::Persistent(JobWrap::Define(env));
     DefineAddon(exports, {InstanceMethod<&Engine::Probe>("probe"),
+                          InstanceMethod<&Engine::GetLoopStatus>("loopStatus"),
                           InstanceMethod<&Engine::AlignPad>("alignPad"),
                           InstanceValue("Job", jobCtor_.Value(), napi_enumerable),
                           InstanceValue("counterSlots", counterSlots(env), napi_enumerable)});
@@ -195,6 +196,31 @@ class Engine : public Napi::Addon<Engine> {
     } catch (const SysError& e) {
       throw errnoError(env, e);
     }
+  }
+
+  // loopStatus(path): what a loop device is a view of, or null when the path is no bound loop.
+  Napi::Value GetLoopStatus(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) throw Napi::TypeError::New(env, "loopStatus(path: string)");
+    LoopStatus s;
+    try {
+      if (!loopStatus(info[0].As<Napi::String>().Utf8Value(), s)) return env.Null();
+    } catch (const SysError& e) {
+      throw errnoError(env, e);
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("selfMajor", s.selfMajor);
+    o.Set("selfMinor", s.selfMinor);
+    o.Set("devMajor", s.devMajor);
+    o.Set("devMinor", s.devMinor);
+    o.Set("ino", Napi::Number::New(env, double(s.ino)));
+    o.Set("rdevMajor", s.rdevMajor);
+    o.Set("rdevMinor", s.rdevMinor);
+    o.Set("offset", Napi::Number::New(env, double(s.offset)));
+    o.Set("sizeLimit", Napi::Number::New(env, double(s.sizeLimit)));
+    o.Set("flags", s.flags);
+    o.Set("fileName", s.fileName);
+    return o;
   }
 
   Napi::FunctionReference jobCtor_;

@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/loop.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "fd.h"
 
@@ -58,6 +61,41 @@ ProbeInfo probePath(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd.valid()) throw SysError{errno, "open", path};
   return probeFd(fd.get(), path);
+}
+
+namespace {
+
+// The kernel hands device numbers out of ioctls as huge_encode_dev() = new_encode_dev().
+uint32_t kernelMajor(uint64_t d) { return uint32_t((d & 0xfff00) >> 8); }
+uint32_t kernelMinor(uint64_t d) { return uint32_t((d & 0xff) | ((d >> 12) & 0xfff00)); }
+
+}  // namespace
+
+bool loopStatus(const std::string& path, LoopStatus& out) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd.valid()) throw SysError{errno, "open", path};
+  struct statx sx {};
+  if (::statx(fd.get(), "", AT_EMPTY_PATH, STATX_TYPE, &sx) != 0) throw SysError{errno, "statx", path};
+  if (!S_ISBLK(sx.stx_mode)) return false;
+  struct loop_info64 li {};
+  if (::ioctl(fd.get(), LOOP_GET_STATUS64, &li) != 0) {
+    const int err = errno;
+    if (err == ENXIO || err == ENOTTY || err == EINVAL) return false;
+    throw SysError{err, "ioctl(LOOP_GET_STATUS64)", path};
+  }
+  out.selfMajor = sx.stx_rdev_major;
+  out.selfMinor = sx.stx_rdev_minor;
+  out.devMajor = kernelMajor(li.lo_device);
+  out.devMinor = kernelMinor(li.lo_device);
+  out.ino = li.lo_inode;
+  out.rdevMajor = kernelMajor(li.lo_rdevice);
+  out.rdevMinor = kernelMinor(li.lo_rdevice);
+  out.offset = li.lo_offset;
+  out.sizeLimit = li.lo_sizelimit;
+  out.flags = li.lo_flags;
+  const auto* name = reinterpret_cast<const char*>(li.lo_file_name);
+  out.fileName.assign(name, ::strnlen(name, LO_NAME_SIZE));
+  return true;
 }
 
 uint32_t directAlignment(const ProbeInfo& p) {

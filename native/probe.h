@@ -31,4 +31,23 @@ ProbeInfo probePath(const std::string& path);
 // The alignment offsets and lengths must honour for O_DIRECT on this endpoint.
 uint32_t directAlignment(const ProbeInfo& p);
 
+// What a loop device is a view of (LOOP_GET_STATUS64): the backing inode's st_dev/st_ino,
+// its st_rdev when the backing is itself a block device (0 for a regular file), and the
+// byte window [offset, offset + sizeLimit) of it (sizeLimit 0: to the end).
+struct LoopStatus {
+  uint32_t selfMajor = 0, selfMinor = 0;  // the device we opened (statx of the fd)
+  uint32_t devMajor = 0, devMinor = 0;    // lo_device
+  uint64_t ino = 0;                       // lo_inode
+  uint32_t rdevMajor = 0, rdevMinor = 0;  // lo_rdevice
+  uint64_t offset = 0;
+  uint64_t sizeLimit = 0;
+  uint32_t flags = 0;
+  std::string fileName;  // lo_file_name: for messages only, may be stale or cut at 63 bytes
+};
+
+// Opens read-only (no O_EXCL), asks LOOP_GET_STATUS64 and closes. Returns false when the
+// path is no bound loop: not a block device, a detached loop (ENXIO), another block device
+// (ENOTTY/EINVAL); throws SysError (errno, call, path) for every other failure.
+bool loopStatus(const std::string& path, LoopStatus& out);
+
 }  // namespace cs

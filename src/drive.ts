@@ -64,7 +64,7 @@ export interface DriveInfo {
 
 const sysBlock = '/sys/class/block';
 
-function readText(p: string): string | undefined {
+export function readText(p: string): string | undefined {
   try {
     return readFileSync(p, 'utf8').trim() || undefined;
   } catch {
@@ -76,7 +76,7 @@ export function devKey(d: DevNumber): string {
   return `${d.major}:${d.minor}`;
 }
 
-function parseDev(text: string | undefined): DevNumber | undefined {
+export function parseDev(text: string | undefined): DevNumber | undefined {
   const m = text ? /^(\d+):(\d+)$/.exec(text) : null;
   return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
 }
@@ -282,34 +282,46 @@ function describeDisk(info: DriveInfo, diskName: string): void {
     if (m) info.serial = m[1];
   }
 
-  const names = [diskName];
-  for (const n of safeList(base)) {
-    // A partition's folder is named after its disk (sda1, nvme0n1p1, loop0p1); testing only
-    // those spares a stat of each of the disk's ~30 attribute files (bench:station planning).
-    if (!n.startsWith(diskName) || !existsSync(join(base, n, 'partition'))) continue;
+  for (const n of partitionNames(diskName)) {
     const d = parseDev(readText(join(base, n, 'dev')));
     if (!d) continue;
     const sectors = Number(readText(join(base, n, 'size')) ?? 0);
     const start = Number(readText(join(base, n, 'start')) ?? 0);
     // sysfs counts in 512-byte units whatever the logical sector size.
     info.partitions.push({ name: n, path: `/dev/${n}`, dev: d, start: start * 512, size: sectors * 512 });
-    names.push(n);
   }
   info.partitions.sort((a, b) => a.start - b.start);
+  Object.assign(info, diskUse(diskName));
+}
 
+/** The partitions of a whole disk, by kernel name. */
+function partitionNames(diskName: string): string[] {
+  const base = join(sysBlock, diskName);
+  // A partition's folder is named after its disk (sda1, nvme0n1p1, loop0p1); testing only
+  // those spares a stat of each of the disk's ~30 attribute files (bench:station planning).
+  return safeList(base).filter((n) => n.startsWith(diskName) && existsSync(join(base, n, 'partition')));
+}
+
+/**
+ * What holds a whole disk: devices stacked on it or its partitions (holders, recursively),
+ * and the mounts and active swap areas of any of them.
+ */
+export function diskUse(diskName: string): Pick<DriveInfo, 'holders' | 'mounts' | 'swaps'> {
+  const names = [diskName, ...partitionNames(diskName)];
   const stacked = new Set<string>();
   for (const n of names) for (const h of upperDevices(n)) stacked.add(h);
-  info.holders = [...stacked];
-
   const held = new Set<string>();
   for (const n of [...names, ...stacked]) {
     const d = parseDev(readText(join(sysBlock, n, 'dev')));
     if (d) held.add(devKey(d));
   }
-  info.mounts = readMounts().filter((m) => held.has(devKey(m.dev)));
-  info.swaps = readSwapDevs()
-    .filter((s) => held.has(devKey(s.dev)))
-    .map((s) => s.path);
+  return {
+    holders: [...stacked],
+    mounts: readMounts().filter((m) => held.has(devKey(m.dev))),
+    swaps: readSwapDevs()
+      .filter((s) => held.has(devKey(s.dev)))
+      .map((s) => s.path),
+  };
 }
 
 /** Mount points whose loss would take the running system down with them. */

@@ -20,6 +20,26 @@ export interface NativeProbe {
   ino: number;
 }
 
+/** LOOP_GET_STATUS64 of a bound loop device (device numbers decoded to major/minor). */
+export interface NativeLoopStatus {
+  /** the device that was opened */
+  selfMajor: number;
+  selfMinor: number;
+  /** lo_device, lo_inode: st_dev and st_ino of the backing file (or device node) */
+  devMajor: number;
+  devMinor: number;
+  ino: number;
+  /** lo_rdevice: the backing block device's number; 0:0 when the backing is a regular file */
+  rdevMajor: number;
+  rdevMinor: number;
+  offset: number;
+  /** bytes; 0: to the end of the backing */
+  sizeLimit: number;
+  flags: number;
+  /** lo_file_name: for messages only (may be stale, cut at 63 bytes) */
+  fileName: string;
+}
+
 export interface NativeEndpointSpec {
   path: string;
   direct?: boolean;
@@ -111,6 +131,8 @@ export interface CounterSlots {
 
 export interface NativeEngine {
   probe(path: string): NativeProbe;
+  /** null when the path is no bound loop (not a block device; ENXIO, ENOTTY, EINVAL); throws with code/errno/syscall otherwise */
+  loopStatus(path: string): NativeLoopStatus | null;
   /** bytes to skip from view's start to an address that is a multiple of align (a power of two) */
   alignPad(view: Uint8Array, align: number): number;
   Job: new (spec: NativeJobSpec, counters: BigUint64Array) => NativeJob;

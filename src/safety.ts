@@ -3,7 +3,8 @@
 import { statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RefusedError } from './errors.js';
-import { devKey, systemReasons, type DriveInfo } from './drive.js';
+import { devKey, diskUse, systemReasons, type DriveInfo } from './drive.js';
+import { claimedExclusively, describeIdentity, identityOf, loopsOver, sameDrive } from './identity.js';
 import { formatBytes } from './units.js';
 
 /** What the job will write on a target: `length` bytes from `offset`. */
@@ -12,34 +13,42 @@ export interface WritePlan {
   length: number;
 }
 
-/** Refuses a source and target that are the same drive, through any path or partition. */
+/**
+ * Refuses a source and target that are the same drive under any names: their identities
+ * (base object and byte range, see identity.ts) share a byte. Two windows of one file or
+ * disk that do not overlap (two partitions, two offset loops) are distinct drives.
+ */
 export function checkDistinct(source: DriveInfo, target: DriveInfo | undefined, targetPath: string): void {
   if (!target) return;
-  const same = (why: string): RefusedError =>
-    new RefusedError('SAME_DRIVE', `source ${source.path} and target ${targetPath} are the same drive (${why}): choose a different target`, {
-      source: source.realPath,
-      target: target.realPath,
-    });
-  if (source.kind === 'file' && target.kind === 'file') {
-    if (devKey(source.dev) === devKey(target.dev) && source.ino === target.ino) throw same('the same file');
-    return;
-  }
-  if (source.kind === 'block' && target.kind === 'block') {
-    if (devKey(source.dev) === devKey(target.dev)) throw same('the same device');
-    if (source.disk && target.disk && devKey(source.disk.dev) === devKey(target.disk.dev))
-      throw same(`both on disk ${target.disk.path}`);
-    return;
-  }
-  // A loop device and the file behind it are one drive under two names.
-  const loop = source.kind === 'block' ? source : target;
-  const file = source.kind === 'file' ? source : target;
-  if (loop.loopBackingFile && loop.loopBackingFile.replace(/ \(deleted\)$/, '') === file.realPath)
-    throw same(`${loop.path} is a loop device over ${file.realPath}`);
+  const a = identityOf(source);
+  const b = identityOf(target);
+  if (!sameDrive(a, b)) return;
+  const why =
+    source.kind === 'file' && target.kind === 'file'
+      ? 'the same file'
+      : source.kind === 'block' && target.kind === 'block' && devKey(source.dev) === devKey(target.dev)
+        ? 'the same device'
+        : `${describeIdentity(a)}; ${describeIdentity(b)}`;
+  throw new RefusedError('SAME_DRIVE', `source ${source.path} and target ${targetPath} are the same drive (${why}): choose a different target`, {
+    source: source.realPath,
+    target: target.realPath,
+    sourceIdentity: { base: a.base, start: a.start, end: a.end === Infinity ? null : a.end },
+    targetIdentity: { base: b.base, start: b.start, end: b.end === Infinity ? null : b.end },
+  });
 }
 
-/** Refuses a target that holds the running system, or is mounted, swapped on or held. */
+/**
+ * Refuses a target that holds the running system, or is mounted, swapped on or held; and a
+ * target (file or device) that shares bytes with a loop device that is: writing the file
+ * behind a mounted loop destroys that file system just as writing the device would.
+ */
 export function checkTargetFree(target: DriveInfo | undefined): void {
-  if (!target || target.kind !== 'block') return;
+  if (!target) return;
+  if (target.kind === 'block') checkBlockFree(target);
+  checkLoopsFree(target);
+}
+
+function checkBlockFree(target: DriveInfo): void {
   const sys = systemReasons(target);
   if (sys.length > 0)
     throw new RefusedError('SYSTEM_DRIVE', `target ${target.path} holds the running system (${sys.join('; ')}): choose another target`, {
@@ -60,6 +69,47 @@ export function checkTargetFree(target: DriveInfo | undefined): void {
       target: target.realPath,
       holders: target.holders,
     });
+}
+
+/**
+ * Every loop device whose bytes overlap the target's (over the target file, over the same
+ * file through a hard link, over the target device, stacked, at overlapping offsets) must be
+ * free: not mounted, swapped on or held, and not claimed exclusively by another program. The
+ * target device itself is left to the checks above and to the engine's exclusive open.
+ */
+function checkLoopsFree(target: DriveInfo): void {
+  const id = identityOf(target);
+  for (const loop of loopsOver(id, target.kind === 'block' ? target.dev : undefined)) {
+    const dev = `/dev/${loop.name}`;
+    const shares = `target ${target.path} shares its bytes with loop device ${dev} (${describeIdentity(loop.identity)})`;
+    const details = { target: target.realPath, loop: dev };
+    const use = diskUse(loop.name);
+    if (use.mounts.length > 0) {
+      const m = use.mounts[0];
+      throw new RefusedError('TARGET_MOUNTED', `${shares}, which is mounted at ${use.mounts.map((x) => x.mountPoint).join(', ')}: unmount it and detach the loop first (umount ${m.mountPoint}; losetup -d ${dev})`, {
+        ...details,
+        mountPoints: use.mounts.map((x) => x.mountPoint),
+      });
+    }
+    if (use.swaps.length > 0)
+      throw new RefusedError('TARGET_MOUNTED', `${shares}, which holds active swap: swapoff ${use.swaps[0]} and losetup -d ${dev} first`, details);
+    if (use.holders.length > 0)
+      throw new RefusedError('TARGET_MOUNTED', `${shares}, which is in use by ${use.holders.join(', ')} (device-mapper, RAID or LVM): stop those and losetup -d ${dev} first`, {
+        ...details,
+        holders: use.holders,
+      });
+    if (loop.node && claimed(loop.node))
+      throw new RefusedError('TARGET_MOUNTED', `${shares}, which another program holds open exclusively (fuser -v ${loop.node} shows which): stop it, then losetup -d ${dev}`, details);
+  }
+}
+
+/** An exclusive claim we cannot test (no permission, the loop went away) does not refuse. */
+function claimed(node: string): boolean {
+  try {
+    return claimedExclusively(node);
+  } catch {
+    return false;
+  }
 }
 
 /**

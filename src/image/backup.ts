@@ -8,7 +8,8 @@
 import { closeSync, existsSync, ftruncateSync, openSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { CancelledError, CloneStationError, ImageError, IoError, RefusedError, UsageError } from '../errors.js';
-import { devKey, inspectDrive, wholeDisk, splitDev, type DriveInfo } from '../drive.js';
+import { inspectDrive, splitDev, type DriveInfo } from '../drive.js';
+import { blockIdentity, describeIdentity, fileIdentity, identityOf, sameDrive } from '../identity.js';
 import { chunkFailure, runWithProgress, sourceRange, type ClonePlan } from '../clone.js';
 import { mountedSourceNote } from '../safety.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from '../engine.js';
@@ -75,18 +76,17 @@ function fileNames(base: string, count: number, split: boolean): string[] {
   return split ? Array.from({ length: count }, (_, i) => partPath(base, i + 1)) : [base];
 }
 
-/** The image must not land on the drive it is an image of. */
+/**
+ * The image must not land on the drive it is an image of: not be the source under another
+ * name, nor sit on a file system whose device shares bytes with the source (identity.ts).
+ */
 function checkOutputNotOnSource(source: DriveInfo, out: string): void {
-  if (source.kind !== 'block') {
-    const st = existsSync(out) ? statSync(out) : undefined;
-    if (st && st.ino === source.ino && devKey(splitDev(st.dev)) === devKey(source.dev))
-      throw new RefusedError('SAME_DRIVE', `OUT ${out} is the source itself: choose another name`);
-    return;
-  }
+  const src = identityOf(source);
+  const st = existsSync(out) ? statSync(out) : undefined;
+  if (st?.isFile() && sameDrive(fileIdentity(splitDev(st.dev), st.ino), src))
+    throw new RefusedError('SAME_DRIVE', `OUT ${out} is the source itself (${describeIdentity(src)}): choose another name`);
   const fsDev = splitDev(statSync(dirname(resolve(out))).dev);
-  const disk = wholeDisk(fsDev);
-  const srcDisk = source.disk?.dev ?? source.dev;
-  if (devKey(fsDev) === devKey(source.dev) || (disk && devKey(disk.dev) === devKey(srcDisk)))
+  if (sameDrive(blockIdentity(fsDev), src))
     throw new RefusedError('SAME_DRIVE', `OUT ${out} is on the drive being backed up (${source.path}): write the image to another drive`);
 }
 

@@ -11,6 +11,7 @@ import { Station, type StationJobInput, type StationOptions } from './station.js
 import { stationReport, summaryTable } from './report.js';
 import { trace } from '../trace.js';
 import { openRunLog } from './log.js';
+import { withLoopTable } from '../identity.js';
 
 export interface StationRun {
   jobs: StationJobInput[];
@@ -41,7 +42,10 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
     trace('station: warming up');
     station.warmUp(r.jobs);
     try {
-      for (const j of r.jobs) station.add(j);
+      // one reading of the system's loop devices serves every job's checks (identity.ts)
+      withLoopTable(() => {
+        for (const j of r.jobs) station.add(j);
+      });
       await confirmOverwriteAll(
         station.jobs.flatMap((j) => j.targets.filter((t) => t.drive).map((t) => ({ drive: t.drive!, what: `with ${j.spec.length} bytes from ${j.spec.source} (job ${j.id})` }))),
         { yes: r.yes },

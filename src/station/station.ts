@@ -10,7 +10,8 @@ import type { StationLog } from './log.js';
 import { RefusedError } from '../errors.js';
 import { planClone, prepareFileTarget, type ClonePlan } from '../clone.js';
 import { allocateCounters, readCounters, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type ProgressSnapshot } from '../engine.js';
-import { devKey, type DriveInfo } from '../drive.js';
+import type { DriveInfo } from '../drive.js';
+import { IdentityIndex, identityOf } from '../identity.js';
 import type { Backend } from '../native.js';
 import type { CloneJobSpec, CloneTask, CloneTaskResult } from '../../workers/clone-task.js';
 import type { RescueTask, RescueTaskResult } from '../../workers/rescue-task.js';
@@ -91,8 +92,14 @@ export interface StationJob {
 
 const phaseState: Record<number, JobState> = { 1: 'running', 2: 'catching-up', 3: 'verifying' };
 
-function identity(d: DriveInfo): string {
-  return d.kind === 'block' ? `block:${devKey(d.disk?.dev ?? d.dev)}` : `file:${devKey(d.dev)}:${d.ino}`;
+/** Drives seen so far: one drive conflicts with another when they share a byte (identity.ts). */
+class DriveIndex extends IdentityIndex<string> {
+  addDrive(d: DriveInfo, what: string): void {
+    this.add(identityOf(d), what);
+  }
+  findDrive(d: DriveInfo, filter?: (what: string) => boolean): string | undefined {
+    return this.find(identityOf(d), filter);
+  }
 }
 
 export class Station {
@@ -129,22 +136,21 @@ export class Station {
     const plans = input.targets.map((target) =>
       planClone({ source: input.source, target, offset: input.offset, length: input.length, targetOffset: input.targetOffset, blockSize: this.opts.blockSize, depth: this.opts.depth, backend: this.opts.backend, direct: this.opts.direct }),
     );
-    const seen = new Map<string, string>();
+    const seen = new DriveIndex();
     for (const j of this.jobs) {
-      seen.set(identity(j.source), `the source of job ${j.id}`);
-      for (const t of j.targets) if (t.drive) seen.set(identity(t.drive), `a target of job ${j.id}`);
+      seen.addDrive(j.source, `the source of job ${j.id}`);
+      for (const t of j.targets) if (t.drive) seen.addDrive(t.drive, `a target of job ${j.id}`);
     }
     const source = plans[0].source;
-    const srcId = identity(source);
-    for (const [id, what] of seen) if (id === srcId && what.startsWith('a target')) throw new RefusedError('STATION_CONFLICT', `${input.source} is ${what}: a drive cannot be written and read by two jobs`);
-    const mine = new Set<string>();
+    const written = seen.findDrive(source, (what) => what.startsWith('a target'));
+    if (written) throw new RefusedError('STATION_CONFLICT', `${input.source} is ${written}: a drive cannot be written and read by two jobs`);
+    const mine = new DriveIndex();
     for (const p of plans) {
       if (!p.target) continue;
-      const id = identity(p.target);
-      const other = seen.get(id);
+      const other = seen.findDrive(p.target);
       if (other) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is already ${other}: each drive can be in one job only`);
-      if (mine.has(id)) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is named twice as a target`);
-      mine.add(id);
+      if (mine.findDrive(p.target)) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is named twice as a target`);
+      mine.addDrive(p.target, p.targetPath);
     }
     const plan = plans[0];
     if (input.map !== undefined) {
