@@ -38,10 +38,19 @@ describe('StationSource: the dashboard view of a station', () => {
       ['target', join(s.dir, 'a2.img')],
     ]);
     const run = station.run();
-    await until(() => src.jobs()[0].state === 'running');
+    await until(() => src.jobs()[0].state === 'running' && src.jobs()[0].bytesDone > 0);
     src.pause(1);
     await until(() => src.jobs()[0].state === 'paused');
     await new Promise((r) => setTimeout(r, 300));
+    // the report of a job under way tells where it is now: no final figures, no zeros
+    const live = src.report(1) as Record<string, unknown> & { targets: { path: string; bytesWritten: number }[] };
+    expect(live).toMatchObject({ id: 1, state: 'paused', pass: 'copy', bytesTotal: 16 << 20 });
+    expect(live.bytesDone).toBeGreaterThan(0);
+    expect(live.bytesDone).toBe(src.jobs()[0].bytesDone);
+    expect(live.secondsSoFar).toBeGreaterThan(0);
+    expect(live.targets.map((t) => t.path)).toEqual([join(s.dir, 'a1.img'), join(s.dir, 'a2.img')]);
+    for (const t of live.targets) expect(t.bytesWritten).toBeGreaterThan(0);
+    expect(live).not.toHaveProperty('copySeconds');
     // still paused, not finished behind the dashboard's back
     expect(src.jobs()[0]).toMatchObject({ state: 'paused', pass: 'copy' });
     expect(src.jobs()[0].bytesDone).toBeLessThan(16 << 20);
@@ -55,7 +64,9 @@ describe('StationSource: the dashboard view of a station', () => {
       ['done', '-', 8 << 20],
     ]);
     expect(src.finished()).toBe(true);
-    expect(src.report(1)).toMatchObject({ id: 1, state: 'done', now: { bytesDone: 16 << 20 } });
+    // an ended job's report is its final one
+    expect(src.report(1)).toMatchObject({ id: 1, state: 'done', bytes: 16 << 20 });
+    expect((src.report(1) as { copySeconds: number }).copySeconds).toBeGreaterThan(0);
   });
 
   it("brings a rescue job's map to the main thread: bad areas, errors, no ETA; p holds it before its next read", async () => {
