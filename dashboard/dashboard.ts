@@ -331,7 +331,15 @@ export class Dashboard {
       width - glue,
       4,
     );
-    return middle(join(paths.map((p, i) => shortPath(p, room[i]))), width);
+    let short = paths.map((p, i) => shortPath(p, room[i]));
+    // a path shortened to less than its share gives the rest to the others
+    const spare = width - glue - short.reduce((n, p) => n + p.length, 0);
+    if (spare > 0) {
+      const cut = short.map((p, i) => (p.length < paths[i].length && p.length === room[i] ? i : -1)).filter((i) => i >= 0);
+      cut.forEach((i, k) => (room[i] += Math.floor(spare / cut.length) + (k < spare % cut.length ? 1 : 0)));
+      short = paths.map((p, i) => shortPath(p, room[i]));
+    }
+    return middle(join(short), width);
   }
 
   /** The table as tagged lines: a header, then one row per job (the selected one inverse). */

@@ -54,6 +54,8 @@ export function shortPath(path: string, width: number): string {
   const base = slash >= 0 ? path.slice(slash) : path; // with its '/' and any trailing slashes
   // room for at least two characters of the start, the ellipsis and the last name
   if (slash > 0 && base.length + 3 <= width) return `${path.slice(0, width - 1 - base.length)}…${base}`;
+  // the last name whole, and a mark that there was more before it
+  if (slash > 0 && base.length + 1 <= width) return `…${base}`;
   return middle(slash >= 0 ? path.slice(slash + 1) : path, width);
 }
 
@@ -87,12 +89,35 @@ export function fitTable(rows: readonly string[][], width: number, o: { paths?: 
   const flexible = [...(o.paths ?? []), ...(o.wrap ?? [])].filter((c) => c < n);
   const fixed = natural.reduce((s, w, c) => s + (flexible.includes(c) ? 0 : w), 0) + gap * Math.max(0, n - 1);
   if (Number.isFinite(width) && fixed + flexible.reduce((s, c) => s + natural[c], 0) > width) {
-    const got = shares(
-      flexible.map((c) => natural[c]),
-      Math.max(0, width - fixed),
-      min,
-    );
-    flexible.forEach((c, i) => (widths[c] = Math.min(natural[c], Math.max(got[i], Math.min(min, natural[c])))));
+    const rest = Math.max(0, width - fixed);
+    const paths = (o.paths ?? []).filter((c) => c < n);
+    const wraps = (o.wrap ?? []).filter((c) => c < n);
+    // a path column wants room for its longest last name; folded columns give way first
+    const want = paths.map((c) => Math.min(natural[c], Math.max(min, ...rows.slice(1).map((r) => (r[c] ?? '').length - (r[c] ?? '').replace(/\/+$/, '').lastIndexOf('/') + 1))));
+    const floor = wraps.map((c) => Math.min(natural[c], min));
+    const sum = (a: number[]): number => a.reduce((x, y) => x + y, 0);
+    if (sum(want) + sum(floor) <= rest) {
+      paths.forEach((c, i) => (widths[c] = want[i]));
+      const forWraps = shares(
+        wraps.map((c) => natural[c]),
+        rest - sum(want),
+        min,
+      );
+      wraps.forEach((c, i) => (widths[c] = Math.min(natural[c], forWraps[i])));
+      const more = shares(
+        paths.map((c) => natural[c] - widths[c]),
+        rest - sum(paths.map((c) => widths[c])) - sum(wraps.map((c) => widths[c])),
+        0,
+      );
+      paths.forEach((c, i) => (widths[c] += more[i]));
+    } else {
+      const got = shares(
+        flexible.map((c) => natural[c]),
+        rest,
+        min,
+      );
+      flexible.forEach((c, i) => (widths[c] = Math.min(natural[c], Math.max(got[i], Math.min(min, natural[c])))));
+    }
   }
   const out: string[] = [];
   for (const r of rows) {

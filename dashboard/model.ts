@@ -18,9 +18,8 @@ interface Track {
   passStart: number;
   /** seconds of the current pass spent paused (or queued): not part of its average */
   idle: number;
-  /** the time of the previous update, and whether the job was moving then */
+  /** the time of the previous update */
   lastT: number;
-  wasActive: boolean;
   history: Timeline;
   now: number;
   /** bytes/s over the current pass, time paused left out */
@@ -92,6 +91,7 @@ export class Tracker {
   /** the first time any job was moving, and the last time any job had not ended */
   private activeFrom: number | undefined;
   private liveTo: number | undefined;
+  private wasLive = false;
   constructor(
     private readonly windowSec = 5,
     /** seconds of history kept */
@@ -109,13 +109,13 @@ export class Tracker {
       const active = !ended && j.state !== 'queued' && j.state !== 'paused';
       if (!tr || (!ended && (tr.pass !== j.pass || j.bytesDone < (tr.samples[tr.samples.length - 1]?.bytes ?? 0)))) {
         // a new pass counts from zero: its rates start again
-        tr = { samples: [], pass: j.pass, passStart: tr ? t : t - j.elapsed, idle: 0, lastT: t, wasActive: active, history: tr?.history ?? { t: [], v: [] }, now: 0, average: 0 };
+        tr = { samples: [], pass: j.pass, passStart: tr ? t : t - j.elapsed, idle: 0, lastT: t, history: tr?.history ?? { t: [], v: [] }, now: 0, average: 0 };
         this.tracks.set(j.id, tr);
       }
-      // time spent paused or queued does not count towards the average
-      if (!tr.wasActive && !ended) tr.idle += t - tr.lastT;
+      // time spent paused or queued does not count towards the average (the time since the
+      // last update counts as the job is now: bytes that moved moved while it ran)
+      if (!active && !ended) tr.idle += t - tr.lastT;
       tr.lastT = t;
-      tr.wasActive = active;
       if (ended) {
         // the figures stop where the job ended; its average stays as it was (or, for a job
         // that ended before it was ever seen running, is its bytes over its time)
@@ -137,7 +137,9 @@ export class Tracker {
       record(tr.history, t, tr.now, this.keepSec);
     }
     if (anyActive) this.activeFrom ??= t;
-    if (anyLive || this.liveTo === undefined) this.liveTo = t;
+    // (the update in which the last job ends still counts: it shows the end)
+    if (anyLive || this.wasLive || this.liveTo === undefined) this.liveTo = t;
+    this.wasLive = anyLive;
     record(this.total, t, sum, this.keepSec);
   }
 
@@ -170,9 +172,9 @@ export class Tracker {
    */
   span(now: number, maxSec = 180): { from: number; to: number } | undefined {
     if (this.activeFrom === undefined || this.liveTo === undefined) return undefined;
-    // while a job is live the chart runs up to now; once all have ended, to a moment after
-    const to = Math.min(now, this.liveTo + 1);
-    return { from: Math.max(this.activeFrom - 1, to - maxSec), to };
+    // while a job is live the chart runs up to now; once all have ended, to the end
+    const to = this.wasLive ? now : Math.max(this.liveTo, this.activeFrom + 1);
+    return { from: Math.max(this.activeFrom, to - maxSec), to };
   }
 
   /** The aggregate rate now. */
