@@ -390,9 +390,12 @@ export class Dashboard {
   private detailLines(j: JobView | undefined, s: JobStats | undefined): string[] {
     if (!j) return ['no job selected'];
     const lines = [`{bold}job ${j.id}{/bold} (${blessed.escape(j.role)}): ${blessed.escape(j.state)}, ${blessed.escape(j.pass)}, ${shortBytes(j.bytesDone)} of ${shortBytes(j.bytesTotal)}, ETA ${blessed.escape(s?.eta ?? '-')}`];
+    // (a path too long for the pane is cut in its middle, keeping its last name)
+    const room = Number(this.w.detail?.width ?? 80) - 3 - ' from '.length;
     for (const d of j.drives) {
       const id = [d.model, d.serial ? `serial ${d.serial}` : undefined].filter(Boolean).join(', ');
-      lines.push(` ${d.role === 'source' ? 'from' : '  to'} ${blessed.escape(d.path)}${id ? `  {gray-fg}${blessed.escape(id)}{/gray-fg}` : ''}${d.note ? `  {yellow-fg}${blessed.escape(d.note)}{/yellow-fg}` : ''}`);
+      const path = shortPath(d.path, Math.max(12, room - (id ? id.length + 2 : 0)));
+      lines.push(` ${d.role === 'source' ? 'from' : '  to'} ${blessed.escape(path)}${id ? `  {gray-fg}${blessed.escape(id)}{/gray-fg}` : ''}${d.note ? `  {yellow-fg}${blessed.escape(d.note)}{/yellow-fg}` : ''}`);
     }
     if (j.note) lines.push(` {yellow-fg}${blessed.escape(j.note)}{/yellow-fg}`);
     return lines;
