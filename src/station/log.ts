@@ -2,7 +2,7 @@
 // only once the jobs are under way: its ~20 ms of imports were on the path to the first
 // byte of every logged run. Records made before then are kept and written with the times
 // they were made, so the log reads as if pino had been there from the start.
-import { accessSync, constants, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
@@ -106,6 +106,7 @@ export function why(e: unknown): string {
   if (code === 'EROFS') return 'read-only file system';
   if (code === 'ENOSPC') return 'no space left';
   if (code === 'EISDIR') return 'it is a folder';
+  if (code === 'ENOTREG' || code === 'ENXIO') return 'it is not a regular file (a device, a FIFO or a socket)';
   return code ?? (e as Error).message;
 }
 
@@ -150,7 +151,13 @@ export class DeferredLog implements StationLog {
     try {
       this.fallible?.prepare();
       mkdirSync(dirname(this.path), { recursive: true });
-      this.fd = openSync(this.path, 'a');
+      // (non-blocking: a FIFO put there since the check must not hang the run; it is refused)
+      const fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o644);
+      if (!fstatSync(fd).isFile()) {
+        closeSync(fd);
+        throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
+      }
+      this.fd = fd;
     } catch (e) {
       if (this.fallible) this.fallible.failed(e);
       else throw new UsageError(`cannot write the log ${this.path}: ${why(e)}: give --log a writable path`, 'BAD_LOG');

@@ -57,6 +57,14 @@ describe('DeferredLog', () => {
     expect(make).toThrow(/cannot write the log .*: a folder on the way is a file: give --log a writable path/);
     expect(() => new DeferredLog(dir)).toThrow(/: it is a folder: /);
   });
+
+  it('a FIFO put at the path between the check and the start is refused, not waited on', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cs-log-'));
+    const path = join(dir, 'station.log');
+    const log = new DeferredLog(path);
+    execFileSync('mkfifo', [path]);
+    expect(() => log.start()).toThrow(/cannot write the log .*: it is not a regular file/);
+  });
 });
 
 describe('a refused station run leaves no log file', () => {
