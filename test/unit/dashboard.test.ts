@@ -347,6 +347,11 @@ describe('dashboard: as an operator reads it (issue 11)', () => {
     }
   });
 
+  it('DRIVES shows model and serial beside the paths when there is room for all of it', () => {
+    const { d } = start([cloneView(1)], 220, 48);
+    expect(row(screenText(d), 1)).toContain('/dev/sdb [WDC WD40EFRX WD-1000] → /dev/sdl [ST4000DM004 ZC1999] ');
+  });
+
   it('every legend swatch has the colour the map gives that status (256 and 8 colours)', () => {
     const every: MapView = {
       size: 500,
