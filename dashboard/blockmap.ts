@@ -16,6 +16,15 @@ export const palette256: Record<MapStatus, number> = { '?': 244, '*': 220, '/': 
 /** The same with the 8 basic colours: white, yellow, blue, red, green. */
 export const palette8: Record<MapStatus, number> = { '?': 7, '*': 3, '/': 4, '-': 1, '+': 2 };
 
+/** The one table of status colours: the map's squares and the legend's swatches both come from here. */
+export function statusColour(status: MapStatus, colours: 256 | 8): number {
+  return (colours === 256 ? palette256 : palette8)[status];
+}
+
+/** The legend's order: good first, then worse and worse. */
+export const legendOrder: readonly MapStatus[] = ['+', '?', '*', '/', '-'];
+export const swatch = '█';
+
 /** A cell shows the worst status in it, as ddrescueview does. */
 const severity: Record<MapStatus, number> = { '+': 0, '?': 1, '*': 2, '/': 3, '-': 4 };
 
@@ -50,7 +59,7 @@ export interface MapCell {
  * holding the current position shows `positionMark`, unless the rescue has finished.
  */
 export function mapCells(map: MapView, width: number, rows: number, colours: 256 | 8): MapCell[][] {
-  const pal = colours === 256 ? palette256 : palette8;
+  const pal = (st: MapStatus): number => statusColour(st, colours);
   const squares = cellStatuses(map, width * rows * 2);
   const posSquare = map.current.status !== '+' && map.size > 0 ? Math.min(squares.length - 1, Math.floor((map.current.pos / map.size) * squares.length)) : -1;
   const posRow = posSquare >= 0 ? Math.floor(Math.floor(posSquare / width) / 2) : -1;
@@ -61,8 +70,8 @@ export function mapCells(map: MapView, width: number, rows: number, colours: 256
     for (let c = 0; c < width; c++) {
       const top = squares[2 * r * width + c];
       const bottom = squares[(2 * r + 1) * width + c];
-      if (r === posRow && c === posCol) line.push({ ch: positionMark, fg: 15, bg: pal[posSquare % (2 * width) < width ? top : bottom] });
-      else line.push({ ch: halfBlock, fg: pal[top], bg: pal[bottom] });
+      if (r === posRow && c === posCol) line.push({ ch: positionMark, fg: 15, bg: pal(posSquare % (2 * width) < width ? top : bottom) });
+      else line.push({ ch: halfBlock, fg: pal(top), bg: pal(bottom) });
     }
     out.push(line);
   }

@@ -5,11 +5,11 @@
 import blessed from 'blessed';
 import contrib from 'blessed-contrib';
 import { endedStates, type DashboardSource, type JobView } from './source.js';
-import { Tracker, type JobStats } from './model.js';
-import { bar, fit, shortBytes, shortDuration, shortRate } from './format.js';
-import { cellAttr, linearMap, mapCells, statusNames } from './blockmap.js';
+import { Tracker, resample, type JobStats, type Timeline } from './model.js';
+import { bar, fit, middle, shares, shortBytes, shortDuration, shortPath, shortRate } from './format.js';
+import { cellAttr, legendOrder, linearMap, mapCells, statusColour, statusNames, swatch } from './blockmap.js';
 import { LogFeed, type LogLine } from './logfeed.js';
-import type { MapStatus, MapView } from './source.js';
+import type { DriveView, MapView } from './source.js';
 
 export interface DashboardOptions {
   input?: NodeJS.ReadableStream;
@@ -26,7 +26,7 @@ export interface DashboardOptions {
   onForce?: () => void;
 }
 
-type Modal = { kind: 'none' } | { kind: 'quit' } | { kind: 'cancel'; id: number } | { kind: 'report'; box: blessed.Widgets.BoxElement };
+type Modal = { kind: 'none' } | { kind: 'quit' } | { kind: 'cancel'; id: number } | { kind: 'report'; box: blessed.Widgets.BoxElement; id: number; text: string };
 
 type Cell = [number, string];
 /** blessed keeps the drawn screen in `lines` and the terminal's colours in `tput`; its typings omit both. */
@@ -49,9 +49,6 @@ const stateColour: Record<string, string> = {
 };
 /** chart line colours for jobs, in order (the chart's canvas knows the 8 basic names); the aggregate is white */
 const seriesColours = ['green', 'yellow', 'cyan', 'magenta', 'blue', 'red'];
-/** the map palette as tag colours (blessed matches hex to the terminal's palette) */
-const legendHex: Record<MapStatus, string> = { '?': '#808080', '*': '#ffd700', '/': '#0087ff', '-': '#ff0000', '+': '#00d700' };
-
 export function isCompact(cols: number, rows: number): boolean {
   return cols < 120 || rows < 34;
 }
@@ -194,7 +191,7 @@ export class Dashboard {
         left: 0,
         width: chartW,
         height: midH,
-        label: ' throughput MB/s, last 3 min (white: all jobs) ',
+        label: ' throughput MB/s (white: all jobs) ',
         border: { type: 'line', fg: 'gray' },
         showLegend: false,
         xLabelPadding: 3,
@@ -215,6 +212,7 @@ export class Dashboard {
     }
     this.dirtyLayout = true;
     this.w.map.on('render', (coords: { xi: number; xl: number; yi: number; yl: number } | undefined) => this.drawMap(coords));
+    this.w.legend.on('render', (coords: { xi: number; xl: number; yi: number; yl: number } | undefined) => this.drawLegend(coords));
     if (this.modal.kind === 'report') this.modal = { kind: 'none' };
     this.drawModal();
   }
@@ -247,13 +245,21 @@ export class Dashboard {
       this.w.log.setContent(this.logLines(Number(this.w.log.height) - (this.compact ? 0 : 2), Number(this.w.log.width) - (this.compact ? 1 : 3)).join('\n'));
     }
     this.w.help.setContent(this.helpText());
+    // an open report follows the job while it runs (the scroll position is kept)
+    if (this.modal.kind === 'report') {
+      const text = this.reportText(this.modal.id);
+      if (text !== this.modal.text) {
+        this.modal.text = text;
+        this.modal.box.setContent(text);
+      }
+    }
     // The chart and the log change once a second at most: a full render then (and with a
     // popup open); in between only the panes that follow every tick are redrawn, and the
     // screen's diff sends what changed.
     if (t - this.lastChart >= 1 || this.modal.kind !== 'none' || this.dirtyLayout || logChanged) {
       if (t - this.lastChart >= 1) this.lastChart = t;
       this.dirtyLayout = false;
-      if (this.w.chart && this.lastChart === t) this.drawChart(jobs);
+      if (this.w.chart && this.lastChart === t) this.drawChart(jobs, t);
       this.screen.render();
     } else {
       for (const el of [this.w.header, this.w.table, this.w.detail, this.w.map, this.w.legend, this.w.help]) el?.render();
@@ -299,12 +305,41 @@ export class Dashboard {
     ].map((c, _, all) => (c.w === 0 ? { ...c, w: Math.max(10, width - all.reduce((n, x) => n + x.w + 1, 0)) } : c));
   }
 
-  private drivesText(j: JobView): string {
+  /**
+   * The DRIVES cell in `width` characters: paths with model and serial when they fit, else
+   * the paths alone, else each path shortened in its middle, keeping its last name (what
+   * tells one job's drives from another's: the file, the by-id name and its serial).
+   */
+  drivesText(j: JobView, width: number): string {
     const src = j.drives.find((d) => d.role === 'source');
     const tgts = j.drives.filter((d) => d.role === 'target');
-    const name = (d: { path: string; model?: string; serial?: string }): string => (this.compact || (!d.model && !d.serial) ? d.path : `${d.path} [${[d.model, d.serial].filter(Boolean).join(' ')}]`);
-    const to = tgts.length <= 2 ? tgts.map(name).join(', ') : `${name(tgts[0])} +${tgts.length - 1}`;
-    return `${src ? name(src) : '?'} → ${to}`;
+    const shown = [src, ...(tgts.length <= 2 ? tgts : tgts.slice(0, 1))];
+    const more = tgts.length > 2 ? ` +${tgts.length - 1}` : '';
+    const join = (names: string[]): string => `${names[0]} → ${names.slice(1).join(', ')}${more}`;
+    const ident = (d: DriveView | undefined): string => (d && (d.model || d.serial) ? ` [${[d.model, d.serial].filter(Boolean).join(' ')}]` : '');
+    const paths = shown.map((d) => d?.path ?? '?');
+    if (!this.compact) {
+      const full = join(shown.map((d, i) => `${paths[i]}${ident(d)}`));
+      if (full.length <= width) return full;
+    }
+    const plain = join(paths);
+    if (plain.length <= width) return plain;
+    // what the arrows, commas and "+N" take; the rest is shared by the paths
+    const glue = plain.length - paths.reduce((n, p) => n + p.length, 0);
+    const room = shares(
+      paths.map((p) => p.length),
+      width - glue,
+      4,
+    );
+    let short = paths.map((p, i) => shortPath(p, room[i]));
+    // a path shortened to less than its share gives the rest to the others
+    const spare = width - glue - short.reduce((n, p) => n + p.length, 0);
+    if (spare > 0) {
+      const cut = short.map((p, i) => (p.length < paths[i].length && p.length === room[i] ? i : -1)).filter((i) => i >= 0);
+      cut.forEach((i, k) => (room[i] += Math.floor(spare / cut.length) + (k < spare % cut.length ? 1 : 0)));
+      short = paths.map((p, i) => shortPath(p, room[i]));
+    }
+    return middle(join(short), width);
   }
 
   /** The table as tagged lines: a header, then one row per job (the selected one inverse). */
@@ -324,7 +359,7 @@ export class Dashboard {
       const cells: Record<string, string> = {
         ID: String(j.id),
         ROLE: j.role,
-        DRIVES: this.drivesText(j),
+        DRIVES: this.drivesText(j, cols.find((c) => c.name === 'DRIVES')?.w ?? 0),
         STATE: j.state,
         PASS: j.pass,
         PROGRESS: bar(s.percent / 100, cols.find((c) => c.name === 'PROGRESS')?.w ?? 0),
@@ -340,13 +375,13 @@ export class Dashboard {
         .map((c) => {
           const text = fit(cells[c.name] ?? '', c.w, c.right ? 'right' : 'left');
           const esc = blessed.escape(text);
-          if (c.name === 'STATE') return `{${stateColour[j.state] ?? 'white-fg'}}${esc}{/}`;
-          if (c.name === 'BAD' && j.bytesBad > 0) return `{red-fg}${esc}{/red-fg}`;
-          if (c.name === 'ID' && !this.compact) return `{${seriesColours[i % seriesColours.length]}-fg}${esc}{/}`;
-          return esc;
+          // (each colour closed by its own tag: '{/}' would also end the selected row's inverse)
+          const colour = c.name === 'STATE' ? (stateColour[j.state] ?? 'white-fg') : c.name === 'BAD' && j.bytesBad > 0 ? 'red-fg' : c.name === 'ID' && !this.compact ? `${seriesColours[i % seriesColours.length]}-fg` : undefined;
+          return colour ? `{${colour}}${esc}{/${colour}}` : esc;
         })
         .join(' ');
-      lines.push(i === this.selected ? `{inverse}${row}{/inverse}` : row);
+      // the selected row is inverse from edge to edge
+      lines.push(i === this.selected ? `{inverse}${row}${' '.repeat(Math.max(0, width - cols.reduce((n, c) => n + c.w + 1, -1)))}{/inverse}` : row);
     });
     if (jobs.length === 0) lines.push('no jobs');
     return lines;
@@ -355,9 +390,12 @@ export class Dashboard {
   private detailLines(j: JobView | undefined, s: JobStats | undefined): string[] {
     if (!j) return ['no job selected'];
     const lines = [`{bold}job ${j.id}{/bold} (${blessed.escape(j.role)}): ${blessed.escape(j.state)}, ${blessed.escape(j.pass)}, ${shortBytes(j.bytesDone)} of ${shortBytes(j.bytesTotal)}, ETA ${blessed.escape(s?.eta ?? '-')}`];
+    // (a path too long for the pane is cut in its middle, keeping its last name)
+    const room = Number(this.w.detail?.width ?? 80) - 3 - ' from '.length;
     for (const d of j.drives) {
       const id = [d.model, d.serial ? `serial ${d.serial}` : undefined].filter(Boolean).join(', ');
-      lines.push(` ${d.role === 'source' ? 'from' : '  to'} ${blessed.escape(d.path)}${id ? `  {gray-fg}${blessed.escape(id)}{/gray-fg}` : ''}${d.note ? `  {yellow-fg}${blessed.escape(d.note)}{/yellow-fg}` : ''}`);
+      const path = shortPath(d.path, Math.max(12, room - (id ? id.length + 2 : 0)));
+      lines.push(` ${d.role === 'source' ? 'from' : '  to'} ${blessed.escape(path)}${id ? `  {gray-fg}${blessed.escape(id)}{/gray-fg}` : ''}${d.note ? `  {yellow-fg}${blessed.escape(d.note)}{/yellow-fg}` : ''}`);
     }
     if (j.note) lines.push(` {yellow-fg}${blessed.escape(j.note)}{/yellow-fg}`);
     return lines;
@@ -365,9 +403,24 @@ export class Dashboard {
 
   private legendText(): string {
     const j = this.jobsNow[this.selected];
-    const key = (['+', '?', '*', '/', '-'] as MapStatus[]).map((st) => `{${legendHex[st]}-fg}█{/} ${statusNames[st]}`).join(' ');
+    // the swatches are coloured by drawLegend, from the map's own table (tags know no xterm indexes)
+    const key = legendOrder.map((st) => `${swatch} ${statusNames[st]}`).join(' ');
     const what = this.compact ? (j ? `map, job ${j.id}: ` : '') : '';
     return ` ${what}${key} ◆ ${this.compact ? 'pos' : 'position'}`;
+  }
+
+  /** Gives the legend's swatches, in order, the colours the map's squares have. */
+  private drawLegend(coords: { xi: number; xl: number; yi: number; yl: number } | undefined): void {
+    if (!coords) return;
+    const line = (this.screen as unknown as ScreenInternals).lines[coords.yi];
+    if (!line) return;
+    let k = 0;
+    for (let x = coords.xi; x < coords.xl && x < line.length && k < legendOrder.length; x++) {
+      if (line[x][1] !== swatch) continue;
+      const colour = statusColour(legendOrder[k++], this.colours);
+      line[x] = [(line[x][0] & ~(0x1ff << 9)) | (colour << 9), swatch];
+    }
+    line.dirty = true;
   }
 
   /** The last `n` log lines, each cut to `width` (a wrapped line would push the others out). */
@@ -383,19 +436,26 @@ export class Dashboard {
     return ` ${keys}${status ? `  │ ${blessed.escape(status)}` : ''}`;
   }
 
-  private drawChart(jobs: JobView[]): void {
+  private drawChart(jobs: JobView[], t: number): void {
     const chart = this.w.chart;
     if (!chart) return;
-    const points = 180;
-    const total = this.tracker.totalHistory().slice(-points);
-    const n = Math.max(2, total.length);
-    const x = Array.from({ length: n }, (_, i) => (i === n - 1 ? 'now' : `-${n - 1 - i}s`));
-    const pad = (h: readonly number[]): number[] => {
-      const tail = h.slice(-n).map((v) => v / 1e6);
-      return [...new Array<number>(n - tail.length).fill(0), ...tail];
+    // The time axis spans what there is to show (up to 3 minutes): a job of a few seconds
+    // fills the chart with its curve. The rates are sampled at every tick, and resampled to
+    // about one point per two braille dots of the chart's width.
+    const span = this.tracker.span(t) ?? { from: t - 1, to: t };
+    const width = Math.max(4, Number(chart.width) - 10);
+    const n = Math.max(2, Math.min(width, 120));
+    const seconds = span.to - span.from;
+    const label = (i: number): string => {
+      const ago = seconds * (1 - i / (n - 1));
+      if (ago < 0.05) return t - span.to < 0.05 ? 'now' : 'end';
+      return ago >= 60 ? `-${shortDuration(ago)}` : `-${ago >= 10 ? ago.toFixed(0) : ago.toFixed(1)}s`;
     };
-    const series = jobs.map((j, i) => ({ title: `job ${j.id}`, x, y: pad(this.tracker.stats(j).history), style: { line: seriesColours[i % seriesColours.length] } }));
-    series.push({ title: 'all', x, y: pad(total), style: { line: 'white' } });
+    const x = Array.from({ length: n }, (_, i) => label(i));
+    const line = (h: Timeline): number[] => resample(h, span.from, span.to, n).map((v) => v / 1e6);
+    const series = jobs.map((j, i) => ({ title: `job ${j.id}`, x, y: line(this.tracker.timeline(j.id)), style: { line: seriesColours[i % seriesColours.length] } }));
+    series.push({ title: 'all', x, y: line(this.tracker.totalTimeline()), style: { line: 'white' } });
+    chart.setLabel(` throughput MB/s, last ${seconds >= 60 ? shortDuration(seconds) : `${Math.max(1, Math.round(seconds))} s`} (white: all jobs) `);
     // contrib's line chart looks for the highest value again for every point it plots
     // (quadratic: 16 jobs made it most of the dashboard's CPU); given maxY, it does not
     let max = 0;
@@ -550,13 +610,25 @@ export class Dashboard {
     this.tick();
   }
 
-  private showReport(id: number): void {
+  /** The popup's text: the dashboard's figures for the job, then the source's report as JSON. */
+  private reportText(id: number): string {
     let text: string;
     try {
       text = JSON.stringify(this.source.report(id), null, 2) ?? 'no report';
     } catch (e) {
       text = `no report: ${e instanceof Error ? e.message : String(e)}`;
     }
+    const j = this.jobsNow.find((x) => x.id === id);
+    if (!j) return text;
+    const s = this.tracker.stats(j);
+    const head = endedStates.has(j.state)
+      ? `job ${id} ${j.state}: ${shortBytes(j.bytesDone)} of ${shortBytes(j.bytesTotal)}, ${shortRate(s.average)} MB/s on average`
+      : `job ${id} ${j.state}, ${j.pass}: ${shortBytes(j.bytesDone)} of ${shortBytes(j.bytesTotal)} (${s.percent.toFixed(1)}%), ETA ${s.eta}\n${shortRate(s.now)} MB/s now, ${shortRate(s.average)} MB/s on average (time paused left out); updated live`;
+    return `${head}\n\n${text}`;
+  }
+
+  private showReport(id: number): void {
+    const text = this.reportText(id);
     const box = blessed.box({
       parent: this.screen,
       top: 'center',
@@ -572,8 +644,7 @@ export class Dashboard {
       scrollbar: { ch: ' ', style: { bg: 'gray' } },
       style: { border: { fg: 'cyan' }, fg: 'white', bg: 'black' },
     });
-    this.modal = { kind: 'report', box };
+    this.modal = { kind: 'report', box, id, text };
     this.screen.render();
   }
 }
-

@@ -51,7 +51,11 @@ function badMap(size: number, bad: { offset: number; length: number }[]): string
 export async function runDemo(o: DemoOptions, reporter: Reporter, signal?: AbortSignal): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'clonestation-demo-'));
   const size = o.size ?? 256 << 20;
-  reporter.note(`demo: generated images in ${dir}`);
+  reporter.note(`demo: generated images in ${dir}${o.keep ? '' : ' (deleted at the end; --keep keeps them)'}`);
+  // The station's report and log are written only when they are kept: a summary never
+  // names a file that is gone by the time it is read.
+  const kept = (): string => (o.keep ? `\nimages, maps, report (station-report.json) and log (station.log) kept in ${dir}` : `\nthe images and maps above were in ${dir}, now deleted (--keep keeps them, with a report and a log)`);
+  const outputs = (): { reportPath?: string; logPath?: string } => (o.keep ? { reportPath: join(dir, 'station-report.json'), logPath: join(dir, 'station.log') } : {});
   try {
     const master = join(dir, 'master.img');
     const pairs = [join(dir, 'disk-a.img'), join(dir, 'disk-b-odd-size.img')];
@@ -83,8 +87,7 @@ export async function runDemo(o: DemoOptions, reporter: Reporter, signal?: Abort
           ],
           options: { maxParallel: 4, verify: true, ...throttle },
           yes: true,
-          reportPath: join(dir, 'station-report.json'),
-          logPath: join(dir, 'station.log'),
+          ...outputs(),
           ui: true,
           title: 'demo',
           version: 'demo',
@@ -92,7 +95,7 @@ export async function runDemo(o: DemoOptions, reporter: Reporter, signal?: Abort
         reporter,
         signal ?? new AbortController().signal,
       );
-      reporter.done({ message: `demo: station of 4 jobs (1 master to 3 targets, 2 pairs, a rescue of a failing image), exit status ${status}${o.keep ? `\nimages, maps, report and log kept in ${dir}` : ''}` });
+      reporter.done({ message: `demo: station of 4 jobs (1 master to 3 targets, 2 pairs, a rescue of a failing image), exit status ${status}${kept()}` });
       return;
     }
 
@@ -106,8 +109,7 @@ export async function runDemo(o: DemoOptions, reporter: Reporter, signal?: Abort
         ],
         options: { maxParallel: 3, verify: true, ...throttle },
         yes: true,
-        reportPath: join(dir, 'station-report.json'),
-        logPath: join(dir, 'station.log'),
+        ...outputs(),
       },
       reporter,
       signal ?? new AbortController().signal,
@@ -133,7 +135,7 @@ export async function runDemo(o: DemoOptions, reporter: Reporter, signal?: Abort
       message:
         `demo: station of 3 jobs (1 master to 3 targets, 2 pairs), every target verified; ` +
         `rescue of a failing image: ${formatBytes(r.rescuedBytes)} rescued, ${r.badBytes} bytes in ${r.badAreas} bad area(s) mapped, ` +
-        `${formatRate(r.bytesPerSec)}${o.keep ? `\nimages, maps, report and log kept in ${dir}` : ''}`,
+        `${formatRate(r.bytesPerSec)}${kept()}`,
     });
   } finally {
     if (!o.keep) rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, stat
 import { basename, dirname, join, resolve } from 'node:path';
 import { engine } from './native.js';
 import { openError } from './errors.js';
+import { formatBytes } from './units.js';
 
 export interface DevNumber {
   major: number;
@@ -349,8 +350,8 @@ export function systemReasons(info: DriveInfo): string[] {
   return [...new Set(reasons)];
 }
 
-/** A one-line description for prompts and reports: "/dev/sdb (Samsung SSD, serial S3Z..., 500 GB)". */
+/** A one-line description for prompts and reports: "/dev/sdb (Samsung SSD, serial S3Z..., 465.76 GiB)", in the CLI's one unit of size. */
 export function describe(info: DriveInfo): string {
-  const parts = [info.model, info.serial ? `serial ${info.serial}` : undefined, `${(info.size / 1e9).toFixed(2)} GB`].filter(Boolean);
+  const parts = [info.model, info.serial ? `serial ${info.serial}` : undefined, formatBytes(info.size)].filter(Boolean);
   return `${info.path}${info.realPath !== resolve(info.path) ? ` -> ${info.realPath}` : ''} (${parts.join(', ')})`;
 }

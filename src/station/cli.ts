@@ -35,7 +35,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   const feed = dash ? new dash.LogFeed() : undefined;
   const reporter = feed ? feedReporter(feed, outer) : outer;
   // pino is loaded once the first job has started (log.ts); records wait for it until then
-  const { log, path: logPath } = openRunLog({ path: r.logPath, useDefault: r.defaultLog ?? false, also: feed ? [feed] : [], note: (m) => reporter.note(m) });
+  const { log } = openRunLog({ path: r.logPath, useDefault: r.defaultLog ?? false, also: feed ? [feed] : [], note: (m) => reporter.note(m) });
   let s: { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
   try {
     const station = new Station({ ...r.options, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
@@ -50,12 +50,15 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
         station.jobs.flatMap((j) => j.targets.filter((t) => t.drive).map((t) => ({ drive: t.drive!, what: `with ${j.spec.length} bytes from ${j.spec.source} (job ${j.id})` }))),
         { yes: r.yes },
       );
+      // the run starts: only now is its log file made (a refused run leaves none)
+      log?.start();
     } catch (e) {
       // a refusal: the warmed-up threads must not keep the process alive
       await station.close();
       throw e;
     }
     trace('station: planned and confirmed');
+    const logPath = log?.filePath;
     const started = new Date();
     reporter.note(`station: ${station.jobs.length} job(s), ${station.jobs.reduce((n, j) => n + j.targets.length, 0)} target(s), up to ${r.options.maxParallel} at once`);
     const source = new StationSource(station, r.title ?? 'station');

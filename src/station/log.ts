@@ -2,9 +2,9 @@
 // only once the jobs are under way: its ~20 ms of imports were on the path to the first
 // byte of every logged run. Records made before then are kept and written with the times
 // they were made, so the log reads as if pino had been there from the start.
-import { mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
 import { UsageError } from '../errors.js';
 
@@ -37,22 +37,65 @@ const KEEP_RUN_LOGS = 100;
 /**
  * The log of a station run: `path` (--log) if given; else, with `useDefault`, a file of its
  * own in defaultLogDir(), where a folder that cannot be written costs the log (`note` says
- * so), not the run; else only the `also` streams (the dashboard's pane), if any.
+ * so), not the run; else only the `also` streams (the dashboard's pane), if any. A --log
+ * path is checked now (BAD_LOG); no file is made, in either case, until the run starts
+ * (DeferredLog.start): a refused run leaves none.
  */
-export function openRunLog(o: { path?: string; useDefault: boolean; also: DestinationStream[]; note: (message: string) => void }): { log?: DeferredLog; path?: string } {
+export function openRunLog(o: { path?: string; useDefault: boolean; also: DestinationStream[]; note: (message: string) => void }): { log?: DeferredLog } {
   if (o.path === undefined && o.useDefault) {
     const dir = defaultLogDir();
-    try {
-      prepareLogDir(dir, KEEP_RUN_LOGS - 1);
-      const path = join(dir, runLogName(new Date()));
-      return { log: new DeferredLog(path, o.also), path };
-    } catch (e) {
-      o.note(`no log of this run: ${dir} is not writable (${why(e)}); set CLONESTATION_LOG_DIR, or give --log FILE`);
-    }
+    const path = join(dir, runLogName(new Date()));
+    const prepare = (): void => prepareLogDir(dir, KEEP_RUN_LOGS - 1);
+    const failed = (e: unknown): void => o.note(`no log of this run: ${dir} is not writable (${why(e)}); set CLONESTATION_LOG_DIR, or give --log FILE`);
+    return { log: new DeferredLog(path, o.also, { prepare, failed }) };
   } else if (o.path !== undefined) {
-    return { log: new DeferredLog(o.path, o.also), path: o.path };
+    return { log: new DeferredLog(o.path, o.also) };
   }
   return { log: o.also.length > 0 ? new DeferredLog(undefined, o.also) : undefined };
+}
+
+/**
+ * Throws BAD_LOG, saying why in words, unless `path` can be a log: a regular file that can
+ * be appended to, or a new name in a folder that can be written (or made). Nothing is made.
+ */
+export function checkLogPath(path: string): void {
+  const bad = (reason: string): UsageError => new UsageError(`cannot write the log ${path}: ${reason}: give --log a writable path`, 'BAD_LOG');
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw bad(why(e));
+  }
+  if (st) {
+    if (st.isDirectory()) throw bad('it is a folder');
+    if (!st.isFile()) throw bad('it is not a regular file (a device, a FIFO or a socket)');
+    try {
+      accessSync(path, constants.W_OK);
+    } catch (e) {
+      throw bad(why(e));
+    }
+    return;
+  }
+  // a new file: the nearest folder that exists must be a folder, and writable
+  let dir = dirname(resolve(path));
+  for (;;) {
+    let d;
+    try {
+      d = statSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw bad(why(e));
+      dir = dirname(dir);
+      continue;
+    }
+    if (!d.isDirectory()) throw bad(why({ code: 'ENOTDIR' }));
+    try {
+      accessSync(dir, constants.W_OK | constants.X_OK);
+    } catch (e) {
+      throw bad(why(e));
+    }
+    return;
+  }
 }
 
 /** Why a path cannot be written, in words (mkdir of a path through a file says EEXIST). */
@@ -63,6 +106,7 @@ export function why(e: unknown): string {
   if (code === 'EROFS') return 'read-only file system';
   if (code === 'ENOSPC') return 'no space left';
   if (code === 'EISDIR') return 'it is a folder';
+  if (code === 'ENOTREG' || code === 'ENXIO') return 'it is not a regular file (a device, a FIFO or a socket)';
   return code ?? (e as Error).message;
 }
 
@@ -80,23 +124,49 @@ export class DeferredLog implements StationLog {
   private loading: Promise<void> | undefined;
   /** the time of the kept record being written, else undefined (now) */
   private replaying: number | undefined;
-  private readonly fd: number | undefined;
+  private fd: number | undefined;
+  private started = false;
   private file: (DestinationStream & { flushSync(): void; end(): void }) | undefined;
   private readonly run = new Date().toISOString();
 
   /**
-   * The log file is opened (and its folder made) now, so a bad --log path fails before
-   * any job starts; pino writes to that descriptor later. `also`: more streams, e.g. the
-   * dashboard's log pane.
+   * A --log path is checked now, so a bad one fails before any job starts; the file is
+   * made by start(), when the run starts, and pino writes to it later. `also`: more
+   * streams, e.g. the dashboard's log pane. `fallible`: the default log, whose folder is
+   * prepared at start() and whose failure there costs only the log (`failed` is told).
    */
-  constructor(path: string | undefined, private readonly also: DestinationStream[] = []) {
-    if (path === undefined) return;
+  constructor(
+    private readonly path: string | undefined,
+    private readonly also: DestinationStream[] = [],
+    private readonly fallible?: { prepare: () => void; failed: (e: unknown) => void },
+  ) {
+    if (path !== undefined && !fallible) checkLogPath(path);
+  }
+
+  /** The run starts: the log file is made (and its folder) now. Idempotent. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    if (this.path === undefined) return;
     try {
-      mkdirSync(dirname(path), { recursive: true });
-      this.fd = openSync(path, 'a');
+      this.fallible?.prepare();
+      mkdirSync(dirname(this.path), { recursive: true });
+      // (non-blocking: a FIFO put there since the check must not hang the run; it is refused)
+      const fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o644);
+      if (!fstatSync(fd).isFile()) {
+        closeSync(fd);
+        throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
+      }
+      this.fd = fd;
     } catch (e) {
-      throw new UsageError(`cannot write the log ${path}: ${why(e)}: give --log a writable path`, 'BAD_LOG');
+      if (this.fallible) this.fallible.failed(e);
+      else throw new UsageError(`cannot write the log ${this.path}: ${why(e)}: give --log a writable path`, 'BAD_LOG');
     }
+  }
+
+  /** The file this run logs to, once it exists (undefined before the run starts, or without one). */
+  get filePath(): string | undefined {
+    return this.fd !== undefined || this.file ? this.path : undefined;
   }
 
   info(fields: object, msg: string): void {
@@ -132,8 +202,15 @@ export class DeferredLog implements StationLog {
     return this.loading;
   }
 
-  /** Everything written (pino loaded if it was not yet); the file is closed. */
+  /**
+   * Everything written (pino loaded if it was not yet); the file is closed. A run that
+   * never started (refused while planning or asking) writes nothing and leaves no file.
+   */
   async close(): Promise<void> {
+    if (!this.started && this.also.length === 0) {
+      this.kept = [];
+      return;
+    }
     await this.load();
     this.logger?.flush();
     this.file?.flushSync();

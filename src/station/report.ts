@@ -2,6 +2,7 @@
 // outcomes per target with reasons and offsets, durations, throughput) and a table.
 import type { DriveInfo } from '../drive.js';
 import { formatBytes, formatRate } from '../units.js';
+import { fitTable } from '../../dashboard/format.js';
 import type { StationJob } from './station.js';
 
 function driveIdentity(path: string, d: DriveInfo | undefined): Record<string, unknown> {
@@ -51,8 +52,13 @@ export function stationReport(jobs: StationJob[], started: Date): Record<string,
   };
 }
 
-/** One row per target, for people. */
-export function summaryTable(jobs: StationJob[]): string[] {
+/** The terminal's width when the summary goes to one (stderr), else none: a log keeps every character. */
+function terminalWidth(): number {
+  return process.stderr.isTTY && process.stderr.columns > 0 ? process.stderr.columns : Number.POSITIVE_INFINITY;
+}
+
+/** One row per target, for people, fitted to `width` (paths cut in the middle, notes folded). */
+export function summaryTable(jobs: StationJob[], width = terminalWidth()): string[] {
   const rows = [['JOB', 'SOURCE', 'TARGET', 'STATE', 'BYTES', 'RATE', 'VERIFIED', 'NOTE']];
   for (const j of jobs) {
     if (j.map) {
@@ -68,6 +74,5 @@ export function summaryTable(jobs: StationJob[]): string[] {
       rows.push([String(j.id), j.spec.source, t.path, o?.state ?? j.state, formatBytes(j.spec.length), rate, o?.verified ? 'yes' : 'no', note]);
     });
   }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd());
+  return fitTable(rows, width, { paths: [1, 2], wrap: [7], min: 8 });
 }

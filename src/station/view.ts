@@ -9,7 +9,7 @@ import { mapSnapshot, type MapSnapshot } from '../rescue/snapshot.js';
 import type { ProgressView, Reporter } from '../progress.js';
 import type { Station, StationJob } from './station.js';
 import { jobReport } from './report.js';
-import { readCounters } from '../engine.js';
+import { readCounters, type ProgressSnapshot } from '../engine.js';
 
 const ended = new Set(['done', 'failed', 'cancelled']);
 
@@ -24,6 +24,11 @@ function mapView(m: MapSnapshot | undefined): MapView | undefined {
 /** Unreadable areas found, or still being worked on: no honest ETA. */
 function hasBadAreas(m: MapSnapshot | undefined, bytesBad: number): boolean {
   return bytesBad > 0 || (m !== undefined && m.totals['*'] + m.totals['/'] + m.totals['-'] > 0);
+}
+
+/** Bytes a verify pass has compared: equal on every target, or on any one of them. */
+function verifyDone(v: ProgressSnapshot): number {
+  return Math.max(v.bytesCompared, ...v.targets.map((t) => t.bytes));
 }
 
 export class StationSource implements DashboardSource {
@@ -84,7 +89,9 @@ export class StationSource implements DashboardSource {
       done = j.state === 'done' ? j.spec.length : copied;
     } else if (phase === 3) {
       pass = 'verify';
-      done = p.verify.bytesCompared;
+      // how far the read-back has got: a chunk is compared on every target at once, and a
+      // target that differs does not hold the others' progress back
+      done = verifyDone(p.verify);
     } else if (phase === 2) {
       pass = 'catch-up';
       // the laggard's own reads add to what the shared stream gave it
@@ -125,11 +132,49 @@ export class StationSource implements DashboardSource {
     const j = this.job(id);
     if (j) this.station.cancel(j);
   }
+  /** An ended job's final report; a job still under way reports where it is now. */
   report(id: number): unknown {
     const j = this.job(id);
     if (!j) return undefined;
+    return ended.has(j.state) ? jobReport(j) : this.liveReport(j);
+  }
+
+  /** What a job has done so far, from the same counters as its row (no final figures yet). */
+  liveReport(j: StationJob): Record<string, unknown> {
     const v = this.view(j);
-    return { ...jobReport(j), now: { state: v.state, pass: v.pass, bytesDone: v.bytesDone, bytesTotal: v.bytesTotal, bytesBad: v.bytesBad, errors: v.errors } };
+    const ident = (d: DriveView): Record<string, unknown> => ({ path: d.path, model: d.model, serial: d.serial });
+    const base = {
+      id: j.id,
+      state: v.state,
+      pass: v.pass,
+      source: ident(v.drives[0]),
+      range: { offset: j.spec.offset, length: j.spec.length, targetOffset: j.spec.offset + j.spec.targetDelta },
+      bytesDone: v.bytesDone,
+      bytesTotal: v.bytesTotal,
+      percent: v.bytesTotal > 0 ? Number(((100 * v.bytesDone) / v.bytesTotal).toFixed(2)) : 0,
+      secondsSoFar: Number(v.elapsed.toFixed(1)),
+      bytesBad: v.bytesBad,
+      errors: v.errors,
+      position: v.position,
+    };
+    if (j.map) {
+      const m = j.live?.map;
+      return { ...base, map: j.map, rescue: m ? { rescuedBytes: m.totals['+'], nonTried: m.totals['?'], nonTrimmed: m.totals['*'], nonScraped: m.totals['/'], badBytes: m.totals['-'], errorAreas: m.errorAreas, current: m.current } : undefined, targets: [ident(v.drives[1])] };
+    }
+    const p = this.station.progress(j);
+    const catchUp = readCounters(j.counters.catchUp, j.spec.length);
+    return {
+      ...base,
+      verify: j.spec.verify,
+      targets: j.targets.map((t, i) => ({
+        ...ident(v.drives[1 + i]),
+        bytesWritten: p.copy.targets[i]?.bytes ?? 0,
+        writeErrors: p.copy.targets[i]?.errors ?? 0,
+        ...(v.pass === 'catch-up' ? { bytesCaughtUp: catchUp.targets[0]?.bytes ?? 0 } : {}),
+        ...(v.pass === 'verify' ? { bytesVerified: p.verify.targets[i]?.bytes ?? 0, verifyErrors: p.verify.targets[i]?.errors ?? 0 } : {}),
+        ...(v.drives[1 + i]?.note ? { note: v.drives[1 + i].note } : {}),
+      })),
+    };
   }
   stopAll(): void {
     this.station.cancelAll();
@@ -184,7 +229,8 @@ export class RescueSource implements DashboardSource {
     return {
       note: (m) => note(m),
       progress: (v) => (this.progress = v),
-      phaseEnd: () => {},
+      // a phase's last figures (its progress is sampled only 4 times a second)
+      phaseEnd: (v) => (this.progress = v),
       done: () => {},
       error: (code, m) => note(`${m} [${code}]`),
     };
@@ -208,15 +254,18 @@ export class RescueSource implements DashboardSource {
     }
     const m = this.snapshot;
     const bad = m?.totals['-'] ?? this.progress?.bytesBad ?? 0;
+    const p = this.progress;
+    // the map tells a rescue's progress; a phase after it (hashing, verifying) has its own
+    const byMap = m !== undefined && (p === undefined || p.phase === 'copy');
     return [
       {
         id: 1,
         role: this.kind.role,
         drives: [drive('source', this.paths.source, this.paths.sourceDrive), drive('target', this.paths.target, this.paths.targetDrive)],
         state: this.pausedFlag && !ended.has(this.state) ? 'paused' : this.state,
-        pass: ended.has(this.state) ? '-' : (this.progress?.pass ?? 'start'),
-        bytesDone: m?.totals['+'] ?? this.progress?.done ?? 0,
-        bytesTotal: m?.size ?? this.progress?.total ?? 0,
+        pass: ended.has(this.state) ? '-' : (p?.pass ?? p?.phase ?? 'start'),
+        bytesDone: byMap ? m.totals['+'] : (p?.done ?? 0),
+        bytesTotal: byMap ? m.size : (p?.total ?? m?.size ?? 0),
         bytesBad: bad,
         errors: m?.errorAreas ?? 0,
         position: m?.current.pos,
@@ -240,7 +289,9 @@ export class RescueSource implements DashboardSource {
   }
   report(): unknown {
     const j = this.jobs()[0];
-    return { source: this.paths.source, target: this.paths.target, state: j.state, pass: j.pass, rescuedBytes: j.bytesDone, size: j.bytesTotal, badBytes: j.bytesBad, errorAreas: j.errors, result: this.result, error: this.error };
+    if (ended.has(j.state)) return { source: this.paths.source, target: this.paths.target, state: j.state, result: this.result, error: this.error };
+    // under way: where it is now
+    return { source: this.paths.source, target: this.paths.target, state: j.state, pass: j.pass, bytesDone: j.bytesDone, bytesTotal: j.bytesTotal, percent: j.bytesTotal > 0 ? Number(((100 * j.bytesDone) / j.bytesTotal).toFixed(2)) : 0, secondsSoFar: Number(j.elapsed.toFixed(1)), badBytes: j.bytesBad, errorAreas: j.errors, position: j.position };
   }
   stopAll(): void {
     this.cancel();

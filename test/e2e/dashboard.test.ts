@@ -1,17 +1,40 @@
 // The dashboard on a real terminal (tmux): `clonestation demo --ui` with its jobs throttled
-// so there is time to press keys. Job rows appear, states change, p pauses and resumes,
-// q leaves a clean terminal (no alternate screen) with the summary printed.
+// so there is time to press keys. Job rows appear with their drives told apart, the
+// legend's colours are the map's, states change, p pauses and resumes, the verify pass
+// moves, q leaves a clean terminal (no alternate screen) with the summary printed.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { cli } from '../helpers/fixtures.js';
-import { hasTmux, TmuxSession } from '../helpers/tmux.js';
+import { hasTmux, shownCells, TmuxSession, type ShownCell } from '../helpers/tmux.js';
 
 /** tmux knows whether the program left the alternate screen on */
 function alternateOn(t: TmuxSession): boolean {
   return execFileSync('tmux', ['display-message', '-p', '-t', t.name, '#{alternate_on}'], { encoding: 'utf8' }).trim() === '1';
+}
+
+/**
+ * The legend's swatch colours in order (finished, non-tried, non-trimmed, non-scraped, bad),
+ * and the map's character cells in order, once job 1 is part copied.
+ */
+async function legendAndMap(t: TmuxSession): Promise<{ legend: number[]; map: ShownCell[] }> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const lines = t.screenColours().split('\n');
+    const text = lines.map((l) => shownCells(l).map((c) => c.ch).join(''));
+    const pct = Number(/│\s+1 1:3 .* running\s+copy\s+\S*\s+(\d+\.\d) /.exec(text.join('\n'))?.[1] ?? 'NaN');
+    const y = text.findIndex((l) => l.includes('█ finished █ non-tried'));
+    if (pct > 5 && pct < 90 && y >= 0) {
+      const legend = shownCells(lines[y]).filter((c) => c.ch === '█').map((c) => c.fg);
+      // the map: the runs of '▀' in the right half of the screen
+      const map = lines.flatMap((l) => shownCells(l).slice(80).filter((c) => c.ch === '▀'));
+      return { legend, map };
+    }
+    if (Date.now() > deadline) throw new Error(`job 1 was not seen part copied:\n${text.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** the table row of job `id` */
@@ -37,10 +60,21 @@ describeRoot('the dashboard under tmux (clonestation demo --ui)', () => {
     const first = await t.waitFor(/ID ROLE\s+DRIVES\s+STATE/);
     expect(first).toMatch(/clonestation demo/);
     const rows = await t.waitFor(/│\s+4 rescue/);
-    expect(rows).toMatch(rowOf(1, '1:3\\s+\\S*master\\.img'));
-    expect(rows).toMatch(rowOf(2, 'pair\\s+\\S*disk-a\\.img'));
-    expect(rows).toMatch(rowOf(3, 'pair\\s+\\S*disk-b-odd-size\\.img'));
+    // DRIVES: each row names its own drives by their basenames, cut in the middle when it
+    // must be (every path here starts with the same /tmp/clonestation-demo-XXXXXX/)
+    expect(rows).toMatch(rowOf(1, '1:3\\s+\\S*/master\\.img → \\S*/master-copy-1\\.img \\+2 '));
+    expect(rows).toMatch(rowOf(2, 'pair\\s+\\S*/disk-a\\.img → \\S*/disk-a-copy\\.img '));
+    expect(rows).toMatch(rowOf(3, 'pair\\s+\\S*disk-b-odd-size\\.img → \\S*disk-b-odd-size-copy\\.img '));
+    expect(rows).toMatch(rowOf(4, 'rescue\\s+\\S*/failing\\.img → \\S*/failing-rescued\\.img '));
+    expect(rows).toMatch(/…/);
     expect(alternateOn(t)).toBe(true);
+    // the legend's swatches have the colours of the map's own squares: job 1 (selected)
+    // part copied, its map finished up to its position and non-tried after it
+    const { legend, map } = await legendAndMap(t);
+    expect(legend).toHaveLength(5);
+    expect(new Set(legend).size).toBe(5);
+    expect(legend[0]).toBe(map[0].fg); // finished: the first square
+    expect(legend[1]).toBe(map[map.length - 1].bg); // non-tried: the last square
     // job 1 is selected: p pauses it, p again resumes it
     await t.waitFor(rowOf(1, '1:3 .* running '));
     t.keys('p');
@@ -49,6 +83,8 @@ describeRoot('the dashboard under tmux (clonestation demo --ui)', () => {
     t.keys('p');
     const resumed = await t.waitFor(rowOf(1, '1:3 .* (running|verifying) '));
     expect(resumed).toMatch(/job 1 resumed/);
+    // the verify pass moves: a percent and a rate above 0 while it runs
+    await t.waitFor(rowOf(1, '1:3 .* verifying +verify +\\S* +(?!0\\.0 )\\d+\\.\\d +(?!0\\.00 )\\d+\\.\\d+ +\\d'), 60_000);
     // states change: the rescue ends with its bad areas, the pairs are verified and done
     await t.waitFor(rowOf(4, 'rescue .* done '), 60_000);
     await t.waitFor(rowOf(2, 'pair .* done '), 60_000);
@@ -60,7 +96,12 @@ describeRoot('the dashboard under tmux (clonestation demo --ui)', () => {
     expect(alternateOn(t)).toBe(false);
     // the summary, and nothing of the dashboard, on the normal screen
     expect(end).toMatch(/station: 4 of 4 job\(s\) done, 6 target\(s\) good, 0 failed/);
-    expect(end).toMatch(/rescue:\s+bad \d[^]* in 3 area\(s\)/);
+    // (the table fits the terminal: a long note is folded onto more lines)
+    expect(end.replace(/\s+/g, ' ')).toMatch(/rescue: bad \d[^]* in 3 area\(s\)/);
+    for (const l of end.split('\n')) expect(l.length).toBeLessThanOrEqual(160);
+    // nothing named that is gone: without --keep there is no report or log to name
+    expect(end).not.toMatch(/; report |; log /);
+    expect(end).toMatch(/now deleted \(--keep keeps them/);
     expect(end).not.toMatch(/ID ROLE\s+DRIVES/);
   });
 

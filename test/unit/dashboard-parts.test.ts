@@ -2,12 +2,12 @@
 // output capture, the log feed, map cells, and the rescue map snapshot sent across threads.
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { Tracker, eta } from '../../dashboard/model.js';
+import { Tracker, eta, resample } from '../../dashboard/model.js';
 import { PlainProgress } from '../../dashboard/plain.js';
 import { captureOutput } from '../../dashboard/capture.js';
 import { LogFeed } from '../../dashboard/logfeed.js';
 import { cellStatuses, linearMap, mapCells, palette256, positionMark } from '../../dashboard/blockmap.js';
-import { bar, fit, shortBytes, shortDuration, shortRate } from '../../dashboard/format.js';
+import { bar, fit, fitTable, middle, shortBytes, shortDuration, shortPath, shortRate, wrapText } from '../../dashboard/format.js';
 import { Mapbook } from '../../src/rescue/mapbook.js';
 import { mapSnapshot } from '../../src/rescue/snapshot.js';
 import { FakeSource, cloneView } from '../helpers/fake-source.js';
@@ -22,7 +22,7 @@ describe('rates and ETA', () => {
     expect(s.now).toBeCloseTo(50e6);
     expect(s.average).toBeCloseTo(30e6);
     expect(s.eta).toBe('0:14');
-    expect(s.history.length).toBe(11);
+    expect(s.history.length).toBe(11); // a sample per update
     expect(tr.totalHistory().at(-1)).toBeCloseTo(50e6);
   });
   it('restarts the rates when a new pass starts from zero (copy, then verify)', () => {
@@ -35,6 +35,38 @@ describe('rates and ETA', () => {
     const s = tr.stats({ ...v, pass: 'verify', state: 'verifying', bytesDone: 20e6 });
     expect(s.now).toBeCloseTo(20e6);
     expect(s.percent).toBeCloseTo(20);
+  });
+  it('leaves time paused (and queued) out of the average, and starts the rate now again after a pause', () => {
+    const tr = new Tracker(5);
+    const v = cloneView(1, { bytesTotal: 10e9 });
+    let t = 0;
+    tr.update([{ ...v, state: 'queued', bytesDone: 0 }], t);
+    for (t = 1; t <= 20; t++) tr.update([{ ...v, state: 'queued', bytesDone: 0 }], t);
+    for (; t <= 30; t++) tr.update([{ ...v, bytesDone: (t - 20) * 100e6 }], t);
+    for (; t <= 90; t++) tr.update([{ ...v, state: 'paused', bytesDone: 1000e6 }], t);
+    expect(tr.stats({ ...v, state: 'paused', bytesDone: 1000e6 }).now).toBe(0);
+    for (; t <= 95; t++) tr.update([{ ...v, bytesDone: 1000e6 + (t - 90) * 100e6 }], t);
+    const s = tr.stats({ ...v, bytesDone: 1500e6 });
+    // 1500 MB in 15 s of moving: 100 MB/s, not 1500 MB over 95 s
+    expect(s.average).toBeCloseTo(100e6, -5);
+    expect(s.now).toBeCloseTo(100e6, -5);
+  });
+  it('keeps the rates sampled at every update; a chart spans a short job, not three minutes', () => {
+    const tr = new Tracker(1);
+    const v = cloneView(1, { bytesTotal: 1e9 });
+    let done = 0;
+    for (let i = 0; i <= 12; i++) {
+      done += (i < 6 ? 200e6 : 50e6) * 0.25;
+      tr.update([{ ...v, bytesDone: done }], 100 + i * 0.25);
+    }
+    tr.update([{ ...v, state: 'done', pass: '-', bytesDone: done }], 103.25);
+    expect(tr.timeline(1).t).toHaveLength(14);
+    // long after, the span is still the job's 3 s
+    expect(tr.span(500)).toEqual({ from: 100, to: 103.25 });
+    const line = resample(tr.timeline(1), 100, 103.25, 14);
+    expect(Math.max(...line)).toBeCloseTo(200e6, -6);
+    expect(line.some((x) => x > 40e6 && x < 60e6)).toBe(true);
+    expect(line.at(-1)).toBe(0);
   });
   it('is honest: no ETA with bad areas, none while paused or queued, none without a rate', () => {
     const v = cloneView(1, { bytesDone: 10, bytesTotal: 100 });
@@ -53,6 +85,33 @@ describe('rates and ETA', () => {
     expect(shortDuration(3725)).toBe('1:02:05');
     expect(fit('abcdef', 4)).toBe('abc…');
     expect(bar(0.5, 4)).toBe('██  ');
+  });
+  it('cuts paths in the middle, keeping the last name (a by-id name keeps its serial)', () => {
+    const p = '/tmp/clonestation-demo-9WNxQz/master-copy-1.img';
+    expect(shortPath(p, 100)).toBe(p);
+    expect(shortPath(p, 30)).toBe('/tmp/clones…/master-copy-1.img');
+    expect(shortPath(p, 30)).toHaveLength(30);
+    expect(shortPath(p, 19)).toBe('…/master-copy-1.img');
+    expect(shortPath(p, 12)).toBe('mast…y-1.img');
+    const id = '/dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K1234567';
+    expect(shortPath(id, 24)).toMatch(/^ata-WDC\S*…\S*WCC7K1234567$/);
+    expect(middle('abcdefghij', 5)).toBe('a…hij');
+    expect(wrapText('written at 0.01 s, caught up', 12)).toEqual(['written at', '0.01 s,', 'caught up']);
+  });
+  it('fits a table to a width: paths cut in the middle, notes folded; without a width nothing is cut', () => {
+    const rows = [
+      ['JOB', 'SOURCE', 'STATE', 'NOTE'],
+      ['1', '/a/long/folder/name/here/source-one.img', 'done', 'slow: left the stream at 4096, caught up'],
+      ['2', '/a/long/folder/name/here/source-two.img', 'failed', 'write failed'],
+    ];
+    const whole = fitTable(rows, Number.POSITIVE_INFINITY, { paths: [1], wrap: [3] });
+    expect(whole).toHaveLength(3);
+    expect(whole[1]).toContain('/a/long/folder/name/here/source-one.img');
+    const fitted = fitTable(rows, 60, { paths: [1], wrap: [3] });
+    for (const l of fitted) expect(l.length).toBeLessThanOrEqual(60);
+    expect(fitted.join('\n')).toMatch(/…\/source-one\.img/);
+    expect(fitted.join('\n')).toMatch(/…\/source-two\.img/);
+    expect(fitted.join(' ').replace(/\s+/g, ' ')).toContain('slow: left the stream at 4096, caught up');
   });
 });
 

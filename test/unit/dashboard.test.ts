@@ -59,7 +59,8 @@ describe('dashboard: what is drawn', () => {
     expect(text[0]).toMatch(/clonestation test\s+3 job\(s\): 2 running, 1 paused/);
     expect(text.join('\n')).toMatch(/ID ROLE\s+DRIVES\s+STATE\s+PASS\s+PROGRESS\s+% NOW MB\/s AVG MB\/s\s+ETA\s+BAD\s+ERR/);
     const r1 = row(text, 1);
-    expect(r1).toContain('/dev/sdb [WDC WD40EFRX WD-1000] → /dev/sdl');
+    // model and serial do not fit beside both paths here: the paths whole (the detail pane has the rest)
+    expect(r1).toContain('/dev/sdb → /dev/sdl ');
     // 300 MB in 2 s, now and on average; 4 GiB - 300 MB to go at 150 MB/s
     expect(r1).toMatch(/pair\s+.*running\s+copy\s+█\S*\s+7\.0\s+150\.0\s+150\.0\s+0:27\s+0\s+0/);
     // a paused job moves nothing now, and gives no ETA
@@ -121,8 +122,9 @@ describe('dashboard: what is drawn', () => {
     expect(text).toHaveLength(10);
     expect(text.every((l) => l.length === 40)).toBe(true);
     expect(text[1]).toMatch(/^ ID DRIVES/);
-    expect(text[2]).toMatch(/^\s+1 \/dev\/sd. running/);
-    expect(text[3]).toMatch(/^\s+2 \/dev\/sd. running/);
+    // each path keeps its end: the drives' names, not a common prefix
+    expect(text[2]).toMatch(/^\s+1 sd.*→ sdl running/);
+    expect(text[3]).toMatch(/^\s+2 sd.*→ sdm running/);
     expect(text[9]).toMatch(/^ ↑↓\/jk select/);
   });
 
@@ -303,5 +305,171 @@ describe('dashboard: keys', () => {
     expect(screenText(d).at(-1)).toContain('stopping every job gracefully');
     await press(term, '\x03');
     expect(forced).toBe(1);
+  });
+});
+
+describe('dashboard: as an operator reads it (issue 11)', () => {
+  const demoDir = '/tmp/clonestation-demo-9WNxQz';
+  const demoView = (id: number, source: string, targets: string[], patch: Partial<JobView> = {}): JobView =>
+    cloneView(id, { drives: [{ role: 'source', path: `${demoDir}/${source}` }, ...targets.map((t) => ({ role: 'target' as const, path: `${demoDir}/${t}` }))], ...patch });
+
+  it("the DRIVES column keeps each path's end (its basename), the cut in the middle, in both layouts", () => {
+    const views = [
+      demoView(1, 'master.img', ['master-copy-1.img', 'master-copy-2.img', 'master-copy-3.img'], { role: '1:3' }),
+      demoView(2, 'disk-a.img', ['disk-a-copy.img']),
+      demoView(3, 'disk-b-odd-size.img', ['disk-b-odd-size-copy.img']),
+      cloneView(4, { drives: [{ role: 'source', path: '/dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K1234567' }, { role: 'target', path: '/dev/disk/by-id/ata-ST4000DM004-2CV104_ZFN0ABCD' }] }),
+    ];
+    for (const [cols, rows] of [
+      [160, 48],
+      [80, 24],
+    ]) {
+      const { d } = start(views, cols, rows);
+      const text = screenText(d);
+      const r = (id: number): string => row(text, id);
+      if (cols === 160) {
+        // room for every basename whole, and some of the folder
+        expect(r(1)).toMatch(/ \/tmp\S*…\/master\.img → \S*\/master-copy-1\.img \+2 /);
+        expect(r(2)).toMatch(/ \/tmp\S*…\/disk-a\.img → \S*\/disk-a-copy\.img /);
+        expect(r(3)).toMatch(/ \S*\/disk-b-odd-size\.img → \S*disk-b-odd-size-copy\.img /);
+      } else {
+        // 80 columns: the names' ends at least, where they differ
+        expect(r(1)).toMatch(/ master\.img → \S*-1\.img \+2 /);
+        expect(r(2)).toMatch(/ \S*disk-a\.img → disk\S*opy\.img /);
+        expect(r(3)).toMatch(/ disk\S*ize\.img → disk\S*opy\.img /);
+      }
+      // the by-id names keep their ends, where the serial is
+      expect(r(4)).toMatch(cols === 160 ? /…\S*WCC7K1234567 → .*…\S*ZFN0ABCD / : /ata-…\S*1234567 → ata-…\S*ABCD /);
+      // rows differ where the drives do: no two rows read the same
+      expect(new Set([1, 2, 3].map((id) => r(id).slice(0, 40))).size).toBe(3);
+      for (const id of [1, 2, 3]) expect(r(id)).toContain('…');
+      expect(text.every((l) => l.length === cols)).toBe(true);
+    }
+  });
+
+  it('DRIVES shows model and serial beside the paths when there is room for all of it', () => {
+    const { d } = start([cloneView(1)], 220, 48);
+    expect(row(screenText(d), 1)).toContain('/dev/sdb [WDC WD40EFRX WD-1000] → /dev/sdl [ST4000DM004 ZC1999] ');
+  });
+
+  it('every legend swatch has the colour the map gives that status (256 and 8 colours)', () => {
+    const every: MapView = {
+      size: 500,
+      extents: (['+', '?', '*', '/', '-'] as const).map((status, i) => ({ pos: i * 100, size: 100, status })),
+      current: { pos: 0, status: '+', pass: 1 },
+    };
+    for (const terminal of ['xterm-256color', 'xterm']) {
+      for (const [cols, rows] of [
+        [160, 48],
+        [80, 24],
+      ]) {
+        const { d } = start([rescueView(1, { map: every })], cols, rows, terminal);
+        const lines = screenLines(d);
+        // the legend line, and its swatches in order
+        const y = lines.findIndex((l) => l.map((c) => c[1]).join('').includes('finished █ non-tried'));
+        expect(y).toBeGreaterThan(0);
+        const text = lines[y].map((c) => c[1]).join('');
+        const swatches = lines[y].filter((c) => c[1] === '█').map((c) => cellColours(c).fg);
+        const names = ['finished', 'non-tried', 'non-trimmed', 'non-scraped', 'bad'];
+        for (const n of names) expect(text).toContain(`█ ${n}`);
+        // the map's own squares: each fifth of it is one status
+        const mapCellsDrawn = lines.flatMap((l) => l.filter((c) => c[1] === '▀').map((c) => cellColours(c)));
+        const colourAt = (fraction: number): number => mapCellsDrawn[Math.floor(fraction * mapCellsDrawn.length)].fg;
+        // top rows hold the first part of the map (rows are laid out top to bottom)
+        const seen = new Set(mapCellsDrawn.flatMap((c) => [c.fg, c.bg]));
+        expect(swatches).toHaveLength(5);
+        expect(swatches[0]).toBe(colourAt(0.01));
+        for (const s of swatches) expect(seen).toContain(s);
+        expect(new Set(swatches).size).toBe(5);
+        expect(swatches).toEqual([ '+', '?', '*', '/', '-'].map((st) => (terminal === 'xterm' ? palette8 : palette256)[st as keyof typeof palette256]));
+        d.destroy();
+      }
+    }
+  });
+
+  it('the selected row is inverse from edge to edge, coloured cells included', async () => {
+    const { d, term } = start([cloneView(1), cloneView(2, { state: 'paused' }), rescueView(3)], 160, 48);
+    const inverse = (id: number): boolean[] => {
+      const y = screenText(d).findIndex((l) => new RegExp(`^│\\s*${id} `).test(l));
+      // inside the table's border
+      return screenLines(d)[y].slice(1, -1).map((c) => ((c[0] >> 18) & 8) !== 0);
+    };
+    expect(inverse(1).every(Boolean)).toBe(true);
+    expect(inverse(2).some(Boolean)).toBe(false);
+    await press(term, 'j', 'j');
+    expect(inverse(3).every(Boolean)).toBe(true);
+    expect(inverse(1).some(Boolean)).toBe(false);
+  });
+
+  it('a verify pass shows its percent and its rate', () => {
+    const { d, src, clock } = start([cloneView(1, { bytesTotal: 1000e6, bytesDone: 1000e6 })]);
+    clock.t = 1;
+    src.set(1, { state: 'verifying', pass: 'verify', bytesDone: 0 });
+    d.tick();
+    for (let i = 1; i <= 8; i++) {
+      clock.t = 1 + i * 0.25;
+      src.set(1, { bytesDone: i * 25e6 });
+      d.tick();
+    }
+    // 200 MB of 1000 compared in 2 s: 20%, 100 MB/s now and on average
+    expect(row(screenText(d), 1)).toMatch(/verifying\s+verify\s+█+\S*\s+20\.0\s+100\.0\s+100\.0\s+0:08 /);
+  });
+
+  it('time paused does not lower the average', () => {
+    const { d, src, clock } = start([cloneView(1, { bytesTotal: 4000e6 })]);
+    const at = (t: number, bytes: number, state: JobView['state'] = 'running'): void => {
+      clock.t = t;
+      src.set(1, { bytesDone: bytes, state });
+      d.tick();
+    };
+    // 100 MB/s for 10 s, paused 30 s, 100 MB/s for 10 s more
+    for (let t = 0; t <= 10; t++) at(t, t * 100e6);
+    for (let t = 11; t <= 40; t++) at(t, 1000e6, 'paused');
+    for (let t = 41; t <= 50; t++) at(t, 1000e6 + (t - 40) * 100e6);
+    expect(row(screenText(d), 1)).toMatch(/running\s+copy\s+\S+\s+50\.0\s+100\.0\s+100\.0 /);
+  });
+
+  it("the r popup follows a running job's figures while it is open", async () => {
+    const { d, src, term, clock } = start([cloneView(1, { bytesTotal: 1000e6 })]);
+    src.report = (id: number) => ({ id, bytesDone: src.views[0].bytesDone });
+    clock.t = 1;
+    src.set(1, { bytesDone: 100e6 });
+    d.tick();
+    await press(term, 'r');
+    let text = screenText(d).join('\n');
+    expect(text).toContain('"bytesDone": 100000000');
+    expect(text).toMatch(/job 1 running, copy: 95\.4 MiB of 954 MiB \(10\.0%\)/);
+    clock.t = 2;
+    src.set(1, { bytesDone: 300e6 });
+    d.tick();
+    text = screenText(d).join('\n');
+    expect(text).toContain('"bytesDone": 300000000');
+    expect(text).toMatch(/\(30\.0%\)/);
+    expect(text).toMatch(/150\.0 MB\/s now/);
+  });
+
+  it('the chart spans a short job: its curve, not a sliver', () => {
+    const { d, src, clock } = start([cloneView(1, { bytesTotal: 400e6 })]);
+    // a 3-second job: up, steady, down
+    const rates = [0, 50e6, 150e6, 150e6, 150e6, 150e6, 150e6, 100e6, 50e6, 50e6, 50e6, 50e6];
+    let done = 0;
+    rates.forEach((r, i) => {
+      clock.t = i * 0.25;
+      done += r * 0.25;
+      src.set(1, { bytesDone: done });
+      d.tick();
+    });
+    clock.t = 3.25;
+    src.set(1, { state: 'done', pass: '-', bytesDone: 400e6 });
+    d.tick();
+    clock.t = 60;
+    d.tick();
+    const text = screenText(d).join('\n');
+    // the axis covers the job's few seconds, even a minute later
+    expect(text).toMatch(/throughput MB\/s, last [34] s/);
+    // braille dots drawn at more than two heights: a curve
+    const chart = screenText(d).slice(8, 40).map((l) => l.slice(3, 70));
+    const heights = new Set(chart.flatMap((l, y) => ([...l].some((c) => c >= '⠁' && c <= '⣿') ? [y] : [])));
+    expect(heights.size).toBeGreaterThan(4);
   });
 });
