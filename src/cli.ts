@@ -147,13 +147,24 @@ const rescueOptions = {
 } satisfies ParseArgsConfig['options'];
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  let parsed;
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
     // node's messages name the option; keep the first sentence, add the way out.
     const first = (e as Error).message.split(/\.\s|\n/)[0];
     throw new UsageError(`${first} (see clonestation --help)`);
   }
+  // An empty value (--block-size=, --log '') is a mistake, never "use the default": refused
+  // here, once, for every option and argument of every command.
+  for (const [name, value] of Object.entries(parsed.values)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v === 'string' && v.trim() === '') throw new UsageError(`--${name} needs a value, not an empty one (see clonestation --help)`);
+    }
+  }
+  const empty = parsed.positionals.findIndex((p) => p.trim() === '');
+  if (empty >= 0) throw new UsageError(`argument ${empty + 1} is empty: give a path (see clonestation --help)`);
+  return parsed;
 }
 
 /** --block-size, --depth, --backend and --no-direct, as the engine takes them. */
@@ -181,7 +192,7 @@ async function stationCommand(jobs: import('./station/station.js').StationJobInp
     maxParallel: values['max-parallel'] ? parseCount(values['max-parallel'], '--max-parallel', 1, 64) : (file?.maxParallel ?? Math.min(8, Math.max(jobs.length, 1))),
     ...tuning(values),
     verify,
-    hash: values.hash ? parseHashList(values.hash) : undefined,
+    hash: values.hash ? parseHashList(values.hash, '--hash') : undefined,
   };
   // The workers first: they boot on the other core while this thread loads the station and
   // plans (bench:station measured the first job starting ~70 ms sooner).
@@ -324,14 +335,14 @@ async function cmdMap(args: string[]): Promise<number> {
   if (sub !== 'show') throw new UsageError('usage: clonestation map show MAPFILE [--width N] [--rows N] [--no-color] [--json]');
   const { values, positionals } = parse(rest, { width: { type: 'string' }, rows: { type: 'string' }, 'no-color': { type: 'boolean' }, json: { type: 'boolean' }, size: { type: 'string' } });
   if (positionals.length !== 1) throw new UsageError('map show needs exactly one MAPFILE');
-  const { readFileSync: read, existsSync: exists } = await import('node:fs');
-  const { parseMap } = await import('./rescue/mapfile.js');
+  const { parseMap, readMapText } = await import('./rescue/mapfile.js');
   const { Mapbook } = await import('./rescue/mapbook.js');
   const { summarize, summaryLines, picture, legend } = await import('./rescue/show.js');
   const path = positionals[0];
-  if (!exists(path)) throw new UsageError(`mapfile ${path} does not exist`, 'NOT_FOUND');
+  const text = readMapText(path);
+  if (text === undefined) throw new UsageError(`mapfile ${path} does not exist`, 'NOT_FOUND');
   const given = values.size ? parseSize(values.size, '--size') : undefined;
-  const map = parseMap(read(path, 'utf8'), { path, deviceSize: given });
+  const map = parseMap(text, { path, deviceSize: given });
   const last = map.blocks[map.blocks.length - 1];
   const book = new Mapbook(given ?? (last ? last.pos + last.size : 0), map);
   const s = summarize(book);
@@ -379,7 +390,7 @@ async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortS
       ...tuning(values),
       verify: values.verify,
       yes: values.yes,
-      hash: values.hash ? parseHashList(values.hash) : undefined,
+      hash: values.hash ? parseHashList(values.hash, '--hash') : undefined,
     },
     rep,
     signal,
@@ -434,7 +445,7 @@ async function cmdBackup(args: string[], reporter: () => Reporter, signal: Abort
       offset: values.offset,
       length: values.length,
       splitSize: values.split ? parseSize(values.split, '--split') : undefined,
-      hash: parseHashList(values.hash ?? 'sha256'),
+      hash: parseHashList(values.hash ?? 'sha256', '--hash'),
       level: values.level !== undefined ? parseCount(values.level, '--level', 0, 9) : undefined,
       map: values.map,
       rescue: values.rescue,
@@ -517,7 +528,7 @@ async function cmdRestore(args: string[], reporter: () => Reporter, signal: Abor
       ...tuning(values),
       yes: values.yes,
       force: values.force,
-      hash: values.hash ? parseHashList(values.hash) : undefined,
+      hash: values.hash ? parseHashList(values.hash, '--hash') : undefined,
       noCheck: values['no-check'],
       ready: hooks.ready,
     },

@@ -1,5 +1,4 @@
 // The station's commands: one master to many targets, many pairs, or a job file.
-import { writeFileSync } from 'node:fs';
 import { CancelledError, ExitStatus, IoError } from '../errors.js';
 import { confirmOverwriteAll } from '../confirm.js';
 import type { Backend } from '../native.js';
@@ -11,6 +10,7 @@ import { Station, type StationJobInput, type StationOptions } from './station.js
 import { stationReport, summaryTable } from './report.js';
 import { trace } from '../trace.js';
 import { openRunLog } from './log.js';
+import { checkOutputPath, why, writeOutputFile } from '../outpath.js';
 
 export interface StationRun {
   jobs: StationJobInput[];
@@ -29,12 +29,16 @@ export interface StationRun {
 }
 
 export async function runStation(r: StationRun, outer: Reporter, signal: AbortSignal): Promise<number> {
+  // Every file the run will write is checked before anything is: a --report that cannot be
+  // written is refused now, not after every drive was copied.
+  if (r.reportPath !== undefined) checkOutputPath(r.reportPath, 'the report', { code: 'BAD_REPORT', fix: 'give --report a writable file path' });
   // With the dashboard, the log goes to its log pane (and to --log), never to the terminal.
   const dash = r.ui ? await import('../../dashboard/index.js') : undefined;
   const feed = dash ? new dash.LogFeed() : undefined;
   const reporter = feed ? feedReporter(feed, outer) : outer;
   // pino is loaded once the first job has started (log.ts); records wait for it until then
   const { log, path: logPath } = openRunLog({ path: r.logPath, useDefault: r.defaultLog ?? false, also: feed ? [feed] : [], note: (m) => reporter.note(m) });
+  let reportFailed: IoError | undefined;
   let s: { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
   try {
     const station = new Station({ ...r.options, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
@@ -82,7 +86,15 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
     }
     trace('station: run over');
     const report: Record<string, unknown> = { ...stationReport(station.jobs, started), ...(logPath ? { log: logPath } : {}) };
-    if (r.reportPath) writeFileSync(r.reportPath, `${JSON.stringify(report, null, 2)}\n`);
+    if (r.reportPath) {
+      try {
+        writeOutputFile(r.reportPath, `${JSON.stringify(report, null, 2)}\n`);
+      } catch (e) {
+        // checked at the start, so it changed since (or the disk filled); the copies stand
+        reportFailed = new IoError('REPORT_WRITE_FAILED', `the report could not be written to ${r.reportPath} (${why(e)}): the copies are as the summary says`, { path: r.reportPath });
+        r.reportPath = undefined;
+      }
+    }
     s = report.summary as typeof s;
     const hashLines = station.jobs.flatMap((j) => Object.entries(j.result?.hashes ?? {}).map(([alg, hex]) => `job ${j.id} ${alg} ${hex}\n`)).join('');
     reporter.done({
@@ -96,6 +108,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   }
   if (s.cancelled > 0) throw new CancelledError('station stopped: cancelled targets are incomplete (see the report)');
   if (s.failed > 0) throw new IoError('JOBS_FAILED', `${s.failed} job(s) had failures (see the table above${r.reportPath ? ` and ${r.reportPath}` : ''}): failed targets are not copies`);
+  if (reportFailed) throw reportFailed;
   return ExitStatus.ok;
 }
 

@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
 import { UsageError } from '../errors.js';
+import { checkOutputPath, why } from '../outpath.js';
 
 /**
  * Where a station keeps its run logs when --log is not given: $CLONESTATION_LOG_DIR, else
@@ -55,16 +56,8 @@ export function openRunLog(o: { path?: string; useDefault: boolean; also: Destin
   return { log: o.also.length > 0 ? new DeferredLog(undefined, o.also) : undefined };
 }
 
-/** Why a path cannot be written, in words (mkdir of a path through a file says EEXIST). */
-export function why(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'EEXIST' || code === 'ENOTDIR') return 'a folder on the way is a file';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EROFS') return 'read-only file system';
-  if (code === 'ENOSPC') return 'no space left';
-  if (code === 'EISDIR') return 'it is a folder';
-  return code ?? (e as Error).message;
-}
+/** Why a path cannot be written, in words: shared with every output path (src/outpath.ts). */
+export { why };
 
 /** What the station writes to its log. */
 export interface StationLog {
@@ -91,6 +84,8 @@ export class DeferredLog implements StationLog {
    */
   constructor(path: string | undefined, private readonly also: DestinationStream[] = []) {
     if (path === undefined) return;
+    // a regular file or a new name only: never a device, FIFO (would block) or folder
+    checkOutputPath(path, 'the log', { code: 'BAD_LOG', fix: 'give --log a writable path', createFolders: true });
     try {
       mkdirSync(dirname(path), { recursive: true });
       this.fd = openSync(path, 'a');
