@@ -43,10 +43,8 @@ export interface ClonePlan {
  * have (not empty, no trailing slash, not too long) in a folder that can be written.
  */
 export function checkNewImagePath(path: string): void {
-  const parent = dirname(resolve(path));
-  if (path !== '' && !existsSync(parent))
-    throw new UsageError(`target ${path} does not exist and neither does its folder ${parent}: check the path`, 'NOT_FOUND');
   checkOutputPath(path, 'target', { code: 'BAD_TARGET', fix: 'give the path of a drive or of a new image file' });
+  const parent = dirname(resolve(path));
   const real = realpathSync(parent);
   const mount = readMounts()
     .filter((m) => real === m.mountPoint || real.startsWith(m.mountPoint.endsWith('/') ? m.mountPoint : `${m.mountPoint}/`))

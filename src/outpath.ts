@@ -50,7 +50,7 @@ export function pathShapeProblem(path: string): string | undefined {
 }
 
 export interface PathCheck {
-  /** the error code (default BAD_PATH); a missing folder is always NOT_FOUND */
+  /** the error code (default BAD_OUTPUT); a missing folder is always NOT_FOUND */
   code?: string;
   /** how to fix it, ends the message (default: choose another path) */
   fix?: string;
@@ -58,7 +58,7 @@ export interface PathCheck {
   createFolders?: boolean;
 }
 
-function refuse(what: string, path: string, reason: string, o: PathCheck, code = o.code ?? 'BAD_PATH'): UsageError {
+function refuse(what: string, path: string, reason: string, o: PathCheck, code = o.code ?? 'BAD_OUTPUT'): UsageError {
   return new UsageError(`cannot write ${what} ${path === '' ? "''" : path}: ${reason}: ${o.fix ?? 'choose another path'}`, code, { path });
 }
 
@@ -115,14 +115,14 @@ export function checkOutputPath(path: string, what: string, o: PathCheck = {}): 
 }
 
 export interface InputCheck {
-  /** the error code (default BAD_PATH) */
+  /** the error code (default BAD_OUTPUT) */
   code?: string;
   /** the words after "is N bytes, " when the file is larger than maxBytes */
   tooLarge?: string;
 }
 
 function refuseInput(what: string, path: string, reason: string, o: InputCheck): UsageError {
-  return new UsageError(`${what} ${path === '' ? "''" : path}: ${reason}`, o.code ?? 'BAD_PATH', { path });
+  return new UsageError(`${what} ${path === '' ? "''" : path}: ${reason}`, o.code ?? 'BAD_OUTPUT', { path });
 }
 
 /**

@@ -2,7 +2,7 @@
 // error-tolerant, resumable copy. Loads or starts the map, replays any crash journal,
 // runs the passes, saves the map at every stop, and reports.
 import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { CancelledError, IoError, RefusedError, UsageError } from '../errors.js';
 import { inspectDrive, splitDev, type DriveInfo } from '../drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize } from '../safety.js';
@@ -12,6 +12,7 @@ import type { Backend } from '../native.js';
 import type { Reporter } from '../progress.js';
 import { checkMapPath, parseMap, readMapText, saveMapSync, type MapHeader } from './mapfile.js';
 import { checkNewImagePath } from '../clone.js';
+import { checkOutputPath } from '../outpath.js';
 import { Mapbook } from './mapbook.js';
 import { JournalSet } from './journal.js';
 import { DriveGoneError, Rescuebook, type RescuePolicy, type PassRecord } from './rescuebook.js';
@@ -157,9 +158,9 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
   const source = inspectDrive(o.source, 'source');
   const target = existsSync(o.target) ? inspectDrive(o.target, 'target') : undefined;
   if (!target) checkNewImagePath(o.target);
-  if (o.mapPath === '') throw new UsageError(`the mapfile path is empty: give the map a file of its own`, 'BAD_MAP');
+  // the map is a regular file or a new name in a writable folder (its contents are checked below)
+  checkOutputPath(o.mapPath, 'the map', { code: 'BAD_MAP', fix: 'give the map a file of its own' });
   const mapPath = resolve(o.mapPath);
-  if (!existsSync(dirname(mapPath))) throw new UsageError(`the folder of mapfile ${o.mapPath} does not exist: create it or choose another path`, 'NOT_FOUND');
   if ([resolve(o.source), resolve(o.target)].includes(mapPath) || source.realPath === mapPath || sameFile(mapPath, [source, target]))
     throw new UsageError(`mapfile ${o.mapPath} is the source or the target: give the map its own file`, 'USAGE');
 
