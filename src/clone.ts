@@ -55,10 +55,10 @@ export function checkNewImagePath(path: string): void {
 
 /** The bytes of `source` that --offset and --length select (default: all of it). */
 export function sourceRange(source: DriveInfo, offsetText: string | undefined, lengthText: string | undefined): Extent {
-  const offset = offsetText ? parseSize(offsetText, '--offset', source.logicalSectorSize) : 0;
+  const offset = offsetText !== undefined ? parseSize(offsetText, '--offset', source.logicalSectorSize) : 0;
   if (offset > source.size)
     throw new UsageError(`--offset ${offset} is beyond the end of source ${source.path} (${source.size} bytes)`, 'RANGE');
-  const length = lengthText ? parseSize(lengthText, '--length', source.logicalSectorSize) : source.size - offset;
+  const length = lengthText !== undefined ? parseSize(lengthText, '--length', source.logicalSectorSize) : source.size - offset;
   if (offset + length > source.size)
     throw new UsageError(
       `--offset ${offset} plus --length ${length} runs past the end of source ${source.path} (${source.size} bytes): shorten --length`,
@@ -82,7 +82,7 @@ export function planClone(o: CloneOptions): ClonePlan {
         : `the range to copy is empty (--offset ${offset}, --length 0 or the end of the source): nothing to copy`,
       'RANGE',
     );
-  const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : 0;
+  const targetOffset = o.targetOffset !== undefined ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : 0;
   const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
   if (blockSize % 4096 !== 0 || blockSize < 4096 || blockSize > 64 << 20)
     throw new UsageError(`--block-size must be a multiple of 4 KiB between 4 KiB and 64 MiB`, 'BAD_SIZE');

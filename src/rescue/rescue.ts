@@ -164,17 +164,17 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
   if ([resolve(o.source), resolve(o.target)].includes(mapPath) || source.realPath === mapPath || sameFile(mapPath, [source, target]))
     throw new UsageError(`mapfile ${o.mapPath} is the source or the target: give the map its own file`, 'USAGE');
 
-  const sectorSize = o.sectorSize ? parseSize(o.sectorSize, '--sector-size') : source.logicalSectorSize;
+  const sectorSize = o.sectorSize !== undefined ? parseSize(o.sectorSize, '--sector-size') : source.logicalSectorSize;
   if (sectorSize < 512 || sectorSize % 512 !== 0 || sectorSize > 65536)
     throw new UsageError('--sector-size must be a multiple of 512 up to 64 KiB', 'BAD_SIZE');
-  const cluster = o.cluster ? parseSize(o.cluster, '--cluster', sectorSize) : 128 * sectorSize;
+  const cluster = o.cluster !== undefined ? parseSize(o.cluster, '--cluster', sectorSize) : 128 * sectorSize;
   if (cluster < sectorSize || cluster % sectorSize !== 0 || cluster > 64 << 20)
     throw new UsageError(`--cluster must be a multiple of the sector size (${sectorSize}) up to 64 MiB`, 'BAD_SIZE');
-  const offset = o.offset ? parseSize(o.offset, '--offset', sectorSize) : 0;
+  const offset = o.offset !== undefined ? parseSize(o.offset, '--offset', sectorSize) : 0;
   if (offset > source.size) throw new UsageError(`--offset ${offset} is beyond the end of source ${o.source} (${source.size} bytes)`, 'RANGE');
-  const length = o.length ? parseSize(o.length, '--length', sectorSize) : source.size - offset;
+  const length = o.length !== undefined ? parseSize(o.length, '--length', sectorSize) : source.size - offset;
   if (offset + length > source.size) throw new UsageError(`--offset plus --length runs past the end of source ${o.source} (${source.size} bytes)`, 'RANGE');
-  const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : offset;
+  const targetOffset = o.targetOffset !== undefined ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : offset;
   const delta = targetOffset - offset;
 
   // Everything the user gave is checked before anything is written: maps first. The map
@@ -226,7 +226,7 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
     direct: o.direct ?? true,
     reverse: o.reverse ?? false,
     retries: o.retries ?? 0,
-    minReadRate: o.minReadRate ? parseSize(o.minReadRate, '--min-read-rate') : 0,
+    minReadRate: o.minReadRate !== undefined ? parseSize(o.minReadRate, '--min-read-rate') : 0,
     timeout: o.timeout ?? 0,
     maxErrors: o.maxErrors ?? Number.POSITIVE_INFINITY,
     skipInitial: Math.max(64 * 1024, Math.floor(source.size / 100000 / sectorSize) * sectorSize),

@@ -95,6 +95,8 @@ describe('bad output and input paths, through the CLI (files)', () => {
     symlinkSync('null.dev', join(d, 'null-link.map'));
     linkSync(join(d, 't.img'), join(d, 't-hardlink.map'));
     writeFileSync(join(d, 'job-fifo-map.json'), JSON.stringify({ jobs: [{ source: 's.img', targets: ['t.img'], map: 'fifo' }] }));
+    writeFileSync(join(d, 'job-empty-offset.json'), JSON.stringify({ jobs: [{ source: 's.img', targets: ['t.img'], offset: '' }] }));
+    writeFileSync(join(d, 'job-empty-length.json'), JSON.stringify({ jobs: [{ source: 's.img', targets: ['t.img'], length: ' ' }] }));
     writeFileSync(join(d, 'job-empty-target.json'), JSON.stringify({ jobs: [{ source: 's.img', targets: ['new.img/'] }] }));
   });
   afterAll(() => s.cleanup());
@@ -213,6 +215,8 @@ describe('bad output and input paths, through the CLI (files)', () => {
         ['backup --hash sha256,', ['backup', 's.img', 'e.img', '--hash', 'sha256,'], 'USAGE'],
         ['an empty SOURCE', ['clone', '', 't.img'], 'USAGE'],
         ['an empty MAPFILE', ['rescue', 's.img', 't.img', ''], 'USAGE'],
+        ['run: a job with "offset": "" (not the default)', ['run', 'job-empty-offset.json'], 'BAD_SIZE'],
+        ['run: a job with "length": " "', ['run', 'job-empty-length.json'], 'BAD_SIZE'],
         ['rescue --offset past the end', ['rescue', 's.img', 't.img', 'm.map', '--offset', '5MiB', '--yes'], 'RANGE'],
         ['rescue --offset one byte past the end', ['rescue', 's.img', 't.img', 'm.map', '--offset', String((4 << 20) + 1), '--yes'], 'RANGE'],
         ['rescue --offset in range, --length past the end', ['rescue', 's.img', 't.img', 'm.map', '--offset', '3MiB', '--length', '2MiB', '--yes'], 'RANGE'],
