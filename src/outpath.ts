@@ -186,3 +186,28 @@ export function writeOutputFile(path: string, data: string | Uint8Array): void {
     closeSync(fd);
   }
 }
+
+/**
+ * Whether two paths name the same file: the same absolute path (neither need exist yet), or
+ * the same device and inode (hard links, symbolic links, other spellings).
+ */
+export function sameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses an output file (a report, a log) that is also one of the files a run reads or
+ * writes for its jobs (a source, a target, a map): it would be overwritten by the other, or
+ * write into it. `others`: each path with the words that name its role.
+ */
+export function checkOwnFile(path: string, what: string, others: readonly { path: string; role: string }[], o: PathCheck = {}): void {
+  const clash = others.find((x) => sameFile(path, x.path));
+  if (clash) throw refuse(what, path, `it is also ${clash.role}`, { ...o, fix: o.fix ?? 'give it a file of its own' });
+}

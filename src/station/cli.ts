@@ -10,7 +10,7 @@ import { Station, type StationJobInput, type StationOptions } from './station.js
 import { stationReport, summaryTable } from './report.js';
 import { trace } from '../trace.js';
 import { openRunLog } from './log.js';
-import { checkOutputPath, why, writeOutputFile } from '../outpath.js';
+import { checkOutputPath, checkOwnFile, why, writeOutputFile } from '../outpath.js';
 
 export interface StationRun {
   jobs: StationJobInput[];
@@ -31,7 +31,17 @@ export interface StationRun {
 export async function runStation(r: StationRun, outer: Reporter, signal: AbortSignal): Promise<number> {
   // Every file the run will write is checked before anything is: a --report that cannot be
   // written is refused now, not after every drive was copied.
-  if (r.reportPath !== undefined) checkOutputPath(r.reportPath, 'the report', { code: 'BAD_REPORT', fix: 'give --report a writable file path' });
+  // The report and the log are files of their own, never a source, target or map of a job.
+  const jobFiles = r.jobs.flatMap((j, i) => [
+    { path: j.source, role: `the source of job ${i + 1}` },
+    ...j.targets.map((t) => ({ path: t, role: `a target of job ${i + 1}` })),
+    ...(j.map !== undefined ? [{ path: j.map, role: `the map of job ${i + 1}` }] : []),
+  ]);
+  if (r.reportPath !== undefined) {
+    checkOutputPath(r.reportPath, 'the report', { code: 'BAD_REPORT', fix: 'give --report a writable file path' });
+    checkOwnFile(r.reportPath, 'the report', [...jobFiles, ...(r.logPath !== undefined ? [{ path: r.logPath, role: 'the log' }] : [])], { code: 'BAD_REPORT' });
+  }
+  if (r.logPath !== undefined) checkOwnFile(r.logPath, 'the log', jobFiles, { code: 'BAD_LOG' });
   // With the dashboard, the log goes to its log pane (and to --log), never to the terminal.
   const dash = r.ui ? await import('../../dashboard/index.js') : undefined;
   const feed = dash ? new dash.LogFeed() : undefined;

@@ -94,6 +94,7 @@ describe('bad output and input paths, through the CLI (files)', () => {
     }
     symlinkSync('null.dev', join(d, 'null-link.map'));
     linkSync(join(d, 't.img'), join(d, 't-hardlink.map'));
+    linkSync(join(d, 's.img'), join(d, 's-hardlink.json'));
     writeFileSync(join(d, 'job-fifo-map.json'), JSON.stringify({ jobs: [{ source: 's.img', targets: ['t.img'], map: 'fifo' }] }));
     writeFileSync(join(d, 'job-empty-offset.json'), JSON.stringify({ jobs: [{ source: 's.img', targets: ['t.img'], offset: '' }] }));
     writeFileSync(join(d, 'job-empty-length.json'), JSON.stringify({ jobs: [{ source: 's.img', targets: ['t.img'], length: ' ' }] }));
@@ -177,6 +178,13 @@ describe('bad output and input paths, through the CLI (files)', () => {
         ['--report with a trailing slash', ['clone', 's.img', 'a.img', 'b.img', '--report', 'r.json/'], 'BAD_REPORT'],
         ['--report with a name of 256 bytes', ['clone', 's.img', 'a.img', 'b.img', '--report', long], 'BAD_REPORT'],
         ['--report of a job file run into a folder', ['run', 'job-fifo-map.json', '--report', 'fold'], 'BAD_REPORT'],
+        ['--report that is a new target of the same run', ['clone', 's.img', 'a.img', 'b.img', '--report', 'a.img'], 'BAD_REPORT'],
+        ['--report that is the source', ['clone', 's.img', 'a.img', 'b.img', '--report', 's.img'], 'BAD_REPORT'],
+        ['--report that is a hard link of the source', ['clone', 's.img', 'a.img', 'b.img', '--report', 's-hardlink.json'], 'BAD_REPORT'],
+        ['--report that is an existing target', ['clone', 's.img', 't.img', 'b.img', '--report', './t.img'], 'BAD_REPORT'],
+        ['--report that is the log', ['clone', 's.img', 'a.img', 'b.img', '--report', 'x.log', '--log', './x.log'], 'BAD_REPORT'],
+        ['--log that is the source', ['clone', 's.img', 'a.img', 'b.img', '--log', 's.img'], 'BAD_LOG'],
+        ['--log that is a target', ['clone', 's.img', 'a.img', 'b.img', '--log', 'b.img'], 'BAD_LOG'],
         ['--log onto a FIFO', ['clone', 's.img', 'a.img', 'b.img', '--log', 'fifo'], 'BAD_LOG'],
         ['--log onto a char device', ['clone', 's.img', 'a.img', 'b.img', '--log', 'null.dev'], 'BAD_LOG'],
         ['--log onto a folder', ['clone', 's.img', 'a.img', 'b.img', '--log', 'fold'], 'BAD_LOG'],

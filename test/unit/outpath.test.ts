@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkOutputPath, pathShapeProblem, readInputFile, writeOutputFile, why } from '../../src/outpath.js';
+import { checkOutputPath, checkOwnFile, pathShapeProblem, readInputFile, sameFile, writeOutputFile, why } from '../../src/outpath.js';
 import { UsageError } from '../../src/errors.js';
 import { scratch } from '../helpers/fixtures.js';
 
@@ -74,6 +74,17 @@ describe('outpath', () => {
     expect(pathShapeProblem('a/b.img')).toBeUndefined();
     expect(pathShapeProblem('/')).toBe('a file name cannot end with a slash');
     expect(pathShapeProblem('')).toBe('the path is empty');
+  });
+
+  it('knows a file by its identity, not its spelling, and refuses an output that is a job file', () => {
+    expect(sameFile(at('file'), at('link-to-file'))).toBe(true);
+    expect(sameFile(at('file'), `${s.dir}/./file`)).toBe(true);
+    expect(sameFile(at('new-a'), at('new-a'))).toBe(true); // neither exists yet
+    expect(sameFile(at('file'), at('folder'))).toBe(false);
+    expect(sameFile(at('new-a'), at('new-b'))).toBe(false);
+    const others = [{ path: at('file'), role: 'the source of job 1' }];
+    expect(() => checkOwnFile(at('link-to-file'), 'the report', others, { code: 'BAD_REPORT' })).toThrow(/the report .*: it is also the source of job 1: give it a file of its own/);
+    expect(() => checkOwnFile(at('report.json'), 'the report', others)).not.toThrow();
   });
 
   describe('readInputFile', () => {
