@@ -147,20 +147,31 @@ const rescueOptions = {
 } satisfies ParseArgsConfig['options'];
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  let parsed;
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
     // node's messages name the option; keep the first sentence, add the way out.
     const first = (e as Error).message.split(/\.\s|\n/)[0];
     throw new UsageError(`${first} (see clonestation --help)`);
   }
+  // An empty value (--block-size=, --log '') is a mistake, never "use the default": refused
+  // here, once, for every option and argument of every command.
+  for (const [name, value] of Object.entries(parsed.values)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v === 'string' && v.trim() === '') throw new UsageError(`--${name} needs a value, not an empty one (see clonestation --help)`);
+    }
+  }
+  const empty = parsed.positionals.findIndex((p) => p.trim() === '');
+  if (empty >= 0) throw new UsageError(`argument ${empty + 1} is empty: give a path (see clonestation --help)`);
+  return parsed;
 }
 
 /** --block-size, --depth, --backend and --no-direct, as the engine takes them. */
 function tuning(v: { 'block-size'?: string; depth?: string; backend?: string; 'no-direct'?: boolean }): EngineTuning {
   return {
-    blockSize: v['block-size'] ? parseSize(v['block-size'], '--block-size') : undefined,
-    depth: v.depth ? parseCount(v.depth, '--depth', 1, 256) : undefined,
+    blockSize: v['block-size'] !== undefined ? parseSize(v['block-size'], '--block-size') : undefined,
+    depth: v.depth !== undefined ? parseCount(v.depth, '--depth', 1, 256) : undefined,
     backend: backendOf(v.backend),
     direct: !v['no-direct'],
   };
@@ -178,10 +189,10 @@ async function stationCommand(jobs: import('./station/station.js').StationJobInp
   const rep = values.json ? new JsonReporter() : reporter();
   const verify = values['no-verify'] ? false : values.verify ? true : file?.verify;
   const options = {
-    maxParallel: values['max-parallel'] ? parseCount(values['max-parallel'], '--max-parallel', 1, 64) : (file?.maxParallel ?? Math.min(8, Math.max(jobs.length, 1))),
+    maxParallel: values['max-parallel'] !== undefined ? parseCount(values['max-parallel'], '--max-parallel', 1, 64) : (file?.maxParallel ?? Math.min(8, Math.max(jobs.length, 1))),
     ...tuning(values),
     verify,
-    hash: values.hash ? parseHashList(values.hash) : undefined,
+    hash: values.hash !== undefined ? parseHashList(values.hash, '--hash') : undefined,
   };
   // The workers first: they boot on the other core while this thread loads the station and
   // plans (bench:station measured the first job starting ~70 ms sooner).
@@ -234,7 +245,7 @@ async function cmdRescue(args: string[], reporter: () => Reporter, signal: Abort
       targetOffset: values['target-offset'],
       sectorSize: values['sector-size'],
       cluster: values.cluster,
-      depth: values.depth ? parseCount(values.depth, '--depth', 1, 256) : undefined,
+      depth: values.depth !== undefined ? parseCount(values.depth, '--depth', 1, 256) : undefined,
       backend: backendOf(values.backend),
       direct: !values['no-direct'],
       reverse: values.reverse,
@@ -324,14 +335,14 @@ async function cmdMap(args: string[]): Promise<number> {
   if (sub !== 'show') throw new UsageError('usage: clonestation map show MAPFILE [--width N] [--rows N] [--no-color] [--json]');
   const { values, positionals } = parse(rest, { width: { type: 'string' }, rows: { type: 'string' }, 'no-color': { type: 'boolean' }, json: { type: 'boolean' }, size: { type: 'string' } });
   if (positionals.length !== 1) throw new UsageError('map show needs exactly one MAPFILE');
-  const { readFileSync: read, existsSync: exists } = await import('node:fs');
-  const { parseMap } = await import('./rescue/mapfile.js');
+  const { parseMap, readMapText } = await import('./rescue/mapfile.js');
   const { Mapbook } = await import('./rescue/mapbook.js');
   const { summarize, summaryLines, picture, legend } = await import('./rescue/show.js');
   const path = positionals[0];
-  if (!exists(path)) throw new UsageError(`mapfile ${path} does not exist`, 'NOT_FOUND');
-  const given = values.size ? parseSize(values.size, '--size') : undefined;
-  const map = parseMap(read(path, 'utf8'), { path, deviceSize: given });
+  const text = readMapText(path);
+  if (text === undefined) throw new UsageError(`mapfile ${path} does not exist`, 'NOT_FOUND');
+  const given = values.size !== undefined ? parseSize(values.size, '--size') : undefined;
+  const map = parseMap(text, { path, deviceSize: given });
   const last = map.blocks[map.blocks.length - 1];
   const book = new Mapbook(given ?? (last ? last.pos + last.size : 0), map);
   const s = summarize(book);
@@ -340,8 +351,8 @@ async function cmdMap(args: string[]): Promise<number> {
     return ExitStatus.ok;
   }
   const colours = !values['no-color'] && Boolean(process.stdout.isTTY);
-  const width = values.width ? parseCount(values.width, '--width', 8, 1000) : Math.min(100, (process.stdout.columns ?? 80) - 2);
-  const rows = values.rows ? parseCount(values.rows, '--rows', 1, 500) : 16;
+  const width = values.width !== undefined ? parseCount(values.width, '--width', 8, 1000) : Math.min(100, (process.stdout.columns ?? 80) - 2);
+  const rows = values.rows !== undefined ? parseCount(values.rows, '--rows', 1, 500) : 16;
   process.stdout.write(`${[`${path}:`, ...summaryLines(s), '', ...picture(book, width, rows, colours), legend(colours)].join('\n')}\n`);
   return ExitStatus.ok;
 }
@@ -379,7 +390,7 @@ async function cmdClone(args: string[], reporter: () => Reporter, signal: AbortS
       ...tuning(values),
       verify: values.verify,
       yes: values.yes,
-      hash: values.hash ? parseHashList(values.hash) : undefined,
+      hash: values.hash !== undefined ? parseHashList(values.hash, '--hash') : undefined,
     },
     rep,
     signal,
@@ -433,8 +444,8 @@ async function cmdBackup(args: string[], reporter: () => Reporter, signal: Abort
       out: positionals[1],
       offset: values.offset,
       length: values.length,
-      splitSize: values.split ? parseSize(values.split, '--split') : undefined,
-      hash: parseHashList(values.hash ?? 'sha256'),
+      splitSize: values.split !== undefined ? parseSize(values.split, '--split') : undefined,
+      hash: parseHashList(values.hash ?? 'sha256', '--hash'),
       level: values.level !== undefined ? parseCount(values.level, '--level', 0, 9) : undefined,
       map: values.map,
       rescue: values.rescue,
@@ -477,9 +488,9 @@ async function cmdDemo(args: string[], reporter: () => Reporter, signal: AbortSi
   await runDemo(
     {
       keep: values.keep ?? false,
-      size: values.size ? parseSize(values.size, '--size') : undefined,
+      size: values.size !== undefined ? parseSize(values.size, '--size') : undefined,
       ui: wantsUi(values),
-      throttle: values.throttle ? parseSize(values.throttle, '--throttle') : undefined,
+      throttle: values.throttle !== undefined ? parseSize(values.throttle, '--throttle') : undefined,
     },
     rep,
     signal,
@@ -517,7 +528,7 @@ async function cmdRestore(args: string[], reporter: () => Reporter, signal: Abor
       ...tuning(values),
       yes: values.yes,
       force: values.force,
-      hash: values.hash ? parseHashList(values.hash) : undefined,
+      hash: values.hash !== undefined ? parseHashList(values.hash, '--hash') : undefined,
       noCheck: values['no-check'],
       ready: hooks.ready,
     },

@@ -7,6 +7,7 @@ import { inspectDrive, readMounts, type DriveInfo } from './drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize, mountedSourceNote } from './safety.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from './engine.js';
 import { parseSize } from './units.js';
+import { checkOutputPath } from './outpath.js';
 import { startProgress, type Phase, type Reporter } from './progress.js';
 import type { Backend, NativeChunkError, NativeEndpoint } from './native.js';
 import type { Extent } from './extent.js';
@@ -38,12 +39,12 @@ export interface ClonePlan {
 
 /**
  * A missing target becomes a new image file, but never in the device folder: there a
- * missing name is a mistyped drive, not a wish for a file.
+ * missing name is a mistyped drive, not a wish for a file. The name must be one a file can
+ * have (not empty, no trailing slash, not too long) in a folder that can be written.
  */
-function checkNewImagePath(path: string): void {
+export function checkNewImagePath(path: string): void {
+  checkOutputPath(path, 'target', { code: 'BAD_TARGET', fix: 'give the path of a drive or of a new image file' });
   const parent = dirname(resolve(path));
-  if (!existsSync(parent))
-    throw new UsageError(`target ${path} does not exist and neither does its folder ${parent}: check the path`, 'NOT_FOUND');
   const real = realpathSync(parent);
   const mount = readMounts()
     .filter((m) => real === m.mountPoint || real.startsWith(m.mountPoint.endsWith('/') ? m.mountPoint : `${m.mountPoint}/`))
@@ -54,10 +55,10 @@ function checkNewImagePath(path: string): void {
 
 /** The bytes of `source` that --offset and --length select (default: all of it). */
 export function sourceRange(source: DriveInfo, offsetText: string | undefined, lengthText: string | undefined): Extent {
-  const offset = offsetText ? parseSize(offsetText, '--offset', source.logicalSectorSize) : 0;
+  const offset = offsetText !== undefined ? parseSize(offsetText, '--offset', source.logicalSectorSize) : 0;
   if (offset > source.size)
     throw new UsageError(`--offset ${offset} is beyond the end of source ${source.path} (${source.size} bytes)`, 'RANGE');
-  const length = lengthText ? parseSize(lengthText, '--length', source.logicalSectorSize) : source.size - offset;
+  const length = lengthText !== undefined ? parseSize(lengthText, '--length', source.logicalSectorSize) : source.size - offset;
   if (offset + length > source.size)
     throw new UsageError(
       `--offset ${offset} plus --length ${length} runs past the end of source ${source.path} (${source.size} bytes): shorten --length`,
@@ -72,7 +73,16 @@ export function planClone(o: CloneOptions): ClonePlan {
   const target = existsSync(o.target) ? inspectDrive(o.target, 'target') : undefined;
   if (!target) checkNewImagePath(o.target);
   const { offset, length } = sourceRange(source, o.offset, o.length);
-  const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : 0;
+  // Nothing to copy is a mistake (an empty file, a reader without a medium, --length 0),
+  // never a success that leaves the target as it was or creates an empty file.
+  if (length === 0)
+    throw new UsageError(
+      source.size === 0
+        ? `source ${source.path} is empty (0 bytes): nothing to copy; a card reader without a card looks like this`
+        : `the range to copy is empty (--offset ${offset}, --length 0 or the end of the source): nothing to copy`,
+      'RANGE',
+    );
+  const targetOffset = o.targetOffset !== undefined ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : 0;
   const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
   if (blockSize % 4096 !== 0 || blockSize < 4096 || blockSize > 64 << 20)
     throw new UsageError(`--block-size must be a multiple of 4 KiB between 4 KiB and 64 MiB`, 'BAD_SIZE');
@@ -111,16 +121,17 @@ export interface CloneResult {
 }
 
 /**
- * A file target is created when missing. Written from offset 0 it is sized to exactly the
- * bytes written (as dd does without conv=notrunc); at a --target-offset, its other bytes
- * are kept and it only grows. (restore prepares its file targets the same way.)
+ * A file target is created when missing, sized to the end of what is written. An existing
+ * file is a drive like any other: only the range written changes; what lies outside it is
+ * kept (as dd conv=notrunc does), and the file only grows when the range ends past its end.
+ * (restore and the station prepare their file targets the same way.)
  */
 export function prepareFileTarget(plan: Pick<ClonePlan, 'target' | 'targetPath' | 'targetOffset' | 'range'>): void {
   if (plan.target?.kind === 'block') return;
   const fd = openSync(plan.targetPath, plan.target ? 'r+' : 'wx', 0o644);
   try {
     const end = plan.targetOffset + plan.range.length;
-    if (plan.targetOffset === 0 || fstatSync(fd).size < end) ftruncateSync(fd, end);
+    if (fstatSync(fd).size < end) ftruncateSync(fd, end);
   } finally {
     closeSync(fd);
   }

@@ -16,6 +16,7 @@ import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type J
 import type { Reporter } from '../progress.js';
 import type { Extent } from '../extent.js';
 import type { Tap } from '../tap.js';
+import { checkOutputPath } from '../outpath.js';
 import { CHECK_TOOL, MultiHash, hashFileText, type HashAlgorithm } from './hash.js';
 import { MANIFEST_FORMAT, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
 import { partPath } from './parts.js';
@@ -157,6 +158,9 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   const existing = existingOutputs(name);
   const mPath = manifestPath(name);
   const work = `${name}.partial`;
+  // Every file the backup writes is a regular file or a new name (src/outpath.ts): checked now.
+  for (const p of [name, work, mPath, ...o.hash.filter((a) => CHECK_TOOL[a]).map((a) => `${name}.${a}`)]) checkOutputPath(p, 'the backup file', { fix: 'choose another OUT' });
+  if (mapPath !== undefined) checkOutputPath(mapPath, 'the map', { code: 'BAD_MAP', fix: 'give the map a file of its own' });
   // A rescue resumes from its map: its own earlier, unfinished run is not in the way.
   const resuming = mapPath !== undefined && existsSync(mapPath) && existsSync(work);
   if (existing.length > 0 && !o.force && !(resuming && !existsSync(name)))

@@ -13,13 +13,17 @@ export type HashAlgorithm = (typeof HASH_ALGORITHMS)[number];
 /** The `*sum -c` tool that checks a hash file of this algorithm, where coreutils has one. */
 export const CHECK_TOOL: Partial<Record<HashAlgorithm, string>> = { md5: 'md5sum', sha1: 'sha1sum', sha256: 'sha256sum', sha512: 'sha512sum', blake3: 'b3sum' };
 
-export function parseHashList(text: string): HashAlgorithm[] {
+/** A comma-separated list of hash names (`--hash sha256,md5`); `none` alone is the empty list. */
+export function parseHashList(text: string, option = 'hash list'): HashAlgorithm[] {
   const out: HashAlgorithm[] = [];
-  for (const raw of text.split(',')) {
-    const name = raw.trim().toLowerCase().replace(/^xxhash3$/, 'xxh3');
-    if (name === '' || name === 'none') continue;
+  const names = text.split(',').map((raw) => raw.trim().toLowerCase().replace(/^xxhash3$/, 'xxh3'));
+  // "sha256," or ",," is a slip of the keyboard: say so rather than guess what was meant
+  if (names.some((n) => n === '')) throw new UsageError(`${option} ${JSON.stringify(text)} has an empty name: list hashes separated by single commas (sha256,md5), or none`, 'USAGE');
+  if (names.includes('none') && names.length > 1) throw new UsageError(`${option} ${JSON.stringify(text)}: none cannot be listed with hashes`, 'USAGE');
+  for (const [i, name] of names.entries()) {
+    if (name === 'none') continue;
     if (!(HASH_ALGORITHMS as readonly string[]).includes(name))
-      throw new UsageError(`unknown hash "${raw}": choose from ${HASH_ALGORITHMS.join(', ')}`, 'USAGE');
+      throw new UsageError(`unknown hash "${text.split(',')[i].trim()}": choose from ${HASH_ALGORITHMS.join(', ')}`, 'USAGE');
     if (!out.includes(name as HashAlgorithm)) out.push(name as HashAlgorithm);
   }
   return out;

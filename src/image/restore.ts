@@ -3,10 +3,9 @@
 // clone), confirm, write, then check what was written against the manifest's hashes.
 // Raw parts go through the native engine (O_DIRECT, one job per part, each at its delta);
 // a ZIP entry is inflated in JS and written by TargetWriter (aligned O_DIRECT slots).
-import { closeSync, constants as fsConstants, existsSync, openSync, realpathSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { closeSync, constants as fsConstants, existsSync, openSync } from 'node:fs';
 import { CancelledError, ImageError, IoError, UsageError, VerifyMismatchError, openError, type CloneStationError } from '../errors.js';
-import { inspectDrive, readMounts, type DriveInfo } from '../drive.js';
+import { inspectDrive, type DriveInfo } from '../drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize } from '../safety.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from '../engine.js';
 import { parseSize, formatBytes } from '../units.js';
@@ -19,7 +18,7 @@ import { defaultTargetOffset, fastestAlgorithm, firstHashMismatch, resolveImage,
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
 import type { ZipImageReader } from './zip/reader.js';
 import { TargetWriter } from './target-writer.js';
-import { prepareFileTarget } from '../clone.js';
+import { checkNewImagePath, prepareFileTarget } from '../clone.js';
 
 /** offset and length: the part of the image to restore */
 export interface RestoreOptions extends RangeText, EngineTuning {
@@ -69,16 +68,9 @@ export interface RestoreResult {
   hashes?: Partial<Record<HashAlgorithm, string>>;
 }
 
-/** A missing target becomes a new image file, never in the device folder (as clone). */
+/** A missing target becomes a new image file, never in the device folder: clone's check (src/outpath.ts). */
 function checkNewFilePath(path: string): void {
-  const parent = dirname(resolve(path));
-  if (!existsSync(parent)) throw new UsageError(`target ${path} does not exist and neither does its folder ${parent}: check the path`, 'NOT_FOUND');
-  const real = realpathSync(parent);
-  const mount = readMounts()
-    .filter((m) => real === m.mountPoint || real.startsWith(m.mountPoint.endsWith('/') ? m.mountPoint : `${m.mountPoint}/`))
-    .sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0];
-  if (mount?.fsType === 'devtmpfs')
-    throw new UsageError(`target ${path} does not exist: check the device name (clonestation list shows drives; it will not create files in ${mount.mountPoint})`, 'NOT_FOUND');
+  checkNewImagePath(path);
 }
 
 /** Image offset/length options → the extent of the image to restore. */

@@ -15,10 +15,11 @@
 // The first data line is the status line; every later one is a block. Blocks are contiguous
 // from 0 and never overlap.
 
-import { closeSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { InternalError, IoError, UsageError, isSystemCallError } from '../errors.js';
+import { checkOutputPath, notAFile, readInputFile } from '../outpath.js';
 
 /** '?' non-tried, '*' non-trimmed, '/' non-scraped, '-' bad sector, '+' finished. */
 export type BlockStatus = '?' | '*' | '/' | '-' | '+';
@@ -409,6 +410,27 @@ function targetSync(path: string): string {
 }
 
 /**
+ * A save renames a new file over `dest`: never over a device, FIFO or folder (rename would
+ * replace /dev/null with a map). The temporary file is opened without following a link and
+ * without blocking (a FIFO left there fails at once), and must be a regular file.
+ */
+const TMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+function notAMap(path: string, kind: string): UsageError {
+  return new UsageError(`cannot write the map ${path}: ${kind}: give the map a file of its own`, 'BAD_MAP', { path });
+}
+
+function checkDestSync(dest: string, path: string): void {
+  let kind: string | undefined;
+  try {
+    kind = notAFile(statSync(dest));
+  } catch {
+    return; // a new map, or an error the rename will report
+  }
+  if (kind) throw notAMap(path, kind);
+}
+
+/**
  * Saves the map crash-safely: the new text goes to `<path>.tmp` in the same folder, is
  * fsynced, renamed over `path`, and the folder is fsynced, so after a crash or power cut
  * the map is either the old one or the new one, never a torn mix. Callers must not run two
@@ -418,9 +440,13 @@ export async function saveMap(path: string, map: RescueMap, header: MapHeader): 
   const bytes = encodeMap(map, header);
   const dest = await target(path);
   const tmp = `${dest}.tmp`;
+  const kind = await stat(dest).then(notAFile, () => undefined);
+  if (kind) throw notAMap(path, kind);
   try {
-    const fh = await open(tmp, 'w');
+    const fh = await open(tmp, TMP_FLAGS, 0o644);
     try {
+      const tmpKind = notAFile(await fh.stat());
+      if (tmpKind) throw notAMap(tmp, tmpKind);
       await fh.writeFile(bytes);
       await fh.sync();
     } finally {
@@ -434,6 +460,7 @@ export async function saveMap(path: string, map: RescueMap, header: MapHeader): 
       await dir.close();
     }
   } catch (e) {
+    if (e instanceof UsageError) throw e; // not a file of ours: left alone
     await rm(tmp, { force: true }).catch(() => undefined);
     throw saveError(e, path);
   }
@@ -444,9 +471,12 @@ export function saveMapSync(path: string, map: RescueMap, header: MapHeader): vo
   const bytes = encodeMap(map, header);
   const dest = targetSync(path);
   const tmp = `${dest}.tmp`;
+  checkDestSync(dest, path);
   try {
-    const fd = openSync(tmp, 'w');
+    const fd = openSync(tmp, TMP_FLAGS, 0o644);
     try {
+      const tmpKind = notAFile(fstatSync(fd));
+      if (tmpKind) throw notAMap(tmp, tmpKind);
       writeFileSync(fd, bytes);
       fsyncSync(fd);
     } finally {
@@ -460,6 +490,7 @@ export function saveMapSync(path: string, map: RescueMap, header: MapHeader): vo
       closeSync(dir);
     }
   } catch (e) {
+    if (e instanceof UsageError) throw e; // not a file of ours: left alone
     try {
       rmSync(tmp, { force: true });
     } catch {
@@ -470,9 +501,6 @@ export function saveMapSync(path: string, map: RescueMap, header: MapHeader): vo
 }
 
 function loadError(e: unknown, path: string): Error {
-  if (isSystemCallError(e) && e.code === 'EISDIR') {
-    return new UsageError(`map ${path} is a folder — pass the path of a map file`, 'BAD_MAP', { path });
-  }
   if (isSystemCallError(e) && (e.code === 'EACCES' || e.code === 'EPERM')) {
     return new IoError('PERMISSION_DENIED', `no permission to read map ${path}: run as root or fix its permissions`, { path, errno: e.code });
   }
@@ -480,11 +508,29 @@ function loadError(e: unknown, path: string): Error {
   return new IoError('MAP_READ_FAILED', `cannot read map ${path}: ${why}`, { path, errno: isSystemCallError(e) ? e.code : undefined });
 }
 
-function tooLarge(path: string, size: number): UsageError {
-  return new UsageError(`map ${path} is ${size} bytes, too large to be a mapfile — pass the map, not an image or a drive`, 'BAD_MAP', {
-    path,
-    size,
-  });
+/**
+ * The text of a map, undefined when there is none. A folder, FIFO or device is refused
+ * with BAD_MAP before it is opened (and never waited on: see readInputFile), and so is
+ * anything larger than MAX_MAP_BYTES, without reading it.
+ */
+export function readMapText(path: string, what = 'map'): string | undefined {
+  try {
+    return readInputFile(path, what, MAX_MAP_BYTES, { code: 'BAD_MAP', tooLarge: 'too large to be a mapfile — pass the map, not an image or a drive' })?.toString('utf8');
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw loadError(e, path);
+  }
+}
+
+/**
+ * Checks, before anything is written, that `path` can be this run's map: an existing
+ * regular file or a new name in a writable folder (never a device, FIFO or folder, which
+ * a save would rename a file over), and that a map already there parses.
+ */
+export function checkMapPath(path: string, deviceSize?: number): RescueMap | undefined {
+  checkOutputPath(path, 'the map', { code: 'BAD_MAP', fix: 'give the map a file of its own' });
+  const text = readMapText(path);
+  return text === undefined ? undefined : parseMap(text, deviceSize === undefined ? { path } : { path, deviceSize });
 }
 
 /**
@@ -493,15 +539,7 @@ function tooLarge(path: string, size: number): UsageError {
  * rename never happened, so `path` still holds the last complete map.
  */
 export async function loadMap(path: string, deviceSize?: number): Promise<RescueMap | undefined> {
-  let text: string;
-  try {
-    const st = await stat(path);
-    if (st.isFile() && st.size > MAX_MAP_BYTES) throw tooLarge(path, st.size);
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    if (isSystemCallError(e) && e.code === 'ENOENT') return undefined;
-    throw loadError(e, path);
-  }
+  const text = readMapText(path);
+  if (text === undefined) return undefined;
   return parseMap(text, deviceSize === undefined ? { path } : { path, deviceSize });
 }

@@ -1,16 +1,18 @@
 // `clonestation rescue SOURCE TARGET MAPFILE` (and `clone --map`): the ddrescue-style,
 // error-tolerant, resumable copy. Loads or starts the map, replays any crash journal,
 // runs the passes, saves the map at every stop, and reports.
-import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { CancelledError, IoError, RefusedError, UsageError } from '../errors.js';
-import { inspectDrive, type DriveInfo } from '../drive.js';
+import { inspectDrive, splitDev, type DriveInfo } from '../drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize } from '../safety.js';
 import { parseSize } from '../units.js';
 import { complementExtents, intersectExtents, type Extent } from '../extent.js';
 import type { Backend } from '../native.js';
 import type { Reporter } from '../progress.js';
-import { loadMap, saveMapSync, type MapHeader } from './mapfile.js';
+import { checkMapPath, parseMap, readMapText, saveMapSync, type MapHeader } from './mapfile.js';
+import { checkNewImagePath } from '../clone.js';
+import { checkOutputPath } from '../outpath.js';
 import { Mapbook } from './mapbook.js';
 import { JournalSet } from './journal.js';
 import { DriveGoneError, Rescuebook, type RescuePolicy, type PassRecord } from './rescuebook.js';
@@ -64,11 +66,23 @@ export interface RescueSummary {
   map: string;
 }
 
+/** Whether the file at `path` is one of these drives' own files (by device and inode, not by name). */
+function sameFile(path: string, drives: (DriveInfo | undefined)[]): boolean {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return false;
+  }
+  const dev = splitDev(st.dev);
+  return drives.some((d) => d?.kind === 'file' && d.ino === st.ino && d.dev.major === dev.major && d.dev.minor === dev.minor);
+}
+
 /** The + blocks of a map, as extents. */
 async function finishedExtents(path: string, size: number, option: string): Promise<Extent[]> {
-  if (!existsSync(path)) throw new UsageError(`${option} ${path} does not exist: give the path of a ddrescue map`, 'NOT_FOUND');
-  const map = await loadMap(path, size);
-  return new Mapbook(size, map).extents(['+']);
+  const text = readMapText(path, option);
+  if (text === undefined) throw new UsageError(`${option} ${path} does not exist: give the path of a ddrescue map`, 'NOT_FOUND');
+  return new Mapbook(size, parseMap(text, { path, deviceSize: size })).extents(['+']);
 }
 
 /** A --fill pattern: 0xNN is one byte; anything else is text, repeated. */
@@ -143,25 +157,31 @@ async function waitForReturn(source: DriveInfo, book: Mapbook, target: string, d
 export async function rescue(o: RescueOptions, reporter: Reporter, signal?: AbortSignal): Promise<RescueSummary> {
   const source = inspectDrive(o.source, 'source');
   const target = existsSync(o.target) ? inspectDrive(o.target, 'target') : undefined;
+  if (!target) checkNewImagePath(o.target);
+  // the map is a regular file or a new name in a writable folder (its contents are checked below)
+  checkOutputPath(o.mapPath, 'the map', { code: 'BAD_MAP', fix: 'give the map a file of its own' });
   const mapPath = resolve(o.mapPath);
-  if (!existsSync(dirname(mapPath))) throw new UsageError(`the folder of mapfile ${o.mapPath} does not exist: create it or choose another path`, 'NOT_FOUND');
-  if ([resolve(o.source), resolve(o.target)].includes(mapPath) || source.realPath === mapPath)
+  if ([resolve(o.source), resolve(o.target)].includes(mapPath) || source.realPath === mapPath || sameFile(mapPath, [source, target]))
     throw new UsageError(`mapfile ${o.mapPath} is the source or the target: give the map its own file`, 'USAGE');
 
-  const sectorSize = o.sectorSize ? parseSize(o.sectorSize, '--sector-size') : source.logicalSectorSize;
+  const sectorSize = o.sectorSize !== undefined ? parseSize(o.sectorSize, '--sector-size') : source.logicalSectorSize;
   if (sectorSize < 512 || sectorSize % 512 !== 0 || sectorSize > 65536)
     throw new UsageError('--sector-size must be a multiple of 512 up to 64 KiB', 'BAD_SIZE');
-  const cluster = o.cluster ? parseSize(o.cluster, '--cluster', sectorSize) : 128 * sectorSize;
+  const cluster = o.cluster !== undefined ? parseSize(o.cluster, '--cluster', sectorSize) : 128 * sectorSize;
   if (cluster < sectorSize || cluster % sectorSize !== 0 || cluster > 64 << 20)
     throw new UsageError(`--cluster must be a multiple of the sector size (${sectorSize}) up to 64 MiB`, 'BAD_SIZE');
-  const offset = o.offset ? parseSize(o.offset, '--offset', sectorSize) : 0;
-  const length = o.length ? parseSize(o.length, '--length', sectorSize) : source.size - offset;
+  const offset = o.offset !== undefined ? parseSize(o.offset, '--offset', sectorSize) : 0;
+  if (offset > source.size) throw new UsageError(`--offset ${offset} is beyond the end of source ${o.source} (${source.size} bytes)`, 'RANGE');
+  const length = o.length !== undefined ? parseSize(o.length, '--length', sectorSize) : source.size - offset;
   if (offset + length > source.size) throw new UsageError(`--offset plus --length runs past the end of source ${o.source} (${source.size} bytes)`, 'RANGE');
-  const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : offset;
+  const targetOffset = o.targetOffset !== undefined ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : offset;
   const delta = targetOffset - offset;
 
-  // Everything the user gave is checked before anything is written: maps first.
-  const map = await loadMap(mapPath, source.size);
+  // Everything the user gave is checked before anything is written: maps first. The map
+  // and its journals are regular files or new names (a save renames over the map).
+  const map = checkMapPath(mapPath, source.size);
+  const journals = new JournalSet(mapPath);
+  journals.check();
   let domain: Extent[] = [{ offset, length }];
   if (o.domain) domain = intersectExtents(domain, await finishedExtents(o.domain, source.size, '--domain'));
   const simulateBad = o.simulateErrors ? complementExtents(await finishedExtents(o.simulateErrors, source.size, '--simulate-errors'), source.size) : undefined;
@@ -179,7 +199,6 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
   const book = new Mapbook(source.size, map);
   if (map) reporter.note(`resuming from map ${o.mapPath}: ${book.totals()['+']} bytes already rescued`);
   o.watch?.(book);
-  const journals = new JournalSet(mapPath);
   const started = new Date();
   const header = (finished: boolean): MapHeader => ({ commandLine: o.commandLine, version: o.version, startTime: started, currentTime: new Date(), finished });
   const save = (running: readonly EngineJob[] = []): void => {
@@ -207,7 +226,7 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
     direct: o.direct ?? true,
     reverse: o.reverse ?? false,
     retries: o.retries ?? 0,
-    minReadRate: o.minReadRate ? parseSize(o.minReadRate, '--min-read-rate') : 0,
+    minReadRate: o.minReadRate !== undefined ? parseSize(o.minReadRate, '--min-read-rate') : 0,
     timeout: o.timeout ?? 0,
     maxErrors: o.maxErrors ?? Number.POSITIVE_INFINITY,
     skipInitial: Math.max(64 * 1024, Math.floor(source.size / 100000 / sectorSize) * sectorSize),

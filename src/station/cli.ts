@@ -1,5 +1,4 @@
 // The station's commands: one master to many targets, many pairs, or a job file.
-import { writeFileSync } from 'node:fs';
 import { CancelledError, ExitStatus, IoError } from '../errors.js';
 import { confirmOverwriteAll } from '../confirm.js';
 import type { Backend } from '../native.js';
@@ -12,6 +11,7 @@ import { stationReport, summaryTable } from './report.js';
 import { trace } from '../trace.js';
 import { openRunLog } from './log.js';
 import { withLoopTable } from '../identity.js';
+import { checkOutputPath, checkOwnFile, why, writeOutputFile } from '../outpath.js';
 
 export interface StationRun {
   jobs: StationJobInput[];
@@ -30,12 +30,26 @@ export interface StationRun {
 }
 
 export async function runStation(r: StationRun, outer: Reporter, signal: AbortSignal): Promise<number> {
+  // Every file the run will write is checked before anything is: a --report that cannot be
+  // written is refused now, not after every drive was copied.
+  // The report and the log are files of their own, never a source, target or map of a job.
+  const jobFiles = r.jobs.flatMap((j, i) => [
+    { path: j.source, role: `the source of job ${i + 1}` },
+    ...j.targets.map((t) => ({ path: t, role: `a target of job ${i + 1}` })),
+    ...(j.map !== undefined ? [{ path: j.map, role: `the map of job ${i + 1}` }] : []),
+  ]);
+  if (r.reportPath !== undefined) {
+    checkOutputPath(r.reportPath, 'the report', { code: 'BAD_REPORT', fix: 'give --report a writable file path' });
+    checkOwnFile(r.reportPath, 'the report', [...jobFiles, ...(r.logPath !== undefined ? [{ path: r.logPath, role: 'the log' }] : [])], { code: 'BAD_REPORT' });
+  }
+  if (r.logPath !== undefined) checkOwnFile(r.logPath, 'the log', jobFiles, { code: 'BAD_LOG' });
   // With the dashboard, the log goes to its log pane (and to --log), never to the terminal.
   const dash = r.ui ? await import('../../dashboard/index.js') : undefined;
   const feed = dash ? new dash.LogFeed() : undefined;
   const reporter = feed ? feedReporter(feed, outer) : outer;
   // pino is loaded once the first job has started (log.ts); records wait for it until then
   const { log } = openRunLog({ path: r.logPath, useDefault: r.defaultLog ?? false, also: feed ? [feed] : [], note: (m) => reporter.note(m) });
+  let reportFailed: IoError | undefined;
   let s: { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
   try {
     const station = new Station({ ...r.options, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
@@ -89,7 +103,15 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
     }
     trace('station: run over');
     const report: Record<string, unknown> = { ...stationReport(station.jobs, started), ...(logPath ? { log: logPath } : {}) };
-    if (r.reportPath) writeFileSync(r.reportPath, `${JSON.stringify(report, null, 2)}\n`);
+    if (r.reportPath) {
+      try {
+        writeOutputFile(r.reportPath, `${JSON.stringify(report, null, 2)}\n`);
+      } catch (e) {
+        // checked at the start, so it changed since (or the disk filled); the copies stand
+        reportFailed = new IoError('REPORT_WRITE_FAILED', `the report could not be written to ${r.reportPath} (${why(e)}): the copies are as the summary says`, { path: r.reportPath });
+        r.reportPath = undefined;
+      }
+    }
     s = report.summary as typeof s;
     const hashLines = station.jobs.flatMap((j) => Object.entries(j.result?.hashes ?? {}).map(([alg, hex]) => `job ${j.id} ${alg} ${hex}\n`)).join('');
     reporter.done({
@@ -103,6 +125,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   }
   if (s.cancelled > 0) throw new CancelledError('station stopped: cancelled targets are incomplete (see the report)');
   if (s.failed > 0) throw new IoError('JOBS_FAILED', `${s.failed} job(s) had failures (see the table above${r.reportPath ? ` and ${r.reportPath}` : ''}): failed targets are not copies`);
+  if (reportFailed) throw reportFailed;
   return ExitStatus.ok;
 }
 

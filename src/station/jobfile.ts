@@ -1,6 +1,6 @@
 // What a station is asked to do, from the command line (--pair) or a job file; light on
 // imports, so the CLI can read it before it loads the station.
-import { readFileSync, existsSync } from 'node:fs';
+import { readInputFile } from '../outpath.js';
 import { UsageError } from '../errors.js';
 import type { StationJobInput } from './station.js';
 
@@ -15,10 +15,12 @@ const jobKeys = new Set(['source', 'targets', 'offset', 'length', 'targetOffset'
 
 /** A job file: {"jobs": [{"source": "...", "targets": ["..."], "offset"?, "length"?, "targetOffset"?, "map"?}], "maxParallel"?, "verify"?}. */
 export function parseJobFile(path: string): { jobs: StationJobInput[]; maxParallel?: number; verify?: boolean } {
-  if (!existsSync(path)) throw new UsageError(`job file ${path} does not exist`, 'NOT_FOUND');
+  // a regular file of sane size: a FIFO or device is refused, never waited on (src/outpath.ts)
+  const text = readInputFile(path, 'job file', 64 << 20, { code: 'BAD_JOBFILE' });
+  if (text === undefined) throw new UsageError(`job file ${path} does not exist`, 'NOT_FOUND');
   let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(path, 'utf8'));
+    doc = JSON.parse(text.toString('utf8'));
   } catch (e) {
     throw new UsageError(`job file ${path} is not JSON (${(e as Error).message}): fix it`, 'BAD_JOBFILE');
   }

@@ -2,11 +2,12 @@
 // only once the jobs are under way: its ~20 ms of imports were on the path to the first
 // byte of every logged run. Records made before then are kept and written with the times
 // they were made, so the log reads as if pino had been there from the start.
-import { accessSync, closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
 import { UsageError } from '../errors.js';
+import { checkOutputPath, why } from '../outpath.js';
 
 /**
  * Where a station keeps its run logs when --log is not given: $CLONESTATION_LOG_DIR, else
@@ -59,56 +60,12 @@ export function openRunLog(o: { path?: string; useDefault: boolean; also: Destin
  * be appended to, or a new name in a folder that can be written (or made). Nothing is made.
  */
 export function checkLogPath(path: string): void {
-  const bad = (reason: string): UsageError => new UsageError(`cannot write the log ${path}: ${reason}: give --log a writable path`, 'BAD_LOG');
-  let st;
-  try {
-    st = statSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw bad(why(e));
-  }
-  if (st) {
-    if (st.isDirectory()) throw bad('it is a folder');
-    if (!st.isFile()) throw bad('it is not a regular file (a device, a FIFO or a socket)');
-    try {
-      accessSync(path, constants.W_OK);
-    } catch (e) {
-      throw bad(why(e));
-    }
-    return;
-  }
-  // a new file: the nearest folder that exists must be a folder, and writable
-  let dir = dirname(resolve(path));
-  for (;;) {
-    let d;
-    try {
-      d = statSync(dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw bad(why(e));
-      dir = dirname(dir);
-      continue;
-    }
-    if (!d.isDirectory()) throw bad(why({ code: 'ENOTDIR' }));
-    try {
-      accessSync(dir, constants.W_OK | constants.X_OK);
-    } catch (e) {
-      throw bad(why(e));
-    }
-    return;
-  }
+  // a regular file or a new name only: never a device, FIFO (would block) or folder
+  checkOutputPath(path, 'the log', { code: 'BAD_LOG', fix: 'give --log a writable path', createFolders: true });
 }
 
-/** Why a path cannot be written, in words (mkdir of a path through a file says EEXIST). */
-export function why(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'EEXIST' || code === 'ENOTDIR') return 'a folder on the way is a file';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EROFS') return 'read-only file system';
-  if (code === 'ENOSPC') return 'no space left';
-  if (code === 'EISDIR') return 'it is a folder';
-  if (code === 'ENOTREG' || code === 'ENXIO') return 'it is not a regular file (a device, a FIFO or a socket)';
-  return code ?? (e as Error).message;
-}
+/** Why a path cannot be written, in words: shared with every output path (src/outpath.ts). */
+export { why };
 
 /** What the station writes to its log. */
 export interface StationLog {

@@ -2,7 +2,6 @@
 // Planning and every safety check happen here, on the main thread, before any job starts;
 // the bytes move in the workers; progress is read from shared memory at our own pace.
 import { MessageChannel } from 'node:worker_threads';
-import { existsSync } from 'node:fs';
 import type { Piscina } from 'piscina';
 import { startStationPool } from './pool.js';
 import { workerFile } from '../worker-file.js';
@@ -15,9 +14,8 @@ import { IdentityIndex, identityOf } from '../identity.js';
 import type { Backend } from '../native.js';
 import type { CloneJobSpec, CloneTask, CloneTaskResult } from '../../workers/clone-task.js';
 import type { RescueTask, RescueTaskResult } from '../../workers/rescue-task.js';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseMap } from '../rescue/mapfile.js';
+import { checkMapPath } from '../rescue/mapfile.js';
 import { UsageError } from '../errors.js';
 import type { HashAlgorithm } from '../image/hash.js';
 import type { MapSnapshot } from '../rescue/snapshot.js';
@@ -158,7 +156,8 @@ export class Station {
       const mapPath = resolve(input.map);
       if (this.jobs.some((j) => j.map === mapPath)) throw new RefusedError('STATION_CONFLICT', `map ${input.map} is used by two jobs`);
       // A map that will not load is refused now, before any job starts.
-      if (existsSync(mapPath)) parseMap(readFileSync(mapPath, 'utf8'), { path: input.map, deviceSize: source.size });
+      // (a regular file or a new name: a FIFO, device or folder is refused, never read)
+      checkMapPath(input.map, source.size);
     }
     const job: StationJob = {
       id: this.jobs.length + 1,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { CloneStationError, ExitStatus } from '../../src/errors.js';
 import {
@@ -11,6 +12,7 @@ import {
   parseMap,
   saveMap,
   saveMapSync,
+  checkMapPath,
   type MapHeader,
   type RescueMap,
 } from '../../src/rescue/mapfile.js';
@@ -343,6 +345,40 @@ describe('saveMap and loadMap', () => {
       writeFileSync(image, '');
       truncateSync(image, 300 * 1024 * 1024);
       await expect(loadMap(image)).rejects.toMatchObject({ code: 'BAD_MAP', message: expect.stringContaining('too large to be a mapfile') });
+    });
+  });
+
+  it('refuses a FIFO as a map without waiting for a writer, and never saves over one', async () => {
+    await withDir(async (dir) => {
+      const fifo = join(dir, 'pipe.map');
+      execFileSync('mkfifo', [fifo]);
+      await expect(loadMap(fifo)).rejects.toMatchObject({ code: 'BAD_MAP', exitStatus: 2, message: expect.stringContaining('FIFO') });
+      await expect(saveMap(fifo, map, header)).rejects.toMatchObject({ code: 'BAD_MAP' });
+      expect(() => saveMapSync(fifo, map, header)).toThrow(expect.objectContaining({ code: 'BAD_MAP' }));
+      expect(() => checkMapPath(fifo)).toThrow(expect.objectContaining({ code: 'BAD_MAP' }));
+      expect(lstatSync(fifo).isFIFO()).toBe(true);
+      expect(readdirSync(dir)).toEqual(['pipe.map']);
+    });
+  });
+
+  it('saves over a folder never, and a .tmp left as a FIFO fails at once (MAP_SAVE_FAILED), the map kept', async () => {
+    await withDir(async (dir) => {
+      mkdirSync(join(dir, 'folder.map'));
+      expect(() => saveMapSync(join(dir, 'folder.map'), map, header)).toThrow(expect.objectContaining({ code: 'BAD_MAP' }));
+      const path = join(dir, 'disk.map');
+      saveMapSync(path, map, header);
+      execFileSync('mkfifo', [`${path}.tmp`]);
+      expect(() => saveMapSync(path, { ...map, currentPass: 7 }, header)).toThrow(expect.objectContaining({ code: 'MAP_SAVE_FAILED' }));
+      expect((await loadMap(path))?.currentPass).toBe(2);
+      // the failed save removed its own temporary name; the same with the async save
+      expect(existsSync(`${path}.tmp`)).toBe(false);
+      execFileSync('mkfifo', [`${path}.tmp`]);
+      await expect(saveMap(path, { ...map, currentPass: 7 }, header)).rejects.toMatchObject({ code: 'MAP_SAVE_FAILED' });
+      expect((await loadMap(path))?.currentPass).toBe(2);
+      // and the next save works
+      saveMapSync(path, { ...map, currentPass: 8 }, header);
+      expect((await loadMap(path))?.currentPass).toBe(8);
+      expect(lstatSync(join(dir, 'folder.map')).isDirectory()).toBe(true);
     });
   });
 });
