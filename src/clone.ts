@@ -211,7 +211,10 @@ export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?:
   try {
     result = await copyAndVerify({ ...plan, targetPath: work }, reporter, signal);
   } catch (e) {
-    if (e instanceof CloneStationError) e.message += ` (${plan.targetPath} was not created: the incomplete copy is ${work}; rerun the same command to start again)`;
+    if (e instanceof CloneStationError) {
+      const kept = e.message.includes(work) ? '' : `: the incomplete copy is ${work}`;
+      e.message += ` (${plan.targetPath} was not created${kept}; rerun the same command to start again)`;
+    }
     throw e;
   }
   publishPartial(work, plan.targetPath);
