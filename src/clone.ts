@@ -12,7 +12,7 @@ import type { Backend, NativeChunkError, NativeEndpoint } from './native.js';
 import type { Extent } from './extent.js';
 import { MultiHash, type HashAlgorithm } from './image/hash.js';
 import { Claims } from './claim.js';
-import { partialPath, publishPartial } from './partial.js';
+import { checkPartial, partialPath, publishPartial } from './partial.js';
 
 export interface CloneOptions extends RangeText, EngineTuning {
   source: string;
@@ -202,6 +202,7 @@ export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?:
     return await copyAndVerify(plan, reporter, signal);
   }
   const work = partialPath(plan.targetPath);
+  checkPartial(work);
   using claims = new Claims();
   // created by the claim, or left by an interrupted run (then ours, and started afresh)
   claims.target(work, { create: true });

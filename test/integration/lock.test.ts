@@ -3,7 +3,7 @@
 // first is unaffected; a run killed with -9 leaves no lock behind. A clone to a new file that
 // is interrupted leaves TARGET.partial, never a TARGET that looks complete.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { makeFile, runCli, scratch, sha256 } from '../helpers/fixtures.js';
@@ -136,6 +136,19 @@ describeRoot('one run at a time on a map or a file', () => {
       expect(existsSync(`${dst}.partial`)).toBe(false);
     });
   }
+
+  it('a TARGET.partial that is not an unfinished copy (a symlink, a hard link) is refused and left alone', () => {
+    const victim = makeFile(join(s.dir, 'victim.img'), MiB);
+    const before = sha256(victim);
+    symlinkSync(victim, join(s.dir, 'g.img.partial'));
+    linkSync(victim, join(s.dir, 'h.img.partial'));
+    for (const name of ['g.img', 'h.img']) {
+      const r = runCli(['clone', srcFile, join(s.dir, name)]);
+      expectRefused(r, 'OUTPUT_EXISTS');
+      expect(existsSync(join(s.dir, name))).toBe(false);
+    }
+    expect(sha256(victim)).toBe(before);
+  });
 
   it('a clone killed with -9 while writing an existing file leaves no lock: the rerun works', async () => {
     const dst = makeFile(join(s.dir, 'f.img'), size, 'zero');
