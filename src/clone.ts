@@ -117,9 +117,11 @@ export interface CloneResult {
  * bytes written (as dd does without conv=notrunc); at a --target-offset, its other bytes
  * are kept and it only grows. (restore prepares its file targets the same way.)
  */
-export function prepareFileTarget(plan: Pick<ClonePlan, 'target' | 'targetPath' | 'targetOffset' | 'range'>): void {
+export function prepareFileTarget(plan: Pick<ClonePlan, 'target' | 'targetPath' | 'targetOffset' | 'range'>, claims?: Claims): void {
   if (plan.target?.kind === 'block') return;
-  const fd = openSync(plan.targetPath, plan.target ? 'r+' : 'wx', 0o644);
+  // With `claims`, the file is locked before it is created or cut: a second run is refused first.
+  claims?.target(plan.targetPath, { create: !plan.target });
+  const fd = openSync(plan.targetPath, plan.target || claims ? 'r+' : 'wx', 0o644);
   try {
     const end = plan.targetOffset + plan.range.length;
     if (plan.targetOffset === 0 || fstatSync(fd).size < end) ftruncateSync(fd, end);
@@ -197,8 +199,8 @@ export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?:
   if (signal?.aborted) throw new CancelledError(`cancelled before writing: ${plan.targetPath} was left untouched`);
   if (plan.target) {
     using claims = new Claims();
-    claims.target(plan.targetPath);
-    prepareFileTarget(plan);
+    if (plan.target.kind === 'block') claims.target(plan.targetPath);
+    else prepareFileTarget(plan, claims);
     return await copyAndVerify(plan, reporter, signal);
   }
   const work = partialPath(plan.targetPath);

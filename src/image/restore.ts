@@ -332,11 +332,13 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
   try {
     for (const n of plan.notes) reporter.note(n);
     if (signal?.aborted) throw new CancelledError(`cancelled before writing: ${plan.targetPath} was left untouched`);
+    // a file target is locked for the whole restore (a device is claimed by restoreRaw, or TargetWriter)
+    using claims = new Claims();
+    prepareFileTarget(plan, claims);
     reporter.note(
       `restoring ${plan.range.length} bytes of ${plan.image.format}${plan.image.split ? ` (${plan.image.parts.length} parts)` : ''} image ${plan.image.name} at ${plan.range.offset} to ${plan.targetPath} at ${plan.targetOffset}${plan.check ? `; checking ${plan.check} against the manifest` : ''}`,
       { image: plan.image.name, format: plan.image.format, parts: plan.image.parts.length, target: plan.targetPath, offset: plan.range.offset, length: plan.range.length, targetOffset: plan.targetOffset },
     );
-    prepareFileTarget(plan);
     // Hashing on its own thread, beside the engine's I/O thread and the main thread's work.
     const hash = plan.hash.length > 0 ? await HashThread.start(plan.hash) : undefined;
     const start = process.hrtime.bigint();

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { existsSync, linkSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
-import { makeFile, runCli, scratch, sha256 } from '../helpers/fixtures.js';
+import { cli, makeFile, runCli, scratch, sha256 } from '../helpers/fixtures.js';
+import { spawnSync } from 'node:child_process';
 import { pausableDevice, type PausableDevice } from '../helpers/slow-target.js';
 import { startCli, type RunningCli } from '../helpers/running-cli.js';
 import { parseMap } from '../../src/rescue/mapfile.js';
@@ -136,6 +137,25 @@ describeRoot('one run at a time on a map or a file', () => {
       expect(existsSync(`${dst}.partial`)).toBe(false);
     });
   }
+
+  it('a restore onto a file another run holds is IN_USE and writes nothing (flock(1) takes the same lock)', () => {
+    const img = join(s.dir, 'r.img');
+    const b = runCli(['backup', srcFile, img]);
+    expect(b.status, b.stderr).toBe(0);
+    const dst = makeFile(join(s.dir, 'r-dst.img'), size, 'zero');
+    const before = sha256(dst);
+    for (const args of [
+      ['restore', img, dst],
+      ['clone', srcFile, dst],
+    ]) {
+      const r = spawnSync('flock', ['-n', dst, process.execPath, cli, ...args], { encoding: 'utf8' });
+      expectRefused({ status: r.status, stderr: r.stderr }, 'IN_USE');
+      expect(sha256(dst)).toBe(before);
+    }
+    const free = runCli(['restore', img, dst]);
+    expect(free.status, free.stderr).toBe(0);
+    expect(sha256(dst)).toBe(sha256(srcFile));
+  });
 
   it('a TARGET.partial that is not an unfinished copy (a symlink, a hard link) is refused and left alone', () => {
     const victim = makeFile(join(s.dir, 'victim.img'), MiB);
