@@ -51,7 +51,7 @@ export class Claims implements Disposable {
         this.held.push({ kind: 'device', fd, rdev: st.rdev });
         claimedDevices.set(st.rdev, (claimedDevices.get(st.rdev) ?? 0) + 1);
       } else if (st?.isFile() || (st === undefined && opts.create)) {
-        this.held.push({ kind: 'file', fd: engine.lockFile(path, opts.create ?? false) });
+        this.held.push({ kind: 'file', fd: engine.lockFile(path, opts.create ?? false, false) });
       } else if (st === undefined) {
         throw openError(Object.assign(new Error(`${path} does not exist`), { code: 'ENOENT' }), 'target', path);
       } else {
@@ -85,13 +85,15 @@ export class Claims implements Disposable {
     const path = mapLockPath(mapPath);
     let fd: number;
     try {
-      fd = engine.lockFile(path, true);
+      fd = engine.lockFile(path, true, true);
     } catch (e) {
       if (wouldBlock(e)) {
         const pid = readPid(path);
         throw new RefusedError('IN_USE', `mapfile ${mapPath} is in use by another clonestation run${pid ? ` (pid ${pid})` : ''}: wait for it to end, or stop it`, { path: mapPath, lock: path, pid });
       }
       const msg = e instanceof Error ? e.message : String(e);
+      if (isSystemCallError(e) && (e.code === 'ELOOP' || e.code === 'EINVAL'))
+        throw new RefusedError('LOCK_FILE_NOT_OURS', `${path} (the lock of mapfile ${mapPath}) is a link or not a regular file: it was left alone; remove it if it is not needed`, { path: mapPath, lock: path });
       throw new IoError('MAP_LOCK_FAILED', `cannot lock mapfile ${mapPath} (${msg}): check the folder's permissions and free space`, { path: mapPath, lock: path });
     }
     this.held.push({ kind: 'sidecar', fd, path });

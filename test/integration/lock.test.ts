@@ -157,6 +157,18 @@ describeRoot('one run at a time on a map or a file', () => {
     expect(sha256(dst)).toBe(sha256(srcFile));
   });
 
+  it("a map's lock file that is a symlink (to a victim) is refused and the victim is left alone", () => {
+    const victim = makeFile(join(s.dir, 'lock-victim'), 4096);
+    const before = sha256(victim);
+    const map = join(s.dir, 'k.map');
+    symlinkSync(victim, `${map}.lock`);
+    const r = runCli(['rescue', srcFile, join(s.dir, 'k.img'), map]);
+    expectRefused(r, 'LOCK_FILE_NOT_OURS');
+    expect(sha256(victim)).toBe(before);
+    expect(existsSync(map)).toBe(false);
+    expect(existsSync(join(s.dir, 'k.img'))).toBe(false);
+  });
+
   it('a TARGET.partial that is not an unfinished copy (a symlink, a hard link) is refused and left alone', () => {
     const victim = makeFile(join(s.dir, 'victim.img'), MiB);
     const before = sha256(victim);
