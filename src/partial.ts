@@ -34,6 +34,10 @@ export function publishPartial(partial: string, final: string): void {
   const dir = openSync(dirname(final), 'r');
   try {
     fsyncSync(dir);
+  } catch (e) {
+    // some file systems (FUSE, network) cannot sync a folder: the file itself is synced
+    const code = (e as { code?: string }).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
   } finally {
     closeSync(dir);
   }
