@@ -3,7 +3,7 @@
 // backends without tripping over their own ring's delayed teardown, and the claim still
 // refuses a mounted device, a second claimer, and a second run while one is going.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -143,6 +143,9 @@ describeRoot('one claim per operation on block devices', () => {
         expect(r.stderr.trim().split('\n')).toHaveLength(1);
         expect(r.stderr).toContain('[TARGET_BUSY]');
       }
+      // the refused rescue did not even start its map
+      expect(existsSync(join(fx.dir(), 'b-other.map'))).toBe(false);
+      expect(existsSync(join(fx.dir(), 'b-other.map.lock'))).toBe(false);
       await drive.resume();
       const end = await first.ended;
       expect(end.status, first.stderr() + first.stdout()).toBe(0);
