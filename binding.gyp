@@ -8,7 +8,8 @@
         "native/uring.cc",
         "native/job.cc",
         "native/backend_uring.cc",
-        "native/backend_threads.cc"
+        "native/backend_threads.cc",
+        "native/lock.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "job.h"
+#include "lock.h"
 #include "probe.h"
 
 namespace cs {
@@ -130,6 +131,7 @@ class Engine : public Napi::Addon<Engine> {
     DefineAddon(exports, {InstanceMethod<&Engine::Probe>("probe"),
                           InstanceMethod<&Engine::GetLoopStatus>("loopStatus"),
                           InstanceMethod<&Engine::AlignPad>("alignPad"),
+                          InstanceValue("lockFile", Napi::Function::New(env, LockFile, "lockFile"), napi_enumerable),
                           InstanceValue("Job", jobCtor_.Value(), napi_enumerable),
                           InstanceValue("counterSlots", counterSlots(env), napi_enumerable)});
   }

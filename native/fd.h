@@ -36,6 +36,8 @@ class Fd {
 
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
+  // Hands the descriptor to a new owner (JS, which closes it); this object no longer owns it.
+  int release() { return std::exchange(fd_, -1); }
   // close() errors are ignored here on purpose: data integrity is established by the
   // explicit fdatasync the job performs before it reports success.
   void reset() {

@@ -1,8 +1,8 @@
 // `clonestation clone SOURCE TARGET`: plan (ranges and every refusal), confirm, copy,
 // optionally verify. Policy only: the bytes move in the native engine.
-import { existsSync, ftruncateSync, openSync, closeSync, fstatSync, realpathSync } from 'node:fs';
+import { existsSync, ftruncateSync, openSync, closeSync, fstatSync, realpathSync, truncateSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { CancelledError, IoError, UsageError, VerifyMismatchError, type CloneStationError } from './errors.js';
+import { CancelledError, CloneStationError, IoError, UsageError, VerifyMismatchError } from './errors.js';
 import { inspectDrive, readMounts, type DriveInfo } from './drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize, mountedSourceNote } from './safety.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from './engine.js';
@@ -12,6 +12,8 @@ import { startProgress, type Phase, type Reporter } from './progress.js';
 import type { Backend, NativeChunkError, NativeEndpoint } from './native.js';
 import type { Extent } from './extent.js';
 import { MultiHash, type HashAlgorithm } from './image/hash.js';
+import { Claims } from './claim.js';
+import { checkPartial, partialPath, publishPartial } from './partial.js';
 
 export interface CloneOptions extends RangeText, EngineTuning {
   source: string;
@@ -126,9 +128,11 @@ export interface CloneResult {
  * kept (as dd conv=notrunc does), and the file only grows when the range ends past its end.
  * (restore and the station prepare their file targets the same way.)
  */
-export function prepareFileTarget(plan: Pick<ClonePlan, 'target' | 'targetPath' | 'targetOffset' | 'range'>): void {
+export function prepareFileTarget(plan: Pick<ClonePlan, 'target' | 'targetPath' | 'targetOffset' | 'range'>, claims?: Claims): void {
   if (plan.target?.kind === 'block') return;
-  const fd = openSync(plan.targetPath, plan.target ? 'r+' : 'wx', 0o644);
+  // With `claims`, the file is locked before it is created or cut: a second run is refused first.
+  claims?.target(plan.targetPath, { create: !plan.target });
+  const fd = openSync(plan.targetPath, plan.target || claims ? 'r+' : 'wx', 0o644);
   try {
     const end = plan.targetOffset + plan.range.length;
     if (fstatSync(fd).size < end) ftruncateSync(fd, end);
@@ -197,9 +201,41 @@ function engineFailure(fatal: NonNullable<JobOutcome['fatal']>, targetPath: stri
   return new IoError('ENGINE_FAILED', `the copy could not continue (${fatal.message}): target ${targetPath} is incomplete`, { errno: fatal.code });
 }
 
+/**
+ * Claims the target for the whole clone (copy and verify) and writes it. A new file is
+ * written as TARGET.partial and renamed to TARGET only once it is copied, synced and (with
+ * --verify) verified; an existing one, the user's, is written in place.
+ */
 export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
   if (signal?.aborted) throw new CancelledError(`cancelled before writing: ${plan.targetPath} was left untouched`);
-  prepareFileTarget(plan);
+  if (plan.target) {
+    using claims = new Claims();
+    if (plan.target.kind === 'block') claims.target(plan.targetPath);
+    else prepareFileTarget(plan, claims);
+    return await copyAndVerify(plan, reporter, signal);
+  }
+  const work = partialPath(plan.targetPath);
+  checkPartial(work);
+  using claims = new Claims();
+  // created by the claim, or left by an interrupted run (then ours, and started afresh)
+  claims.target(work, { create: true });
+  truncateSync(work, 0);
+  truncateSync(work, plan.targetOffset + plan.range.length);
+  let result: CloneResult;
+  try {
+    result = await copyAndVerify({ ...plan, targetPath: work }, reporter, signal);
+  } catch (e) {
+    if (e instanceof CloneStationError) {
+      const kept = e.message.includes(work) ? '' : `: the incomplete copy is ${work}`;
+      e.message += ` (${plan.targetPath} was not created${kept}; rerun the same command to start again)`;
+    }
+    throw e;
+  }
+  publishPartial(work, plan.targetPath);
+  return result;
+}
+
+async function copyAndVerify(plan: ClonePlan, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
   const delta = plan.targetOffset - plan.range.offset;
   const extents = plan.range.length > 0 ? [plan.range] : [];
   const hash = plan.hash.length > 0 ? await MultiHash.create(plan.hash) : undefined;

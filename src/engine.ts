@@ -4,6 +4,7 @@ import { engine, type Backend, type CounterSlots, type NativeChunkError, type Na
 import { openError } from './errors.js';
 import { toFlat, totalLength, type Extent } from './extent.js';
 import { TapSequencer, type Tap, type TapError } from './tap.js';
+import { isClaimed } from './claim.js';
 
 /** Measured on this kind of machine (bench/clone.ts): see docs/ARCHITECTURE.md. */
 export const DEFAULT_BLOCK_SIZE = 4 << 20;
@@ -116,7 +117,9 @@ export class EngineJob {
         {
           mode: request.mode,
           source: request.source,
-          targets: request.targets,
+          // Inside an operation's claim (claim.ts) the job opens the device without O_EXCL:
+          // the claim is the exclusive holder, and the ring's delayed teardown must not be.
+          targets: request.targets.map((t) => (t.exclusive && isClaimed(t.path) ? { ...t, exclusive: false } : t)),
           extents: toFlat(request.extents),
           blockSize,
           depth,

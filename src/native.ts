@@ -136,6 +136,11 @@ export interface NativeEngine {
   /** bytes to skip from view's start to an address that is a multiple of align (a power of two) */
   alignPad(view: Uint8Array, align: number): number;
   Job: new (spec: NativeJobSpec, counters: BigUint64Array) => NativeJob;
+  /**
+   * flock(LOCK_EX|LOCK_NB) on path (created 0644 when `create`; `own`: a lock file of ours,
+   * O_NOFOLLOW and regular files only): the descriptor holding it, closed by the caller
+   */
+  lockFile(path: string, create: boolean, own?: boolean): number;
   counterSlots: CounterSlots;
 }
 

@@ -8,6 +8,7 @@ import type { Backend, NativeChunkError } from '../src/native.js';
 import { cancelRequested, steer } from './control.js';
 import { MultiHash, type HashAlgorithm } from '../src/image/hash.js';
 import { trace } from '../src/trace.js';
+import { Claims } from '../src/claim.js';
 
 trace('clone-task: module evaluated');
 
@@ -99,6 +100,10 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
   };
 
   trace(`clone-task: ${spec.source} starts`);
+  // One claim per target for the job's whole life (shared copy, catch-ups, verify): its
+  // engine jobs open the targets without O_EXCL, so none races another's ring teardown.
+  using claims = new Claims();
+  claims.targets(spec.targets);
   setPhase(Phase.copying);
   const t0 = process.hrtime.bigint();
   const hash = spec.hash?.length ? await MultiHash.create(spec.hash) : undefined;
@@ -186,8 +191,8 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
         {
           mode: 'copy',
           source: { path: spec.source, direct: spec.direct },
-          // not exclusive: a detached target's orphaned writes may still hold the claim
-          targets: [{ path: spec.targets[t], direct: spec.direct, delta: spec.targetDelta }],
+          // inside the job's claim; a detached target's orphaned writes may still be in flight
+          targets: [{ path: spec.targets[t], direct: spec.direct, exclusive: true, delta: spec.targetDelta }],
           extents: [{ offset: from, length: end - from }],
           blockSize: spec.blockSize,
           depth: spec.depth,

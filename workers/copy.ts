@@ -5,6 +5,7 @@ import { threadId } from 'node:worker_threads';
 import { EngineJob, type JobRequest, type ProgressSnapshot } from '../src/engine.js';
 import type { NativeChunkError } from '../src/native.js';
 import { steer } from './control.js';
+import { Claims } from '../src/claim.js';
 
 
 export interface CopyTask {
@@ -24,6 +25,10 @@ export interface CopyTaskResult {
 }
 
 export default async function copyTask(task: CopyTask): Promise<CopyTaskResult> {
+  // The exclusive targets are claimed for the task (claim.ts): the job itself then opens
+  // them without O_EXCL, and the claim ends when the task does, not with the ring's teardown.
+  using claims = new Claims();
+  claims.targets(task.request.targets.filter((t) => t.exclusive).map((t) => t.path));
   const job = new EngineJob(task.request, task.counters);
   const stop = steer(job, new Int32Array(task.control));
   try {

@@ -3,8 +3,8 @@
 // clone), confirm, write, then check what was written against the manifest's hashes.
 // Raw parts go through the native engine (O_DIRECT, one job per part, each at its delta);
 // a ZIP entry is inflated in JS and written by TargetWriter (aligned O_DIRECT slots).
-import { closeSync, constants as fsConstants, existsSync, openSync } from 'node:fs';
-import { CancelledError, ImageError, IoError, UsageError, VerifyMismatchError, openError, type CloneStationError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { CancelledError, ImageError, IoError, UsageError, VerifyMismatchError, type CloneStationError } from '../errors.js';
 import { inspectDrive, type DriveInfo } from '../drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize } from '../safety.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from '../engine.js';
@@ -19,6 +19,7 @@ import { defaultTargetOffset, fastestAlgorithm, firstHashMismatch, resolveImage,
 import type { ZipImageReader } from './zip/reader.js';
 import { TargetWriter } from './target-writer.js';
 import { checkNewImagePath, prepareFileTarget } from '../clone.js';
+import { Claims } from '../claim.js';
 
 /** offset and length: the part of the image to restore */
 export interface RestoreOptions extends RangeText, EngineTuning {
@@ -196,16 +197,16 @@ async function restoreRaw(plan: RestorePlan, hash: HashThread | undefined, repor
   let targetDirect = true;
   const progress = startProgress('copy', plan.range.length, reporter, () => before + (current?.snapshot().targets[0]?.bytes ?? 0));
   const onAbort = (): void => current?.cancel();
-  // One O_EXCL claim on a block device for all the parts: each engine job opens it without
-  // O_EXCL. (Job after job each taking the claim races the kernel: io_uring drops its
-  // registered files asynchronously after a ring is closed, so the next open can see EBUSY.)
-  let claim: number | undefined;
+  // One claim on a block device for all the parts (claim.ts): each engine job opens it
+  // without O_EXCL. (Job after job each taking the claim races the kernel: io_uring drops
+  // its registered files asynchronously after a ring is closed, so the next open can see EBUSY.)
+  using claims = new Claims();
   if (plan.target?.kind === 'block') {
     try {
-      claim = openSync(plan.targetPath, fsConstants.O_WRONLY | fsConstants.O_EXCL);
+      claims.target(plan.targetPath);
     } catch (e) {
       progress.end();
-      throw openError(e, 'target', plan.targetPath);
+      throw e;
     }
   }
   signal?.addEventListener('abort', onAbort);
@@ -215,7 +216,7 @@ async function restoreRaw(plan: RestorePlan, hash: HashThread | undefined, repor
       const job = new EngineJob({
         mode: 'copy',
         source: { path: part.path, direct: plan.direct },
-        targets: [{ path: plan.targetPath, direct: plan.direct, exclusive: claim === undefined, delta }],
+        targets: [{ path: plan.targetPath, direct: plan.direct, exclusive: true, delta }],
         extents: [extent],
         blockSize: plan.blockSize,
         depth: plan.depth,
@@ -250,7 +251,6 @@ async function restoreRaw(plan: RestorePlan, hash: HashThread | undefined, repor
     if (pieces.length > 1) await syncTarget(plan);
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    if (claim !== undefined) closeSync(claim);
     progress.end();
   }
   return { bytes: before, targetDirect };
@@ -324,11 +324,13 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
   try {
     for (const n of plan.notes) reporter.note(n);
     if (signal?.aborted) throw new CancelledError(`cancelled before writing: ${plan.targetPath} was left untouched`);
+    // a file target is locked for the whole restore (a device is claimed by restoreRaw, or TargetWriter)
+    using claims = new Claims();
+    prepareFileTarget(plan, claims);
     reporter.note(
       `restoring ${plan.range.length} bytes of ${plan.image.format}${plan.image.split ? ` (${plan.image.parts.length} parts)` : ''} image ${plan.image.name} at ${plan.range.offset} to ${plan.targetPath} at ${plan.targetOffset}${plan.check ? `; checking ${plan.check} against the manifest` : ''}`,
       { image: plan.image.name, format: plan.image.format, parts: plan.image.parts.length, target: plan.targetPath, offset: plan.range.offset, length: plan.range.length, targetOffset: plan.targetOffset },
     );
-    prepareFileTarget(plan);
     // Hashing on its own thread, beside the engine's I/O thread and the main thread's work.
     const hash = plan.hash.length > 0 ? await HashThread.start(plan.hash) : undefined;
     const start = process.hrtime.bigint();

@@ -18,6 +18,7 @@ import { JournalSet } from './journal.js';
 import { DriveGoneError, Rescuebook, type RescuePolicy, type PassRecord } from './rescuebook.js';
 import { describeIdentity, findByIdentity, hasIdentity, identityOf } from './identity.js';
 import { EngineJob } from '../engine.js';
+import { Claims } from '../claim.js';
 
 export interface RescueOptions {
   source: string;
@@ -116,8 +117,9 @@ function fillBad(target: string, book: Mapbook, delta: number, pattern: Buffer):
 
 function prepareTarget(target: DriveInfo | undefined, path: string, end: number): void {
   if (target?.kind === 'block') return;
-  // Never truncate: a resumed rescue keeps what earlier runs wrote.
-  const fd = openSync(path, target ? 'r+' : 'wx', 0o644);
+  // Never truncate: a resumed rescue keeps what earlier runs wrote. (A new file was
+  // created empty by the claim.)
+  const fd = openSync(path, 'r+');
   try {
     if (fstatSync(fd).size < end) ftruncateSync(fd, end);
   } finally {
@@ -190,6 +192,11 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
   checkDistinct(source, target, o.target);
   checkTargetFree(target);
   checkTargetSize(target, o.target, { offset: offset + delta, length });
+  // One claim for the whole rescue, every pass and the fill, before anything is written:
+  // the map (and its journals) against a second run, the target against anyone else.
+  using claims = new Claims();
+  claims.map(mapPath);
+  claims.target(o.target, { create: !target });
   if (target?.kind === 'block' && !o.yes) {
     const { confirmOverwrite } = await import('../confirm.js');
     await confirmOverwrite(target, `with what can be read of ${length} bytes of ${source.path} (map ${o.mapPath})`, { yes: false });
