@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
 import { UsageError } from '../errors.js';
-import { checkOutputPath, why } from '../outpath.js';
+import { checkOutputPath, notAFile, why } from '../outpath.js';
 
 /**
  * Where a station keeps its run logs when --log is not given: $CLONESTATION_LOG_DIR, else
@@ -110,9 +110,10 @@ export class DeferredLog implements StationLog {
       mkdirSync(dirname(this.path), { recursive: true });
       // (non-blocking: a FIFO put there since the check must not hang the run; it is refused)
       const fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o644);
-      if (!fstatSync(fd).isFile()) {
+      const kind = notAFile(fstatSync(fd));
+      if (kind) {
         closeSync(fd);
-        throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
+        throw Object.assign(new Error(kind), { code: 'ENOTREG' });
       }
       this.fd = fd;
     } catch (e) {

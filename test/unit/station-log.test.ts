@@ -63,7 +63,7 @@ describe('DeferredLog', () => {
     const path = join(dir, 'station.log');
     const log = new DeferredLog(path);
     execFileSync('mkfifo', [path]);
-    expect(() => log.start()).toThrow(/cannot write the log .*: it is not a regular file/);
+    expect(() => log.start()).toThrow(/cannot write the log .*: it is a FIFO/);
   });
 });
 
@@ -130,8 +130,8 @@ describe('a refused station run leaves no log file', () => {
     execFileSync('mkfifo', [fifo]);
     for (const [log, why] of [
       [base, 'it is a folder'],
-      ['/dev/zero', 'it is not a regular file'],
-      [fifo, 'it is not a regular file'],
+      ['/dev/zero', 'it is a character device, not a regular file'],
+      [fifo, 'it is a FIFO (named pipe), not a regular file'],
       [join(a, 'x.log'), 'a folder on the way is a file'],
     ]) {
       const r = runCli(['clone', '--pair', `${a}:${join(base, 'w.img')}`, '--yes', '--no-ui', '--log', log]);
