@@ -37,7 +37,8 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   const { log, path: logPath } = openRunLog({ path: r.logPath, useDefault: r.defaultLog ?? false, also: feed ? [feed] : [], note: (m) => reporter.note(m) });
   let s: { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
   try {
-    const station = new Station({ ...r.options, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
+    const outputs = [...(r.reportPath ? [{ path: r.reportPath, what: 'the report (--report)' }] : []), ...(logPath ? [{ path: logPath, what: 'the log (--log)' }] : [])];
+    const station = new Station({ ...r.options, outputs, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
     trace('station: warming up');
     station.warmUp(r.jobs);
     try {

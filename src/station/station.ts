@@ -2,7 +2,6 @@
 // Planning and every safety check happen here, on the main thread, before any job starts;
 // the bytes move in the workers; progress is read from shared memory at our own pace.
 import { MessageChannel } from 'node:worker_threads';
-import { existsSync } from 'node:fs';
 import type { Piscina } from 'piscina';
 import { startStationPool } from './pool.js';
 import { workerFile } from '../worker-file.js';
@@ -10,14 +9,16 @@ import type { StationLog } from './log.js';
 import { RefusedError } from '../errors.js';
 import { planClone, prepareFileTarget, type ClonePlan } from '../clone.js';
 import { allocateCounters, readCounters, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type ProgressSnapshot } from '../engine.js';
-import { devKey, type DriveInfo } from '../drive.js';
+import type { DriveInfo } from '../drive.js';
 import type { Backend } from '../native.js';
 import type { CloneJobSpec, CloneTask, CloneTaskResult } from '../../workers/clone-task.js';
 import type { RescueTask, RescueTaskResult } from '../../workers/rescue-task.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseMap } from '../rescue/mapfile.js';
 import { UsageError } from '../errors.js';
+import { ResourceTable, driveResource, pathResource, type Resource } from './resources.js';
+import { MemoryGate, ringShape, RING_BUDGET_BYTES } from './ring.js';
 import type { HashAlgorithm } from '../image/hash.js';
 import type { MapSnapshot } from '../rescue/snapshot.js';
 import { trace } from '../trace.js';
@@ -58,6 +59,10 @@ export interface StationOptions {
   maxRate?: number;
   /** workers the caller started already (startStationPool); the station owns them from now on */
   pool?: Piscina;
+  /** files the run itself writes (--report, --log): no job may read or write them */
+  outputs?: { path: string; what: string }[];
+  /** ring memory (native rings and tap memory) all running jobs may hold at once; default RING_BUDGET_BYTES */
+  ringBudget?: number;
 }
 
 /** What a rescue job's worker last told about it (progress and a compact map), for displays. */
@@ -87,21 +92,25 @@ export interface StationJob {
   rescue?: RescueTaskResult;
   live?: RescueLive;
   error?: string;
+  /** ring memory this job holds at most while it runs (its share of the station's ring budget) */
+  ringBytes: number;
 }
 
 const phaseState: Record<number, JobState> = { 1: 'running', 2: 'catching-up', 3: 'verifying' };
-
-function identity(d: DriveInfo): string {
-  return d.kind === 'block' ? `block:${devKey(d.disk?.dev ?? d.dev)}` : `file:${devKey(d.dev)}:${d.ino}`;
-}
 
 export class Station {
   readonly jobs: StationJob[] = [];
   private pool: Piscina | undefined;
   /** opts.pool is used once: after close() it is gone */
   private givenPoolTaken = false;
+  /** what every planned job reads and writes, by identity */
+  private readonly resources = new ResourceTable();
+  private anyStarted = false;
 
-  constructor(private readonly opts: StationOptions) {}
+  constructor(private readonly opts: StationOptions) {
+    const outputs = (opts.outputs ?? []).map((o) => pathResource(o.path, o.what, true));
+    this.resources.claim(0, outputs);
+  }
 
   /**
    * Starts the worker threads now, so they boot while the main thread plans and asks, not
@@ -129,33 +138,50 @@ export class Station {
     const plans = input.targets.map((target) =>
       planClone({ source: input.source, target, offset: input.offset, length: input.length, targetOffset: input.targetOffset, blockSize: this.opts.blockSize, depth: this.opts.depth, backend: this.opts.backend, direct: this.opts.direct }),
     );
-    const seen = new Map<string, string>();
-    for (const j of this.jobs) {
-      seen.set(identity(j.source), `the source of job ${j.id}`);
-      for (const t of j.targets) if (t.drive) seen.set(identity(t.drive), `a target of job ${j.id}`);
-    }
     const source = plans[0].source;
-    const srcId = identity(source);
-    for (const [id, what] of seen) if (id === srcId && what.startsWith('a target')) throw new RefusedError('STATION_CONFLICT', `${input.source} is ${what}: a drive cannot be written and read by two jobs`);
-    const mine = new Set<string>();
-    for (const p of plans) {
-      if (!p.target) continue;
-      const id = identity(p.target);
-      const other = seen.get(id);
-      if (other) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is already ${other}: each drive can be in one job only`);
-      if (mine.has(id)) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is named twice as a target`);
-      mine.add(id);
-    }
     const plan = plans[0];
+    const id = this.jobs.length + 1;
+    // Everything this job reads and writes, compared by identity with every earlier job's
+    // (a table by key: the cost of a job does not grow with the number of jobs).
+    const touched: Resource[] = [driveResource(input.source, source, 'the source', false)];
+    for (const p of plans) touched.push(driveResource(p.targetPath, p.target, 'a target', true));
     if (input.map !== undefined) {
       if (input.targets.length !== 1) throw new UsageError(`a job with a map rescues to one target, not ${input.targets.length}`, 'USAGE');
-      const mapPath = resolve(input.map);
-      if (this.jobs.some((j) => j.map === mapPath)) throw new RefusedError('STATION_CONFLICT', `map ${input.map} is used by two jobs`);
-      // A map that will not load is refused now, before any job starts.
-      if (existsSync(mapPath)) parseMap(readFileSync(mapPath, 'utf8'), { path: input.map, deviceSize: source.size });
+      touched.push(pathResource(input.map, 'the map', true, { ownsFamily: true }));
     }
+    if (input.simulateErrors !== undefined) touched.push(pathResource(input.simulateErrors, 'the error map', false));
+    this.resources.claim(id, touched);
+    if (input.map !== undefined) {
+      // A map that will not load is refused now, before any job starts.
+      const mapPath = resolve(input.map);
+      let exists = false;
+      try {
+        exists = statSync(mapPath).isFile();
+      } catch {
+        exists = false;
+      }
+      if (exists) parseMap(readFileSync(mapPath, 'utf8'), { path: input.map, deviceSize: source.size });
+    }
+    const verify = this.opts.verify ?? input.targets.length > 1;
+    const lagMs = this.opts.lagMs ?? 50;
+    // One master to many: the ring is the window targets may drift apart by. 16 slots
+    // (64 MiB at the default block size) absorb a target's hiccups by themselves, so a
+    // target that still fills the whole window alone is slow, and leaves after a short
+    // grace (lagMs) instead of pacing everyone. Then the ring is cut to the job (a 4 KiB
+    // job needs one 4 KiB slot, not 16 MiB of them) and to its share of the ring budget.
+    const ring = ringShape({
+      length: plan.range.length,
+      targets: input.targets.length,
+      blockSize: this.opts.blockSize ?? DEFAULT_BLOCK_SIZE,
+      blockSizeGiven: this.opts.blockSize !== undefined,
+      depth: this.opts.depth ?? (input.targets.length > 1 ? Math.max(DEFAULT_DEPTH, 16) : DEFAULT_DEPTH),
+      verifyDepth: this.opts.depth ?? DEFAULT_DEPTH,
+      verify,
+      hash: Boolean(this.opts.hash?.length),
+      share: Math.floor((this.opts.ringBudget ?? RING_BUDGET_BYTES) / Math.max(1, this.opts.maxParallel)),
+    });
     const job: StationJob = {
-      id: this.jobs.length + 1,
+      id,
       source,
       targets: plans.map((p) => ({ path: p.targetPath, drive: p.target })),
       plan,
@@ -165,16 +191,13 @@ export class Station {
         offset: plan.range.offset,
         length: plan.range.length,
         targetDelta: plan.targetOffset - plan.range.offset,
-        blockSize: this.opts.blockSize ?? DEFAULT_BLOCK_SIZE,
-        // One master to many: the ring is the window targets may drift apart by. 16 slots
-        // (64 MiB at the default block size) absorb a target's hiccups by themselves, so a
-        // target that still fills the whole window alone is slow, and leaves after a short
-        // grace (lagMs) instead of pacing everyone.
-        depth: this.opts.depth ?? (input.targets.length > 1 ? Math.max(DEFAULT_DEPTH, 16) : DEFAULT_DEPTH),
+        blockSize: ring.blockSize,
+        depth: ring.depth,
+        verifyDepth: ring.verifyDepth,
         backend: this.opts.backend ?? 'auto',
         direct: this.opts.direct ?? true,
-        verify: this.opts.verify ?? input.targets.length > 1,
-        lagMs: this.opts.lagMs ?? 50,
+        verify,
+        lagMs,
         retries: this.opts.retries ?? 2,
         hash: this.opts.hash,
         maxRate: this.opts.maxRate,
@@ -184,6 +207,7 @@ export class Station {
       control: new SharedArrayBuffer(8),
       map: input.map !== undefined ? resolve(input.map) : undefined,
       simulateErrors: input.simulateErrors,
+      ringBytes: ring.bytes,
     };
     this.jobs.push(job);
     this.opts.logger?.info({ job: job.id, source: input.source, targets: input.targets, range: plan.range }, 'job planned');
@@ -223,8 +247,25 @@ export class Station {
     signal?.addEventListener('abort', onAbort);
     if (signal?.aborted) onAbort();
     trace('station: targets prepared, jobs queued');
+    // maxParallel runners take the jobs in order, each once its ring fits the budget: the
+    // pool's queue, the ports and the rings in use stay bounded by maxParallel, not by the
+    // number of jobs.
+    const gate = new MemoryGate(this.opts.ringBudget ?? RING_BUDGET_BYTES);
+    let next = 0;
+    const runner = async (): Promise<void> => {
+      while (next < this.jobs.length) {
+        const j = this.jobs[next++];
+        if (j.state === 'cancelled') continue;
+        await gate.take(j.ringBytes);
+        try {
+          await this.runOne(j);
+        } finally {
+          gate.give(j.ringBytes);
+        }
+      }
+    };
     try {
-      await Promise.all(this.jobs.map((j) => this.runOne(j)));
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(this.opts.maxParallel, this.jobs.length)) }, runner));
     } finally {
       signal?.removeEventListener('abort', onAbort);
       trace('station: every job ended, closing the pool');
@@ -246,7 +287,10 @@ export class Station {
         return;
       }
       if (m.type === 'phase' && m.phase !== undefined) {
-        if (job.startedAt === undefined && !this.jobs.some((j) => j.startedAt !== undefined)) this.opts.whenRunning?.();
+        if (!this.anyStarted) {
+          this.anyStarted = true;
+          this.opts.whenRunning?.();
+        }
         job.startedAt ??= Date.now();
         const st = phaseState[m.phase];
         if (st && job.state !== 'paused') job.state = st;
