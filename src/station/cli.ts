@@ -43,6 +43,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
     station.warmUp(r.jobs);
     try {
       for (const j of r.jobs) station.add(j);
+      station.validate();
       await confirmOverwriteAll(
         station.jobs.flatMap((j) => j.targets.filter((t) => t.drive).map((t) => ({ drive: t.drive!, what: `with ${j.spec.length} bytes from ${j.spec.source} (job ${j.id})` }))),
         { yes: r.yes },

@@ -106,6 +106,8 @@ export class Station {
   /** what every planned job reads and writes, by identity */
   private readonly resources = new ResourceTable();
   private anyStarted = false;
+  /** maps of jobs planned but not loaded yet (validate()) */
+  private unchecked: { path: string; given: string; deviceSize: number }[] = [];
 
   constructor(private readonly opts: StationOptions) {
     const outputs = (opts.outputs ?? []).map((o) => pathResource(o.path, o.what, true));
@@ -151,17 +153,6 @@ export class Station {
     }
     if (input.simulateErrors !== undefined) touched.push(pathResource(input.simulateErrors, 'the error map', false));
     this.resources.claim(id, touched);
-    if (input.map !== undefined) {
-      // A map that will not load is refused now, before any job starts.
-      const mapPath = resolve(input.map);
-      let exists = false;
-      try {
-        exists = statSync(mapPath).isFile();
-      } catch {
-        exists = false;
-      }
-      if (exists) parseMap(readFileSync(mapPath, 'utf8'), { path: input.map, deviceSize: source.size });
-    }
     const verify = this.opts.verify ?? input.targets.length > 1;
     const lagMs = this.opts.lagMs ?? 50;
     // One master to many: the ring is the window targets may drift apart by. 16 slots
@@ -209,9 +200,28 @@ export class Station {
       simulateErrors: input.simulateErrors,
       ringBytes: ring.bytes,
     };
+    if (input.map !== undefined) this.unchecked.push({ path: resolve(input.map), given: input.map, deviceSize: source.size });
     this.jobs.push(job);
     this.opts.logger?.info({ job: job.id, source: input.source, targets: input.targets, range: plan.range }, 'job planned');
     return job;
+  }
+
+  /**
+   * The checks that need every job planned: each existing map must load (BAD_MAP). After the
+   * jobs' resources are compared, so a map that is another job's drive or file is a
+   * STATION_CONFLICT, not a malformed map. run() calls it too.
+   */
+  validate(): void {
+    for (const m of this.unchecked) {
+      let isFile = false;
+      try {
+        isFile = statSync(m.path).isFile();
+      } catch {
+        isFile = false;
+      }
+      if (isFile) parseMap(readFileSync(m.path, 'utf8'), { path: m.given, deviceSize: m.deviceSize });
+    }
+    this.unchecked = [];
   }
 
   /** Every job's progress from shared memory: cheap, any time, any rate. */
@@ -237,6 +247,7 @@ export class Station {
 
   /** Runs every planned job, at most maxParallel at once; resolves when all have ended. */
   async run(signal?: AbortSignal): Promise<StationJob[]> {
+    this.validate();
     // (a rescue prepares its own target: it must never truncate what an earlier run wrote)
     for (const j of this.jobs.filter((x) => !x.map)) {
       prepareFileTarget(j.plan);
