@@ -1401,7 +1401,7 @@ function markdownFragment(reports: BenchReport[], cfg: Config): string {
       for (const t of rep.tools) {
         const st = s(t.id);
         const n = Number(/\d+/.exec(t.id)?.[0]);
-        lines.push(`| ${t.label}: s, ms per job, peak RSS | ${fmtNum(st?.medianWallSeconds, 2)} s, ${fmtNum(((st?.medianWallSeconds ?? NaN) * 1000) / n, 2)} ms, ${fmtNum((st?.maxPeakRssBytes ?? NaN) / MiB)} MiB | - | - | RSS <= 600 MiB | ${rep.criteria.find((x) => x.text.includes(` ${n} jobs`))?.status ?? 'n/a'} |`);
+        lines.push(`| ${t.label}: s, ms per job, peak RSS | ${fmtNum(st?.medianWallSeconds, 2)} s, ${fmtNum(((st?.medianWallSeconds ?? NaN) * 1000) / n, 2)} ms, ${fmtNum((st?.maxPeakRssBytes ?? NaN) / MiB)} MiB | - | - | RSS <= 600 MiB | ${rep.criteria.find((x) => x.text.startsWith(`${n} jobs:`))?.status ?? 'n/a'} |`);
       }
       const lin = rep.criteria.find((x) => x.text.startsWith('marginal'));
       lines.push(`| ${rep.title}: marginal cost per job / smallest count's cost per job | ${lin?.valueText ?? '-'} | - | - | <= 1.5x | ${lin?.status ?? 'n/a'} |`);

@@ -32,6 +32,12 @@ export function jobReport(j: StationJob): Record<string, unknown> {
   };
 }
 
+function countTargets(reports: Record<string, unknown>[], state: string): number {
+  let n = 0;
+  for (const r of reports) for (const t of r.targets as { state: string }[]) if (t.state === state) n++;
+  return n;
+}
+
 export function stationReport(jobs: StationJob[], started: Date): Record<string, unknown> {
   const reports = jobs.map(jobReport);
   const rates = reports.map((r) => r.averageBytesPerSec as number).filter((r) => r > 0);
@@ -44,9 +50,10 @@ export function stationReport(jobs: StationJob[], started: Date): Record<string,
       done: jobs.filter((j) => j.state === 'done').length,
       failed: jobs.filter((j) => j.state === 'failed').length,
       cancelled: jobs.filter((j) => j.state === 'cancelled').length,
-      targetsDone: reports.flatMap((r) => r.targets as { state: string }[]).filter((t) => t.state === 'done').length,
-      targetsFailed: reports.flatMap((r) => r.targets as { state: string }[]).filter((t) => t.state === 'failed').length,
-      slowestBytesPerSec: rates.length > 0 ? Math.min(...rates) : 0,
+      targetsDone: countTargets(reports, 'done'),
+      targetsFailed: countTargets(reports, 'failed'),
+      // (a loop, not Math.min(...rates): spreading 100,000 jobs' rates overflows the stack)
+      slowestBytesPerSec: rates.reduce((m, r) => Math.min(m, r), rates.length > 0 ? Infinity : 0),
     },
   };
 }
@@ -68,6 +75,6 @@ export function summaryTable(jobs: StationJob[]): string[] {
       rows.push([String(j.id), j.spec.source, t.path, o?.state ?? j.state, formatBytes(j.spec.length), rate, o?.verified ? 'yes' : 'no', note]);
     });
   }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const widths = rows[0].map((_, c) => rows.reduce((w, r) => Math.max(w, r[c].length), 0));
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd());
 }

@@ -92,8 +92,10 @@ export interface StationJob {
   rescue?: RescueTaskResult;
   live?: RescueLive;
   error?: string;
-  /** ring memory this job holds at most while it runs (its share of the station's ring budget) */
+  /** ring memory this job holds at most while it runs (its share of the station's ring budget; set by validate()) */
   ringBytes: number;
+  /** the ring asked for, before validate() cut it */
+  asked: { blockSize: number; depth: number; verifyDepth: number };
 }
 
 const phaseState: Record<number, JobState> = { 1: 'running', 2: 'catching-up', 3: 'verifying' };
@@ -155,22 +157,16 @@ export class Station {
     this.resources.claim(id, touched);
     const verify = this.opts.verify ?? input.targets.length > 1;
     const lagMs = this.opts.lagMs ?? 50;
+    // The ring asked for; validate() cuts it to the job and to its share of the budget.
     // One master to many: the ring is the window targets may drift apart by. 16 slots
     // (64 MiB at the default block size) absorb a target's hiccups by themselves, so a
     // target that still fills the whole window alone is slow, and leaves after a short
-    // grace (lagMs) instead of pacing everyone. Then the ring is cut to the job (a 4 KiB
-    // job needs one 4 KiB slot, not 16 MiB of them) and to its share of the ring budget.
-    const ring = ringShape({
-      length: plan.range.length,
-      targets: input.targets.length,
+    // grace (lagMs) instead of pacing everyone.
+    const asked = {
       blockSize: this.opts.blockSize ?? DEFAULT_BLOCK_SIZE,
-      blockSizeGiven: this.opts.blockSize !== undefined,
       depth: this.opts.depth ?? (input.targets.length > 1 ? Math.max(DEFAULT_DEPTH, 16) : DEFAULT_DEPTH),
       verifyDepth: this.opts.depth ?? DEFAULT_DEPTH,
-      verify,
-      hash: Boolean(this.opts.hash?.length),
-      share: Math.floor((this.opts.ringBudget ?? RING_BUDGET_BYTES) / Math.max(1, this.opts.maxParallel)),
-    });
+    };
     const job: StationJob = {
       id,
       source,
@@ -182,9 +178,7 @@ export class Station {
         offset: plan.range.offset,
         length: plan.range.length,
         targetDelta: plan.targetOffset - plan.range.offset,
-        blockSize: ring.blockSize,
-        depth: ring.depth,
-        verifyDepth: ring.verifyDepth,
+        ...asked,
         backend: this.opts.backend ?? 'auto',
         direct: this.opts.direct ?? true,
         verify,
@@ -198,7 +192,8 @@ export class Station {
       control: new SharedArrayBuffer(8),
       map: input.map !== undefined ? resolve(input.map) : undefined,
       simulateErrors: input.simulateErrors,
-      ringBytes: ring.bytes,
+      ringBytes: 0,
+      asked,
     };
     if (input.map !== undefined) this.unchecked.push({ path: resolve(input.map), given: input.map, deviceSize: source.size });
     this.jobs.push(job);
@@ -212,6 +207,27 @@ export class Station {
    * STATION_CONFLICT, not a malformed map. run() calls it too.
    */
   validate(): void {
+    // Each job's ring, cut to the job (a 4 KiB job needs one 4 KiB slot, not 16 MiB of
+    // them) and to its share of the budget among the jobs that can run at once.
+    const budget = this.opts.ringBudget ?? RING_BUDGET_BYTES;
+    const share = Math.floor(budget / Math.max(1, Math.min(this.opts.maxParallel, this.jobs.length)));
+    for (const j of this.jobs) {
+      const ring = ringShape({
+        length: j.spec.length,
+        targets: j.spec.targets.length,
+        blockSize: j.asked.blockSize,
+        blockSizeGiven: this.opts.blockSize !== undefined,
+        depth: j.asked.depth,
+        verifyDepth: j.asked.verifyDepth,
+        verify: j.spec.verify,
+        hash: Boolean(j.spec.hash?.length),
+        share,
+      });
+      j.spec.blockSize = ring.blockSize;
+      j.spec.depth = ring.depth;
+      j.spec.verifyDepth = ring.verifyDepth;
+      j.ringBytes = ring.bytes;
+    }
     for (const m of this.unchecked) {
       let isFile = false;
       try {
