@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
-import { lastEvent, makeFile, runCli, sha256, useLoopScratch } from '../helpers/fixtures.js';
+import { lastEvent, makeFile, runCli, sh, sha256, useLoopScratch } from '../helpers/fixtures.js';
 import { badSectors, failingDrive as startDrive, type FailingDrive, type FailingDriveOptions } from '../helpers/failing-drive.js';
 import { fullTarget, slowTarget, type SlowTarget } from '../helpers/slow-target.js';
 
@@ -195,11 +195,21 @@ describeRoot('station: many jobs at once', () => {
       '{"jobs": [{"source": "/x"}]}',
       '{"jobs": [{"source": "/x", "targets": ["/y"], "colour": "red"}]}',
       '{"jobs": [{"source": "/x", "targets": ["/y", "/z"], "map": "/m"}]}',
+      '{"jobs": [{"source": "/x", "targets": ["/y"]}], "maxparallel": 2}',
     ]) {
       writeFileSync(f, text);
       const r = runCli(['run', f, '--json']);
       expect(r.status, text).toBe(2);
       expect(lastEvent(r, 'error')?.code).toBe('BAD_JOBFILE');
+    }
+    // a FIFO nobody writes and an endless device: refused at once, unread (one line, no stack)
+    const fifo = join(fx.dir(), 'jobs.fifo');
+    sh('mkfifo', [fifo]);
+    for (const path of [fifo, '/dev/zero']) {
+      const r = runCli(['run', path]);
+      expect(r.status, path).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^clonestation: job file .* is a (FIFO|device): give a JSON file \[BAD_JOBFILE\]$/m);
     }
   });
 
