@@ -113,7 +113,7 @@ function owner(h: Holder): string {
 
 function conflict(mine: Holder, other: Holder): RefusedError {
   const same = mine.job === other.job && mine.job > 0;
-  const where = same ? `${mine.r.what} and ${other.r.what} of job ${mine.job}` : `${owner(mine)} and ${owner(other)}`;
+  const where = same ? (mine.r.what === other.r.what ? `named twice as ${mine.r.what} of job ${mine.job}` : `${mine.r.what} and ${other.r.what} of job ${mine.job}`) : `${owner(mine)} and ${owner(other)}`;
   const hint = mine.r.path === other.r.path ? '' : ` (${other.r.path})`;
   return new RefusedError(
     'STATION_CONFLICT',

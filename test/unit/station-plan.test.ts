@@ -2,7 +2,7 @@
 // that keeps running rings within it, and resources compared by identity (files, links,
 // new paths, a map's journal and save names).
 import { afterAll, describe, expect, it } from 'vitest';
-import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryGate, MIN_RING_DEPTH, ringBytes, ringShape, type RingInput } from '../../src/station/ring.js';
@@ -148,5 +148,31 @@ describe('ResourceTable', () => {
     const t = new ResourceTable();
     t.claim(0, [pathResource(join(dir, 'report.json'), 'the report (--report)', true)]);
     expect(refuses(() => t.claim(1, [pathResource(join(dir, 'report.json'), 'a target', true)]))).toMatch(/the report \(--report\)/);
+  });
+});
+
+describe('Station.validate', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cs-ring-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("keeps the rings of the jobs that run at once within the budget, and a tiny job's ring tiny", async () => {
+    const { Station } = await import('../../src/station/station.js');
+    const { RING_BUDGET_BYTES } = await import('../../src/station/ring.js');
+    const station = new Station({ maxParallel: 16, verify: true, hash: ['sha256'] });
+    for (let i = 0; i < 16; i++) {
+      const src = join(dir, `s${i}`);
+      writeFileSync(src, '');
+      truncateSync(src, 64 * MiB);
+      station.add({ source: src, targets: [join(dir, `t${i}`)] });
+    }
+    const tiny = join(dir, 'tiny');
+    writeFileSync(tiny, Buffer.alloc(4096, 1));
+    station.add({ source: tiny, targets: [join(dir, 'tiny-copy')] });
+    station.validate();
+    const big = station.jobs.slice(0, 16);
+    expect(big.reduce((n, j) => n + j.ringBytes, 0)).toBeLessThanOrEqual(RING_BUDGET_BYTES);
+    for (const j of big) expect(j.ringBytes).toBe(ringBytes({ blockSize: j.spec.blockSize, depth: j.spec.depth, verifyDepth: j.spec.verifyDepth ?? j.spec.depth }, { targets: 1, verify: true, hash: true }));
+    expect(station.jobs[16].spec).toMatchObject({ blockSize: 4096, depth: 1, verifyDepth: 1 });
+    await station.close();
   });
 });
