@@ -55,7 +55,8 @@
  *     then every target read back): the same criterion.
  *  5. scale: BENCH_STATION_SCALE_JOBS (1000,10000) tiny file jobs (BENCH_STATION_SCALE_KIB,
  *     4 KiB each) from one job file, in a folder of /dev/shm (`run JOBFILE --yes --json
- *     --no-verify`, maxParallel 8 by default); targets deleted before every run. Reports
+ *     --no-verify`, maxParallel 8 by default), and again with `--verify --hash sha256` (a
+ *     hash tap and a read-back per job); targets deleted before every run. Reports
  *     wall seconds and peak RSS (VmHWM as above) per job count, the cost per job, the
  *     marginal cost per job between the smallest and the largest count ((t2 - t1) /
  *     (n2 - n1): start-up left out) and the ratio of the largest count's per-job cost to the
@@ -1270,10 +1271,16 @@ async function benchScale(cfg: Config, ctx: BenchContext): Promise<BenchReport> 
       if (!readFileSync(targetOf(i)).equals(readFileSync(sources[i]))) throw new Error(`scale: ${targetOf(i)} differs from ${sources[i]}`);
     }
   };
-  const records: ToolRecord[] = counts.map((n) => ({
-    id: `station-${n}-jobs`,
-    label: `clonestation, ${n} jobs`,
-    command: `node dist/src/cli.js run JOBFILE --yes --json --no-verify (JOBFILE: ${n} jobs of ${cfg.scaleJobBytes} bytes, file to new file)`,
+  // each count plain, and with a hash tap and a verify on every job (taps hold JS memory)
+  const variants = [
+    { tag: '', label: '', args: ['--no-verify'] },
+    { tag: '-hash', label: ', --verify --hash sha256', args: ['--verify', '--hash', 'sha256'] },
+  ];
+  const runsOf = variants.flatMap((v) => counts.map((n) => ({ n, v })));
+  const records: ToolRecord[] = runsOf.map(({ n, v }) => ({
+    id: `station-${n}-jobs${v.tag}`,
+    label: `clonestation, ${n} jobs${v.label}`,
+    command: `node dist/src/cli.js run JOBFILE --yes --json ${v.args.join(' ')} (JOBFILE: ${n} jobs of ${cfg.scaleJobBytes} bytes, file to new file)`,
     runs: [],
   }));
   const missing = cliMissing(ctx)();
@@ -1281,9 +1288,9 @@ async function benchScale(cfg: Config, ctx: BenchContext): Promise<BenchReport> 
   try {
     for (let r = 0; r < cfg.runs; r++) {
       // interleaved: the order rotates every run
-      for (let k = 0; k < counts.length; k++) {
-        const idx = (k + r) % counts.length;
-        const n = counts[idx];
+      for (let k = 0; k < runsOf.length; k++) {
+        const idx = (k + r) % runsOf.length;
+        const { n, v } = runsOf[idx];
         const rec = records[idx];
         if (rec.error) continue;
         clearTargets();
@@ -1291,19 +1298,19 @@ async function benchScale(cfg: Config, ctx: BenchContext): Promise<BenchReport> 
         const load = loadavg()[0] ?? 0;
         const cpu0 = machineBusySeconds();
         try {
-          const out = await runStationCli(ctx, ['run', jobFiles.get(n)!, '--yes', '--json', '--no-verify'], n, { timeoutMs: 120_000 + n * 100 });
+          const out = await runStationCli(ctx, ['run', jobFiles.get(n)!, '--yes', '--json', ...v.args], n, { timeoutMs: 120_000 + n * 100 });
           if (r === 0) checkTargets(n);
           const res: RunResult = { ...runFigures(out, n * cfg.scaleJobBytes), loadavg1: load, cpuSeconds: machineBusySeconds() - cpu0 };
           rec.runs.push(res);
           rec.verified = true;
           console.log(
-            `[scale] run ${r + 1}/${cfg.runs} ${String(n).padStart(6)} jobs: ${res.wallSeconds.toFixed(2)} s wall, ` +
+            `[scale] run ${r + 1}/${cfg.runs} ${rec.id.padEnd(24)} ${res.wallSeconds.toFixed(2)} s wall, ` +
               `${((res.wallSeconds * 1000) / n).toFixed(3)} ms per job, peak RSS ${res.peakRssBytes !== undefined ? fmtMiB(res.peakRssBytes) : '-'}, load ${load.toFixed(2)}` +
               (r === 0 ? ', every target checked' : ''),
           );
         } catch (e) {
           rec.error = errorMessage(e);
-          console.error(`\n!!! [scale] ${n} jobs FAILED, no more runs of it: ${rec.error}\n`);
+          console.error(`\n!!! [scale] ${rec.id} FAILED, no more runs of it: ${rec.error}\n`);
         }
       }
     }
@@ -1311,27 +1318,33 @@ async function benchScale(cfg: Config, ctx: BenchContext): Promise<BenchReport> 
     clearTargets();
   }
   const summaries = records.map(summarize);
-  const first = find(summaries, records[0].id);
-  const last = find(summaries, records[records.length - 1].id);
   const perJob = (s: Summary | undefined, n: number): number | undefined => (s?.medianWallSeconds !== undefined ? s.medianWallSeconds / n : undefined);
-  const p1 = perJob(first, counts[0]);
-  const pN = perJob(last, most);
-  const marginal =
-    first?.medianWallSeconds !== undefined && last?.medianWallSeconds !== undefined ? (last.medianWallSeconds - first.medianWallSeconds) / (most - counts[0]) : undefined;
-  const rssPerJob =
-    first?.medianPeakRssBytes !== undefined && last?.medianPeakRssBytes !== undefined ? (last.medianPeakRssBytes - first.medianPeakRssBytes) / (most - counts[0]) : undefined;
   const ms = (x: number | undefined): string => (x === undefined ? '-' : `${(x * 1000).toFixed(3)} ms`);
-  const criteria: Criterion[] = [
-    ...counts.map((n, i) => {
-      const s = find(summaries, records[i].id);
-      return atMost('scale', `${n} jobs: station peak RSS <= 600 MiB (highest of the runs)`, s?.maxPeakRssBytes, RSS_LIMIT_BYTES, (x) => `${(x / MiB).toFixed(0)} MiB`,
-        `median ${fmtNum(s?.medianWallSeconds, 2)} s, ${ms(perJob(s, n))} per job`);
-    }),
-    atMost('scale', `marginal cost per job (${counts[0]} -> ${most} jobs) / cost per job at ${counts[0]} <= 1.5x`, marginal !== undefined && p1 !== undefined ? marginal / p1 : undefined, 1.5,
-      (x) => `${x.toFixed(2)}x`,
-      `marginal ${ms(marginal)}, at ${counts[0]} ${ms(p1)}, at ${most} ${ms(pN)} per job (ratio ${pN !== undefined && p1 !== undefined ? (pN / p1).toFixed(2) : '-'}x); ` +
-        `memory ${rssPerJob !== undefined ? `${(rssPerJob / 1024).toFixed(1)} KiB` : '-'} per extra job`),
-  ];
+  const criteria: Criterion[] = [];
+  for (const v of variants) {
+    const id = (n: number): string => `station-${n}-jobs${v.tag}`;
+    for (const n of counts) {
+      const s = find(summaries, id(n));
+      criteria.push(
+        atMost('scale', `${n} jobs${v.label}: station peak RSS <= 600 MiB (highest of the runs)`, s?.maxPeakRssBytes, RSS_LIMIT_BYTES, (x) => `${(x / MiB).toFixed(0)} MiB`,
+          `median ${fmtNum(s?.medianWallSeconds, 2)} s, ${ms(perJob(s, n))} per job`),
+      );
+    }
+    const first = find(summaries, id(counts[0]));
+    const last = find(summaries, id(most));
+    const p1 = perJob(first, counts[0]);
+    const pN = perJob(last, most);
+    const marginal =
+      first?.medianWallSeconds !== undefined && last?.medianWallSeconds !== undefined ? (last.medianWallSeconds - first.medianWallSeconds) / (most - counts[0]) : undefined;
+    const rssPerJob =
+      first?.medianPeakRssBytes !== undefined && last?.medianPeakRssBytes !== undefined ? (last.medianPeakRssBytes - first.medianPeakRssBytes) / (most - counts[0]) : undefined;
+    criteria.push(
+      atMost('scale', `marginal cost per job${v.label} (${counts[0]} -> ${most} jobs) / cost per job at ${counts[0]} <= 1.5x`, marginal !== undefined && p1 !== undefined ? marginal / p1 : undefined, 1.5,
+        (x) => `${x.toFixed(2)}x`,
+        `marginal ${ms(marginal)}, at ${counts[0]} ${ms(p1)}, at ${most} ${ms(pN)} per job (ratio ${pN !== undefined && p1 !== undefined ? (pN / p1).toFixed(2) : '-'}x); ` +
+          `memory ${rssPerJob !== undefined ? `${(rssPerJob / 1024).toFixed(1)} KiB` : '-'} per extra job`),
+    );
+  }
   return { name: 'scale', title, sizeBytes: cfg.scaleJobBytes, tools: records, summaries, criteria };
 }
 
@@ -1401,10 +1414,12 @@ function markdownFragment(reports: BenchReport[], cfg: Config): string {
       for (const t of rep.tools) {
         const st = s(t.id);
         const n = Number(/\d+/.exec(t.id)?.[0]);
-        lines.push(`| ${t.label}: s, ms per job, peak RSS | ${fmtNum(st?.medianWallSeconds, 2)} s, ${fmtNum(((st?.medianWallSeconds ?? NaN) * 1000) / n, 2)} ms, ${fmtNum((st?.maxPeakRssBytes ?? NaN) / MiB)} MiB | - | - | RSS <= 600 MiB | ${rep.criteria.find((x) => x.text.startsWith(`${n} jobs:`))?.status ?? 'n/a'} |`);
+        const what = t.label.replace(/^clonestation, /, '');
+        lines.push(`| ${t.label}: s, ms per job, peak RSS | ${fmtNum(st?.medianWallSeconds, 2)} s, ${fmtNum(((st?.medianWallSeconds ?? NaN) * 1000) / n, 2)} ms, ${fmtNum((st?.maxPeakRssBytes ?? NaN) / MiB)} MiB | - | - | RSS <= 600 MiB | ${rep.criteria.find((x) => x.text.startsWith(`${what}:`))?.status ?? 'n/a'} |`);
       }
-      const lin = rep.criteria.find((x) => x.text.startsWith('marginal'));
-      lines.push(`| ${rep.title}: marginal cost per job / smallest count's cost per job | ${lin?.valueText ?? '-'} | - | - | <= 1.5x | ${lin?.status ?? 'n/a'} |`);
+      for (const lin of rep.criteria.filter((x) => x.text.startsWith('marginal'))) {
+        lines.push(`| ${rep.title}: ${lin.text.replace(/ <= 1\.5x$/, '')} | ${lin.valueText} | - | - | <= 1.5x | ${lin.status} |`);
+      }
     }
   }
   return lines.join('\n');
