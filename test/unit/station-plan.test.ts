@@ -2,7 +2,7 @@
 // that keeps running rings within it, and resources compared by identity (files, links,
 // new paths, a map's journal and save names).
 import { afterAll, describe, expect, it } from 'vitest';
-import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryGate, MIN_RING_DEPTH, ringBytes, ringShape, type RingInput } from '../../src/station/ring.js';
@@ -174,5 +174,28 @@ describe('Station.validate', () => {
     for (const j of big) expect(j.ringBytes).toBe(ringBytes({ blockSize: j.spec.blockSize, depth: j.spec.depth, verifyDepth: j.spec.verifyDepth ?? j.spec.depth }, { targets: 1, verify: true, hash: true }));
     expect(station.jobs[16].spec).toMatchObject({ blockSize: 4096, depth: 1, verifyDepth: 1 });
     await station.close();
+  });
+});
+
+describe('Station.run within a ring budget', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cs-gate-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs jobs whose rings do not fit together one after another, every copy exact', async () => {
+    const { Station } = await import('../../src/station/station.js');
+    const station = new Station({ maxParallel: 4, ringBudget: MiB, verify: false });
+    for (let i = 0; i < 5; i++) {
+      const src = join(dir, `s${i}`);
+      writeFileSync(src, Buffer.alloc(MiB, i + 1));
+      station.add({ source: src, targets: [join(dir, `t${i}`)] });
+    }
+    const jobs = await station.run();
+    for (const j of jobs) expect(j.ringBytes).toBe(MiB); // one 1 MiB slot: more than a quarter of the budget
+    for (let i = 0; i < 5; i++) {
+      expect(jobs[i].state).toBe('done');
+      expect(readFileSync(join(dir, `t${i}`)).equals(readFileSync(join(dir, `s${i}`)))).toBe(true);
+      // the next job was let in only when this one had ended and given its ring back
+      if (i > 0) expect(jobs[i].startedAt!).toBeGreaterThanOrEqual(jobs[i - 1].endedAt!);
+    }
   });
 });
