@@ -50,7 +50,18 @@
  *     (worker threads), so that process's VmHWM is the station's peak RSS; the CLI's done
  *     event has no maxRssBytes for station runs, so /proc/PID/status VmHWM is polled every
  *     20 ms (a high-water mark: the last read before exit is the peak up to that read).
- *     The same is recorded for every station run. Criterion: <= 600 MiB.
+ *     The same is recorded for every station run. Criterion: <= 600 MiB. The same 16 jobs run
+ *     again with `--verify --hash sha256` (tool station-16-hash: a hash tap on every copy,
+ *     then every target read back): the same criterion.
+ *  5. scale: BENCH_STATION_SCALE_JOBS (1000,10000) tiny file jobs (BENCH_STATION_SCALE_KIB,
+ *     4 KiB each) from one job file, in a folder of /dev/shm (`run JOBFILE --yes --json
+ *     --no-verify`, maxParallel 8 by default), and again with `--verify --hash sha256` (a
+ *     hash tap and a read-back per job); targets deleted before every run. Reports
+ *     wall seconds and peak RSS (VmHWM as above) per job count, the cost per job, the
+ *     marginal cost per job between the smallest and the largest count ((t2 - t1) /
+ *     (n2 - n1): start-up left out) and the ratio of the largest count's per-job cost to the
+ *     smallest's. Criteria: peak RSS <= 600 MiB at every count, and the marginal cost per job
+ *     <= 1.5x the smallest count's cost per job (linear, not quadratic).
  *
  * Runs of a benchmark's tools are interleaved (the order rotates every run), the page cache
  * is dropped before each run and then each tool is run once on its first pair copying
@@ -67,7 +78,9 @@
  * env: BENCH_RUNS (default 3), BENCH_STATION_MIB (pairs, default 256),
  *      BENCH_STATION_1N_MIB (1:N and slow, default 512), BENCH_STATION_RSS_MIB (default 64),
  *      BENCH_STATION_SLOW_MBPS (default 4, MB = 1e6 bytes), BENCH_STATION_SHM_MIB (most
- *      tmpfs any one benchmark may use, default 8192), CLONESTATION_ROOT (repo root).
+ *      tmpfs any one benchmark may use, default 8192), BENCH_STATION_SCALE_JOBS (job counts
+ *      of scale, default 1000,10000), BENCH_STATION_SCALE_KIB (bytes per scale job, default
+ *      4), CLONESTATION_ROOT (repo root).
  * Benchmarks run one after another and each tears its devices down before the next starts.
  *
  * Needs root (losetup, FUSE, drop_caches). Writes only to loop devices it attached itself
@@ -124,7 +137,7 @@ import {
 // ---------------------------------------------------------------------------------------
 // Configuration
 
-const BENCH_NAMES = ['pairs', '1n', 'slow', 'rss'] as const;
+const BENCH_NAMES = ['pairs', '1n', 'slow', 'rss', 'scale'] as const;
 type BenchName = (typeof BENCH_NAMES)[number];
 
 const PAIRS = 8;
@@ -142,6 +155,9 @@ interface Config {
   pairsBytes: number;
   fanBytes: number;
   rssBytes: number;
+  /** job counts of the scale benchmark, smallest first */
+  scaleJobs: number[];
+  scaleJobBytes: number;
   slowBytesPerSec: number;
   shmBudgetBytes: number;
   benches: BenchName[];
@@ -157,7 +173,18 @@ function sizeEnv(name: string, fallbackMiB: number): number {
 const USAGE = `usage: node dist/bench/station.js [--only ${BENCH_NAMES.join(',')}]
 env: BENCH_RUNS (3), BENCH_STATION_MIB (256), BENCH_STATION_1N_MIB (512),
      BENCH_STATION_RSS_MIB (64), BENCH_STATION_SLOW_MBPS (4), BENCH_STATION_SHM_MIB (8192),
+     BENCH_STATION_SCALE_JOBS (1000,10000), BENCH_STATION_SCALE_KIB (4),
      CLONESTATION_ROOT (repo root)`;
+
+/** BENCH_STATION_SCALE_JOBS: at least two job counts, e.g. "1000,10000". */
+function scaleJobsEnv(): number[] {
+  const raw = process.env['BENCH_STATION_SCALE_JOBS'];
+  if (raw === undefined || raw === '') return [1000, 10000];
+  const list = raw.split(',').map((x) => Number(x.trim()));
+  if (list.length < 2 || list.some((n) => !Number.isInteger(n) || n < 1 || n > 100_000))
+    throw new UsageError(`BENCH_STATION_SCALE_JOBS must be two or more job counts from 1 to 100000, comma-separated, got "${raw}"`);
+  return [...new Set(list)].sort((a, b) => a - b);
+}
 
 function parseConfig(argv: string[]): Config | 'help' {
   const { values } = parseArgs({
@@ -171,6 +198,8 @@ function parseConfig(argv: string[]): Config | 'help' {
     pairsBytes: sizeEnv('BENCH_STATION_MIB', 256),
     fanBytes: sizeEnv('BENCH_STATION_1N_MIB', 512),
     rssBytes: sizeEnv('BENCH_STATION_RSS_MIB', 64),
+    scaleJobs: scaleJobsEnv(),
+    scaleJobBytes: positiveIntEnv('BENCH_STATION_SCALE_KIB', 4) * 1024,
     slowBytesPerSec: positiveIntEnv('BENCH_STATION_SLOW_MBPS', 4) * MB,
     shmBudgetBytes: positiveIntEnv('BENCH_STATION_SHM_MIB', 8192) * MiB,
     benches: values.only === undefined ? [...BENCH_NAMES] : parseList(values.only, BENCH_NAMES, 'benchmark'),
@@ -1170,10 +1199,21 @@ async function benchRss(cfg: Config, ctx: BenchContext): Promise<BenchReport> {
       RSS_JOBS,
       size,
     ),
+    stationTool(
+      ctx,
+      'station-16-hash',
+      `clonestation, ${RSS_JOBS} jobs from a job file, --verify --hash sha256`,
+      `node dist/src/cli.js run JOBFILE --yes --json --verify --hash sha256 (JOBFILE: ${RSS_JOBS} pairs, "maxParallel": ${RSS_JOBS})`,
+      pairs,
+      () => ['run', jobFile, '--yes', '--json', '--verify', '--hash', 'sha256'],
+      RSS_JOBS,
+      size,
+    ),
   ];
   const records = await runSeries('rss', tools, cfg.runs, size);
   const summaries = records.map(summarize);
   const s = find(summaries, 'station-16');
+  const h = find(summaries, 'station-16-hash');
   return {
     name: 'rss',
     title,
@@ -1185,8 +1225,127 @@ async function benchRss(cfg: Config, ctx: BenchContext): Promise<BenchReport> {
       atMost('rss', `${RSS_JOBS} parallel jobs: station peak RSS <= 600 MiB (highest of the runs)`, s?.maxPeakRssBytes, RSS_LIMIT_BYTES,
         (x) => `${(x / MiB).toFixed(0)} MiB`,
         s?.medianPeakRssBytes !== undefined ? `median ${(s.medianPeakRssBytes / MiB).toFixed(0)} MiB` : undefined),
+      atMost('rss', `${RSS_JOBS} parallel jobs, --verify --hash sha256: station peak RSS <= 600 MiB (highest of the runs)`, h?.maxPeakRssBytes, RSS_LIMIT_BYTES,
+        (x) => `${(x / MiB).toFixed(0)} MiB`,
+        h?.medianPeakRssBytes !== undefined ? `median ${(h.medianPeakRssBytes / MiB).toFixed(0)} MiB` : undefined),
     ],
   };
+}
+
+/**
+ * Many tiny jobs from one job file: the station's cost per job, which must not grow with the
+ * number of jobs (planning, conflict checks, scheduling, reports), and its memory.
+ */
+async function benchScale(cfg: Config, ctx: BenchContext): Promise<BenchReport> {
+  const counts = cfg.scaleJobs;
+  const most = counts[counts.length - 1];
+  const title = `${counts.join(' vs ')} tiny jobs (${cfg.scaleJobBytes} bytes each, files in ${SHM_BASE}), one job file`;
+  const empty: BenchReport = { name: 'scale', title, sizeBytes: cfg.scaleJobBytes, tools: [], summaries: [], criteria: [] };
+  const problem = roomProblem(cfg, 2 * most * Math.max(cfg.scaleJobBytes, 4096));
+  if (problem) {
+    console.warn(`\n!!! SKIPPING benchmark scale: not enough room: ${problem}\n`);
+    return { ...empty, skipped: `not enough room: ${problem}` };
+  }
+  const dir = makeWorkDir('scale');
+  console.log(`[scale] creating ${most} sources of ${cfg.scaleJobBytes} bytes in ${dir} ...`);
+  const sources: string[] = [];
+  for (let i = 0; i < most; i++) {
+    const data = Buffer.alloc(cfg.scaleJobBytes);
+    data.writeUInt32LE(i, 0); // every source differs: a mixed-up copy shows
+    const f = join(dir, `s${i}`);
+    writeFileSync(f, data);
+    sources.push(f);
+  }
+  const targetOf = (i: number): string => join(dir, `t${i}`);
+  const jobFiles = new Map<number, string>();
+  for (const n of counts) {
+    const f = join(dir, `jobs-${n}.json`);
+    writeFileSync(f, `${JSON.stringify({ jobs: sources.slice(0, n).map((src, i) => ({ source: src, targets: [targetOf(i)] })) })}\n`);
+    jobFiles.set(n, f);
+  }
+  const clearTargets = (): void => {
+    for (let i = 0; i < most; i++) rmSync(targetOf(i), { force: true });
+  };
+  const checkTargets = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      if (!readFileSync(targetOf(i)).equals(readFileSync(sources[i]))) throw new Error(`scale: ${targetOf(i)} differs from ${sources[i]}`);
+    }
+  };
+  // each count plain, and with a hash tap and a verify on every job (taps hold JS memory)
+  const variants = [
+    { tag: '', label: '', args: ['--no-verify'] },
+    { tag: '-hash', label: ', --verify --hash sha256', args: ['--verify', '--hash', 'sha256'] },
+  ];
+  const runsOf = variants.flatMap((v) => counts.map((n) => ({ n, v })));
+  const records: ToolRecord[] = runsOf.map(({ n, v }) => ({
+    id: `station-${n}-jobs${v.tag}`,
+    label: `clonestation, ${n} jobs${v.label}`,
+    command: `node dist/src/cli.js run JOBFILE --yes --json ${v.args.join(' ')} (JOBFILE: ${n} jobs of ${cfg.scaleJobBytes} bytes, file to new file)`,
+    runs: [],
+  }));
+  const missing = cliMissing(ctx)();
+  if (missing) return { ...empty, skipped: missing };
+  try {
+    for (let r = 0; r < cfg.runs; r++) {
+      // interleaved: the order rotates every run
+      for (let k = 0; k < runsOf.length; k++) {
+        const idx = (k + r) % runsOf.length;
+        const { n, v } = runsOf[idx];
+        const rec = records[idx];
+        if (rec.error) continue;
+        clearTargets();
+        dropCaches();
+        const load = loadavg()[0] ?? 0;
+        const cpu0 = machineBusySeconds();
+        try {
+          const out = await runStationCli(ctx, ['run', jobFiles.get(n)!, '--yes', '--json', ...v.args], n, { timeoutMs: 120_000 + n * 100 });
+          if (r === 0) checkTargets(n);
+          const res: RunResult = { ...runFigures(out, n * cfg.scaleJobBytes), loadavg1: load, cpuSeconds: machineBusySeconds() - cpu0 };
+          rec.runs.push(res);
+          rec.verified = true;
+          console.log(
+            `[scale] run ${r + 1}/${cfg.runs} ${rec.id.padEnd(24)} ${res.wallSeconds.toFixed(2)} s wall, ` +
+              `${((res.wallSeconds * 1000) / n).toFixed(3)} ms per job, peak RSS ${res.peakRssBytes !== undefined ? fmtMiB(res.peakRssBytes) : '-'}, load ${load.toFixed(2)}` +
+              (r === 0 ? ', every target checked' : ''),
+          );
+        } catch (e) {
+          rec.error = errorMessage(e);
+          console.error(`\n!!! [scale] ${rec.id} FAILED, no more runs of it: ${rec.error}\n`);
+        }
+      }
+    }
+  } finally {
+    clearTargets();
+  }
+  const summaries = records.map(summarize);
+  const perJob = (s: Summary | undefined, n: number): number | undefined => (s?.medianWallSeconds !== undefined ? s.medianWallSeconds / n : undefined);
+  const ms = (x: number | undefined): string => (x === undefined ? '-' : `${(x * 1000).toFixed(3)} ms`);
+  const criteria: Criterion[] = [];
+  for (const v of variants) {
+    const id = (n: number): string => `station-${n}-jobs${v.tag}`;
+    for (const n of counts) {
+      const s = find(summaries, id(n));
+      criteria.push(
+        atMost('scale', `${n} jobs${v.label}: station peak RSS <= 600 MiB (highest of the runs)`, s?.maxPeakRssBytes, RSS_LIMIT_BYTES, (x) => `${(x / MiB).toFixed(0)} MiB`,
+          `median ${fmtNum(s?.medianWallSeconds, 2)} s, ${ms(perJob(s, n))} per job`),
+      );
+    }
+    const first = find(summaries, id(counts[0]));
+    const last = find(summaries, id(most));
+    const p1 = perJob(first, counts[0]);
+    const pN = perJob(last, most);
+    const marginal =
+      first?.medianWallSeconds !== undefined && last?.medianWallSeconds !== undefined ? (last.medianWallSeconds - first.medianWallSeconds) / (most - counts[0]) : undefined;
+    const rssPerJob =
+      first?.medianPeakRssBytes !== undefined && last?.medianPeakRssBytes !== undefined ? (last.medianPeakRssBytes - first.medianPeakRssBytes) / (most - counts[0]) : undefined;
+    criteria.push(
+      atMost('scale', `marginal cost per job${v.label} (${counts[0]} -> ${most} jobs) / cost per job at ${counts[0]} <= 1.5x`, marginal !== undefined && p1 !== undefined ? marginal / p1 : undefined, 1.5,
+        (x) => `${x.toFixed(2)}x`,
+        `marginal ${ms(marginal)}, at ${counts[0]} ${ms(p1)}, at ${most} ${ms(pN)} per job (ratio ${pN !== undefined && p1 !== undefined ? (pN / p1).toFixed(2) : '-'}x); ` +
+          `memory ${rssPerJob !== undefined ? `${(rssPerJob / 1024).toFixed(1)} KiB` : '-'} per extra job`),
+    );
+  }
+  return { name: 'scale', title, sizeBytes: cfg.scaleJobBytes, tools: records, summaries, criteria };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1249,6 +1408,18 @@ function markdownFragment(reports: BenchReport[], cfg: Config): string {
     } else if (rep.name === 'rss') {
       const st = s('station-16');
       lines.push(`| ${rep.title}: peak RSS of the station process | ${st?.maxPeakRssBytes !== undefined ? `${fmtNum(st.maxPeakRssBytes / MiB)} MiB` : '-'} | - | - | <= 600 MiB | ${c?.status ?? 'n/a'} |`);
+      const sh = s('station-16-hash');
+      lines.push(`| ${rep.title}, --verify --hash sha256: peak RSS | ${sh?.maxPeakRssBytes !== undefined ? `${fmtNum(sh.maxPeakRssBytes / MiB)} MiB` : '-'} | - | - | <= 600 MiB | ${crit(rep, 1)?.status ?? 'n/a'} |`);
+    } else if (rep.name === 'scale') {
+      for (const t of rep.tools) {
+        const st = s(t.id);
+        const n = Number(/\d+/.exec(t.id)?.[0]);
+        const what = t.label.replace(/^clonestation, /, '');
+        lines.push(`| ${t.label}: s, ms per job, peak RSS | ${fmtNum(st?.medianWallSeconds, 2)} s, ${fmtNum(((st?.medianWallSeconds ?? NaN) * 1000) / n, 2)} ms, ${fmtNum((st?.maxPeakRssBytes ?? NaN) / MiB)} MiB | - | - | RSS <= 600 MiB | ${rep.criteria.find((x) => x.text.startsWith(`${what}:`))?.status ?? 'n/a'} |`);
+      }
+      for (const lin of rep.criteria.filter((x) => x.text.startsWith('marginal'))) {
+        lines.push(`| ${rep.title}: ${lin.text.replace(/ <= 1\.5x$/, '')} | ${lin.valueText} | - | - | <= 1.5x | ${lin.status} |`);
+      }
     }
   }
   return lines.join('\n');
@@ -1274,6 +1445,8 @@ function writeResultsJson(reports: BenchReport[], cfg: Config, markdown: string)
       pairsBytes: cfg.pairsBytes,
       fanBytes: cfg.fanBytes,
       rssBytes: cfg.rssBytes,
+      scaleJobs: cfg.scaleJobs,
+      scaleJobBytes: cfg.scaleJobBytes,
       slowBytesPerSec: cfg.slowBytesPerSec,
       benches: cfg.benches,
     },
@@ -1320,7 +1493,7 @@ async function main(): Promise<number> {
   const ctx: BenchContext = { repoRoot: cfg.repoRoot, cli: join(cfg.repoRoot, 'dist', 'src', 'cli.js'), scratchDir, runs: cfg.runs };
   console.log(
     `clonestation station benchmark: ${cfg.benches.join(', ')}; ${cfg.runs} runs; pairs ${fmtMiB(cfg.pairsBytes)}, ` +
-      `1:N ${fmtMiB(cfg.fanBytes)}, rss ${fmtMiB(cfg.rssBytes)}, slow target ${(cfg.slowBytesPerSec / MB).toFixed(1)} MB/s; ` +
+      `1:N ${fmtMiB(cfg.fanBytes)}, rss ${fmtMiB(cfg.rssBytes)}, scale ${cfg.scaleJobs.join('/')} jobs of ${cfg.scaleJobBytes} bytes, slow target ${(cfg.slowBytesPerSec / MB).toFixed(1)} MB/s; ` +
       `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
   );
 
@@ -1331,6 +1504,7 @@ async function main(): Promise<number> {
     reports.push(...(await withOwnCleanups(() => benchFanOut(cfg, ctx, cfg.benches.includes('1n'), cfg.benches.includes('slow')))));
   }
   if (cfg.benches.includes('rss')) reports.push(await withOwnCleanups(() => benchRss(cfg, ctx)));
+  if (cfg.benches.includes('scale')) reports.push(await withOwnCleanups(() => benchScale(cfg, ctx)));
 
   for (const rep of reports) printBench(rep, cfg);
   console.log('\n=== summary ===');

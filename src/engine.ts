@@ -109,8 +109,8 @@ export class EngineJob {
         (buf) => this.job.release(buf),
         () => this.job.cancel(),
       );
-      const seq = this.sequencer;
-      tap = { memory, onTap: (buf, offset, length) => seq.filled(buf, offset, length) };
+      // (the sequencer's own sink, not a closure of this scope: that would reach `this`)
+      tap = { memory, onTap: this.sequencer.onTap };
     }
     try {
       this.job = new engine.Job(
@@ -151,6 +151,9 @@ export class EngineJob {
     const outcome = await this.job.start();
     // Every tap call came before the outcome (same queue); let the taps finish with them.
     await this.sequencer?.settle();
+    // No target left the shared stream: no write still reads the ring, so the sequencer may
+    // let go of it and of this job (else a cycle through the native wrapper keeps both).
+    if (outcome.detached.length === 0) this.sequencer?.close();
     const tapError = this.sequencer?.error;
     if (tapError) return { ...outcome, state: 'failed', tapError, errors: this.takeErrors(), progress: this.snapshot() };
     return { ...outcome, errors: this.takeErrors(), progress: this.snapshot() };

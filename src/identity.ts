@@ -31,19 +31,36 @@ export function sameDrive(a: Identity, b: Identity): boolean {
   return sameBase(a.base, b.base) && rangesOverlap(a, b);
 }
 
-/** Identities with a value each, found again by any identity that is the same drive. */
+/**
+ * Identities with a value each, found again by any identity that is the same drive. Looked
+ * up by base object, so a station of many file jobs on one file system stays linear; a file
+ * of unknown inode is compared with every file of its file system.
+ */
 export class IdentityIndex<T> {
-  private readonly groups = new Map<string, { id: Identity; value: T }[]>();
+  private readonly byBase = new Map<string, { id: Identity; value: T }[]>();
+  /** every file entry of a file system, for lookups of a file of unknown inode */
+  private readonly byGroup = new Map<string, { id: Identity; value: T }[]>();
+  /** file entries of unknown inode, for lookups of any file of their file system */
+  private readonly unknownByGroup = new Map<string, { id: Identity; value: T }[]>();
   add(id: Identity, value: T): void {
-    const key = baseGroup(id.base);
-    const list = this.groups.get(key) ?? [];
-    list.push({ id, value });
-    this.groups.set(key, list);
+    const e = { id, value };
+    push(this.byBase, id.base, e);
+    if (!id.base.startsWith('file ')) return;
+    push(this.byGroup, baseGroup(id.base), e);
+    if (id.base.endsWith(' ?')) push(this.unknownByGroup, baseGroup(id.base), e);
   }
-  /** the value of the first identity added that is the same drive as `id` (and passes `filter`) */
+  /** the value of an identity added that is the same drive as `id` (and passes `filter`) */
   find(id: Identity, filter: (value: T) => boolean = () => true): T | undefined {
-    return this.groups.get(baseGroup(id.base))?.find((e) => sameDrive(e.id, id) && filter(e.value))?.value;
+    const hit = (list: { id: Identity; value: T }[] | undefined): T | undefined => list?.find((e) => sameDrive(e.id, id) && filter(e.value))?.value;
+    if (id.base.startsWith('file ') && id.base.endsWith(' ?')) return hit(this.byGroup.get(baseGroup(id.base)));
+    return hit(this.byBase.get(id.base)) ?? (id.base.startsWith('file ') ? hit(this.unknownByGroup.get(baseGroup(id.base))) : undefined);
   }
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
 }
 
 /** A window of `length` bytes (Infinity: to the end) at `offset` into `lower`, clipped to it. */

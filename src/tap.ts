@@ -53,15 +53,31 @@ export class TapSequencer {
   /** bytes every tap has been given */
   fed = 0;
 
-  constructor(
-    private readonly taps: readonly Tap[],
-    extents: readonly Extent[],
-    private readonly blockSize: number,
-    private readonly view: (buf: number, length: number) => Uint8Array,
-    private readonly release: (buf: number) => void,
-    private readonly abort: () => void,
-  ) {
+  /** what this sequencer reaches: the taps, the ring's memory and the job (dropped by close()) */
+  private hooks:
+    | {
+        taps: readonly Tap[];
+        view: (buf: number, length: number) => Uint8Array;
+        release: (buf: number) => void;
+        abort: () => void;
+      }
+    | undefined;
+
+  /** reaches this sequencer until close() */
+  private readonly link: { seq?: TapSequencer } = { seq: this };
+  /**
+   * The function to give the native job for each filled slot. It reaches this sequencer
+   * through `link` only (made outside any scope that sees the job), so that close() can cut it.
+   */
+  readonly onTap = sinkOf(this.link);
+
+  constructor(taps: readonly Tap[], extents: readonly Extent[], blockSize: number, view: (buf: number, length: number) => Uint8Array, release: (buf: number) => void, abort: () => void) {
     this.order = new ChunkOrder(extents, blockSize);
+    this.hooks = { taps, view, release, abort };
+  }
+
+  private release(buf: number): void {
+    this.hooks?.release(buf);
   }
 
   get error(): TapError | undefined {
@@ -82,10 +98,12 @@ export class TapSequencer {
   }
 
   private feed(buf: number, offset: number, length: number): void {
-    const data = this.view(buf, length);
+    const hooks = this.hooks;
+    if (!hooks) return;
+    const data = hooks.view(buf, length);
     const pending: Promise<void>[] = [];
     try {
-      for (const t of this.taps) {
+      for (const t of hooks.taps) {
         const r = t.consume(data, offset);
         if (r) pending.push(r);
       }
@@ -113,7 +131,7 @@ export class TapSequencer {
   private fail(e: unknown): void {
     if (this.failure) return;
     this.failure = e instanceof TapError ? e : new TapError(e);
-    this.abort();
+    this.hooks?.abort();
   }
 
   /** After the job's end: waits for every tap promise; chunks never fed are let go. */
@@ -122,4 +140,21 @@ export class TapSequencer {
     for (const { buf } of this.waiting.values()) this.release(buf);
     this.waiting.clear();
   }
+
+  /**
+   * After settle(), once nothing reads or writes the ring any more: lets go of the taps, the
+   * ring's memory and the job. The native job holds `onTap` strongly until its wrapper is
+   * collected; while `onTap` still reached the job's wrapper (a closure made in the job's
+   * constructor shares that scope's context, `this` and the ring included), neither could
+   * ever be collected: every tapped job kept its ring's SharedArrayBuffer and native job for
+   * the life of the worker (~25 KB a 4 KiB job, 250 MB for 10,000 hashed jobs).
+   */
+  close(): void {
+    this.hooks = undefined;
+    this.link.seq = undefined;
+  }
+}
+
+function sinkOf(link: { seq?: TapSequencer }): (buf: number, offset: number, length: number) => void {
+  return (buf, offset, length) => link.seq?.filled(buf, offset, length);
 }

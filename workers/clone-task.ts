@@ -23,6 +23,8 @@ export interface CloneJobSpec {
   targetDelta: number;
   blockSize: number;
   depth: number;
+  /** ring slots of the verify (it reads the source and every target into each: 1 + N buffers a slot); default depth */
+  verifyDepth?: number;
   backend: Backend;
   direct: boolean;
   verify: boolean;
@@ -235,7 +237,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
         targets: live.map((i) => ({ path: spec.targets[i], direct: true, delta: spec.targetDelta })),
         extents: [{ offset: spec.offset, length: spec.length }],
         blockSize: spec.blockSize,
-        depth: spec.depth,
+        depth: spec.verifyDepth ?? spec.depth,
         backend: spec.backend,
         stopOnReadError: true,
       },

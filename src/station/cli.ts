@@ -52,7 +52,8 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   let reportFailed: IoError | undefined;
   let s: { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
   try {
-    const station = new Station({ ...r.options, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
+    const outputs = [...(r.reportPath ? [{ path: r.reportPath, what: 'the report (--report)' }] : []), ...(r.logPath !== undefined ? [{ path: r.logPath, what: 'the log (--log)' }] : [])];
+    const station = new Station({ ...r.options, outputs, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
     trace('station: warming up');
     station.warmUp(r.jobs);
     try {
@@ -60,6 +61,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
       withLoopTable(() => {
         for (const j of r.jobs) station.add(j);
       });
+      station.validate();
       await confirmOverwriteAll(
         station.jobs.flatMap((j) => j.targets.filter((t) => t.drive).map((t) => ({ drive: t.drive!, what: `with ${j.spec.length} bytes from ${j.spec.source} (job ${j.id})` }))),
         { yes: r.yes },

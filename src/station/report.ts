@@ -33,6 +33,12 @@ export function jobReport(j: StationJob): Record<string, unknown> {
   };
 }
 
+function countTargets(reports: Record<string, unknown>[], state: string): number {
+  let n = 0;
+  for (const r of reports) for (const t of r.targets as { state: string }[]) if (t.state === state) n++;
+  return n;
+}
+
 export function stationReport(jobs: StationJob[], started: Date): Record<string, unknown> {
   const reports = jobs.map(jobReport);
   const rates = reports.map((r) => r.averageBytesPerSec as number).filter((r) => r > 0);
@@ -45,9 +51,10 @@ export function stationReport(jobs: StationJob[], started: Date): Record<string,
       done: jobs.filter((j) => j.state === 'done').length,
       failed: jobs.filter((j) => j.state === 'failed').length,
       cancelled: jobs.filter((j) => j.state === 'cancelled').length,
-      targetsDone: reports.flatMap((r) => r.targets as { state: string }[]).filter((t) => t.state === 'done').length,
-      targetsFailed: reports.flatMap((r) => r.targets as { state: string }[]).filter((t) => t.state === 'failed').length,
-      slowestBytesPerSec: rates.length > 0 ? Math.min(...rates) : 0,
+      targetsDone: countTargets(reports, 'done'),
+      targetsFailed: countTargets(reports, 'failed'),
+      // (a loop, not Math.min(...rates): spreading 100,000 jobs' rates overflows the stack)
+      slowestBytesPerSec: rates.reduce((m, r) => Math.min(m, r), rates.length > 0 ? Infinity : 0),
     },
   };
 }

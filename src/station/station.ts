@@ -17,6 +17,8 @@ import type { RescueTask, RescueTaskResult } from '../../workers/rescue-task.js'
 import { resolve } from 'node:path';
 import { checkMapPath } from '../rescue/mapfile.js';
 import { UsageError } from '../errors.js';
+import { ResourceTable, driveResource, pathResource, type Resource } from './resources.js';
+import { MemoryGate, ringShape, RING_BUDGET_BYTES } from './ring.js';
 import type { HashAlgorithm } from '../image/hash.js';
 import type { MapSnapshot } from '../rescue/snapshot.js';
 import { trace } from '../trace.js';
@@ -57,6 +59,10 @@ export interface StationOptions {
   maxRate?: number;
   /** workers the caller started already (startStationPool); the station owns them from now on */
   pool?: Piscina;
+  /** files the run itself writes (--report, --log): no job may read or write them */
+  outputs?: { path: string; what: string }[];
+  /** ring memory (native rings and tap memory) all running jobs may hold at once; default RING_BUDGET_BYTES */
+  ringBudget?: number;
 }
 
 /** What a rescue job's worker last told about it (progress and a compact map), for displays. */
@@ -86,6 +92,10 @@ export interface StationJob {
   rescue?: RescueTaskResult;
   live?: RescueLive;
   error?: string;
+  /** ring memory this job holds at most while it runs (its share of the station's ring budget; set by validate()) */
+  ringBytes: number;
+  /** the ring asked for, before validate() cut it */
+  asked: { blockSize: number; depth: number; verifyDepth: number };
 }
 
 const phaseState: Record<number, JobState> = { 1: 'running', 2: 'catching-up', 3: 'verifying' };
@@ -105,8 +115,18 @@ export class Station {
   private pool: Piscina | undefined;
   /** opts.pool is used once: after close() it is gone */
   private givenPoolTaken = false;
+  /** what every planned job reads and writes, by identity */
+  private readonly resources = new ResourceTable();
+  /** every planned job's drives, by identity */
+  private readonly drives = new DriveIndex();
+  private anyStarted = false;
+  /** maps of jobs planned but not loaded yet (validate()) */
+  private unchecked: { path: string; given: string; deviceSize: number }[] = [];
 
-  constructor(private readonly opts: StationOptions) {}
+  constructor(private readonly opts: StationOptions) {
+    const outputs = (opts.outputs ?? []).map((o) => pathResource(o.path, o.what, true));
+    this.resources.claim(0, outputs);
+  }
 
   /**
    * Starts the worker threads now, so they boot while the main thread plans and asks, not
@@ -134,33 +154,48 @@ export class Station {
     const plans = input.targets.map((target) =>
       planClone({ source: input.source, target, offset: input.offset, length: input.length, targetOffset: input.targetOffset, blockSize: this.opts.blockSize, depth: this.opts.depth, backend: this.opts.backend, direct: this.opts.direct }),
     );
-    const seen = new DriveIndex();
-    for (const j of this.jobs) {
-      seen.addDrive(j.source, `the source of job ${j.id}`);
-      for (const t of j.targets) if (t.drive) seen.addDrive(t.drive, `a target of job ${j.id}`);
-    }
+    // Drives by identity (identity.ts): loops over one file, stacked loops, overlapping
+    // ranges are one drive; every earlier job's drives are in this.drives.
     const source = plans[0].source;
-    const written = seen.findDrive(source, (what) => what.startsWith('a target'));
+    const written = this.drives.findDrive(source, (what) => what.startsWith('a target'));
     if (written) throw new RefusedError('STATION_CONFLICT', `${input.source} is ${written}: a drive cannot be written and read by two jobs`);
     const mine = new DriveIndex();
     for (const p of plans) {
       if (!p.target) continue;
-      const other = seen.findDrive(p.target);
+      const other = this.drives.findDrive(p.target);
       if (other) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is already ${other}: each drive can be in one job only`);
-      if (mine.findDrive(p.target)) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is named twice as a target`);
+      const twice = mine.findDrive(p.target);
+      if (twice) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is named twice as a target (also ${twice})`);
       mine.addDrive(p.target, p.targetPath);
     }
     const plan = plans[0];
+    const id = this.jobs.length + 1;
+    // Everything this job reads and writes, compared by identity with every earlier job's
+    // (a table by key: the cost of a job does not grow with the number of jobs).
+    const touched: Resource[] = [driveResource(input.source, source, 'the source', false)];
+    for (const p of plans) touched.push(driveResource(p.targetPath, p.target, 'a target', true));
     if (input.map !== undefined) {
       if (input.targets.length !== 1) throw new UsageError(`a job with a map rescues to one target, not ${input.targets.length}`, 'USAGE');
-      const mapPath = resolve(input.map);
-      if (this.jobs.some((j) => j.map === mapPath)) throw new RefusedError('STATION_CONFLICT', `map ${input.map} is used by two jobs`);
-      // A map that will not load is refused now, before any job starts.
-      // (a regular file or a new name: a FIFO, device or folder is refused, never read)
-      checkMapPath(input.map, source.size);
+      touched.push(pathResource(input.map, 'the map', true, { ownsFamily: true }));
     }
+    if (input.simulateErrors !== undefined) touched.push(pathResource(input.simulateErrors, 'the error map', false));
+    this.resources.claim(id, touched);
+    this.drives.addDrive(source, `the source of job ${id}`);
+    for (const p of plans) if (p.target) this.drives.addDrive(p.target, `a target of job ${id}`);
+    const verify = this.opts.verify ?? input.targets.length > 1;
+    const lagMs = this.opts.lagMs ?? 50;
+    // The ring asked for; validate() cuts it to the job and to its share of the budget.
+    // One master to many: the ring is the window targets may drift apart by. 16 slots
+    // (64 MiB at the default block size) absorb a target's hiccups by themselves, so a
+    // target that still fills the whole window alone is slow, and leaves after a short
+    // grace (lagMs) instead of pacing everyone.
+    const asked = {
+      blockSize: this.opts.blockSize ?? DEFAULT_BLOCK_SIZE,
+      depth: this.opts.depth ?? (input.targets.length > 1 ? Math.max(DEFAULT_DEPTH, 16) : DEFAULT_DEPTH),
+      verifyDepth: this.opts.depth ?? DEFAULT_DEPTH,
+    };
     const job: StationJob = {
-      id: this.jobs.length + 1,
+      id,
       source,
       targets: plans.map((p) => ({ path: p.targetPath, drive: p.target })),
       plan,
@@ -170,16 +205,11 @@ export class Station {
         offset: plan.range.offset,
         length: plan.range.length,
         targetDelta: plan.targetOffset - plan.range.offset,
-        blockSize: this.opts.blockSize ?? DEFAULT_BLOCK_SIZE,
-        // One master to many: the ring is the window targets may drift apart by. 16 slots
-        // (64 MiB at the default block size) absorb a target's hiccups by themselves, so a
-        // target that still fills the whole window alone is slow, and leaves after a short
-        // grace (lagMs) instead of pacing everyone.
-        depth: this.opts.depth ?? (input.targets.length > 1 ? Math.max(DEFAULT_DEPTH, 16) : DEFAULT_DEPTH),
+        ...asked,
         backend: this.opts.backend ?? 'auto',
         direct: this.opts.direct ?? true,
-        verify: this.opts.verify ?? input.targets.length > 1,
-        lagMs: this.opts.lagMs ?? 50,
+        verify,
+        lagMs,
         retries: this.opts.retries ?? 2,
         hash: this.opts.hash,
         maxRate: this.opts.maxRate,
@@ -189,10 +219,46 @@ export class Station {
       control: new SharedArrayBuffer(8),
       map: input.map !== undefined ? resolve(input.map) : undefined,
       simulateErrors: input.simulateErrors,
+      ringBytes: 0,
+      asked,
     };
+    if (input.map !== undefined) this.unchecked.push({ path: resolve(input.map), given: input.map, deviceSize: source.size });
     this.jobs.push(job);
     this.opts.logger?.info({ job: job.id, source: input.source, targets: input.targets, range: plan.range }, 'job planned');
     return job;
+  }
+
+  /**
+   * The checks that need every job planned: each existing map must load (BAD_MAP). After the
+   * jobs' resources are compared, so a map that is another job's drive or file is a
+   * STATION_CONFLICT, not a malformed map. run() calls it too.
+   */
+  validate(): void {
+    // Each job's ring, cut to the job (a 4 KiB job needs one 4 KiB slot, not 16 MiB of
+    // them) and to its share of the budget among the jobs that can run at once.
+    const budget = this.opts.ringBudget ?? RING_BUDGET_BYTES;
+    const share = Math.floor(budget / Math.max(1, Math.min(this.opts.maxParallel, this.jobs.length)));
+    for (const j of this.jobs) {
+      const ring = ringShape({
+        length: j.spec.length,
+        targets: j.spec.targets.length,
+        blockSize: j.asked.blockSize,
+        blockSizeGiven: this.opts.blockSize !== undefined,
+        depth: j.asked.depth,
+        verifyDepth: j.asked.verifyDepth,
+        verify: j.spec.verify,
+        hash: Boolean(j.spec.hash?.length),
+        share,
+      });
+      j.spec.blockSize = ring.blockSize;
+      j.spec.depth = ring.depth;
+      j.spec.verifyDepth = ring.verifyDepth;
+      j.ringBytes = ring.bytes;
+    }
+    // A map that will not load is refused now, before any job starts (a regular file or a
+    // new name: a FIFO, device or folder is refused, never read).
+    for (const m of this.unchecked) checkMapPath(m.given, m.deviceSize);
+    this.unchecked = [];
   }
 
   /** Every job's progress from shared memory: cheap, any time, any rate. */
@@ -218,6 +284,7 @@ export class Station {
 
   /** Runs every planned job, at most maxParallel at once; resolves when all have ended. */
   async run(signal?: AbortSignal): Promise<StationJob[]> {
+    this.validate();
     // (a rescue prepares its own target: it must never truncate what an earlier run wrote)
     for (const j of this.jobs.filter((x) => !x.map)) {
       prepareFileTarget(j.plan);
@@ -228,8 +295,25 @@ export class Station {
     signal?.addEventListener('abort', onAbort);
     if (signal?.aborted) onAbort();
     trace('station: targets prepared, jobs queued');
+    // maxParallel runners take the jobs in order, each once its ring fits the budget: the
+    // pool's queue, the ports and the rings in use stay bounded by maxParallel, not by the
+    // number of jobs.
+    const gate = new MemoryGate(this.opts.ringBudget ?? RING_BUDGET_BYTES);
+    let next = 0;
+    const runner = async (): Promise<void> => {
+      while (next < this.jobs.length) {
+        const j = this.jobs[next++];
+        if (j.state === 'cancelled') continue;
+        await gate.take(j.ringBytes);
+        try {
+          await this.runOne(j);
+        } finally {
+          gate.give(j.ringBytes);
+        }
+      }
+    };
     try {
-      await Promise.all(this.jobs.map((j) => this.runOne(j)));
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(this.opts.maxParallel, this.jobs.length)) }, runner));
     } finally {
       signal?.removeEventListener('abort', onAbort);
       trace('station: every job ended, closing the pool');
@@ -251,7 +335,10 @@ export class Station {
         return;
       }
       if (m.type === 'phase' && m.phase !== undefined) {
-        if (job.startedAt === undefined && !this.jobs.some((j) => j.startedAt !== undefined)) this.opts.whenRunning?.();
+        if (!this.anyStarted) {
+          this.anyStarted = true;
+          this.opts.whenRunning?.();
+        }
         job.startedAt ??= Date.now();
         const st = phaseState[m.phase];
         if (st && job.state !== 'paused') job.state = st;

@@ -2,10 +2,10 @@
 // that fails every write, one 1:N job with a slow target. Every other target must be a
 // byte-identical copy, every failure reported with its reason and offset.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
-import { lastEvent, makeFile, runCli, sha256, useLoopScratch } from '../helpers/fixtures.js';
+import { lastEvent, makeFile, runCli, sh, sha256, useLoopScratch } from '../helpers/fixtures.js';
 import { badSectors, failingDrive as startDrive, type FailingDrive, type FailingDriveOptions } from '../helpers/failing-drive.js';
 import { fullTarget, slowTarget, type SlowTarget } from '../helpers/slow-target.js';
 
@@ -195,11 +195,21 @@ describeRoot('station: many jobs at once', () => {
       '{"jobs": [{"source": "/x"}]}',
       '{"jobs": [{"source": "/x", "targets": ["/y"], "colour": "red"}]}',
       '{"jobs": [{"source": "/x", "targets": ["/y", "/z"], "map": "/m"}]}',
+      '{"jobs": [{"source": "/x", "targets": ["/y"]}], "maxparallel": 2}',
     ]) {
       writeFileSync(f, text);
       const r = runCli(['run', f, '--json']);
       expect(r.status, text).toBe(2);
       expect(lastEvent(r, 'error')?.code).toBe('BAD_JOBFILE');
+    }
+    // a FIFO nobody writes and an endless device: refused at once, unread (one line, no stack)
+    const fifo = join(fx.dir(), 'jobs.fifo');
+    sh('mkfifo', [fifo]);
+    for (const path of [fifo, '/dev/zero']) {
+      const r = runCli(['run', path]);
+      expect(r.status, path).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^clonestation: job file .*: it is a (FIFO|character device).*, not a regular file: give the path of a file \[BAD_JOBFILE\]$/m);
     }
   });
 
@@ -248,6 +258,60 @@ describeRoot('station: many jobs at once', () => {
       .map((l) => l.split(/\s+/).map((x) => Number(x)).slice(0, 2));
     expect(bad).toEqual(sick.bad.map((b) => [b.offset, b.length]));
     expect(sha256(dst.file)).toBe(sha256(src.file));
+  });
+
+  it("refuses a job file whose rescue map is another job's drive or file, before anything is written", () => {
+    const size = 1 << 20;
+    const d = join(fx.dir(), 'conflict');
+    mkdirSync(d);
+    const a = fx.loop(makeFile(join(d, 'a.img'), size));
+    const b = fx.loop(makeFile(join(d, 'b.img'), size));
+    const c = fx.loop(makeFile(join(d, 'c.img'), size));
+    const file = makeFile(join(d, 'f.img'), size);
+    linkSync(file, join(d, 'f-link.img'));
+    const rescue = (map: string): object => ({ source: c.dev, targets: [join(d, 'rescued.img')], map });
+    const cases: { name: string; jobs: object[] }[] = [
+      { name: "the map is another job's target device", jobs: [{ source: a.dev, targets: [b.dev] }, rescue(b.dev)] },
+      { name: "the map is another job's source device", jobs: [{ source: a.dev, targets: [b.dev] }, rescue(a.dev)] },
+      { name: "a later job's target is the map (a new file)", jobs: [rescue(join(d, 'new.map')), { source: a.dev, targets: [join(d, 'sub', '..', 'new.map')] }] },
+      { name: "the map is a hard link of another job's target file", jobs: [{ source: a.dev, targets: [file] }, rescue(join(d, 'f-link.img'))] },
+      { name: "a target is the map's crash journal", jobs: [rescue(join(d, 'j.map')), { source: a.dev, targets: [join(d, 'j.map.journal-1')] }] },
+      { name: 'two jobs share one map', jobs: [rescue(join(d, 'same.map')), { source: a.dev, targets: [join(d, 'other.img')], map: join(d, 'same.map') }] },
+    ];
+    mkdirSync(join(d, 'sub'));
+    const hashes = (): Record<string, string> => Object.fromEntries([a.file, b.file, c.file, file].map((f) => [f, sha256(f)]));
+    const before = hashes();
+    const listing = readdirSync(d).sort();
+    for (const { name, jobs } of cases) {
+      const jobfile = join(fx.dir(), 'conflict.json');
+      writeFileSync(jobfile, JSON.stringify({ jobs }));
+      const r = runCli(['run', jobfile, '--yes', '--json', '--no-log']);
+      expect(r.status, `${name}: ${r.stdout}${r.stderr}`).toBe(4);
+      expect(lastEvent(r, 'error')?.code, name).toBe('STATION_CONFLICT');
+      expect(hashes(), name).toEqual(before);
+      expect(readdirSync(d).sort(), name).toEqual(listing);
+    }
+    expect(existsSync(join(d, 'rescued.img'))).toBe(false);
+  });
+
+  it('plans and runs a job file of 2,000 tiny file jobs to the end, every target exact', () => {
+    const d = join(fx.dir(), 'many');
+    mkdirSync(d);
+    const n = 2000;
+    const jobs = Array.from({ length: n }, (_, i) => {
+      const data = Buffer.alloc(4096 + (i % 3) * 512, i % 251);
+      data.writeUInt32LE(i, 0);
+      writeFileSync(join(d, `s${i}`), data);
+      return { source: join(d, `s${i}`), targets: [join(d, `t${i}`)] };
+    });
+    const jobfile = join(fx.dir(), 'many.json');
+    writeFileSync(jobfile, JSON.stringify({ jobs }));
+    const report = join(fx.dir(), 'many-report.json');
+    const r = runCli(['run', jobfile, '--yes', '--no-log', '--report', report]); // (no --json: its done event holds the whole report)
+    expect(r.status, r.stderr + r.stdout.slice(-2000)).toBe(0);
+    const summary = (JSON.parse(readFileSync(report, 'utf8')) as { summary: { jobs: number; done: number; targetsDone: number } }).summary;
+    expect(summary).toMatchObject({ jobs: n, done: n, targetsDone: n });
+    for (let i = 0; i < n; i++) expect(readFileSync(join(d, `t${i}`)).equals(readFileSync(join(d, `s${i}`))), `t${i}`).toBe(true);
   });
 });
 
