@@ -5,7 +5,7 @@
 // An unfinished backup never looks finished: every file is written under a `.partial`
 // name and renamed only after the last byte is synced and hashed, and the manifest says
 // complete: false until then (and why, when it stops early).
-import { closeSync, existsSync, ftruncateSync, openSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, renameSync, rmSync, statSync, statfsSync, truncateSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { CancelledError, CloneStationError, ImageError, IoError, RefusedError, UsageError } from '../errors.js';
 import { devKey, inspectDrive, wholeDisk, splitDev, type DriveInfo } from '../drive.js';
@@ -20,6 +20,8 @@ import { MANIFEST_FORMAT, manifestPath, saveManifest, type ImageFormat, type Man
 import { partPath } from './parts.js';
 import { expandName } from './names.js';
 import { pruneBackups } from './prune.js';
+import { namedFiles, previousBackup, removeFiles, thisWriter } from './rerun.js';
+import { formatBytes } from '../units.js';
 import type { RescueOptions } from '../rescue/rescue.js';
 
 export interface BackupOptions extends Pick<RangeText, 'offset' | 'length'>, EngineTuning {
@@ -90,8 +92,33 @@ function checkOutputNotOnSource(source: DriveInfo, out: string): void {
     throw new RefusedError('SAME_DRIVE', `OUT ${out} is on the drive being backed up (${source.path}): write the image to another drive`);
 }
 
-function existingOutputs(name: string): string[] {
-  return [name, manifestPath(name), partPath(name, 1)].filter((p) => existsSync(p));
+/** Bytes a file holds on its file system (0 when there is none). */
+function allocatedBytes(path: string): number {
+  try {
+    return statSync(path).blocks * 512;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Refuses a backup that cannot fit before anything is written (TARGET_TOO_SMALL, exit 4),
+ * where its size is known: a raw image is the range's bytes (less what a resumed rescue's
+ * image already holds); a ZIP at --level 0 stores them (plus headers); a compressed ZIP's
+ * size is not known beforehand, so it is not checked (a full drive ends it with OUTPUT_FULL).
+ * `freed`: bytes the replaced unfinished backup's files give back.
+ */
+function checkFreeSpace(name: string, format: ImageFormat, level: number, length: number, have: number, freed: number, rescue: boolean): void {
+  if (format === 'zip' && level > 0) return;
+  const need = Math.max(0, length - have);
+  const fs = statfsSync(dirname(resolve(name)));
+  const free = fs.bavail * fs.bsize + freed;
+  if (need > free)
+    throw new RefusedError(
+      'TARGET_TOO_SMALL',
+      `the file system holding ${name} has ${formatBytes(free)} free but the ${format === 'zip' ? 'stored ZIP' : rescue ? 'rescued image' : 'image'} needs ${formatBytes(need)}: free space, choose another folder${format === 'raw' && !rescue ? ', or write a ZIP' : ''}`,
+      { free, needed: need },
+    );
 }
 
 function sourceIdentity(d: DriveInfo): Manifest['source'] {
@@ -154,13 +181,13 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     throw new UsageError('a rescue backup (--map) writes one raw image: use OUT.img without --split', 'USAGE');
   const level = o.level ?? 6;
   checkOutputNotOnSource(source, name);
-  const existing = existingOutputs(name);
   const mPath = manifestPath(name);
   const work = `${name}.partial`;
-  // A rescue resumes from its map: its own earlier, unfinished run is not in the way.
-  const resuming = mapPath !== undefined && existsSync(mapPath) && existsSync(work);
-  if (existing.length > 0 && !o.force && !(resuming && !existsSync(name)))
-    throw new RefusedError('OUTPUT_EXISTS', `${existing[0]} already exists: choose another name (a {datetime} template), or --force to replace it`, { path: existing[0] });
+  // A complete backup under this name is kept (unless --force); an unfinished one is
+  // replaced, or continued from its rescue map.
+  const previous = previousBackup(name, { force: o.force, mapPath });
+  checkFreeSpace(name, format, level, range.length, previous.resuming ? allocatedBytes(work) : 0, previous.freed, mapPath !== undefined);
+  removeFiles(previous.stale);
 
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
@@ -180,11 +207,13 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
       parts: [],
     },
     hashes: {},
+    writer: thisWriter(),
   };
   // The manifest exists, saying "not complete", before the first byte of the image does.
   saveManifest(mPath, manifest);
   // Nothing below asks anything: a dashboard may take the terminal.
   o.ready?.();
+  for (const n of previous.notes) reporter.note(n);
   const mounted = mountedSourceNote(source);
   if (mounted) reporter.note(mounted);
   reporter.note(`backing up ${range.length} bytes of ${source.path} at ${range.offset} to ${name} (${format}${o.splitSize ? `, parts of ${o.splitSize} bytes` : ''}${o.hash.length ? `, ${o.hash.join(', ')}` : ''})`, {
@@ -217,6 +246,8 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
       manifest.incompleteReason += ' (the partial image was deleted to free the space)';
     }
     manifest.endedAt = new Date().toISOString();
+    // stopped: nobody writes it any more (a rerun may replace it, even from this process)
+    delete manifest.writer;
     try {
       saveManifest(mPath, manifest);
     } catch {
@@ -251,8 +282,15 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   const hashFiles = writeHashFiles(name, manifest);
   manifest.complete = true;
   delete manifest.incompleteReason;
+  delete manifest.writer;
   saveManifest(mPath, manifest);
-  const pruned = o.keep !== undefined ? pruneBackups(name, manifest, o.keep) : [];
+  // What an earlier backup of this name (replaced with --force) had and this one has not:
+  // parts beyond this one's last, hash files of other algorithms, leftover work files.
+  const mine = new Set([...finals.map((f) => resolve(f)), ...hashFiles.map((f) => resolve(f))]);
+  removeFiles(namedFiles(name).filter((f) => !mine.has(f)));
+  const prune = o.keep !== undefined ? pruneBackups(name, manifest, o.keep) : { deleted: [], notes: [] };
+  for (const n of prune.notes) reporter.note(n);
+  const pruned = prune.deleted;
   return {
     image: name,
     manifest: mPath,
@@ -336,9 +374,8 @@ async function zipBackup(
 ): Promise<Written> {
   const { openPartSink } = await import('./parts.js');
   const { ZipImageWriter } = await import('./zip/writer.js');
-  // The archive's own files get a hash too, so `sha256sum -c` can check them as they lie.
-  const fileHash = o.hash.find((a) => a === 'sha256' || a === 'sha1' || a === 'md5' || a === 'sha512');
-  const sink = openPartSink(work, { partSize: o.splitSize, hash: fileHash, overwrite: true });
+  // The archive's own files get every hash too, so `sha256sum -c`, `md5sum -c`, ... check them as they lie.
+  const sink = openPartSink(work, { partSize: o.splitSize, hash: o.hash, overwrite: true });
   const writer = new ZipImageWriter({ sink, entryName: basename(name).replace(/\.zip$/i, '.img'), level, size: range.length });
   const zipTap: Tap = { consume: (data) => writer.write(data) };
   const job = new EngineJob({
@@ -363,7 +400,7 @@ async function zipBackup(
     throw e;
   }
   return {
-    parts: result.parts.parts.map((p) => ({ path: p.path, size: p.size, hashes: p.hash && fileHash ? { [fileHash]: p.hash } : {} })),
+    parts: result.parts.parts.map((p) => ({ path: p.path, size: p.size, hashes: p.hashes ?? {} })),
     compressedSize: result.compressedSize,
   };
 }
