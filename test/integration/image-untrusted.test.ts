@@ -134,7 +134,7 @@ describe('restore: what is checked, and what is kept', () => {
     }
   });
 
-  it('a ZIP whose one entry is a folder is refused (IMAGE_CORRUPT), the target untouched', () => {
+  it('a ZIP whose one entry is a folder, or with no entry or two, is refused (IMAGE_CORRUPT), the target untouched', () => {
     const dir = join(s.dir, `zipdir-${n++}`);
     mkdirSync(join(dir, 'd'), { recursive: true });
     expect(spawnSync('zip', ['-q', 'e.zip', 'd/'], { cwd: dir }).status).toBe(0);
@@ -143,6 +143,19 @@ describe('restore: what is checked, and what is kept', () => {
     const r = runCli(['restore', join(dir, 'e.zip'), target, '--yes']);
     expectOneLineError(r, 'IMAGE_CORRUPT');
     expect(r.stderr).toMatch(/"d\/" is a folder, not a drive image file/);
+    expect(sha256(target)).toBe(before);
+    // no entry at all (an end record only), and two entries
+    const eocd = Buffer.alloc(22);
+    eocd.writeUInt32LE(0x06054b50, 0);
+    writeFileSync(join(dir, 'empty.zip'), eocd);
+    writeFileSync(join(dir, 'a'), 'a');
+    writeFileSync(join(dir, 'b'), 'b');
+    expect(spawnSync('zip', ['-q', 'two.zip', 'a', 'b'], { cwd: dir }).status).toBe(0);
+    for (const [zip, count] of [['empty.zip', 0], ['two.zip', 2]] as const) {
+      const e = runCli(['restore', join(dir, zip), target, '--yes']);
+      expectOneLineError(e, 'IMAGE_CORRUPT');
+      expect(e.stderr).toContain(`it has ${count} entries`);
+    }
     expect(sha256(target)).toBe(before);
   });
 
