@@ -16,7 +16,7 @@ import type { Reporter } from '../progress.js';
 import type { Extent } from '../extent.js';
 import type { Tap } from '../tap.js';
 import { CHECK_TOOL, MultiHash, hashFileText, type HashAlgorithm } from './hash.js';
-import { MANIFEST_FORMAT, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
+import { MANIFEST_FORMAT, MAX_UNREADABLE_LISTED, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
 import { partPath } from './parts.js';
 import { expandName } from './names.js';
 import { pruneBackups } from './prune.js';
@@ -267,6 +267,10 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   manifest.hashes = whole.digest();
   // A raw image in one file: the file's hashes are the image's.
   if (format === 'raw' && !o.splitSize) manifest.image.parts[0].hashes = manifest.hashes;
+  if (written.unreadable && written.unreadable.length > MAX_UNREADABLE_LISTED) {
+    reporter.note(`${written.unreadable.length} unreadable areas: the manifest lists the first ${MAX_UNREADABLE_LISTED}, the map ${mapPath} lists every one`);
+    written.unreadable = written.unreadable.slice(0, MAX_UNREADABLE_LISTED);
+  }
   if (written.unreadable) {
     manifest.rescue = {
       map: basename(mapPath ?? ''),

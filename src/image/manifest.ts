@@ -8,6 +8,14 @@ import { SchemaError, amount, arr, bool, fail, fileName, int, isoDate, literal, 
 
 export const MANIFEST_FORMAT = 'clonestation-image/1';
 
+/**
+ * A manifest is small: a rescue's list of unreadable areas is the only thing that grows.
+ * The list is capped (the rescue map lists every area) so that every manifest backup writes
+ * stays below the size a reader accepts: about 40 bytes an area as saveManifest writes it.
+ */
+export const MANIFEST_MAX_BYTES = 256 << 20;
+export const MAX_UNREADABLE_LISTED = 4_000_000;
+
 /** Hex digits of each algorithm's digest. */
 const HEX_DIGITS: Record<HashAlgorithm, number> = { md5: 32, sha1: 40, sha256: 64, sha512: 128, xxh3: 16, xxh128: 32, blake3: 64, crc32: 8 };
 
@@ -68,7 +76,7 @@ const manifestSchema = obj({
   /** hex digests of the image's bytes (the source range as read; zip: uncompressed) */
   hashes: hashes(),
   /** a rescue of a failing drive: its ddrescue map, and what could not be read */
-  rescue: opt(obj({ map: fileName(), badBytes: int(), badAreas: int(), fill: str(100), unreadable: arr(extent(), 10_000_000) })),
+  rescue: opt(obj({ map: fileName(), badBytes: int(), badAreas: int(), fill: str(100), unreadable: arr(extent(), MAX_UNREADABLE_LISTED) })),
   /** how long it took, and how fast */
   seconds: opt(amount()),
   bytesPerSec: opt(amount()),
@@ -121,9 +129,6 @@ export function parseManifest(doc: unknown, where: string): Manifest {
   }
 }
 
-/** A manifest is small: a rescue's list of unreadable areas is the only thing that grows. */
-export const MANIFEST_MAX_BYTES = 64 << 20;
-
 export function manifestPath(imageName: string): string {
   return `${imageName}.manifest.json`;
 }
@@ -131,7 +136,9 @@ export function manifestPath(imageName: string): string {
 /** Written to a temporary name, synced and renamed: a crash leaves the old or the new one. */
 export function saveManifest(path: string, m: Manifest): void {
   const tmp = `${path}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(m, null, 2)}\n`);
+  // indented for people, but an extent on one line: a rescue's list stays ~40 bytes an area
+  const text = JSON.stringify(m, null, 2).replace(/\{\n\s*"offset": (\d+),\n\s*"length": (\d+)\n\s*\}/g, '{ "offset": $1, "length": $2 }');
+  writeFileSync(tmp, `${text}\n`);
   const fd = openSync(tmp, 'r');
   try {
     fsyncSync(fd);

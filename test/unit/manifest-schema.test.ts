@@ -3,13 +3,13 @@
 // refused without hanging or reading it whole; a good manifest passes, typed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { ftruncateSync, mkdirSync, openSync, closeSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { ftruncateSync, mkdirSync, openSync, closeSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scratch } from '../helpers/fixtures.js';
 import { makeImage } from '../helpers/images.js';
 import { mixedImage } from '../helpers/zip.js';
 import { BAD_MANIFESTS, mutate } from '../helpers/bad-manifests.js';
-import { MANIFEST_MAX_BYTES, loadManifest, parseManifest, type Manifest } from '../../src/image/manifest.js';
+import { MANIFEST_MAX_BYTES, MAX_UNREADABLE_LISTED, loadManifest, parseManifest, saveManifest, type Manifest } from '../../src/image/manifest.js';
 import { CloneStationError, ExitStatus } from '../../src/errors.js';
 
 let s: ReturnType<typeof scratch>;
@@ -80,6 +80,21 @@ describe('loadManifest reads only a regular file of bounded size', () => {
     const e = refusal(() => loadManifest(big));
     expect(e.code).toBe('IMAGE_CORRUPT');
     expect(e.message).toMatch(/more than a manifest can be/);
+  });
+
+  it('what saveManifest writes for a rescue with many unreadable areas stays readable: ~40 bytes an area, the cap far below the size limit', () => {
+    const n = 100_000;
+    const unreadable = Array.from({ length: n }, (_, i) => ({ offset: i * 4096, length: 512 }));
+    const m = { ...good, range: { offset: 0, length: n * 4096 }, source: { ...good.source, size: n * 4096 }, image: { ...good.image, parts: [{ ...good.image.parts[0], size: n * 4096 }] } } as Manifest;
+    m.rescue = { map: 'r.img.map', badBytes: n * 512, badAreas: n, fill: '0x00', unreadable };
+    const p = join(s.dir, 'many.img.manifest.json');
+    saveManifest(p, m);
+    const perArea = statSync(p).size / n;
+    expect(perArea).toBeLessThan(50);
+    expect(MAX_UNREADABLE_LISTED * 50).toBeLessThan(MANIFEST_MAX_BYTES);
+    expect(loadManifest(p).rescue?.unreadable).toEqual(unreadable);
+    const tooMany = { ...m, rescue: { ...m.rescue, unreadable: new Array(MAX_UNREADABLE_LISTED + 1).fill(null) } };
+    expect(refusal(() => parseManifest(tooMany, 'x')).message).toMatch(/rescue\.unreadable must be a list of at most 4000000 items/);
   });
 
   it('not JSON, and missing: their own codes', () => {
