@@ -7,7 +7,7 @@
 import { existsSync, lstatSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CloneStationError, RefusedError } from '../errors.js';
+import { CloneStationError, RefusedError, UsageError } from '../errors.js';
 import { HASH_ALGORITHMS } from './hash.js';
 import { loadManifest, manifestPath, type Manifest } from './manifest.js';
 
@@ -42,20 +42,29 @@ function writerState(w: Writer | undefined): 'alive' | 'gone' | 'unknown' {
  * and the work files OUT.partial, OUT.partial.NNN (not the manifest, not a rescue map).
  */
 export function namedFiles(name: string): string[] {
+  return scanNames(name).files;
+}
+
+/** namedFiles, and the names of the pattern that are not files (a folder, a FIFO, a device). */
+function scanNames(name: string): { files: string[]; others: string[] } {
   const dir = dirname(resolve(name));
   const base = basename(name);
   const hashes = new Set<string>(HASH_ALGORITHMS);
-  const out: string[] = [];
+  const files: string[] = [];
+  const others: string[] = [];
   for (const f of readdirSync(dir)) {
     if (!f.startsWith(base)) continue;
     const rest = f.slice(base.length);
-    if (rest === '' || /^\.\d{3,}$/.test(rest) || /^\.partial(\.\d{3,})?$/.test(rest) || (rest.startsWith('.') && hashes.has(rest.slice(1)))) {
+    if (rest === '' || /^\.\d{3,}$/.test(rest) || /^\.partial(\.\d{3,})?$/.test(rest) || rest === '.manifest.json' || (rest.startsWith('.') && hashes.has(rest.slice(1)))) {
       const p = join(dir, f);
       const st = lstatSync(p, { throwIfNoEntry: false });
-      if (st && (st.isFile() || st.isSymbolicLink())) out.push(p);
+      if (!st) continue;
+      if (st.isFile() || st.isSymbolicLink()) {
+        if (rest !== '.manifest.json') files.push(p);
+      } else others.push(p);
     }
   }
-  return out;
+  return { files, others };
 }
 
 /** Bytes a file holds on its file system (what deleting it frees). */
@@ -87,7 +96,11 @@ export function previousBackup(name: string, o: { force?: boolean; mapPath?: str
   const mPath = manifestPath(name);
   const work = `${name}.partial`;
   const notes: string[] = [];
-  const files = namedFiles(name);
+  const { files, others } = scanNames(name);
+  // the backup renames and writes these names: a folder, FIFO or device there is refused
+  // now, before anything is written, even with --force
+  if (others[0] !== undefined)
+    throw new UsageError(`${others[0]} is not a regular file (a folder, FIFO or device) and the backup would write that name: move it away or choose another OUT`, 'BAD_PATH', { path: others[0] });
   const finals = files.filter((f) => f === resolve(name) || /\.\d{3,}$/.test(f.slice(resolve(name).length)));
   const exists = (path: string, why: string): RefusedError =>
     new RefusedError('OUTPUT_EXISTS', `${path} already exists${why}: choose another name (a {datetime} template), or --force to replace it`, { path });

@@ -109,6 +109,29 @@ describe('--keep never deletes outside the backup folder', () => {
   });
 });
 
+describe('backup: names it would write that are not files', () => {
+  it('OUT, OUT.sha256 or OUT.manifest.json a folder or FIFO: BAD_PATH (exit 2) before anything is written, even with --force', () => {
+    for (const [what, make] of [
+      ['disk.img', 'dir'],
+      ['disk.img.sha256', 'dir'],
+      ['disk.img.manifest.json', 'fifo'],
+      ['disk.img.002', 'fifo'],
+    ] as const) {
+      const dir = join(s.dir, `outbad-${n++}`);
+      mkdirSync(dir);
+      const src = makeFile(join(dir, 'src.bin'), 64 * KiB);
+      if (make === 'dir') mkdirSync(join(dir, what));
+      else spawnSync('mkfifo', [join(dir, what)]);
+      for (const force of [[], ['--force']]) {
+        const r = runCli(['backup', src, join(dir, 'disk.img'), ...force]);
+        expectOneLineError(r, 'BAD_PATH');
+        expect(r.stderr).toContain(join(dir, what));
+        expect(readdirSync(dir).sort()).toEqual([what, 'src.bin'].sort());
+      }
+    }
+  });
+});
+
 describe('restore: what is checked, and what is kept', () => {
   it('a manifest without hashes: NO_HASHES (exit 2) unless --no-check, which says the bytes go unchecked', () => {
     for (const kind of ['raw', 'zip'] as const) {
