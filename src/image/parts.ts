@@ -162,13 +162,15 @@ class FilePartSink implements PartSink {
   private async openNext(): Promise<NonNullable<FilePartSink['current']>> {
     const path = this.opts.partSize === undefined ? this.out : partPath(this.out, this.done.length + 1);
     const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | (this.opts.overwrite ? fsConstants.O_TRUNC : fsConstants.O_EXCL);
+    // the hashers first: nothing is left open if one cannot be made
+    const hash = this.algorithms.length > 0 ? await MultiHash.create(this.algorithms) : undefined;
     let fh: FileHandle;
     try {
       fh = await open(path, flags, 0o644);
     } catch (e) {
       throw writeError(e, path, 'create');
     }
-    this.current = { path, fh, size: 0, ...(this.algorithms.length > 0 ? { hash: await MultiHash.create(this.algorithms) } : {}) };
+    this.current = { path, fh, size: 0, ...(hash ? { hash } : {}) };
     return this.current;
   }
 
