@@ -40,6 +40,9 @@ export function fail(at: string, expected: string, v: unknown): never {
 
 const join = (at: string, key: string): string => (at === '' ? key : `${at}.${key}`);
 
+/** A key from the document as shown in a message: plain, or quoted and cut short (never a newline, never 1 MB). */
+const keyText = (key: string): string => (/^[A-Za-z0-9_]{1,40}$/.test(key) ? key : JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key));
+
 export const bool = (): Schema<boolean> => ({ check: (v, at) => (typeof v === 'boolean' ? v : fail(at, 'true or false', v)) });
 
 /** A whole number from `min` to `max` that a double holds exactly (no 1e300, no 0.5). */
@@ -144,7 +147,7 @@ export function someOf<const K extends string, V>(keys: readonly K[], value: (ke
       if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(at, 'an object', v);
       const out: Partial<Record<K, V>> = {};
       for (const [key, x] of Object.entries(v as Record<string, unknown>)) {
-        if (!(keys as readonly string[]).includes(key)) throw new SchemaError(join(at, key), `is not known: use ${keys.join(', ')}`);
+        if (!(keys as readonly string[]).includes(key)) throw new SchemaError(join(at, keyText(key)), `is not known: use ${keys.join(', ')}`);
         out[key as K] = value(key as K).check(x, join(at, key));
       }
       return out;

@@ -65,6 +65,7 @@ export const BAD_MANIFESTS: BadManifest[] = [
   { label: 'entryName a number', at: 'image.entryName', value: 5, field: 'image\\.entryName', code: c },
   { label: 'hashes null', at: 'hashes', value: null, field: 'hashes must be a JSON object|hashes must be an object', code: c },
   { label: 'unknown hash algorithm', at: 'hashes.sha999', value: '00', field: 'hashes\\.sha999 is not known', code: c },
+  { label: 'a hash key with a newline', at: 'hashes.a\nb', value: '00', field: 'hashes\\."a\\\\nb" is not known', code: c },
   { label: 'sha256 of the wrong length', at: 'hashes.sha256', value: 'abcd', field: 'hashes\\.sha256 must be 64 hex digits', code: c },
   { label: 'rescue map ../victim', at: 'rescue', value: { map: '../victim', badBytes: 0, badAreas: 0, fill: '0x00', unreadable: [] }, field: 'rescue\\.map', code: c },
   { label: 'unreadable past the image', at: 'rescue', value: { map: 'r.img.map', badBytes: 512, badAreas: 1, fill: '0x00', unreadable: [{ offset: 1 << 30, length: 512 }] }, field: 'rescue\\.unreadable\\[0\\]', code: c },
