@@ -231,7 +231,8 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     else if (format === 'zip') written = await zipBackup(o, source, range, work, name, level, whole, reporter, signal);
     else written = await rawBackup(o, source, range, work, whole, reporter, signal);
   } catch (e) {
-    manifest.incompleteReason = e instanceof CloneStationError ? `${e.code}: ${e.message}` : String(e);
+    // one line, as the manifest's schema wants it
+    manifest.incompleteReason = (e instanceof CloneStationError ? `${e.code}: ${e.message}` : String(e)).replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, 4000);
     if (e instanceof CloneStationError && e.code === 'OUTPUT_FULL' && mapPath === undefined) {
       // Not resumable, so of no use; deleting it makes room to record why it failed.
       // Truncated first: the kernel may hold the file a moment longer (io_uring tears

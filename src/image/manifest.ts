@@ -25,6 +25,9 @@ const hashes = (): Schema<Partial<Record<HashAlgorithm, string>>> =>
 
 const extent = () => obj({ offset: int(), length: int() });
 
+/** Free text shown to the user (a reason, a model, a path): one line, no control characters. */
+const text = (max = 4096) => str(max, /^[^\x00-\x1f\x7f]*$/, 'one line of text');
+
 const partSchema = obj({
   /** file name, in the manifest's folder (never a path: a manifest is untrusted input) */
   name: fileName(),
@@ -39,21 +42,21 @@ const partSchema = obj({
  */
 const manifestSchema = obj({
   format: literal(MANIFEST_FORMAT),
-  tool: obj({ name: literal('clonestation'), version: str(100) }),
+  tool: obj({ name: literal('clonestation'), version: text(100) }),
   /** false until the last byte is written, synced and hashed: an image never looks done early */
   complete: bool(),
   /** why it is not complete (interrupted, failed), when it is not */
-  incompleteReason: opt(str()),
+  incompleteReason: opt(text()),
   /** while a backup runs: who writes it (a rerun replaces an unfinished backup only when its writer is gone) */
-  writer: opt(obj({ host: str(255), pid: int(1, 2 ** 31), since: str(40, /^\d+$/, 'a start time in clock ticks') })),
+  writer: opt(obj({ host: text(255), pid: int(1, 2 ** 31), since: str(40, /^\d+$/, 'a start time in clock ticks') })),
   startedAt: isoDate(),
   endedAt: opt(isoDate()),
   source: obj({
-    path: str(),
+    path: text(),
     kind: oneOf(['block', 'file']),
-    model: opt(str(255)),
-    serial: opt(str(255)),
-    wwn: opt(str(255)),
+    model: opt(text(255)),
+    serial: opt(text(255)),
+    wwn: opt(text(255)),
     size: int(),
     logicalSectorSize: int(1, 1 << 20),
     physicalSectorSize: int(1, 1 << 20),
@@ -67,7 +70,7 @@ const manifestSchema = obj({
     /** part size of a byte split (name.001, name.002, ...), absent for one file */
     splitSize: opt(int(1)),
     /** zip: the entry holding the image, and deflate level */
-    entryName: opt(str(65535)),
+    entryName: opt(text(65535)),
     level: opt(int(0, 9)),
     compressedSize: opt(int()),
     /** the files, in order */
@@ -76,7 +79,7 @@ const manifestSchema = obj({
   /** hex digests of the image's bytes (the source range as read; zip: uncompressed) */
   hashes: hashes(),
   /** a rescue of a failing drive: its ddrescue map, and what could not be read */
-  rescue: opt(obj({ map: fileName(), badBytes: int(), badAreas: int(), fill: str(100), unreadable: arr(extent(), MAX_UNREADABLE_LISTED) })),
+  rescue: opt(obj({ map: fileName(), badBytes: int(), badAreas: int(), fill: text(100), unreadable: arr(extent(), MAX_UNREADABLE_LISTED) })),
   /** how long it took, and how fast */
   seconds: opt(amount()),
   bytesPerSec: opt(amount()),

@@ -69,6 +69,8 @@ export const BAD_MANIFESTS: BadManifest[] = [
   { label: 'sha256 of the wrong length', at: 'hashes.sha256', value: 'abcd', field: 'hashes\\.sha256 must be 64 hex digits', code: c },
   { label: 'rescue map ../victim', at: 'rescue', value: { map: '../victim', badBytes: 0, badAreas: 0, fill: '0x00', unreadable: [] }, field: 'rescue\\.map', code: c },
   { label: 'unreadable past the image', at: 'rescue', value: { map: 'r.img.map', badBytes: 512, badAreas: 1, fill: '0x00', unreadable: [{ offset: 1 << 30, length: 512 }] }, field: 'rescue\\.unreadable\\[0\\]', code: c },
+  { label: 'a reason of two lines', at: 'incompleteReason', value: 'killed\nclonestation: fake [OK]', field: 'incompleteReason must be one line of text', code: c },
+  { label: 'a model with an escape sequence', at: 'source.model', value: 'disk\u001b[2J', field: 'source\\.model', code: c },
   { label: 'seconds negative', at: 'seconds', value: -3, field: 'seconds', code: c },
   { label: 'writer pid zero', at: 'writer', value: { host: 'h', pid: 0, since: '1' }, field: 'writer\\.pid', code: c },
 ];
