@@ -198,8 +198,13 @@ describeRoot('backup', () => {
       return { closed, progressed, kill: (sig) => child.kill(sig), out: () => stdout };
     };
     try {
-      for (const [sig, extra] of [['SIGINT', []], ['SIGKILL', ['--split', '3MiB']]] as const) {
-        const out = join(dir, `${sig}.img`);
+      const runs = [
+        ['SIGINT', 'int.img', []],
+        ['SIGKILL', 'kill.img', ['--split', '3MiB']],
+        ['SIGKILL', 'kill.zip', ['--split', '1MiB', '--level', '1']],
+      ] as const;
+      for (const [sig, name, extra] of runs) {
+        const out = join(dir, name);
         const first = start(out, [...extra]);
         await first.progressed;
         first.kill(sig);
@@ -214,20 +219,26 @@ describeRoot('backup', () => {
         expect(m.complete).toBe(true);
         expect(m.writer).toBeUndefined();
         expect(m.hashes.sha256).toBe(sha256(data));
-        const files = readdirSync(dir).filter((f) => f.startsWith(`${sig}.img`)).sort();
-        const parts = extra.length > 0 ? [`${sig}.img.001`, `${sig}.img.002`, `${sig}.img.003`] : [`${sig}.img`];
-        expect(files).toEqual([...parts, `${sig}.img.manifest.json`, `${sig}.img.md5`, `${sig}.img.sha256`].sort());
-        const joined = join(dir, `${sig}.joined`);
-        spawnSync('sh', ['-c', `cat ${parts.map((p) => join(dir, p)).join(' ')} > ${joined}`]);
-        expect(sha256(joined)).toBe(sha256(data));
-        expect(tool('sha256sum', ['-c', `${sig}.img.sha256`], dir).status).toBe(0);
-        expect(tool('md5sum', ['-c', `${sig}.img.md5`], dir).status).toBe(0);
+        const parts = m.image.parts.map((p) => p.name);
+        if (name === 'kill.img') expect(parts).toEqual(['kill.img.001', 'kill.img.002', 'kill.img.003']);
+        if (name === 'kill.zip') expect(parts.length).toBeGreaterThan(1);
+        // nothing of the killed run is left: only the new image's files
+        expect(readdirSync(dir).filter((f) => f.startsWith(name)).sort()).toEqual([...parts, `${name}.manifest.json`, `${name}.md5`, `${name}.sha256`].sort());
+        const joined = join(dir, `${name}.joined`);
+        const readBack = (): string => {
+          spawnSync('sh', ['-c', `cat ${parts.map((p) => join(dir, p)).join(' ')} > ${joined}`]);
+          if (name.endsWith('.zip')) spawnSync('sh', ['-c', `unzip -p ${joined} > ${joined}.img`]);
+          return sha256(name.endsWith('.zip') ? `${joined}.img` : joined);
+        };
+        expect(readBack()).toBe(sha256(data));
+        expect(tool('sha256sum', ['-c', `${name}.sha256`], dir).status).toBe(0);
+        expect(tool('md5sum', ['-c', `${name}.md5`], dir).status).toBe(0);
+        if (name.endsWith('.zip')) expect(tool('7z', ['t', `${out}.001`]).status).toBe(0);
         // complete now: protected, and left as it is
         const third = runCli(['backup', slow.dev, out, '--json', ...extra]);
         expect(third.status).toBe(4);
         expect(lastEvent(third, 'error')?.code).toBe('OUTPUT_EXISTS');
-        spawnSync('sh', ['-c', `cat ${parts.map((p) => join(dir, p)).join(' ')} > ${joined}`]);
-        expect(sha256(joined)).toBe(sha256(data));
+        expect(readBack()).toBe(sha256(data));
         expect(manifestOf(out).complete).toBe(true);
       }
       // while a backup runs, the same command is refused and the running one is untouched
@@ -240,10 +251,10 @@ describeRoot('backup', () => {
       expect(await running.closed, running.out()).toBe(0);
       expect(sha256(out)).toBe(sha256(data));
       // --force over a complete split: parts and hash files it does not write again go
-      const forced = runCli(['backup', slow.dev, join(dir, 'SIGKILL.img'), '--force', '--split', '5MiB', '--hash', 'sha1', '--json']);
+      const forced = runCli(['backup', slow.dev, join(dir, 'kill.img'), '--force', '--split', '5MiB', '--hash', 'sha1', '--json']);
       expect(forced.status, forced.stderr).toBe(0);
-      expect(readdirSync(dir).filter((f) => f.startsWith('SIGKILL.img')).sort()).toEqual(['SIGKILL.img.001', 'SIGKILL.img.002', 'SIGKILL.img.manifest.json', 'SIGKILL.img.sha1']);
-      expect(tool('sha1sum', ['-c', 'SIGKILL.img.sha1'], dir).status).toBe(0);
+      expect(readdirSync(dir).filter((f) => f.startsWith('kill.img')).sort()).toEqual(['kill.img.001', 'kill.img.002', 'kill.img.joined', 'kill.img.manifest.json', 'kill.img.sha1']);
+      expect(tool('sha1sum', ['-c', 'kill.img.sha1'], dir).status).toBe(0);
     } finally {
       slow.down();
     }
