@@ -84,7 +84,8 @@ Backup options (also --offset, --length, --block-size, --depth, --backend, --no-
   --fill PATTERN         rescue: fill unreadable sectors with 0xNN or text (default zeros)
   --keep N               after success, delete all but the newest N complete backups of
                          the same source in OUT's folder
-  --force                replace an existing image of the same name
+  --force                replace a complete backup of the same name (an unfinished one is
+                         replaced, or a rescue continued, by running the command again)
   OUT may hold fields: {date} {time} {datetime} {source} {serial} {model} {wwn} {host}
 
 Restore and verify options (also --block-size, --depth, --backend, --no-direct, --yes, --json):

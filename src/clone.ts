@@ -2,7 +2,7 @@
 // optionally verify. Policy only: the bytes move in the native engine.
 import { existsSync, ftruncateSync, openSync, closeSync, fstatSync, realpathSync, truncateSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { CancelledError, CloneStationError, IoError, UsageError, VerifyMismatchError } from './errors.js';
+import { CancelledError, CloneStationError, IoError, UsageError, VerifyMismatchError, openError } from './errors.js';
 import { inspectDrive, readMounts, type DriveInfo } from './drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize, mountedSourceNote } from './safety.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from './engine.js';
@@ -132,7 +132,13 @@ export function prepareFileTarget(plan: Pick<ClonePlan, 'target' | 'targetPath' 
   if (plan.target?.kind === 'block') return;
   // With `claims`, the file is locked before it is created or cut: a second run is refused first.
   claims?.target(plan.targetPath, { create: !plan.target });
-  const fd = openSync(plan.targetPath, plan.target || claims ? 'r+' : 'wx', 0o644);
+  let fd: number;
+  try {
+    // never truncated: every byte outside the range written keeps its value (a larger file)
+    fd = openSync(plan.targetPath, plan.target || claims ? 'r+' : 'wx', 0o644);
+  } catch (e) {
+    throw openError(e, 'target', plan.targetPath);
+  }
   try {
     const end = plan.targetOffset + plan.range.length;
     if (fstatSync(fd).size < end) ftruncateSync(fd, end);

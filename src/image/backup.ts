@@ -5,7 +5,7 @@
 // An unfinished backup never looks finished: every file is written under a `.partial`
 // name and renamed only after the last byte is synced and hashed, and the manifest says
 // complete: false until then (and why, when it stops early).
-import { closeSync, existsSync, ftruncateSync, openSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, renameSync, rmSync, statSync, statfsSync, truncateSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { CancelledError, CloneStationError, ImageError, IoError, RefusedError, UsageError } from '../errors.js';
 import { inspectDrive, splitDev, type DriveInfo } from '../drive.js';
@@ -18,10 +18,12 @@ import type { Extent } from '../extent.js';
 import type { Tap } from '../tap.js';
 import { checkOutputPath } from '../outpath.js';
 import { CHECK_TOOL, MultiHash, hashFileText, type HashAlgorithm } from './hash.js';
-import { MANIFEST_FORMAT, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
+import { MANIFEST_FORMAT, MAX_UNREADABLE_LISTED, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
 import { partPath } from './parts.js';
 import { expandName } from './names.js';
 import { pruneBackups } from './prune.js';
+import { namedFiles, previousBackup, removeFiles, thisWriter } from './rerun.js';
+import { formatBytes } from '../units.js';
 import type { RescueOptions } from '../rescue/rescue.js';
 
 export interface BackupOptions extends Pick<RangeText, 'offset' | 'length'>, EngineTuning {
@@ -91,8 +93,33 @@ function checkOutputNotOnSource(source: DriveInfo, out: string): void {
     throw new RefusedError('SAME_DRIVE', `OUT ${out} is on the drive being backed up (${source.path}): write the image to another drive`);
 }
 
-function existingOutputs(name: string): string[] {
-  return [name, manifestPath(name), partPath(name, 1)].filter((p) => existsSync(p));
+/** Bytes a file holds on its file system (0 when there is none). */
+function allocatedBytes(path: string): number {
+  try {
+    return statSync(path).blocks * 512;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Refuses a backup that cannot fit before anything is written (TARGET_TOO_SMALL, exit 4),
+ * where its size is known: a raw image is the range's bytes (less what a resumed rescue's
+ * image already holds); a ZIP at --level 0 stores them (plus headers); a compressed ZIP's
+ * size is not known beforehand, so it is not checked (a full drive ends it with OUTPUT_FULL).
+ * `freed`: bytes the replaced unfinished backup's files give back.
+ */
+function checkFreeSpace(name: string, format: ImageFormat, level: number, length: number, have: number, freed: number, rescue: boolean): void {
+  if (format === 'zip' && level > 0) return;
+  const need = Math.max(0, length - have);
+  const fs = statfsSync(dirname(resolve(name)));
+  const free = fs.bavail * fs.bsize + freed;
+  if (need > free)
+    throw new RefusedError(
+      'TARGET_TOO_SMALL',
+      `the file system holding ${name} has ${formatBytes(free)} free but the ${format === 'zip' ? 'stored ZIP' : rescue ? 'rescued image' : 'image'} needs ${formatBytes(need)}: free space, choose another folder${format === 'raw' && !rescue ? ', or write a ZIP' : ''}`,
+      { free, needed: need },
+    );
 }
 
 function sourceIdentity(d: DriveInfo): Manifest['source'] {
@@ -155,16 +182,16 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     throw new UsageError('a rescue backup (--map) writes one raw image: use OUT.img without --split', 'USAGE');
   const level = o.level ?? 6;
   checkOutputNotOnSource(source, name);
-  const existing = existingOutputs(name);
   const mPath = manifestPath(name);
   const work = `${name}.partial`;
   // Every file the backup writes is a regular file or a new name (src/outpath.ts): checked now.
   for (const p of [name, work, mPath, ...o.hash.filter((a) => CHECK_TOOL[a]).map((a) => `${name}.${a}`)]) checkOutputPath(p, 'the backup file', { fix: 'choose another OUT' });
   if (mapPath !== undefined) checkOutputPath(mapPath, 'the map', { code: 'BAD_MAP', fix: 'give the map a file of its own' });
-  // A rescue resumes from its map: its own earlier, unfinished run is not in the way.
-  const resuming = mapPath !== undefined && existsSync(mapPath) && existsSync(work);
-  if (existing.length > 0 && !o.force && !(resuming && !existsSync(name)))
-    throw new RefusedError('OUTPUT_EXISTS', `${existing[0]} already exists: choose another name (a {datetime} template), or --force to replace it`, { path: existing[0] });
+  // A complete backup under this name is kept (unless --force); an unfinished one is
+  // replaced, or continued from its rescue map.
+  const previous = previousBackup(name, { force: o.force, mapPath });
+  checkFreeSpace(name, format, level, range.length, previous.resuming ? allocatedBytes(work) : 0, previous.freed, mapPath !== undefined);
+  removeFiles(previous.stale);
 
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
@@ -184,11 +211,13 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
       parts: [],
     },
     hashes: {},
+    writer: thisWriter(),
   };
   // The manifest exists, saying "not complete", before the first byte of the image does.
   saveManifest(mPath, manifest);
   // Nothing below asks anything: a dashboard may take the terminal.
   o.ready?.();
+  for (const n of previous.notes) reporter.note(n);
   const mounted = mountedSourceNote(source);
   if (mounted) reporter.note(mounted);
   reporter.note(`backing up ${range.length} bytes of ${source.path} at ${range.offset} to ${name} (${format}${o.splitSize ? `, parts of ${o.splitSize} bytes` : ''}${o.hash.length ? `, ${o.hash.join(', ')}` : ''})`, {
@@ -206,7 +235,8 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     else if (format === 'zip') written = await zipBackup(o, source, range, work, name, level, whole, reporter, signal);
     else written = await rawBackup(o, source, range, work, whole, reporter, signal);
   } catch (e) {
-    manifest.incompleteReason = e instanceof CloneStationError ? `${e.code}: ${e.message}` : String(e);
+    // one line, as the manifest's schema wants it
+    manifest.incompleteReason = (e instanceof CloneStationError ? `${e.code}: ${e.message}` : String(e)).replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, 4000);
     if (e instanceof CloneStationError && e.code === 'OUTPUT_FULL' && mapPath === undefined) {
       // Not resumable, so of no use; deleting it makes room to record why it failed.
       // Truncated first: the kernel may hold the file a moment longer (io_uring tears
@@ -221,6 +251,8 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
       manifest.incompleteReason += ' (the partial image was deleted to free the space)';
     }
     manifest.endedAt = new Date().toISOString();
+    // stopped: nobody writes it any more (a rerun may replace it, even from this process)
+    delete manifest.writer;
     try {
       saveManifest(mPath, manifest);
     } catch {
@@ -240,6 +272,10 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   manifest.hashes = whole.digest();
   // A raw image in one file: the file's hashes are the image's.
   if (format === 'raw' && !o.splitSize) manifest.image.parts[0].hashes = manifest.hashes;
+  if (written.unreadable && written.unreadable.length > MAX_UNREADABLE_LISTED) {
+    reporter.note(`${written.unreadable.length} unreadable areas: the manifest lists the first ${MAX_UNREADABLE_LISTED}, the map ${mapPath} lists every one`);
+    written.unreadable = written.unreadable.slice(0, MAX_UNREADABLE_LISTED);
+  }
   if (written.unreadable) {
     manifest.rescue = {
       map: basename(mapPath ?? ''),
@@ -255,8 +291,15 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   const hashFiles = writeHashFiles(name, manifest);
   manifest.complete = true;
   delete manifest.incompleteReason;
+  delete manifest.writer;
   saveManifest(mPath, manifest);
-  const pruned = o.keep !== undefined ? pruneBackups(name, manifest, o.keep) : [];
+  // What an earlier backup of this name (replaced with --force) had and this one has not:
+  // parts beyond this one's last, hash files of other algorithms, leftover work files.
+  const mine = new Set([...finals.map((f) => resolve(f)), ...hashFiles.map((f) => resolve(f))]);
+  removeFiles(namedFiles(name).filter((f) => !mine.has(f)));
+  const prune = o.keep !== undefined ? pruneBackups(name, manifest, o.keep) : { deleted: [], notes: [] };
+  for (const n of prune.notes) reporter.note(n);
+  const pruned = prune.deleted;
   return {
     image: name,
     manifest: mPath,
@@ -340,9 +383,8 @@ async function zipBackup(
 ): Promise<Written> {
   const { openPartSink } = await import('./parts.js');
   const { ZipImageWriter } = await import('./zip/writer.js');
-  // The archive's own files get a hash too, so `sha256sum -c` can check them as they lie.
-  const fileHash = o.hash.find((a) => a === 'sha256' || a === 'sha1' || a === 'md5' || a === 'sha512');
-  const sink = openPartSink(work, { partSize: o.splitSize, hash: fileHash, overwrite: true });
+  // The archive's own files get every hash too, so `sha256sum -c`, `md5sum -c`, ... check them as they lie.
+  const sink = openPartSink(work, { partSize: o.splitSize, hash: o.hash, overwrite: true });
   const writer = new ZipImageWriter({ sink, entryName: basename(name).replace(/\.zip$/i, '.img'), level, size: range.length });
   const zipTap: Tap = { consume: (data) => writer.write(data) };
   const job = new EngineJob({
@@ -367,7 +409,7 @@ async function zipBackup(
     throw e;
   }
   return {
-    parts: result.parts.parts.map((p) => ({ path: p.path, size: p.size, hashes: p.hash && fileHash ? { [fileHash]: p.hash } : {} })),
+    parts: result.parts.parts.map((p) => ({ path: p.path, size: p.size, hashes: p.hashes ?? {} })),
     compressedSize: result.compressedSize,
   };
 }

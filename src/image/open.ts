@@ -63,12 +63,24 @@ function isFile(path: string): boolean {
   }
 }
 
+/** The size of an image file; undefined when missing. Only a regular file can be an image file. */
 function sizeOf(path: string): number | undefined {
+  let st;
   try {
-    return statSync(path).size;
+    st = statSync(path);
   } catch {
     return undefined;
   }
+  if (!st.isFile()) {
+    const what = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isBlockDevice() || st.isCharacterDevice() ? 'a device' : 'not a regular file';
+    throw new UsageError(`image file ${path} is ${what}, not an image file: name the image's own files`, 'BAD_PATH', { path });
+  }
+  return st.size;
+}
+
+/** The files to open as a ZIP archive: exactly the image's parts (a manifest's, in its order). */
+export function zipFiles(image: ResolvedImage): string | string[] {
+  return image.parts.length > 0 ? image.parts.map((p) => p.path) : image.name;
 }
 
 /** The ZIP magic (a local file header) at the start of a file. */
@@ -133,11 +145,11 @@ async function fromManifest(base: string, mPath: string, opts: ResolveOptions): 
   let start = 0;
   // An image renamed with its manifest (b.img + b.img.manifest.json from a backup named
   // a.img): the manifest still names a.img's files; b.img's, in the same pattern, are used.
-  const recorded = basename(m.image.name);
-  const renamed = recorded !== basename(base) && m.image.parts.every((p) => !existsSync(join(dir, basename(p.name))));
+  const recorded = m.image.name;
+  const renamed = recorded !== basename(base) && m.image.parts.every((p) => !existsSync(join(dir, p.name)));
   if (renamed) notes.push(`the manifest names the image ${recorded}; it was renamed to ${basename(base)}: using ${basename(base)}'s files`);
   for (const [i, p] of m.image.parts.entries()) {
-    const name = basename(p.name);
+    const name = p.name; // a plain file name: the schema refuses anything else
     let path = join(dir, renamed && name.startsWith(recorded) ? `${basename(base)}${name.slice(recorded.length)}` : name);
     // --force on an unfinished backup: its files may still carry the .partial suffix
     if (!existsSync(path) && !m.complete && existsSync(`${path}${PARTIAL_SUFFIX}`)) path = `${path}${PARTIAL_SUFFIX}`;
@@ -162,8 +174,8 @@ async function fromManifest(base: string, mPath: string, opts: ResolveOptions): 
   // A part past the manifest's last one is not part of this image: say so, use the manifest.
   const last = m.image.parts.length;
   if (last > 1 || m.image.splitSize !== undefined) {
-    const extra = join(dir, `${basename(m.image.name)}.${String(last + 1).padStart(3, '0')}`);
-    if (existsSync(extra)) notes.push(`${extra} is not in the manifest: ignored`);
+    const extra = join(dir, `${renamed ? basename(base) : recorded}.${String(last + 1).padStart(3, '0')}`);
+    if (existsSync(extra)) notes.push(`${extra} is not in the manifest: ignored (the image is the ${last} file(s) the manifest lists)`);
   }
   const format = m.image.format;
   const size = format === 'raw' ? start : m.range.length;
@@ -211,6 +223,7 @@ async function partialFiles(base: string, m: Manifest, mPath: string, notes: str
 async function withoutManifest(base: string): Promise<ResolvedImage> {
   if (existsSync(base) && statSync(base).isBlockDevice())
     throw new UsageError(`${base} is a drive, not an image file: to copy a drive to a drive use clonestation clone`, 'USAGE', { path: base });
+  if (existsSync(base)) sizeOf(base); // a FIFO, a character device or a folder is refused here
   const notes = [`no manifest (${basename(manifestPath(base))}): the image cannot be checked against the hashes of its backup`];
   let paths: string[];
   if (isFile(base) && !PART_SUFFIX.test(base)) paths = [base];

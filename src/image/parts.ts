@@ -6,11 +6,11 @@
 // size (the last one shorter); parts are created when their first byte arrives, each one is
 // fsynced and closed when it is full, and close() reports every part's size and hash.
 // Reading: findParts() discovers a set, PartSet reads any byte range across it.
-import { createHash, type Hash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ImageError, isSystemCallError } from '../errors.js';
+import { MultiHash, type HashAlgorithm } from './hash.js';
 
 /** The path of part `index` (1-based) of a split image: OUT.001, OUT.002, ..., OUT.1000. */
 export function partPath(out: string, index: number): string {
@@ -68,8 +68,10 @@ export async function findParts(out: string): Promise<string[]> {
 export interface PartInfo {
   path: string;
   size: number;
-  /** hex digest of the part's bytes, when a hash was asked for */
+  /** hex digest of the part's bytes by the first algorithm asked for, if any */
   hash?: string;
+  /** hex digests of the part's bytes by every algorithm asked for */
+  hashes?: Partial<Record<HashAlgorithm, string>>;
 }
 
 export interface PartsSummary {
@@ -77,7 +79,7 @@ export interface PartsSummary {
   size: number;
   parts: PartInfo[];
   /** the hash algorithm of PartInfo.hash, if any */
-  hashAlgorithm?: string;
+  hashAlgorithm?: HashAlgorithm;
 }
 
 /** A byte stream written to one file or to a byte split of it. Not for concurrent use. */
@@ -95,8 +97,8 @@ export interface PartSink {
 export interface PartSinkOptions {
   /** Cut the stream into OUT.001, OUT.002, ... of this many bytes; unset: one file OUT. */
   partSize?: number;
-  /** A node:crypto algorithm (sha256, md5, ...) to hash every part with; unset: none. */
-  hash?: string;
+  /** The algorithm(s) to hash every part with (sha256, md5, xxh3, ...); unset: none. */
+  hash?: HashAlgorithm | readonly HashAlgorithm[];
   /** Replace existing files (default false: an existing file is IMAGE_WRITE_FAILED). */
   overwrite?: boolean;
 }
@@ -112,13 +114,16 @@ export function openPartSink(out: string, opts: PartSinkOptions = {}): PartSink 
 class FilePartSink implements PartSink {
   bytesWritten = 0;
   private readonly done: PartInfo[] = [];
-  private current: { path: string; fh: FileHandle; size: number; hash?: Hash } | undefined;
+  private current: { path: string; fh: FileHandle; size: number; hash?: MultiHash } | undefined;
   private closed = false;
+  private readonly algorithms: readonly HashAlgorithm[];
 
   constructor(
     private readonly out: string,
     private readonly opts: PartSinkOptions,
-  ) {}
+  ) {
+    this.algorithms = opts.hash === undefined ? [] : typeof opts.hash === 'string' ? [opts.hash] : opts.hash;
+  }
 
   async write(data: Uint8Array): Promise<void> {
     if (this.closed) throw new Error('PartSink: write after close');
@@ -144,7 +149,7 @@ class FilePartSink implements PartSink {
     await this.closeCurrent();
     this.closed = true;
     await syncDir(dirname(this.out));
-    return { size: this.bytesWritten, parts: [...this.done], ...(this.opts.hash ? { hashAlgorithm: this.opts.hash } : {}) };
+    return { size: this.bytesWritten, parts: [...this.done], ...(this.algorithms[0] ? { hashAlgorithm: this.algorithms[0] } : {}) };
   }
 
   async abort(): Promise<void> {
@@ -157,13 +162,15 @@ class FilePartSink implements PartSink {
   private async openNext(): Promise<NonNullable<FilePartSink['current']>> {
     const path = this.opts.partSize === undefined ? this.out : partPath(this.out, this.done.length + 1);
     const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | (this.opts.overwrite ? fsConstants.O_TRUNC : fsConstants.O_EXCL);
+    // the hashers first: nothing is left open if one cannot be made
+    const hash = this.algorithms.length > 0 ? await MultiHash.create(this.algorithms) : undefined;
     let fh: FileHandle;
     try {
       fh = await open(path, flags, 0o644);
     } catch (e) {
       throw writeError(e, path, 'create');
     }
-    this.current = { path, fh, size: 0, ...(this.opts.hash ? { hash: createHash(this.opts.hash) } : {}) };
+    this.current = { path, fh, size: 0, ...(hash ? { hash } : {}) };
     return this.current;
   }
 
@@ -179,7 +186,9 @@ class FilePartSink implements PartSink {
       throw writeError(e, c.path, 'fsync');
     }
     await c.fh.close();
-    this.done.push({ path: c.path, size: c.size, ...(c.hash ? { hash: c.hash.digest('hex') } : {}) });
+    const hashes = c.hash?.digest();
+    const first = this.algorithms[0];
+    this.done.push({ path: c.path, size: c.size, ...(hashes && first ? { hash: hashes[first], hashes } : {}) });
   }
 
   private async writeAll(fh: FileHandle, piece: Uint8Array, path: string): Promise<void> {
@@ -244,11 +253,15 @@ export class PartSet {
 
   /**
    * Opens `path`: a single file, or a split set when `path` is OUT.001 or when `path`
-   * does not exist but OUT.001 does. IMAGE_NOT_FOUND / IMAGE_PART_MISSING otherwise.
+   * does not exist but OUT.001 does; or exactly the files of a list, in its order.
+   * IMAGE_NOT_FOUND / IMAGE_PART_MISSING otherwise.
    */
-  static async open(path: string): Promise<PartSet> {
+  static async open(path: string | readonly string[]): Promise<PartSet> {
     let paths: string[];
-    if (/\.0*1$/.test(path) && /\.\d{3,}$/.test(path)) {
+    // the files as a manifest lists them: exactly those, in that order (a part beyond the
+    // manifest's last one is not part of the image)
+    if (typeof path !== 'string') paths = [...path];
+    else if (/\.0*1$/.test(path) && /\.\d{3,}$/.test(path)) {
       paths = await findParts(path.replace(/\.\d{3,}$/, ''));
     } else {
       const st = await stat(path).catch(() => undefined);
@@ -274,7 +287,7 @@ export class PartSet {
       }
     } catch (e) {
       await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
-      throw new ImageError('IMAGE_READ_FAILED', `cannot open image part ${paths[handles.length]}: ${errText(e)}`, { path });
+      throw new ImageError('IMAGE_READ_FAILED', `cannot open image part ${paths[handles.length]}: ${errText(e)}`, { path: paths[handles.length] });
     }
     const starts: number[] = [];
     let total = 0;

@@ -14,7 +14,7 @@ import type { Backend, NativeChunkError } from '../native.js';
 import type { Extent } from '../extent.js';
 import type { HashAlgorithm } from './hash.js';
 import { HashThread } from './hash-thread.js';
-import { defaultTargetOffset, fastestAlgorithm, firstHashMismatch, resolveImage, type ImagePart, type ResolvedImage } from './open.js';
+import { defaultTargetOffset, fastestAlgorithm, firstHashMismatch, resolveImage, zipFiles, type ImagePart, type ResolvedImage } from './open.js';
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
 import type { ZipImageReader } from './zip/reader.js';
 import { TargetWriter } from './target-writer.js';
@@ -92,11 +92,17 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
     if (image.format === 'zip') {
       // Opening checks the archive's structure (end records, local header, descriptor):
       // a truncated or shuffled archive is refused before the target is touched.
-      zip = await (await import('./zip/reader.js')).ZipImageReader.open(image.parts[0]?.path ?? image.name);
+      zip = await (await import('./zip/reader.js')).ZipImageReader.open(zipFiles(image));
       if (image.manifest && zip.info.size !== image.size)
         throw new ImageError('IMAGE_CORRUPT', `the archive holds ${zip.info.size} bytes but the manifest says ${image.size}: the manifest does not belong to this archive`, {
           size: zip.info.size,
           expected: image.size,
+        });
+      const entry = image.manifest?.image.entryName;
+      if (entry !== undefined && zip.info.entryName !== entry)
+        throw new ImageError('IMAGE_CORRUPT', `the archive's entry is ${JSON.stringify(zip.info.entryName)} but the manifest says ${JSON.stringify(entry)}: the manifest does not belong to this archive`, {
+          entryName: zip.info.entryName,
+          expected: entry,
         });
       image.size = zip.info.size;
     }
@@ -114,12 +120,22 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
     for (const p of image.parts) checkDistinct(inspectDrive(p.path, 'source'), target, o.target);
     checkTargetFree(target);
     checkTargetSize(target, o.target, { offset: targetOffset, length: range.length });
-    if (target?.kind === 'block' && target.size > targetOffset + range.length) {
+    if (target && target.size > targetOffset + range.length) {
       notes.push(
-        `target ${o.target} (${formatBytes(target.size)}) is larger than what is restored (${formatBytes(range.length)} at offset ${targetOffset}): the other ${formatBytes(target.size - targetOffset - range.length)} are left as they are (a GPT disk: move its backup header to the end with sgdisk -e)`,
+        `target ${o.target} (${formatBytes(target.size)}) is larger than what is restored (${formatBytes(range.length)} at offset ${targetOffset}): the other ${formatBytes(target.size - targetOffset - range.length)} are left as they are${target.kind === 'block' ? ' (a GPT disk: move its backup header to the end with sgdisk -e)' : ''}`,
       );
     }
     const full = range.offset === 0 && range.length === image.size;
+    // A finished backup whose manifest has no hashes (made with --hash none, or stripped):
+    // nothing would check what is restored. Said, and done only when asked for.
+    if (full && image.manifest?.complete && Object.keys(image.hashes).length === 0 && !o.noCheck)
+      throw new UsageError(
+        `the manifest of ${image.name} has no hashes: the restored bytes could not be checked against it${image.format === 'zip' ? ' (only the archive\'s CRC-32 would be)' : ''}; pass --no-check to restore it unchecked`,
+        'NO_HASHES',
+        { path: image.manifestPath },
+      );
+    if (full && image.manifest && Object.keys(image.hashes).length === 0 && (o.noCheck || !image.manifest.complete))
+      notes.push(`the manifest has no hashes: the restored bytes are not checked${image.format === 'zip' ? ' (the archive\'s CRC-32 is)' : ''}`);
     const check = full && !o.noCheck ? fastestAlgorithm(image.hashes) : undefined;
     if (o.noCheck && full && Object.keys(image.hashes).length > 0) notes.push('--no-check: the restored bytes are not checked against the manifest (clonestation verify IMAGE TARGET does it afterwards)');
     if (!full && Object.keys(image.hashes).length > 0) notes.push('a part of the image is restored: the manifest hashes (of the whole image) are not checked');

@@ -16,7 +16,7 @@ import { parseSize } from '../units.js';
 import type { Reporter } from '../progress.js';
 import { HASH_ALGORITHMS, MultiHash, type HashAlgorithm } from './hash.js';
 import { HashThread } from './hash-thread.js';
-import { defaultTargetOffset, firstHashMismatch, resolveImage, type ResolvedImage } from './open.js';
+import { defaultTargetOffset, firstHashMismatch, resolveImage, zipFiles, type ResolvedImage } from './open.js';
 import { imageRange, partExtents } from './restore.js';
 import { startProgress } from '../progress.js';
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
@@ -153,7 +153,7 @@ export async function verifyImage(image: ResolvedImage, reporter: Reporter, sign
     if (image.format === 'zip') {
       // The entry: inflated, size and CRC-32 checked by the reader, hashed against the manifest.
       const zh = m && algorithmsOf(image.hashes).length > 0 ? await MultiHash.create(algorithmsOf(image.hashes)) : undefined;
-      const zip = await (await import('./zip/reader.js')).ZipImageReader.open(image.parts[0]?.path ?? image.name);
+      const zip = await (await import('./zip/reader.js')).ZipImageReader.open(zipFiles(image));
       try {
         if (m && zip.info.size !== image.size)
           throw new ImageError('IMAGE_CORRUPT', `the archive holds ${zip.info.size} bytes but the manifest says ${image.size}: the manifest does not belong to this archive`, {});
@@ -182,6 +182,8 @@ export async function verifyImage(image: ResolvedImage, reporter: Reporter, sign
       checked.push(`image ${algorithmsOf(hashes).join(', ')}`);
     }
     if (!m) notes.push('nothing to compare with: the hashes above are of what is there');
+    else if (algorithmsOf(image.hashes).length === 0 && !image.parts.some((p) => algorithmsOf(p.hashes).length > 0))
+      notes.push(`the manifest has no hashes: only the files' sizes${image.format === 'zip' ? " and the archive's CRC-32" : ''} were checked`);
   } finally {
     progress.end();
   }
@@ -195,7 +197,7 @@ export async function verifyDrive(image: ResolvedImage, o: VerifyOptions, report
   let zip: ZipImageReader | undefined;
   try {
     if (image.format === 'zip') {
-      zip = await (await import('./zip/reader.js')).ZipImageReader.open(image.parts[0]?.path ?? image.name);
+      zip = await (await import('./zip/reader.js')).ZipImageReader.open(zipFiles(image));
       image.size = zip.info.size;
     }
     const range = imageRange(image.size, o.offset, o.length, image.name);

@@ -3,13 +3,14 @@
 // a failing source (nbdkit fixture), an existing image; and --keep pruning.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { cli, lastEvent, runCli, sha256, sh, useLoopScratch } from '../helpers/fixtures.js';
 import { mixedImage, tool } from '../helpers/zip.js';
 import { badSectors, failingDrive } from '../helpers/failing-drive.js';
-import { slowTarget } from '../helpers/slow-target.js';
+import { pausableDevice, slowTarget } from '../helpers/slow-target.js';
 import type { Manifest } from '../../src/image/manifest.js';
 
 const MiB = 1 << 20;
@@ -116,22 +117,32 @@ describeRoot('backup', () => {
     }
   });
 
-  it('a full output drive: OUTPUT_FULL, exit 1, nothing under the final name, manifest says incomplete', () => {
+  it('not enough room: a raw (or stored zip) backup is refused before writing (TARGET_TOO_SMALL, exit 4); a zip that outgrows it is OUTPUT_FULL', () => {
     const small = join(fx.dir(), 'small');
     mkdirSync(small);
     sh('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', small]);
     try {
-      const out = join(small, 'disk.img');
-      const r = runCli(['backup', src.dev, out, '--json']);
-      expect(r.status, r.stderr).toBe(1);
-      expect(lastEvent(r, 'error')?.code).toBe('OUTPUT_FULL');
-      expect(existsSync(out)).toBe(false);
-      const m = manifestOf(out);
-      expect(m.complete).toBe(false);
-      expect(m.incompleteReason).toMatch(/OUTPUT_FULL/);
-      // the zip path fills up the same way
-      const z = runCli(['backup', src.dev, join(small, 'disk.zip'), '--level', '0', '--force', '--json']);
-      expect(z.status).toBe(1);
+      for (const [out, extra] of [['disk.img', []], ['parts.img', ['--split', '3MiB']], ['stored.zip', ['--level', '0']]] as const) {
+        const r = runCli(['backup', src.dev, join(small, out), '--json', ...extra]);
+        expect(r.status, r.stderr).toBe(4);
+        const err = lastEvent(r, 'error');
+        expect(err?.code).toBe('TARGET_TOO_SMALL');
+        expect(String(err?.message)).toMatch(/has [\d.]+ MiB free but the (image|stored ZIP) needs 24\.\d+ MiB/);
+        // refused: not even the manifest was written
+        expect(readdirSync(small)).toEqual([]);
+      }
+      // what fits is not refused
+      const fits = runCli(['backup', src.dev, join(small, 'head.img'), '--length', '6MiB', '--json']);
+      expect(fits.status, fits.stderr).toBe(0);
+      expect(sha256(join(small, 'head.img'))).toBe(sha256(src.file, 0, 6 * MiB));
+      sh('rm', ['-f', ...readdirSync(small).map((f) => join(small, f))]);
+      // the space comes back when the kernel lets go of the removed file: io_uring's teardown
+      // of the finished run's ring is delayed (kworker iou_exit), so wait for it
+      for (const until = Date.now() + 20_000; statfsSync(small).bavail * statfsSync(small).bsize < 7.5 * MiB && Date.now() < until; ) spawnSync('sleep', ['0.05']);
+      // a compressed zip's size is not known beforehand: it runs, fills the drive, and says so
+      writeFileSync(join(small, 'filler'), Buffer.alloc(7 * MiB, 1));
+      const z = runCli(['backup', src.dev, join(small, 'disk.zip'), '--level', '1', '--json']);
+      expect(z.status, z.stderr).toBe(1);
       expect(lastEvent(z, 'error')?.code).toBe('OUTPUT_FULL');
       expect(existsSync(join(small, 'disk.zip'))).toBe(false);
       expect(manifestOf(join(small, 'disk.zip')).complete).toBe(false);
@@ -166,6 +177,112 @@ describeRoot('backup', () => {
       expect(manifestOf(out).incompleteReason).toMatch(/CANCELLED/);
     } finally {
       slow.down();
+    }
+  });
+
+  it('a rerun of an interrupted backup (SIGINT, kill -9) replaces it without --force, byte-exact; a running one is BACKUP_RUNNING; a complete one OUTPUT_EXISTS', async () => {
+    const dir = join(fx.dir(), 'rerun');
+    mkdirSync(dir);
+    const data = join(dir, 'data.bin');
+    writeFileSync(data, mixedImage(8 * MiB, 3));
+    // a slow copy of `data` (nbdkit's rate filter), so each stop lands mid-copy
+    const slow = pausableDevice(join(dir, 'slow'), 8 * MiB, { file: data, bytesPerSec: 4_000_000 });
+    const start = (out: string, extra: string[]): { closed: Promise<number | null>; progressed: Promise<void>; kill: (s: NodeJS.Signals) => void; out: () => string } => {
+      const child = spawn(process.execPath, [cli, 'backup', slow.dev, out, '--hash', 'sha256,md5', '--json', ...extra]);
+      const closed = new Promise<number | null>((r) => child.on('close', r));
+      let stdout = '';
+      const progressed = new Promise<void>((resolve) => {
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+          if (stdout.includes('"event":"progress"')) resolve();
+        });
+        void closed.then(() => resolve());
+      });
+      return { closed, progressed, kill: (sig) => child.kill(sig), out: () => stdout };
+    };
+    try {
+      const runs = [
+        ['SIGINT', 'int.img', []],
+        ['SIGKILL', 'kill.img', ['--split', '3MiB']],
+        ['SIGKILL', 'kill.zip', ['--split', '1MiB', '--level', '1']],
+      ] as const;
+      for (const [sig, name, extra] of runs) {
+        const out = join(dir, name);
+        const first = start(out, [...extra]);
+        await first.progressed;
+        first.kill(sig);
+        expect(await first.closed, first.out()).toBe(sig === 'SIGINT' ? 130 : null);
+        expect(manifestOf(out).complete).toBe(false);
+        expect(existsSync(out) || existsSync(`${out}.001`)).toBe(false);
+        // the same command again, no --force: the unfinished one is replaced
+        const again = runCli(['backup', slow.dev, out, '--hash', 'sha256,md5', '--json', ...extra]);
+        expect(again.status, again.stderr + again.stdout).toBe(0);
+        expect(again.events.some((e) => e.event === 'note' && /replacing the unfinished backup/.test(String(e.message)))).toBe(true);
+        const m = manifestOf(out);
+        expect(m.complete).toBe(true);
+        expect(m.writer).toBeUndefined();
+        expect(m.hashes.sha256).toBe(sha256(data));
+        const parts = m.image.parts.map((p) => p.name);
+        if (name === 'kill.img') expect(parts).toEqual(['kill.img.001', 'kill.img.002', 'kill.img.003']);
+        if (name === 'kill.zip') expect(parts.length).toBeGreaterThan(1);
+        // nothing of the killed run is left: only the new image's files
+        expect(readdirSync(dir).filter((f) => f.startsWith(name)).sort()).toEqual([...parts, `${name}.manifest.json`, `${name}.md5`, `${name}.sha256`].sort());
+        const joined = join(dir, `${name}.joined`);
+        const readBack = (): string => {
+          spawnSync('sh', ['-c', `cat ${parts.map((p) => join(dir, p)).join(' ')} > ${joined}`]);
+          if (name.endsWith('.zip')) spawnSync('sh', ['-c', `unzip -p ${joined} > ${joined}.img`]);
+          return sha256(name.endsWith('.zip') ? `${joined}.img` : joined);
+        };
+        expect(readBack()).toBe(sha256(data));
+        expect(tool('sha256sum', ['-c', `${name}.sha256`], dir).status).toBe(0);
+        expect(tool('md5sum', ['-c', `${name}.md5`], dir).status).toBe(0);
+        if (name.endsWith('.zip')) expect(tool('7z', ['t', `${out}.001`]).status).toBe(0);
+        // complete now: protected, and left as it is
+        const third = runCli(['backup', slow.dev, out, '--json', ...extra]);
+        expect(third.status).toBe(4);
+        expect(lastEvent(third, 'error')?.code).toBe('OUTPUT_EXISTS');
+        expect(readBack()).toBe(sha256(data));
+        expect(manifestOf(out).complete).toBe(true);
+      }
+      // while a backup runs, the same command is refused and the running one is untouched
+      const out = join(dir, 'busy.img');
+      const running = start(out, []);
+      await running.progressed;
+      const second = runCli(['backup', slow.dev, out, '--json']);
+      expect(second.status, second.stderr).toBe(4);
+      expect(lastEvent(second, 'error')?.code).toBe('BACKUP_RUNNING');
+      expect(await running.closed, running.out()).toBe(0);
+      expect(sha256(out)).toBe(sha256(data));
+      // --force over a complete split: parts and hash files it does not write again go
+      const forced = runCli(['backup', slow.dev, join(dir, 'kill.img'), '--force', '--split', '5MiB', '--hash', 'sha1', '--json']);
+      expect(forced.status, forced.stderr).toBe(0);
+      expect(readdirSync(dir).filter((f) => f.startsWith('kill.img')).sort()).toEqual(['kill.img.001', 'kill.img.002', 'kill.img.joined', 'kill.img.manifest.json', 'kill.img.sha1']);
+      expect(tool('sha1sum', ['-c', 'kill.img.sha1'], dir).status).toBe(0);
+    } finally {
+      slow.down();
+    }
+  });
+
+  it('zip, split zip and raw split with --hash sha256,md5: both hash files, both hashes on every part (sha256sum -c, md5sum -c, 7z t)', () => {
+    const dir = join(fx.dir(), 'twohash');
+    mkdirSync(dir);
+    for (const [out, extra] of [['one.zip', []], ['many.zip', ['--split', '4MiB']], ['many.img', ['--split', '7MiB']]] as const) {
+      const r = runCli(['backup', src.dev, join(dir, out), '--hash', 'sha256,md5', '--level', '1', '--json', ...extra]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(tool('sha256sum', ['-c', `${out}.sha256`], dir).status).toBe(0);
+      expect(tool('md5sum', ['-c', `${out}.md5`], dir).status).toBe(0);
+      const m = manifestOf(join(dir, out));
+      if (extra.length === 0) expect(m.image.parts).toHaveLength(1);
+      else expect(m.image.parts.length).toBeGreaterThan(out.endsWith('.img') ? 3 : 1);
+      for (const p of m.image.parts) {
+        const file = readFileSync(join(dir, p.name));
+        expect(p.hashes.sha256).toBe(createHash('sha256').update(file).digest('hex'));
+        expect(p.hashes.md5).toBe(createHash('md5').update(file).digest('hex'));
+      }
+      expect(readFileSync(join(dir, `${out}.md5`), 'utf8').trim().split('\n')).toHaveLength(m.image.parts.length);
+      if (out.endsWith('.zip')) expect(tool('7z', ['t', join(dir, extra.length > 0 ? `${out}.001` : out)]).status).toBe(0);
+      expect(m.hashes.sha256).toBe(sha256(src.file));
+      expect(m.hashes.md5).toBe(createHash('md5').update(readFileSync(src.file)).digest('hex'));
     }
   });
 

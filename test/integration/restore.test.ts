@@ -9,6 +9,8 @@ import { describeRoot } from '../helpers/root.js';
 import { cli, lastEvent, makeFile, runCli, sha256, useLoopScratch } from '../helpers/fixtures.js';
 import { editManifest, makeImage, type Kind, type MadeImage } from '../helpers/images.js';
 import { mixedImage, sha256 as sha256Of } from '../helpers/zip.js';
+import { BAD_MANIFESTS, mutate } from '../helpers/bad-manifests.js';
+import type { Manifest } from '../../src/image/manifest.js';
 
 const MiB = 1024 * 1024;
 /** not a multiple of any split size below, nor of 1 MiB */
@@ -271,6 +273,40 @@ describeRoot('restore and verify on loop devices', () => {
       expect(v.status).toBe(5);
       expect(lastEvent(v, 'error')?.code).toBe('VERIFY_MISMATCH');
     }
+  });
+
+  it('a malformed manifest (negative offset, ../victim part, unknown format, no hashes) never touches a block target', () => {
+    const picks = BAD_MANIFESTS.filter((b) => ['range.offset negative', 'part ../victim', 'image.format tar'].includes(b.label));
+    expect(picks).toHaveLength(3);
+    for (const bad of picks) {
+      const img = copyOf('raw');
+      const good = JSON.parse(readFileSync(img.manifest, 'utf8')) as Manifest;
+      // the table's mutations are of an image named r.img: rename this one's files alike
+      writeFileSync(img.manifest, JSON.stringify(mutate({ ...good, image: { ...good.image, name: 'raw.img' } }, bad)));
+      const t = target();
+      const before = sha256(t.file);
+      for (const args of [['restore', img.name, t.dev, '--yes', '--json'], ['verify', img.name, t.dev, '--json']]) {
+        const r = runCli(args);
+        expect(r.status, r.stdout).toBe(2);
+        expect(lastEvent(r, 'error')?.code).toBe(bad.code);
+        expect(String(lastEvent(r, 'error')?.message)).toMatch(new RegExp(bad.field.replace('r\\.img', 'raw\\.img')));
+      }
+      expect(sha256(t.file)).toBe(before);
+    }
+    // a finished backup without hashes: NO_HASHES unless --no-check
+    const img = copyOf('raw');
+    editManifest(img.manifest, (m) => {
+      m.hashes = {};
+      for (const p of m.image.parts) p.hashes = {};
+    });
+    const t = target();
+    const before = sha256(t.file);
+    const r = runCli(['restore', img.name, t.dev, '--yes', '--json']);
+    expect(r.status).toBe(2);
+    expect(lastEvent(r, 'error')?.code).toBe('NO_HASHES');
+    expect(sha256(t.file)).toBe(before);
+    expect(runCli(['restore', img.name, t.dev, '--yes', '--no-check']).status).toBe(0);
+    expect(sha256(t.file, 0, SIZE)).toBe(dataHash);
   });
 
   it('an unfinished backup: IMAGE_INCOMPLETE (exit 2) unless --force', () => {

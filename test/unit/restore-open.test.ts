@@ -1,7 +1,8 @@
 // Resolving IMAGE and restoring/verifying into plain files (no root): every way of naming an
 // image, every kind of damage to its files, and the codes and one-line messages they give.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scratch } from '../helpers/fixtures.js';
 import { editManifest, makeImage, type Kind, type MadeImage } from '../helpers/images.js';
@@ -105,6 +106,36 @@ describe('resolveImage', () => {
     expect(r.notes.join()).toMatch(/renamed to renamed\.img/);
     const out = join(s.dir, `ren-${n++}.img`);
     expect((await restore({ image: to(img.name), target: out }, quiet)).checked).toBe('sha256');
+  });
+
+  it('an image file that is a FIFO, a device or a folder is refused (BAD_PATH), never read', async () => {
+    const img = copyOf('split');
+    rmSync(img.parts[1] ?? '');
+    execFileSync('mkfifo', [img.parts[1] ?? '']);
+    const e = await rejectsWithCode(resolveImage(img.name), 'BAD_PATH');
+    expect(e.message).toMatch(/\.002 is a FIFO, not an image file/);
+    const z = copyOf('zip');
+    rmSync(z.parts[0] ?? '');
+    symlinkSync('/dev/zero', z.parts[0] ?? '');
+    await rejectsWithCode(resolveImage(z.name), 'BAD_PATH');
+    const d = join(s.dir, `folder-${n++}.img`);
+    mkdirSync(d);
+    await rejectsWithCode(resolveImage(d), 'BAD_PATH');
+  });
+
+  it('a manifest part named ../victim is refused before any file is opened; the victim is not read', async () => {
+    const img = copyOf('raw');
+    const victim = join(s.dir, `victim-${n++}`);
+    writeFileSync(victim, data);
+    editManifest(img.manifest, (m) => {
+      const p = m.image.parts[0];
+      if (p) p.name = `../${victim.slice(s.dir.length + 1)}`;
+    });
+    const e = await rejectsWithCode(resolveImage(img.name), 'IMAGE_CORRUPT');
+    expect(e.message).toMatch(/image\.parts\[0\]\.name must be a plain file name/);
+    const out = join(s.dir, `out-${n++}.img`);
+    await rejectsWithCode(restore({ image: img.name, target: out }, quiet), 'IMAGE_CORRUPT');
+    expect(existsSync(out)).toBe(false);
   });
 
   it('IMAGE_INCOMPLETE is bad input (exit 2)', () => {

@@ -85,6 +85,22 @@ describe('PartSink', () => {
     expect(Buffer.concat((await findParts(out)).map((p) => readFileSync(p))).equals(data)).toBe(true);
   });
 
+  it('hashes every part with every algorithm asked for (sha256, md5, xxh3)', async () => {
+    const out = join(s.dir, 'many-hashes.bin');
+    const sink = openPartSink(out, { partSize: 1024 * 1024, hash: ['sha256', 'md5', 'xxh3'] });
+    await sink.write(data);
+    const summary = await sink.close();
+    expect(summary.parts).toHaveLength(4);
+    for (const p of summary.parts) {
+      const bytes = readFileSync(p.path);
+      expect(p.hashes?.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+      expect(p.hashes?.md5).toBe(createHash('md5').update(bytes).digest('hex'));
+      expect(p.hashes?.xxh3).toMatch(/^[0-9a-f]{16}$/);
+      expect(p.hash).toBe(p.hashes?.sha256);
+    }
+    expect(new Set(summary.parts.map((p) => p.hashes?.xxh3)).size).toBe(4);
+  });
+
   it('makes no empty part when the size divides exactly, and one file without a part size', async () => {
     const out = join(s.dir, 'exact.bin');
     const sink = openPartSink(out, { partSize: 1024 * 1024 });

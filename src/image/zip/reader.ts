@@ -68,13 +68,14 @@ export class ZipImageReader {
 
   /**
    * Opens the image at `path` (a .zip file, its first part OUT.zip.001, or OUT.zip when
-   * only its parts exist) and checks its structure. Throws ImageError: IMAGE_NOT_FOUND,
+   * only its parts exist; or the list of its files, as a manifest names them) and checks
+   * its structure. Throws ImageError: IMAGE_NOT_FOUND,
    * IMAGE_PART_MISSING, IMAGE_TRUNCATED, IMAGE_CORRUPT, IMAGE_READ_FAILED.
    */
-  static async open(path: string): Promise<ZipImageReader> {
+  static async open(path: string | readonly string[]): Promise<ZipImageReader> {
     const set = await PartSet.open(path);
     try {
-      const info = await inspect(set, path);
+      const info = await inspect(set, typeof path === 'string' ? path : (path[0] ?? ''));
       return new ZipImageReader(set, info);
     } catch (e) {
       await set.close();
@@ -250,6 +251,8 @@ async function inspect(set: PartSet, path: string): Promise<ZipImageInfo> {
     throw corrupt(path, `${e instanceof Error ? e.message : String(e)}${partsHint}`);
   }
   if (entry.isEncrypted()) throw corrupt(path, 'its entry is encrypted');
+  // A folder entry ("d/") holds no file: restoring it would write nothing and call it done.
+  if (entry.fileName.endsWith('/') || entry.fileName.endsWith('\\')) throw corrupt(path, `its one entry ${JSON.stringify(entry.fileName)} is a folder, not a drive image file`);
   if (entry.compressionMethod !== METHOD_DEFLATE && entry.compressionMethod !== METHOD_STORED) {
     throw corrupt(path, `compression method ${entry.compressionMethod} is not supported (only deflate and stored)`);
   }
