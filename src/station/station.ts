@@ -15,6 +15,8 @@ import type { Backend } from '../native.js';
 import type { CloneJobSpec, CloneTask, CloneTaskResult } from '../../workers/clone-task.js';
 import type { RescueTask, RescueTaskResult } from '../../workers/rescue-task.js';
 import { resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { checkPartial, partialPath, publishPartial } from '../partial.js';
 import { checkMapPath } from '../rescue/mapfile.js';
 import { UsageError } from '../errors.js';
 import { ResourceTable, driveResource, pathResource, type Resource } from './resources.js';
@@ -77,7 +79,8 @@ export interface RescueLive {
 export interface StationJob {
   id: number;
   source: DriveInfo;
-  targets: { path: string; drive: DriveInfo | undefined }[];
+  /** `partial`: a new file, written under this name until it is complete */
+  targets: { path: string; drive: DriveInfo | undefined; partial?: string }[];
   plan: ClonePlan;
   spec: CloneJobSpec;
   state: JobState;
@@ -286,9 +289,22 @@ export class Station {
   async run(signal?: AbortSignal): Promise<StationJob[]> {
     this.validate();
     // (a rescue prepares its own target: it must never truncate what an earlier run wrote)
+    // A new file is written as NAME.partial and renamed once written and verified (as a
+    // single clone does, src/partial.ts): an interrupted station leaves no complete-looking
+    // file under the name asked for.
     for (const j of this.jobs.filter((x) => !x.map)) {
-      prepareFileTarget(j.plan);
-      for (const t of j.targets.slice(1)) if (!t.drive || t.drive.kind === 'file') prepareFileTarget({ ...j.plan, target: t.drive, targetPath: t.path });
+      j.targets.forEach((t, i) => {
+        if (t.drive?.kind === 'block') return;
+        let path = t.path;
+        if (!t.drive) {
+          t.partial = partialPath(t.path);
+          checkPartial(t.partial);
+          // a .partial left by an interrupted run is ours (checkPartial): started afresh
+          rmSync(t.partial, { force: true });
+          path = j.spec.targets[i] = t.partial;
+        }
+        prepareFileTarget({ ...j.plan, target: t.drive, targetPath: path });
+      });
     }
     this.warmUp();
     const onAbort = (): void => this.cancelAll();
@@ -321,6 +337,28 @@ export class Station {
       trace('station: pool closed');
     }
     return this.jobs;
+  }
+
+  /** New files take their names once written (and verified, when asked); others keep `.partial` and say so. */
+  private publishTargets(job: StationJob, result: CloneTaskResult): void {
+    job.targets.forEach((t, i) => {
+      const o = result.targets[i];
+      if (!t.partial || !o) return;
+      if (o.state === 'done' && (!job.spec.verify || o.verified)) {
+        try {
+          publishPartial(t.partial, t.path);
+          o.path = t.path;
+          job.spec.targets[i] = t.path;
+        } catch (e) {
+          o.state = 'failed';
+          o.code = (e as { code?: string }).code ?? 'WRITE_FAILED';
+          o.reason = e instanceof Error ? e.message : String(e);
+        }
+      } else {
+        o.reason = `${o.reason ?? o.state}; ${t.path} was not created: the incomplete copy is ${t.partial}`;
+      }
+    });
+    if (result.state === 'done' && result.targets.some((o) => o.state !== 'done')) result.state = 'failed';
   }
 
   private async runOne(job: StationJob): Promise<void> {
@@ -377,6 +415,7 @@ export class Station {
       }
       const task: CloneTask = { spec: job.spec, copyCounters: job.counters.copy, catchUpCounters: job.counters.catchUp, verifyCounters: job.counters.verify, control: job.control, port: port1 };
       job.result = (await this.pool?.run(task, { transferList: [port1] })) as CloneTaskResult;
+      this.publishTargets(job, job.result);
       job.state = job.result.state === 'done' ? 'done' : job.result.state;
     } catch (e) {
       job.state = 'failed';

@@ -138,6 +138,27 @@ describeRoot('one run at a time on a map or a file', () => {
     });
   }
 
+  it('a station (one master to two new files) stopped by SIGINT leaves only the .partial files; the rerun completes them', async () => {
+    const dsts = [join(s.dir, 'st-a.img'), join(s.dir, 'st-b.img')];
+    const first = await stalled(['clone', drive.dev, ...dsts, '--json', '--no-ui'], /"station: 1 job/);
+    // the station makes its .partial files before the job starts (then it stalls on the source)
+    for (const until = Date.now() + 30_000; !dsts.every((d) => existsSync(`${d}.partial`)) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    first.child.kill('SIGINT');
+    await drive.resume();
+    const end = await first.ended;
+    expect(end.status, first.stderr()).toBe(130);
+    for (const d of dsts) {
+      expect(existsSync(d), d).toBe(false);
+      expect(existsSync(`${d}.partial`)).toBe(true);
+    }
+    const again = runCli(['clone', drive.dev, ...dsts, '--no-ui']);
+    expect(again.status, again.stderr).toBe(0);
+    for (const d of dsts) {
+      expect(sha256(d)).toBe(sha256(srcFile));
+      expect(existsSync(`${d}.partial`)).toBe(false);
+    }
+  });
+
   it('a restore onto a file another run holds is IN_USE and writes nothing (flock(1) takes the same lock)', () => {
     const img = join(s.dir, 'r.img');
     const b = runCli(['backup', srcFile, img]);
