@@ -3,6 +3,7 @@
 // and booting it while the main thread imports and plans takes that off the critical path.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import type { Worker } from 'node:worker_threads';
 import { workerFile } from '../worker-file.js';
 
 export interface PoolShape {
@@ -25,11 +26,48 @@ export function startStationPool(shape: PoolShape): Piscina {
   // JS work of their own: hash taps, a rescue's policy
   const jsWork = Boolean(shape.hash?.length) || shape.jobs.some((j) => j.map !== undefined);
   const threads = jsWork ? Math.max(1, Math.min(shape.maxParallel, availableParallelism())) : 1;
-  return new Piscina({
+  const pool = new Piscina({
     filename: workerFile('clone-task'),
     minThreads: Math.min(threads, shape.jobs.length),
     maxThreads: threads,
     concurrentTasksPerWorker: Math.ceil(shape.maxParallel / threads),
     idleTimeout: 500,
   });
+  watchBoot(pool);
+  return pool;
+}
+
+/**
+ * Threads of a pool still loading their task module. Terminating a worker thread while it
+ * instantiates ES modules aborts the whole process on Node 20 (V8 FATAL ERROR
+ * "IsGraphAsync must be used on an instantiated module", exit 134): a station refused
+ * right after it warmed up its pool did that now and then. So a pool is destroyed only once
+ * every thread has said it is ready (piscina's ready message, `_WORKER_READY`, sent after the
+ * task module loaded) or has exited.
+ */
+const booting = new WeakMap<Piscina, Set<Worker>>();
+
+function watchBoot(pool: Piscina): void {
+  const pending = new Set<Worker>();
+  booting.set(pool, pending);
+  const watch = (w: Worker): void => {
+    pending.add(w);
+    const done = (): void => {
+      pending.delete(w);
+      w.off('message', onMessage);
+    };
+    const onMessage = (m: unknown): void => {
+      if (typeof m === 'object' && m !== null && '_WORKER_READY' in m) done();
+    };
+    w.on('message', onMessage);
+    w.once('exit', done);
+  };
+  for (const w of pool.threads) watch(w);
+}
+
+/** Destroys a pool once its threads have booted (at most `patience` ms later). */
+export async function destroyPool(pool: Piscina, patience = 10_000): Promise<void> {
+  const pending = booting.get(pool);
+  for (const until = Date.now() + patience; pending && pending.size > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 5));
+  await pool.destroy();
 }

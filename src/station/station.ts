@@ -3,7 +3,7 @@
 // the bytes move in the workers; progress is read from shared memory at our own pace.
 import { MessageChannel } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
-import { startStationPool } from './pool.js';
+import { destroyPool, startStationPool } from './pool.js';
 import { workerFile } from '../worker-file.js';
 import type { StationLog } from './log.js';
 import { RefusedError } from '../errors.js';
@@ -145,7 +145,7 @@ export class Station {
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;
-    await pool?.destroy();
+    if (pool) await destroyPool(pool);
   }
 
   /**
