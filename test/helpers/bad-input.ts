@@ -83,6 +83,8 @@ export interface CaseResult {
 }
 
 const MiB = 1024 * 1024;
+/** the CLI under test: this tree's build, or BAD_INPUT_CLI (another build, e.g. a merge candidate) */
+const cliPath = process.env.BAD_INPUT_CLI ?? cli;
 const HASH_LIMIT = 16 * MiB;
 
 interface Entry {
@@ -220,7 +222,7 @@ export function makeTemplates(dir: string): void {
   rand('dst.img', MiB);
   const env = { ...process.env, CLONESTATION_LOG_DIR: join(dir, '.logs') };
   const backup = (args: string[]): void => {
-    const r = spawnSync(process.execPath, [cli, 'backup', 'src.img', ...args], { cwd: dir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const r = spawnSync(process.execPath, [cliPath, 'backup', 'src.img', ...args], { cwd: dir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     if (r.status !== 0) throw new Error(`making template ${args.join(' ')}: ${r.stderr}`);
   };
   backup(['b.img', '--hash', 'sha256,md5']);
@@ -375,7 +377,7 @@ export function runCase(c: BadInputCase, dir: string, logDir: string, shared: Sh
     const devBefore = fx.deviceHashes();
     const args = c.args.map((a) => fx.sub(a));
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, [cli, ...args], {
+    const r = spawnSync(process.execPath, [cliPath, ...args], {
       cwd: dir,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
