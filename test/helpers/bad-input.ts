@@ -63,6 +63,8 @@ export interface BadInputCase {
   codes?: string[];
   /** paths (relative, or ending in '*' for a prefix) the run may create or change; for status 0 cases */
   outputs?: string[];
+  /** status 0 cases writing into an existing file: its bytes outside [offset, offset + length) must stay as they were (issue 11 item 8) */
+  keepOutside?: { file: string; offset: number; length: number };
   /** paths outside the folder that must not change (besides /dev/null and /dev/zero, always checked) */
   victims?: string[];
   /** which issue-11 item (or 'own') the case comes from */
@@ -375,6 +377,8 @@ export function runCase(c: BadInputCase, dir: string, logDir: string, shared: Sh
     const treeBefore = snapshotTree(dir);
     const victimsBefore = victims.map((v) => snapshotPath(v));
     const devBefore = fx.deviceHashes();
+    const keep = c.keepOutside;
+    const keptBefore = keep ? readFileSync(fx.path(keep.file)) : undefined;
     const args = c.args.map((a) => fx.sub(a));
     const t0 = process.hrtime.bigint();
     const r = spawnSync(process.execPath, [cliPath, ...args], {
@@ -417,6 +421,13 @@ export function runCase(c: BadInputCase, dir: string, logDir: string, shared: Sh
       // a file the run made where none was (a typo'd /dev name): remove it, so the next run and the machine are clean
       if (victimsBefore[i].type === 'absent' && after.type === 'file') rmSync(v, { force: true });
     });
+    if (keep && keptBefore) {
+      const after = existsSync(fx.path(keep.file)) ? readFileSync(fx.path(keep.file)) : Buffer.alloc(0);
+      const end = keep.offset + keep.length;
+      if (after.length < keptBefore.length) problems.push(`${keep.file} was cut from ${keptBefore.length} to ${after.length} bytes`);
+      else if (!after.subarray(0, keep.offset).equals(keptBefore.subarray(0, keep.offset)) || !after.subarray(end, keptBefore.length).equals(keptBefore.subarray(end)))
+        problems.push(`${keep.file} changed outside the ${keep.length} bytes written at ${keep.offset}`);
+    }
     const devAfter = fx.deviceHashes();
     for (const [name, h] of devBefore) if (devAfter.get(name) !== h) problems.push(`loop device ${name} was written`);
     if (c.status !== 0 && existsSync(logDir)) {

@@ -85,6 +85,10 @@ export const cloneCases: BadInputCase[] = [
   { name: 'clone: source and target via a symlink', setup: [{ symlink: 'l.img', to: 'src.img' }], args: ['clone', 'src.img', 'l.img', '--yes'], status: 4, code: 'SAME_DRIVE' },
   { name: 'clone: source and target via a symlinked folder', setup: [{ symlink: 'here', to: '.' }], args: ['clone', 'src.img', 'here/src.img', '--yes'], status: 4, code: 'SAME_DRIVE' },
   { name: 'clone: source and target via a hard link', setup: [{ hardlink: 'h.img', to: 'src.img' }], args: ['clone', 'src.img', 'h.img', '--yes'], status: 4, code: 'SAME_DRIVE' },
+  // existing file targets keep what lies outside the range written (issue 11 item 8)
+  { name: 'clone --length into a larger file keeps the rest', args: ['clone', 'src.img', 'dst.img', '--length', '64KiB', '--yes'], status: 0, outputs: ['dst.img'], keepOutside: { file: 'dst.img', offset: 0, length: 65536 }, from: '8' },
+  { name: 'clone --target-offset into a larger file keeps the rest', args: ['clone', 'src.img', 'dst.img', '--length', '64KiB', '--target-offset', '128KiB', '--yes'], status: 0, outputs: ['dst.img'], keepOutside: { file: 'dst.img', offset: 131072, length: 65536 }, from: '8' },
+  { name: 'clone of a source that reads 0 bytes: refused, the target kept', setup: [{ file: 'empty.img', size: 0 }], args: ['clone', 'empty.img', 'dst.img', '--yes'], status: 2, codes: ['RANGE', 'USAGE'], from: '8' },
   { name: 'clone: same file, disjoint ranges', args: ['clone', 'src.img', 'src.img', '--length', '4096', '--target-offset', '512KiB', '--yes'], status: 4, code: 'SAME_DRIVE' },
 ];
 
