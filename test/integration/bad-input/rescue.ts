@@ -120,5 +120,5 @@ export const rescueRootCases: BadInputCase[] = [
   { name: 'rescue: the map is another loop device', root: true, args: ['rescue', 'src.img', 'dst.img', '%T%', '--yes'], status: 2, code: 'BAD_MAP', from: '2' },
   { name: 'rescue: a map larger than the source loop', root: true, setup: [map('m.map', '0x00000000  0x00200000  ?\n')], args: ['rescue', '%S%', 'dst.img', 'm.map', '--yes'], status: 2, code: 'MAP_LARGER_THAN_DRIVE' },
   { name: 'rescue: target device smaller than the source', root: true, args: ['rescue', '%S%', '%SMALL%', 'm.map', '--yes'], status: 4, code: 'TARGET_TOO_SMALL' },
-  { name: 'rescue: read-only loop target', root: true, setup: [{ loop: 'A', file: 'dst.img', readOnly: true }], args: ['rescue', 'src.img', '%A%', 'm.map', '--yes'], status: 1, code: 'READ_ONLY', notes: true },
+  { name: 'rescue: read-only loop target', root: true, setup: [{ loop: 'A', file: 'dst.img', readOnly: true }], args: ['rescue', 'src.img', '%A%', 'm.map', '--yes'], status: 1, code: 'READ_ONLY', notes: true, outputs: ['m.map'] },
 ];
