@@ -430,7 +430,8 @@ export function runCase(c: BadInputCase, dir: string, logDir: string, shared: Sh
     }
     const devAfter = fx.deviceHashes();
     for (const [name, h] of devBefore) if (devAfter.get(name) !== h) problems.push(`loop device ${name} was written`);
-    if (c.status !== 0 && existsSync(logDir)) {
+    // a refusal (2, 4) leaves no log; a run that started (1) may
+    if ((c.status === 2 || c.status === 4) && existsSync(logDir)) {
       const logs = readdirSync(logDir, { recursive: true }).map(String);
       if (logs.length > 0) problems.push(`a refused run left files in the log folder: ${logs.join(', ')}`);
     }

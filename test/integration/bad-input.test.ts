@@ -1,8 +1,9 @@
 // Every bad input, as data (test/integration/bad-input/*.ts), through the real CLI: exit 1, 2
 // or 4 as the README's tables say, one line `clonestation: ... [CODE]` on stderr, no stack
 // trace, no hang, and nothing written: every target's hash, every file in the case's folder,
-// the named victims and the log folder are as they were. Cases that need loop devices or
-// mounts run as root only.
+// the named victims and the log folder are as they were. A few safety cases may succeed
+// (exit 0: backup --keep beside hostile manifests, writes into larger files) but must touch
+// nothing else. Cases that need loop devices, mounts or device nodes run as root only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
