@@ -11,13 +11,16 @@ import { describeRoot, isRoot } from '../helpers/root.js';
 import { attachShared, makeTemplates, runCase, type BadInputCase, type CaseResult, type Shared } from '../helpers/bad-input.js';
 import { allCases, unknownSecondary } from './bad-input/cases.js';
 
-const base = mkdtempSync('/dev/shm/cs-bad-input-');
-const shared: Shared = { templates: join(base, 'templates'), loops: {} };
+// made when the tests start (not when the file is only collected, as by vitest list)
+let base = '';
+const shared: Shared = { templates: '', loops: {} };
 const results: CaseResult[] = [];
 let sharedLoops: ReturnType<typeof attachShared> | undefined;
 let n = 0;
 
 beforeAll(() => {
+  base = mkdtempSync('/dev/shm/cs-bad-input-');
+  shared.templates = join(base, 'templates');
   makeTemplates(shared.templates);
 });
 
@@ -26,7 +29,7 @@ afterAll(() => {
   // BAD_INPUT_RESULTS=file: every case's outcome as JSON, for the list of what fails today
   const out = process.env.BAD_INPUT_RESULTS;
   if (out) writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
-  rmSync(base, { recursive: true, force: true });
+  if (base) rmSync(base, { recursive: true, force: true });
 });
 
 function check(c: BadInputCase): void {
