@@ -223,7 +223,7 @@ export const verifyCases: BadInputCase[] = [
   { name: 'verify: the drive is a FIFO (must not hang)', setup: [{ image: 'raw' }, { fifo: 'f' }], args: ['verify', 'b.img', 'f'], status: 2, codes: ['BAD_TARGET', 'BAD_SOURCE', 'USAGE'] },
   { name: 'verify: the drive is a directory', setup: [{ image: 'raw' }, { dir: 'd' }], args: ['verify', 'b.img', 'd'], status: 2, codes: ['BAD_TARGET', 'BAD_SOURCE', 'USAGE'] },
   ...notImages.map(([what, steps, image, codes], i): BadInputCase => ({ extended: i % 2 === 1, name: `verify: the image ${what}`, setup: steps, args: ['verify', image], status: 2, codes })),
-  ...badManifests.map(([what, steps, codes]): BadInputCase => ({ extended: !verifyManifests.has(what), name: `verify: a manifest that is ${what}`, setup: steps, args: ['verify', imageArg(steps)], status: 2, codes: codes ?? ['IMAGE_CORRUPT'], from: '6' })),
+  ...badManifests.map(([what, steps, codes]): BadInputCase => ({ extended: !verifyManifests.has(what), name: `verify: a manifest that is ${what}`, setup: steps, args: ['verify', imageArg(steps)], status: 2, codes: codes ?? ['IMAGE_CORRUPT'], notes: codes !== undefined, from: '6' })),
   ...damaged.map(([what, steps, image, codes], i): BadInputCase => ({ extended: i % 3 !== 0, name: `verify: ${what}`, setup: steps, args: ['verify', image], status: 2, codes, notes: true, from: '6' })),
 ];
 
