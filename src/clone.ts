@@ -85,9 +85,7 @@ export function planClone(o: CloneOptions): ClonePlan {
       'RANGE',
     );
   const targetOffset = o.targetOffset !== undefined ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : 0;
-  const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
-  if (blockSize % 4096 !== 0 || blockSize < 4096 || blockSize > 64 << 20)
-    throw new UsageError(`--block-size must be a multiple of 4 KiB between 4 KiB and 64 MiB`, 'BAD_SIZE');
+  const blockSize = checkBlockSize(o.blockSize);
 
   checkDistinct(source, target, o.target);
   checkTargetFree(target);
@@ -205,6 +203,13 @@ function engineFailure(fatal: NonNullable<JobOutcome['fatal']>, targetPath: stri
   if (fatal.syscall === 'io_uring_setup')
     return new IoError('IO_URING_UNAVAILABLE', `io_uring is not available here (${fatal.code}): use --backend auto or --backend threads`, { errno: fatal.code });
   return new IoError('ENGINE_FAILED', `the copy could not continue (${fatal.message}): target ${targetPath} is incomplete`, { errno: fatal.code });
+}
+
+/** A ring slot the engine can carry: a multiple of 4 KiB from 4 KiB to 64 MiB (BAD_SIZE otherwise). */
+export function checkBlockSize(blockSize: number | undefined): number {
+  const b = blockSize ?? DEFAULT_BLOCK_SIZE;
+  if (b % 4096 !== 0 || b < 4096 || b > 64 << 20) throw new UsageError(`--block-size must be a multiple of 4 KiB between 4 KiB and 64 MiB`, 'BAD_SIZE');
+  return b;
 }
 
 /**

@@ -10,13 +10,13 @@ import { basename, dirname, resolve } from 'node:path';
 import { CancelledError, CloneStationError, ImageError, IoError, RefusedError, UsageError } from '../errors.js';
 import { inspectDrive, splitDev, type DriveInfo } from '../drive.js';
 import { blockIdentity, describeIdentity, fileIdentity, identityOf, sameDrive } from '../identity.js';
-import { chunkFailure, runWithProgress, sourceRange, type ClonePlan } from '../clone.js';
+import { checkBlockSize, chunkFailure, runWithProgress, sourceRange, type ClonePlan } from '../clone.js';
 import { mountedSourceNote } from '../safety.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from '../engine.js';
 import type { Reporter } from '../progress.js';
 import type { Extent } from '../extent.js';
 import type { Tap } from '../tap.js';
-import { checkOutputPath } from '../outpath.js';
+import { checkOutputPath, sameFile } from '../outpath.js';
 import { CHECK_TOOL, MultiHash, hashFileText, type HashAlgorithm } from './hash.js';
 import { MANIFEST_FORMAT, MAX_UNREADABLE_LISTED, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
 import { partPath } from './parts.js';
@@ -186,7 +186,13 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   const work = `${name}.partial`;
   // Every file the backup writes is a regular file or a new name (src/outpath.ts): checked now.
   for (const p of [name, work, mPath, ...o.hash.filter((a) => CHECK_TOOL[a]).map((a) => `${name}.${a}`)]) checkOutputPath(p, 'the backup file', { fix: 'choose another OUT' });
-  if (mapPath !== undefined) checkOutputPath(mapPath, 'the map', { code: 'BAD_MAP', fix: 'give the map a file of its own' });
+  checkBlockSize(o.blockSize);
+  if (mapPath !== undefined) {
+    // the map is checked whole now (shape, contents, not the source's own file), before the manifest is written
+    if (sameFile(mapPath, source.path)) throw new UsageError(`mapfile ${mapPath} is the source: give the map its own file`, 'USAGE');
+    const { checkMapPath } = await import('../rescue/mapfile.js');
+    checkMapPath(mapPath, source.size);
+  }
   // A complete backup under this name is kept (unless --force); an unfinished one is
   // replaced, or continued from its rescue map.
   const previous = previousBackup(name, { force: o.force, mapPath });

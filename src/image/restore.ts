@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { CancelledError, ImageError, IoError, UsageError, VerifyMismatchError, type CloneStationError } from '../errors.js';
 import { inspectDrive, type DriveInfo } from '../drive.js';
 import { checkDistinct, checkTargetFree, checkTargetSize } from '../safety.js';
-import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from '../engine.js';
+import { EngineJob, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from '../engine.js';
 import { parseSize, formatBytes } from '../units.js';
 import { startProgress, type Reporter } from '../progress.js';
 import type { Backend, NativeChunkError } from '../native.js';
@@ -18,7 +18,7 @@ import { defaultTargetOffset, fastestAlgorithm, firstHashMismatch, resolveImage,
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
 import type { ZipImageReader } from './zip/reader.js';
 import { TargetWriter } from './target-writer.js';
-import { checkNewImagePath, prepareFileTarget } from '../clone.js';
+import { checkBlockSize, checkNewImagePath, prepareFileTarget } from '../clone.js';
 import { Claims } from '../claim.js';
 
 /** offset and length: the part of the image to restore */
@@ -112,12 +112,10 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
     const targetOffset = o.targetOffset ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : defaultTargetOffset(image, range.offset);
     if (!o.targetOffset && targetOffset !== range.offset)
       notes.push(`the backup is of the source's bytes from ${image.manifest?.range.offset}: they go back to the same offset (${targetOffset}); --target-offset puts them elsewhere`);
-    const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
-    if (blockSize % 4096 !== 0 || blockSize < 4096 || blockSize > 64 << 20)
-      throw new UsageError('--block-size must be a multiple of 4 KiB between 4 KiB and 64 MiB', 'BAD_SIZE');
-    // The image's files are the source: restoring onto one of them (or onto the loop
-    // device over one) is SAME_DRIVE.
-    for (const p of image.parts) checkDistinct(inspectDrive(p.path, 'source'), target, o.target);
+    const blockSize = checkBlockSize(o.blockSize);
+    // The image's files (its parts and its manifest) are the source: restoring onto one of
+    // them (or onto the loop device over one) is SAME_DRIVE.
+    for (const p of [...image.parts.map((x) => x.path), ...(image.manifestPath ? [image.manifestPath] : [])]) checkDistinct(inspectDrive(p, 'source'), target, o.target);
     checkTargetFree(target);
     checkTargetSize(target, o.target, { offset: targetOffset, length: range.length });
     if (target && target.size > targetOffset + range.length) {

@@ -178,6 +178,7 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
   if (offset + length > source.size) throw new UsageError(`--offset plus --length runs past the end of source ${o.source} (${source.size} bytes)`, 'RANGE');
   const targetOffset = o.targetOffset !== undefined ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : offset;
   const delta = targetOffset - offset;
+  const minReadRate = o.minReadRate !== undefined ? parseSize(o.minReadRate, '--min-read-rate') : 0;
 
   // Everything the user gave is checked before anything is written: maps first. The map
   // and its journals are regular files or new names (a save renames over the map).
@@ -233,7 +234,7 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
     direct: o.direct ?? true,
     reverse: o.reverse ?? false,
     retries: o.retries ?? 0,
-    minReadRate: o.minReadRate !== undefined ? parseSize(o.minReadRate, '--min-read-rate') : 0,
+    minReadRate,
     timeout: o.timeout ?? 0,
     maxErrors: o.maxErrors ?? Number.POSITIVE_INFINITY,
     skipInitial: Math.max(64 * 1024, Math.floor(source.size / 100000 / sectorSize) * sectorSize),
