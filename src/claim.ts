@@ -22,7 +22,7 @@ type Held = { kind: 'device'; fd: number; rdev: number } | { kind: 'file'; fd: n
 
 const wouldBlock = (e: unknown): boolean => isSystemCallError(e) && (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK');
 
-/** The lock file of a rescue map: beside it, named after it (the map itself is replaced by rename at every save). */
+/** The lock file of a rescue map or a backup: beside it, named after it (a map is replaced by rename at every save). */
 export function mapLockPath(mapPath: string): string {
   const abs = resolve(mapPath);
   let dir = dirname(abs);
@@ -82,21 +82,35 @@ export class Claims implements Disposable {
    * our pid, removed at release. A second run on the same map is refused with IN_USE.
    */
   map(mapPath: string): this {
-    const path = mapLockPath(mapPath);
+    return this.sidecar(mapPath, `mapfile ${mapPath}`, 'IN_USE');
+  }
+
+  /**
+   * Locks a backup's name (OUT and the files it writes beside it: parts, manifest, hashes):
+   * a second backup to the same OUT is refused with BACKUP_RUNNING, even one started at the
+   * same moment (the manifest's writer record alone cannot see that race).
+   */
+  backup(name: string): this {
+    return this.sidecar(name, `backup ${name}`, 'BACKUP_RUNNING');
+  }
+
+  /** A lock file `<path>.lock` beside `path`, holding our pid; `code` refuses a second holder. */
+  private sidecar(path: string, what: string, code: string): this {
+    const lock = mapLockPath(path);
     let fd: number;
     try {
-      fd = engine.lockFile(path, true, true);
+      fd = engine.lockFile(lock, true, true);
     } catch (e) {
       if (wouldBlock(e)) {
-        const pid = readPid(path);
-        throw new RefusedError('IN_USE', `mapfile ${mapPath} is in use by another clonestation run${pid ? ` (pid ${pid})` : ''}: wait for it to end, or stop it`, { path: mapPath, lock: path, pid });
+        const pid = readPid(lock);
+        throw new RefusedError(code, `${what} is in use by another clonestation run${pid ? ` (pid ${pid})` : ''}: wait for it to end, or stop it`, { path, lock, pid });
       }
       const msg = e instanceof Error ? e.message : String(e);
       if (isSystemCallError(e) && (e.code === 'ELOOP' || e.code === 'EINVAL'))
-        throw new RefusedError('LOCK_FILE_NOT_OURS', `${path} (the lock of mapfile ${mapPath}) is a link or not a regular file: it was left alone; remove it if it is not needed`, { path: mapPath, lock: path });
-      throw new IoError('MAP_LOCK_FAILED', `cannot lock mapfile ${mapPath} (${msg}): check the folder's permissions and free space`, { path: mapPath, lock: path });
+        throw new RefusedError('LOCK_FILE_NOT_OURS', `${lock} (the lock of ${what}) is a link or not a regular file: it was left alone; remove it if it is not needed`, { path, lock });
+      throw new IoError('LOCK_FAILED', `cannot lock ${what} (${msg}): check the folder's permissions and free space`, { path, lock });
     }
-    this.held.push({ kind: 'sidecar', fd, path });
+    this.held.push({ kind: 'sidecar', fd, path: lock });
     try {
       ftruncateSync(fd, 0);
       writeSync(fd, `${process.pid}\n`, 0);

@@ -17,6 +17,7 @@ import type { Reporter } from '../progress.js';
 import type { Extent } from '../extent.js';
 import type { Tap } from '../tap.js';
 import { checkOutputPath, sameFile } from '../outpath.js';
+import { Claims } from '../claim.js';
 import { CHECK_TOOL, MultiHash, hashFileText, type HashAlgorithm } from './hash.js';
 import { MANIFEST_FORMAT, MAX_UNREADABLE_LISTED, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
 import { partPath } from './parts.js';
@@ -193,6 +194,9 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     const { checkMapPath } = await import('../rescue/mapfile.js');
     checkMapPath(mapPath, source.size);
   }
+  // One backup to this name at a time (a lock beside it, released when the backup ends).
+  using claims = new Claims();
+  claims.backup(name);
   // A complete backup under this name is kept (unless --force); an unfinished one is
   // replaced, or continued from its rescue map.
   const previous = previousBackup(name, { force: o.force, mapPath });

@@ -13,6 +13,19 @@ export function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
 }
 
+/**
+ * Unmounts `dir` once nothing holds it: a loop device detached just now, or a file an
+ * io_uring ring had registered, is let go by the kernel a moment later (the ring's teardown
+ * is delayed), and umount says "target is busy" until then. Lazily, as a last resort.
+ */
+export function umountWhenFree(dir: string, patienceMs = 20_000): void {
+  for (const until = Date.now() + patienceMs; Date.now() < until; ) {
+    if (spawnSync('umount', [dir]).status === 0) return;
+    spawnSync('sleep', ['0.05']);
+  }
+  spawnSync('umount', ['-l', dir]);
+}
+
 /** A scratch folder in tmpfs (fast, and O_DIRECT works there on this kernel). */
 export function scratch(prefix = 'cs-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join('/dev/shm', prefix));

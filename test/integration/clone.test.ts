@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describeRoot } from '../helpers/root.js';
-import { attachPartitioned, lastEvent, makeFile, runCli, sha256, sh, useLoopScratch } from '../helpers/fixtures.js';
+import { attachPartitioned, lastEvent, makeFile, runCli, sha256, sh, umountWhenFree, useLoopScratch } from '../helpers/fixtures.js';
 
 describeRoot('clone on loop devices', () => {
   const fx = useLoopScratch({ beforeAll, afterAll });
@@ -148,7 +148,7 @@ describeRoot('clone on loop devices', () => {
       refused(['clone', src.dev, `${dev}p1`, '--yes'], 'TARGET_MOUNTED', file);
       refused(['clone', src.dev, dev, '--yes'], 'TARGET_MOUNTED', file);
     } finally {
-      sh('umount', [mnt]);
+      umountWhenFree(mnt);
     }
   });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { describeRoot } from '../helpers/root.js';
-import { cli, makeFile, runCli, lastEvent, sha256, sh, useLoopScratch } from '../helpers/fixtures.js';
+import { cli, makeFile, runCli, lastEvent, sha256, sh, umountWhenFree, useLoopScratch } from '../helpers/fixtures.js';
 import { EngineJob, allocateCounters, readCounters } from '../../src/engine.js';
 import { createPool } from '../../src/pool.js';
 import { planClone, executeClone, verifyClone } from '../../src/clone.js';
@@ -150,7 +150,7 @@ describeRoot('native engine', () => {
       expect(lastEvent(r, 'done')).toBeUndefined();
     } finally {
       fx.detachAll();
-      sh('umount', [mnt]);
+      umountWhenFree(mnt);
     }
   });
 
