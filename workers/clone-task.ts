@@ -76,12 +76,13 @@ export interface CloneTask {
   port?: MessagePort;
 }
 
-async function runJob(job: EngineJob, control: Int32Array, maxRate?: number): ReturnType<EngineJob['run']> {
+/** Runs an engine job under the control word; `paused.ms` grows by the time the operator held it paused. */
+async function runJob(job: EngineJob, control: Int32Array, maxRate: number | undefined, paused: { ms: number }): ReturnType<EngineJob['run']> {
   const stop = steer(job, control, maxRate);
   try {
     return await job.run();
   } finally {
-    stop();
+    paused.ms += stop();
   }
 }
 
@@ -96,6 +97,8 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
   };
   const targets: TargetOutcome[] = spec.targets.map((path) => ({ path, state: 'done', writeRetries: 0, verified: false }));
   const cancelled = (): boolean => cancelRequested(control);
+  const copyPaused = { ms: 0 };
+  const verifyPaused = { ms: 0 };
   const fail = (t: number, code: string, reason: string, offset?: number): void => {
     targets[t] = { ...targets[t], state: 'failed', code, reason, offset };
     task.port?.postMessage({ type: 'target', index: t, ...targets[t] });
@@ -124,7 +127,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
     },
     task.copyCounters,
   );
-  const out = await runJob(shared, control, spec.maxRate);
+  const out = await runJob(shared, control, spec.maxRate, copyPaused);
   trace(`clone-task: ${spec.source} shared copy over`);
   const result: CloneTaskResult = { state: 'done', targets, copySeconds: 0, verifySeconds: 0, backend: out.backend };
   if (hash) {
@@ -202,7 +205,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
         },
         task.catchUpCounters,
       );
-      const r = await runJob(catchUp, control, spec.maxRate);
+      const r = await runJob(catchUp, control, spec.maxRate, copyPaused);
       const w = r.errors.find((x) => x.target >= 0);
       const rd = r.errors.find((x) => x.target < 0 && x.op === 'read');
       if (rd) {
@@ -218,7 +221,8 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
       from = w.offset;
     }
   }
-  result.copySeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  // seconds the copy ran: time the operator held it paused is not the copy's
+  result.copySeconds = Math.max(0, Number(process.hrtime.bigint() - t0) / 1e9 - copyPaused.ms / 1000);
   if (cancelled()) {
     targets.forEach((t) => t.state !== 'failed' && (t.state = 'cancelled'));
     result.state = 'cancelled';
@@ -243,8 +247,8 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
       },
       task.verifyCounters,
     );
-    const v = await runJob(verify, control, spec.maxRate);
-    result.verifySeconds = Number(process.hrtime.bigint() - v0) / 1e9;
+    const v = await runJob(verify, control, spec.maxRate, verifyPaused);
+    result.verifySeconds = Math.max(0, Number(process.hrtime.bigint() - v0) / 1e9 - verifyPaused.ms / 1000);
     for (const e of v.errors) {
       if (e.target < 0) continue;
       const t = live[e.target];

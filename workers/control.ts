@@ -14,12 +14,15 @@ const TICK_MS = 50;
 const THROTTLE_TICK_MS = 5;
 
 /**
- * Applies the control word to `job` until the returned function is called. With `maxRate`
+ * Applies the control word to `job` until the returned function is called; that function
+ * returns the milliseconds the operator held the job paused, which a rate leaves out (a
+ * paused job's average is of the time it ran). With `maxRate`
  * (bytes/s, the demo's --throttle) the job is also paused whenever it is ahead of that rate:
  * real I/O, just less of it per second, in bursts of what the engine moves in 5 ms.
  */
-export function steer(job: EngineJob, control: Int32Array, maxRate = 0): () => void {
+export function steer(job: EngineJob, control: Int32Array, maxRate = 0): () => number {
   let last: number = Control.run;
+  let pausedMs = 0;
   let throttled = false;
   let runningMs = 0;
   let prev = performance.now();
@@ -27,6 +30,7 @@ export function steer(job: EngineJob, control: Int32Array, maxRate = 0): () => v
     const c = Atomics.load(control, 0);
     const now = performance.now();
     if (c === Control.run) runningMs += now - prev;
+    else if (c === Control.pause) pausedMs += now - prev;
     prev = now;
     if (c !== last) {
       last = c;
@@ -51,5 +55,9 @@ export function steer(job: EngineJob, control: Int32Array, maxRate = 0): () => v
   }
   apply();
   const timer = setInterval(apply, maxRate > 0 ? THROTTLE_TICK_MS : TICK_MS);
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    apply();
+    return pausedMs;
+  };
 }
