@@ -4,9 +4,11 @@
 // reused then. Started by src/image/hash-thread.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { MultiHash, type HashAlgorithm } from '../src/image/hash.js';
+import type { HashThreadReply, HashThreadRequest } from '../src/contract.js';
 
-export type HashThreadRequest = { op: 'update'; id: number; data: Uint8Array } | { op: 'digest'; id: number };
-export type HashThreadReply = { id: number; error?: string; digest?: Partial<Record<HashAlgorithm, string>> };
+// Only for src/image/hash-thread.ts, which still imports these from here (src/image/ is
+// another part's in issue 12): it should import them from src/contract.ts, and this goes.
+export type { HashThreadReply, HashThreadRequest };
 
 const port = parentPort;
 if (!port) throw new Error('workers/hash-thread.js runs as a worker thread');
