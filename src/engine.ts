@@ -1,10 +1,17 @@
 // One engine job as the station sees it: typed options in, counters readable from any
 // thread (they live in a SharedArrayBuffer), a typed outcome out.
-import { engine, type Backend, type CounterSlots, type NativeChunkError, type NativeEndpoint, type NativeEndpointSpec, type NativeJob, type NativeJobSpec, type NativeOutcome } from './native.js';
+import { engine, type Backend, type NativeChunkError, type NativeEndpoint, type NativeEndpointSpec, type NativeJob, type NativeJobSpec, type NativeOutcome } from './native.js';
 import { openError } from './errors.js';
 import { toFlat, totalLength, type Extent } from './extent.js';
 import { TapSequencer, type Tap, type TapError } from './tap.js';
 import { isClaimed } from './claim.js';
+import { allocateCounters, checkCounterLayout, readCounters, type ProgressSnapshot } from './contract.js';
+
+// The counters' layout is the thread contract's; an engine built with another is a bug.
+checkCounterLayout({ ...engine.counterSlots });
+
+/** (declared in the thread contract, src/contract.ts; here for the engine's callers) */
+export { allocateCounters, readCounters, type ProgressSnapshot };
 
 /** Measured on this kind of machine (bench/clone.ts): see docs/ARCHITECTURE.md. */
 export const DEFAULT_BLOCK_SIZE = 4 << 20;
@@ -38,46 +45,11 @@ export type JobRequest = Pick<NativeJobSpec, 'mode' | 'source' | 'targets'> &
     taps?: Tap[];
   };
 
-export type JobState = 'init' | 'running' | 'done' | 'failed' | 'cancelled';
-const states: JobState[] = ['init', 'running', 'done', 'failed', 'cancelled'];
-
-/** One value per counter slot the engine writes (the slot names are the field names). */
-export type ProgressSnapshot = { [K in Exclude<keyof CounterSlots, 'state' | 'header'>]: number } & {
-  state: JobState;
-  total: number;
-  targets: { bytes: number; errors: number }[];
-};
-
 export interface JobOutcome extends NativeOutcome {
   /** a tap threw or rejected: the job was cancelled because of it */
   tapError?: TapError;
   errors: NativeChunkError[];
   progress: ProgressSnapshot;
-}
-
-/** The counters a job needs, in shared memory so another thread can read them. */
-export function allocateCounters(targets: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(8 * (engine.counterSlots.header + 2 * targets));
-}
-
-/** Reads a job's counters from its shared memory; safe from any thread at any time. */
-export function readCounters(counters: SharedArrayBuffer, total: number): ProgressSnapshot {
-  const a = new BigUint64Array(counters);
-  const s = engine.counterSlots;
-  const get = (i: number): number => Number(Atomics.load(a, i));
-  const targets: ProgressSnapshot['targets'] = [];
-  for (let i = s.header; i + 1 < a.length; i += 2) targets.push({ bytes: get(i), errors: get(i + 1) });
-  return {
-    state: states[get(s.state)] ?? 'failed',
-    total,
-    bytesRead: get(s.bytesRead),
-    bytesBad: get(s.bytesBad),
-    readErrors: get(s.readErrors),
-    position: get(s.position),
-    bytesCompared: get(s.bytesCompared),
-    inFlight: get(s.inFlight),
-    targets,
-  };
 }
 
 export class EngineJob {

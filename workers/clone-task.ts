@@ -2,79 +2,15 @@
 // shared stream; targets that fall behind or fail a write are caught up on their own from
 // where they left it (failed writes retried with backoff); then every target is verified,
 // all read in parallel. Progress lives in shared memory; state changes go over a port.
-import type { MessagePort } from 'node:worker_threads';
 import { EngineJob } from '../src/engine.js';
-import type { Backend, NativeChunkError } from '../src/native.js';
-import { cancelRequested, steer } from './control.js';
-import { MultiHash, type HashAlgorithm } from '../src/image/hash.js';
+import type { NativeChunkError } from '../src/native.js';
+import { steer } from './control.js';
+import { Phase, cancelRequested, enterPhase, postEvent, type CloneTask, type CloneTaskResult, type PhaseValue, type TargetOutcome } from '../src/contract.js';
+import { MultiHash } from '../src/image/hash.js';
 import { trace } from '../src/trace.js';
 import { Claims } from '../src/claim.js';
 
 trace('clone-task: module evaluated');
-
-export const Phase = { queued: 0, copying: 1, catchingUp: 2, verifying: 3, finished: 4 } as const;
-
-export interface CloneJobSpec {
-  source: string;
-  targets: string[];
-  /** source offset and length; target offset = source offset + targetDelta */
-  offset: number;
-  length: number;
-  targetDelta: number;
-  blockSize: number;
-  depth: number;
-  /** ring slots of the verify (it reads the source and every target into each: 1 + N buffers a slot); default depth */
-  verifyDepth?: number;
-  backend: Backend;
-  direct: boolean;
-  verify: boolean;
-  /** ms a target may pace the shared stream before it leaves it (0: never) */
-  lagMs: number;
-  /** write retries per target, with backoff, before it is failed */
-  retries: number;
-  /** hashes of the bytes copied, computed on the fly from the ring (taps) */
-  hash?: HashAlgorithm[];
-  /** bytes/s each engine job of this task may move (0 or absent: no limit; the demo's --throttle) */
-  maxRate?: number;
-}
-
-export interface TargetOutcome {
-  path: string;
-  state: 'done' | 'failed' | 'cancelled';
-  code?: string;
-  reason?: string;
-  /** source offset of the failure */
-  offset?: number;
-  /** left the shared stream for being slow, at this source offset */
-  detachedAt?: number;
-  writeRetries: number;
-  verified: boolean;
-  /** seconds from the job's start until this target was fully written and synced */
-  writtenSeconds?: number;
-}
-
-export interface CloneTaskResult {
-  state: 'done' | 'failed' | 'cancelled';
-  targets: TargetOutcome[];
-  readError?: { offset: number; code: string };
-  copySeconds: number;
-  verifySeconds: number;
-  backend: string;
-  /** of the source range as read and written; verified targets hold exactly these bytes */
-  hashes?: Partial<Record<HashAlgorithm, string>>;
-  /** why hashes were asked for and are missing */
-  hashNote?: string;
-}
-
-export interface CloneTask {
-  spec: CloneJobSpec;
-  /** counters of the shared copy, then of each catch-up, then of the verify */
-  copyCounters: SharedArrayBuffer;
-  catchUpCounters: SharedArrayBuffer;
-  verifyCounters: SharedArrayBuffer;
-  control: SharedArrayBuffer;
-  port?: MessagePort;
-}
 
 /** Runs an engine job under the control word; `paused.ms` grows by the time the operator held it paused. */
 async function runJob(job: EngineJob, control: Int32Array, maxRate: number | undefined, paused: { ms: number }): ReturnType<EngineJob['run']> {
@@ -91,17 +27,14 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export default async function cloneTask(task: CloneTask): Promise<CloneTaskResult> {
   const { spec } = task;
   const control = new Int32Array(task.control);
-  const setPhase = (p: number): void => {
-    Atomics.store(control, 1, p);
-    task.port?.postMessage({ type: 'phase', phase: p });
-  };
+  const setPhase = (p: PhaseValue): void => enterPhase(control, task.port, p);
   const targets: TargetOutcome[] = spec.targets.map((path) => ({ path, state: 'done', writeRetries: 0, verified: false }));
   const cancelled = (): boolean => cancelRequested(control);
   const copyPaused = { ms: 0 };
   const verifyPaused = { ms: 0 };
   const fail = (t: number, code: string, reason: string, offset?: number): void => {
     targets[t] = { ...targets[t], state: 'failed', code, reason, offset };
-    task.port?.postMessage({ type: 'target', index: t, ...targets[t] });
+    postEvent(task.port, { type: 'target-failed', index: t, code, reason, offset });
   };
 
   trace(`clone-task: ${spec.source} starts`);
@@ -160,7 +93,7 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
   targets.forEach((tg, i) => {
     if (!laggards.has(i)) {
       tg.writtenSeconds = sharedEnd;
-      task.port?.postMessage({ type: 'written', index: i, seconds: sharedEnd });
+      postEvent(task.port, { type: 'written', index: i, seconds: sharedEnd });
     }
   });
 
@@ -213,8 +146,9 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
         break;
       }
       if (!w) {
-        targets[t].writtenSeconds = sinceStart();
-        task.port?.postMessage({ type: 'written', index: t, seconds: targets[t].writtenSeconds });
+        const seconds = sinceStart();
+        targets[t].writtenSeconds = seconds;
+        postEvent(task.port, { type: 'written', index: t, seconds });
         break;
       }
       failure = w;

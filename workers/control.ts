@@ -1,13 +1,8 @@
-// The control word a station job is steered by: an Int32Array over shared memory, index 0.
+// The worker's side of the control word (src/contract.ts): an engine job follows it.
 // Cooperative and cheap (a 50 ms poll of one word); piscina's abort, which kills the
 // thread, stays the last resort.
 import type { EngineJob } from '../src/engine.js';
-
-export const Control = { run: 0, pause: 1, cancel: 2 } as const;
-
-export function cancelRequested(control: Int32Array): boolean {
-  return Atomics.load(control, 0) === Control.cancel;
-}
+import { Control, readControl, type ControlMemory, type ControlValue } from '../src/contract.js';
 
 const TICK_MS = 50;
 /** Throttled jobs are checked more often: between two checks the engine runs at full speed. */
@@ -20,14 +15,14 @@ const THROTTLE_TICK_MS = 5;
  * (bytes/s, the demo's --throttle) the job is also paused whenever it is ahead of that rate:
  * real I/O, just less of it per second, in bursts of what the engine moves in 5 ms.
  */
-export function steer(job: EngineJob, control: Int32Array, maxRate = 0): () => number {
-  let last: number = Control.run;
+export function steer(job: EngineJob, control: ControlMemory, maxRate = 0): () => number {
+  let last: ControlValue = Control.run;
   let pausedMs = 0;
   let throttled = false;
   let runningMs = 0;
   let prev = performance.now();
   const apply = (): void => {
-    const c = Atomics.load(control, 0);
+    const c = readControl(control);
     const now = performance.now();
     if (c === Control.run) runningMs += now - prev;
     else if (c === Control.pause) pausedMs += now - prev;

@@ -2,27 +2,10 @@
 // word live in shared memory, so the station reads progress and sends pause/cancel without
 // a message per chunk.
 import { threadId } from 'node:worker_threads';
-import { EngineJob, type JobRequest, type ProgressSnapshot } from '../src/engine.js';
-import type { NativeChunkError } from '../src/native.js';
+import { EngineJob } from '../src/engine.js';
 import { steer } from './control.js';
 import { Claims } from '../src/claim.js';
-
-
-export interface CopyTask {
-  request: JobRequest;
-  counters: SharedArrayBuffer;
-  control: SharedArrayBuffer;
-}
-
-export interface CopyTaskResult {
-  state: 'done' | 'failed' | 'cancelled';
-  backend: string;
-  backendNote: string;
-  errors: NativeChunkError[];
-  progress: ProgressSnapshot;
-  fatal?: { code: string; message: string };
-  threadId: number;
-}
+import type { CopyTask, CopyTaskResult } from '../src/contract.js';
 
 export default async function copyTask(task: CopyTask): Promise<CopyTaskResult> {
   // The exclusive targets are claimed for the task (claim.ts): the job itself then opens

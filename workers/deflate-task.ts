@@ -3,16 +3,10 @@
 // the writer's own buffers): it is read here, never kept, and the writer reuses it as soon
 // as this task resolves. The output is a fresh buffer, moved (not copied) back.
 import { Piscina } from 'piscina';
-import { deflateChunk, type ChunkResult } from '../src/image/zip/deflate.js';
+import { deflateChunk } from '../src/image/zip/deflate.js';
+import type { DeflateTask, DeflateTaskResult } from '../src/contract.js';
 
-export interface DeflateTask {
-  input: Uint8Array;
-  /** the previous chunk's last 32 KiB, or undefined for the first chunk */
-  dictionary?: Uint8Array;
-  level: number;
-}
-
-export default function deflateTask(task: DeflateTask): ChunkResult {
+export default function deflateTask(task: DeflateTask): DeflateTaskResult {
   const r = deflateChunk(task.input, task.dictionary, task.level);
   const d = r.data;
   // Move only a buffer that is wholly ours: small zlib outputs are slices of node's shared
@@ -22,7 +16,7 @@ export default function deflateTask(task: DeflateTask): ChunkResult {
     const movable = { [Piscina.transferableSymbol]: [d.buffer], [Piscina.valueSymbol]: r };
     // the casts: piscina types its symbols as plain `symbol`, so the object cannot be typed as
     // its Transferable; and piscina unwraps the movable into its value before posting it
-    return Piscina.move(movable as unknown as Parameters<typeof Piscina.move>[0]) as unknown as ChunkResult;
+    return Piscina.move(movable as unknown as Parameters<typeof Piscina.move>[0]) as unknown as DeflateTaskResult;
   }
   return { ...r, data: d.slice() };
 }

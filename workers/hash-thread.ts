@@ -4,9 +4,7 @@
 // reused then. Started by src/image/hash-thread.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { MultiHash, type HashAlgorithm } from '../src/image/hash.js';
-
-export type HashThreadRequest = { op: 'update'; id: number; data: Uint8Array } | { op: 'digest'; id: number };
-export type HashThreadReply = { id: number; error?: string; digest?: Partial<Record<HashAlgorithm, string>> };
+import type { HashThreadReply, HashThreadRequest } from '../src/contract.js';
 
 const port = parentPort;
 if (!port) throw new Error('workers/hash-thread.js runs as a worker thread');

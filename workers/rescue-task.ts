@@ -1,31 +1,15 @@
 // A piscina task: one station job with a map, i.e. a rescue, in a worker thread. The
 // rescue's own policy (src/rescue) runs here; the station sees its state over the port and
 // cancels or pauses it through the shared control word (cancel becomes an abort signal).
-import type { MessagePort } from 'node:worker_threads';
-import { rescue, type RescueOptions, type RescueSummary } from '../src/rescue/rescue.js';
+import { rescue, type RescueSummary } from '../src/rescue/rescue.js';
 import { CloneStationError } from '../src/errors.js';
 import type { Reporter } from '../src/progress.js';
-import { Control, cancelRequested } from './control.js';
+import { Phase, cancelRequested, enterPhase, pauseRequested, postEvent, type RescueTask, type RescueTaskResult } from '../src/contract.js';
 import type { Mapbook } from '../src/rescue/mapbook.js';
-import { mapSnapshot, type MapSnapshot } from '../src/rescue/snapshot.js';
+import { mapSnapshot } from '../src/rescue/snapshot.js';
 
 /** How often the map goes to the main thread for the dashboard: compact, once a second. */
 const MAP_EVERY_MS = 1000;
-
-export interface RescueTask {
-  options: RescueOptions;
-  control: SharedArrayBuffer;
-  port?: MessagePort;
-}
-
-export interface RescueTaskResult {
-  state: 'done' | 'failed' | 'cancelled';
-  summary?: RescueSummary;
-  code?: string;
-  reason?: string;
-  /** the map as it ended (the last 'map' message may still be in flight when the task returns) */
-  map?: MapSnapshot;
-}
 
 export default async function rescueTask(task: RescueTask): Promise<RescueTaskResult> {
   const control = new Int32Array(task.control);
@@ -37,11 +21,11 @@ export default async function rescueTask(task: RescueTask): Promise<RescueTaskRe
   let pass = '';
   let lastProgress = 0;
   const postMap = (): void => {
-    if (book) task.port?.postMessage({ type: 'map', pass, map: mapSnapshot(book) });
+    if (book) postEvent(task.port, { type: 'map', pass, map: mapSnapshot(book) });
   };
   const mapTimer = setInterval(postMap, MAP_EVERY_MS);
   const reporter: Reporter = {
-    note: (message) => task.port?.postMessage({ type: 'note', message }),
+    note: (message) => postEvent(task.port, { type: 'note', message }),
     progress: (v) => {
       // the rescuebook's views also name the pass; trimming reports after every sector,
       // so the main thread hears at most 4 a second
@@ -50,16 +34,16 @@ export default async function rescueTask(task: RescueTask): Promise<RescueTaskRe
       if (next === pass && now - lastProgress < 250) return;
       pass = next;
       lastProgress = now;
-      task.port?.postMessage({ type: 'progress', done: v.done, total: v.total, pass, bytesBad: v.bytesBad });
+      postEvent(task.port, { type: 'progress', done: v.done, total: v.total, pass, bytesBad: v.bytesBad });
     },
     phaseEnd: () => {},
     done: () => {},
     error: () => {},
   };
-  task.port?.postMessage({ type: 'phase', phase: 1 });
+  enterPhase(control, task.port, Phase.copying);
   try {
     const summary = await rescue(
-      { ...task.options, yes: true, watch: (b) => ((book = b), postMap()), paused: () => Atomics.load(control, 0) === Control.pause },
+      { ...task.options, yes: true, watch: (b) => ((book = b), postMap()), paused: () => pauseRequested(control) },
       reporter,
       ac.signal,
     );
@@ -77,6 +61,6 @@ export default async function rescueTask(task: RescueTask): Promise<RescueTaskRe
     clearInterval(timer);
     clearInterval(mapTimer);
     postMap();
-    task.port?.postMessage({ type: 'phase', phase: 4 });
+    enterPhase(control, task.port, Phase.finished);
   }
 }

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { Tap } from '../tap.js';
 import { workerFile } from '../worker-file.js';
 import type { HashAlgorithm } from './hash.js';
-import type { HashThreadReply, HashThreadRequest } from '../../workers/hash-thread.js';
+import type { HashThreadReply, HashThreadRequest } from '../contract.js';
 
 export class HashThread implements Tap {
   private readonly waiting = new Map<number, { resolve: (r: HashThreadReply) => void; reject: (e: Error) => void }>();

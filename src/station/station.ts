@@ -8,12 +8,27 @@ import { workerFile } from '../worker-file.js';
 import type { StationLog } from './log.js';
 import { RefusedError } from '../errors.js';
 import { planClone, prepareFileTarget, type ClonePlan } from '../clone.js';
-import { allocateCounters, readCounters, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type ProgressSnapshot } from '../engine.js';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH } from '../engine.js';
 import type { DriveInfo } from '../drive.js';
 import { IdentityIndex, identityOf } from '../identity.js';
 import type { Backend } from '../native.js';
-import type { CloneJobSpec, CloneTask, CloneTaskResult } from '../../workers/clone-task.js';
-import type { RescueTask, RescueTaskResult } from '../../workers/rescue-task.js';
+import {
+  Phase,
+  allocateControl,
+  allocateCounters,
+  onEvents,
+  readCounters,
+  requestCancel,
+  requestPause,
+  requestResume,
+  type CloneJobSpec,
+  type CloneTask,
+  type CloneTaskResult,
+  type PhaseValue,
+  type ProgressSnapshot,
+  type RescueTask,
+  type RescueTaskResult,
+} from '../contract.js';
 import { resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import { checkPartial, partialPath, publishPartial } from '../partial.js';
@@ -101,7 +116,8 @@ export interface StationJob {
   asked: { blockSize: number; depth: number; verifyDepth: number };
 }
 
-const phaseState: Record<number, JobState> = { 1: 'running', 2: 'catching-up', 3: 'verifying' };
+/** The job state a worker's phase puts a job in (queued and finished leave it as it is). */
+const phaseState: Partial<Record<PhaseValue, JobState>> = { [Phase.copying]: 'running', [Phase.catchingUp]: 'catching-up', [Phase.verifying]: 'verifying' };
 
 /** Drives seen so far: one drive conflicts with another when they share a byte (identity.ts). */
 class DriveIndex extends IdentityIndex<string> {
@@ -219,7 +235,7 @@ export class Station {
       },
       state: 'queued',
       counters: { copy: allocateCounters(input.targets.length), catchUp: allocateCounters(1), verify: allocateCounters(input.targets.length) },
-      control: new SharedArrayBuffer(8),
+      control: allocateControl(),
       map: input.map !== undefined ? resolve(input.map) : undefined,
       simulateErrors: input.simulateErrors,
       ringBytes: 0,
@@ -270,15 +286,15 @@ export class Station {
   }
 
   pause(job: StationJob): void {
-    Atomics.store(new Int32Array(job.control), 0, 1);
+    requestPause(job.control);
     if (job.state === 'running') job.state = 'paused';
   }
   resume(job: StationJob): void {
-    Atomics.store(new Int32Array(job.control), 0, 0);
+    requestResume(job.control);
     if (job.state === 'paused') job.state = 'running';
   }
   cancel(job: StationJob): void {
-    Atomics.store(new Int32Array(job.control), 0, 2);
+    requestCancel(job.control);
     if (job.state === 'queued') job.state = 'cancelled';
   }
   cancelAll(): void {
@@ -364,15 +380,15 @@ export class Station {
   private async runOne(job: StationJob): Promise<void> {
     if (job.state === 'cancelled') return;
     const { port1, port2 } = new MessageChannel();
-    port2.on('message', (m: { type: string; phase?: number; index?: number; code?: string; reason?: string; done?: number; total?: number; pass?: string; bytesBad?: number; map?: MapSnapshot }) => {
-      if (m.type === 'progress' || m.type === 'map') {
-        // a rescue's progress and map, kept for displays; nothing is logged
-        const live: RescueLive = job.live ?? { done: 0, total: job.spec.length, pass: '', bytesBad: 0 };
-        if (m.type === 'progress') job.live = { ...live, done: m.done ?? live.done, total: m.total ?? live.total, pass: m.pass ?? live.pass, bytesBad: m.bytesBad ?? live.bytesBad };
-        else job.live = { ...live, map: m.map, pass: m.pass || live.pass };
-        return;
-      }
-      if (m.type === 'phase' && m.phase !== undefined) {
+    const noLive: RescueLive = { done: 0, total: job.spec.length, pass: '', bytesBad: 0 };
+    onEvents(port2, {
+      // a rescue's progress and map, kept for displays; nothing is logged
+      progress: (m) => void (job.live = { ...(job.live ?? noLive), done: m.done, total: m.total, pass: m.pass, bytesBad: m.bytesBad }),
+      map: (m) => {
+        const live = job.live ?? noLive;
+        job.live = { ...live, map: m.map, pass: m.pass || live.pass };
+      },
+      phase: (m) => {
         if (!this.anyStarted) {
           this.anyStarted = true;
           this.opts.whenRunning?.();
@@ -381,11 +397,11 @@ export class Station {
         const st = phaseState[m.phase];
         if (st && job.state !== 'paused') job.state = st;
         this.opts.logger?.info({ job: job.id, state: job.state }, 'job state');
-      } else if (m.type === 'written') {
-        this.opts.logger?.info({ job: job.id, target: job.spec.targets[m.index ?? 0], seconds: (m as { seconds?: number }).seconds }, 'target written');
-      } else if (m.type === 'target') {
-        this.opts.logger?.warn({ job: job.id, target: job.spec.targets[m.index ?? 0], code: m.code, reason: m.reason }, 'target failed');
-      }
+      },
+      written: (m) => this.opts.logger?.info({ job: job.id, target: job.spec.targets[m.index], seconds: m.seconds }, 'target written'),
+      'target-failed': (m) => this.opts.logger?.warn({ job: job.id, target: job.spec.targets[m.index], code: m.code, reason: m.reason }, 'target failed'),
+      // a rescue's notes are for a terminal run; the station's log has its own records
+      note: () => {},
     });
     try {
       if (job.map) {
@@ -409,7 +425,7 @@ export class Station {
         };
         job.rescue = (await this.pool?.run(task, { transferList: [port1], filename: workerFile('rescue-task') })) as RescueTaskResult;
         job.state = job.rescue.state;
-        if (job.rescue.map) job.live = { ...(job.live ?? { done: 0, total: job.spec.length, pass: '', bytesBad: 0 }), map: job.rescue.map };
+        if (job.rescue.map) job.live = { ...(job.live ?? noLive), map: job.rescue.map };
         if (job.rescue.reason && job.rescue.state !== 'done') job.error = job.rescue.reason;
         return;
       }

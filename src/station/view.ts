@@ -9,7 +9,7 @@ import { mapSnapshot, type MapSnapshot } from '../rescue/snapshot.js';
 import type { ProgressView, Reporter } from '../progress.js';
 import type { Station, StationJob } from './station.js';
 import { jobReport } from './report.js';
-import { readCounters, type ProgressSnapshot } from '../engine.js';
+import { Phase, pauseRequested, readCounters, readPhase, type ProgressSnapshot } from '../contract.js';
 
 const ended = new Set(['done', 'failed', 'cancelled']);
 
@@ -52,7 +52,7 @@ export class StationSource implements DashboardSource {
     if (j.map) {
       const live = j.live;
       const running = !ended.has(j.state) && j.state !== 'queued';
-      const paused = running && Atomics.load(new Int32Array(j.control), 0) === 1;
+      const paused = running && pauseRequested(j.control);
       const summary = j.rescue?.summary;
       const bad = summary?.badBytes ?? live?.map?.totals['-'] ?? live?.bytesBad ?? 0;
       return {
@@ -78,21 +78,20 @@ export class StationSource implements DashboardSource {
     const copied = p.copy.targets.length > 0 ? Math.min(...p.copy.targets.map((t) => t.bytes)) : 0;
     // The worker's control and phase words are the truth about a running job: paused or
     // not, and in which phase (a pause during verify or catch-up leaves j.state alone).
-    const control = new Int32Array(j.control);
     const live = !ended.has(j.state) && j.state !== 'queued';
-    const phase = Atomics.load(control, 1);
-    const state: JobView['state'] = !live ? j.state : Atomics.load(control, 0) === 1 ? 'paused' : phase === 2 ? 'catching-up' : phase === 3 ? 'verifying' : 'running';
+    const phase = readPhase(j.control);
+    const state: JobView['state'] = !live ? j.state : pauseRequested(j.control) ? 'paused' : phase === Phase.catchingUp ? 'catching-up' : phase === Phase.verifying ? 'verifying' : 'running';
     let pass: string;
     let done: number;
     if (!live) {
       pass = '-';
       done = j.state === 'done' ? j.spec.length : copied;
-    } else if (phase === 3) {
+    } else if (phase === Phase.verifying) {
       pass = 'verify';
       // how far the read-back has got: a chunk is compared on every target at once, and a
       // target that differs does not hold the others' progress back
       done = verifyDone(p.verify);
-    } else if (phase === 2) {
+    } else if (phase === Phase.catchingUp) {
       pass = 'catch-up';
       // the laggard's own reads add to what the shared stream gave it
       done = Math.min(j.spec.length, copied + (readCounters(j.counters.catchUp, j.spec.length).targets[0]?.bytes ?? 0));

@@ -9,7 +9,7 @@ import { EngineJob, allocateCounters, readCounters } from '../../src/engine.js';
 import { createPool } from '../../src/pool.js';
 import { planClone, executeClone, verifyClone } from '../../src/clone.js';
 import { VerifyMismatchError } from '../../src/errors.js';
-import type { CopyTaskResult } from '../../workers/copy.js';
+import { allocateControl, requestCancel, type CopyTaskResult } from '../../src/contract.js';
 import { pausableDevice, slowTarget } from '../helpers/slow-target.js';
 import type { Reporter } from '../../src/progress.js';
 
@@ -39,7 +39,7 @@ describeRoot('native engine', () => {
             depth: 4,
           },
           counters: counters[i],
-          control: new SharedArrayBuffer(4),
+          control: allocateControl(),
         }) as Promise<CopyTaskResult>,
       );
       const results = await Promise.all(runs);
@@ -65,13 +65,13 @@ describeRoot('native engine', () => {
     const dst = makeFile(join(fx.dir(), 'wc-dst.img'), 512 << 20, 'zero');
     const pool = createPool(1);
     try {
-      const control = new SharedArrayBuffer(4);
+      const control = allocateControl();
       const run = pool.run({
         request: { mode: 'copy', source: { path: src }, targets: [{ path: dst }], extents: [{ offset: 0, length: 512 << 20 }], blockSize: 4096, depth: 1, backend: 'threads' },
         counters: allocateCounters(1),
         control,
       }) as Promise<CopyTaskResult>;
-      Atomics.store(new Int32Array(control), 0, 2);
+      requestCancel(control);
       const r = await run;
       expect(r.state).toBe('cancelled');
       expect(r.progress.targets[0].bytes).toBeLessThan(512 << 20);

@@ -1,7 +1,8 @@
 // The control word a station job is steered by: pause, resume and cancel reach the engine
 // job, and the time the operator held a job paused is told back, so rates leave it out.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Control, steer } from '../../workers/control.js';
+import { steer } from '../../workers/control.js';
+import { Control, allocateControl, cancelRequested, enterPhase, pauseRequested, readPhase, requestCancel, requestPause, requestResume, Phase } from '../../src/contract.js';
 import type { EngineJob } from '../../src/engine.js';
 
 /** What steer() calls on a job, recorded. */
@@ -49,5 +50,43 @@ describe('steer', () => {
     const stop = steer(job, new Int32Array(new SharedArrayBuffer(8)));
     sleep(120);
     expect(stop()).toBe(0);
+  });
+
+  it("the station's helpers and the worker's steer() agree on every control value", () => {
+    // the station holds the SharedArrayBuffer, the worker an Int32Array over it (clone-task.ts)
+    const { job, calls } = fakeJob();
+    const shared = allocateControl();
+    const worker = new Int32Array(shared);
+    const stop = steer(job, worker);
+    const seen: string[] = [];
+    const look = (): void => void seen.push(`${pauseRequested(worker) ? 'paused' : 'running'}${cancelRequested(worker) ? '+cancel' : ''}`);
+    requestPause(shared);
+    sleep(60);
+    look();
+    requestResume(shared);
+    sleep(60);
+    look();
+    requestPause(shared);
+    sleep(60);
+    requestCancel(shared);
+    sleep(60);
+    look();
+    const paused = stop();
+    expect(calls).toEqual(['pause', 'resume', 'pause', 'cancel']);
+    expect(seen).toEqual(['paused', 'running', 'running+cancel']);
+    // two polls saw the job paused (60 ms each, counted to the poll that saw the pause end)
+    expect(paused).toBeGreaterThanOrEqual(100);
+    expect(paused).toBeLessThanOrEqual(150);
+  });
+
+  it('the phase word the worker sets is the one the station reads, beside an untouched control word', () => {
+    const shared = allocateControl();
+    const worker = new Int32Array(shared);
+    requestPause(shared);
+    for (const p of [Phase.copying, Phase.catchingUp, Phase.verifying, Phase.finished]) {
+      enterPhase(worker, undefined, p);
+      expect(readPhase(shared)).toBe(p);
+      expect(pauseRequested(shared)).toBe(true);
+    }
   });
 });
