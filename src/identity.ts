@@ -161,6 +161,18 @@ function loopStatusOf(name: string, dev: DevNumber, dir: string): LoopBacking | 
   const node = `/dev/${name}`;
   const path = deviceNode(name, dev);
   let why = 'it has no device node in /dev';
+  // A backing file on a FUSE file system is never asked about: LOOP_GET_STATUS64 and stat
+  // both make the kernel ask the FUSE daemon for its attributes, and a daemon that is
+  // stalled (a paused nbdkit, a hung network file system) would hang every run on this
+  // machine in planning, whatever drives it names. Such a loop is taken to be over any
+  // file of that file system, which can only refuse more (sysfs gives the path without
+  // asking the daemon).
+  const backing = readText(join(dir, 'loop', 'backing_file'));
+  if (backing) {
+    const file = backing.endsWith(' (deleted)') ? backing.slice(0, -' (deleted)'.length) : backing;
+    const fs = mountOf(file);
+    if (fs?.fsType.startsWith('fuse')) return { backingFile: { dev: fs.dev }, offset: 0, sizeLimit: 0, fileName: backing };
+  }
   if (path) {
     try {
       const st = engine.loopStatus(path);
@@ -206,19 +218,19 @@ function loopStatusOf(name: string, dev: DevNumber, dir: string): LoopBacking | 
   const fs = mountOf(file);
   if (!fs) throw unknowable(node, `${why}; no mounted file system holds ${file}`);
   // a file of unknown inode on that file system: any byte of any file there
-  return { backingFile: { dev: fs }, offset: 0, sizeLimit: 0, fileName: `${file}${deleted ? ' (deleted)' : ''}` };
+  return { backingFile: { dev: fs.dev }, offset: 0, sizeLimit: 0, fileName: `${file}${deleted ? ' (deleted)' : ''}` };
 }
 
-/** The device of the file system a path is on, from the mount table (the path need not be readable). */
-function mountOf(path: string): DevNumber | undefined {
-  let best: { dev: DevNumber; len: number } | undefined;
+/** The file system a path is on, from the mount table (the path is never touched: it may be unreadable, or on a stalled FUSE mount). */
+function mountOf(path: string): { dev: DevNumber; fsType: string } | undefined {
+  let best: { dev: DevNumber; fsType: string; len: number } | undefined;
   for (const m of readMounts()) {
     const mp = m.mountPoint;
     const under = mp === '/' || path === mp || path.startsWith(`${mp}/`);
     // later lines of mountinfo are mounted over earlier ones at the same point
-    if (under && (!best || mp.length >= best.len)) best = { dev: m.dev, len: mp.length };
+    if (under && (!best || mp.length >= best.len)) best = { dev: m.dev, fsType: m.fsType, len: mp.length };
   }
-  return best?.dev;
+  return best;
 }
 
 /**

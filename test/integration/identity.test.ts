@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { failingDrive } from '../helpers/failing-drive.js';
+import { pausableDevice } from '../helpers/slow-target.js';
 import { attachPartitioned, cli, lastEvent, makeFile, runCli, sha256, sh, useLoopScratch, type Loop } from '../helpers/fixtures.js';
 import { inspectDrive } from '../../src/drive.js';
 import { engine } from '../../src/native.js';
@@ -310,6 +311,28 @@ describeRoot('drive identity: no alias escapes the safety checks', () => {
         m.umount();
       }
     });
+  });
+
+  it('a loop over a stalled FUSE file (nbdkit paused mid-read) does not hang a run that names other drives', async () => {
+    const dir = name('stalled');
+    const drive = pausableDevice(dir, 4 * MiB);
+    const reader = spawn('dd', [`if=${drive.dev}`, 'of=/dev/null', 'bs=4096', 'count=1', 'skip=512', 'iflag=direct'], { stdio: 'ignore' });
+    try {
+      await drive.pause();
+      // a read is now stuck in the daemon: asking it for the backing file's attributes
+      // (stat, LOOP_GET_STATUS64) would wait for as long as it stays paused
+      await new Promise((r) => setTimeout(r, 200));
+      const a = makeFile(name('fuse-a.img'), 1 * MiB);
+      const b = name('fuse-b.img');
+      const r = spawnSync(process.execPath, [cli, 'clone', a, b, '--json'], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.signal, 'clonestation hung while a FUSE-backed loop was stalled').toBeNull();
+      expect(r.status, r.stderr).toBe(0);
+      expect(sha256(b)).toBe(sha256(a));
+    } finally {
+      await drive.resume();
+      await new Promise((r) => reader.once('exit', r));
+      drive.down();
+    }
   });
 
   describe('the station compares drives the same way (STATION_CONFLICT)', () => {
