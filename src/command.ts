@@ -249,15 +249,17 @@ interface ArgShape {
   optional: string[];
   /** the last argument may repeat */
   variadic: boolean;
+  /** ... and it is optional (`[TARGET...]`) */
+  variadicOptional: boolean;
 }
 
 /** `IMAGE TARGET...` -> IMAGE required, TARGET one or more; `IMAGE [DRIVE]` -> DRIVE optional. */
 export function argShape(args: string): ArgShape {
-  const shape: ArgShape = { required: [], optional: [], variadic: false };
+  const shape: ArgShape = { required: [], optional: [], variadic: false, variadicOptional: false };
   for (const word of args.split(/\s+/).filter(Boolean)) {
     const optional = word.startsWith('[');
     const name = word.replace(/[[\].]/g, '');
-    if (word.includes('...')) shape.variadic = true;
+    if (word.includes('...')) [shape.variadic, shape.variadicOptional] = [true, optional];
     (optional ? shape.optional : shape.required).push(name);
   }
   return shape;
@@ -269,7 +271,7 @@ function checkCount(command: Command, n: number): void {
   if (n >= s.required.length && n <= max) return;
   const got = `, not ${n} argument${n === 1 ? '' : 's'}`;
   if (max === 0) throw new UsageError(`${command.name} takes no arguments ${seeHelp(command.name)}`);
-  const names = s.variadic ? [...s.required.slice(0, -1), `at least one ${s.required[s.required.length - 1]}`] : s.required;
+  const names = s.variadic && !s.variadicOptional ? [...s.required.slice(0, -1), `at least one ${s.required[s.required.length - 1]}`] : s.required;
   const optional = s.optional.length > 0 ? ` and optionally ${orList(s.optional, 'and')}` : '';
   throw new UsageError(`${command.name} needs ${orList(names, 'and')}${optional}${got} ${seeHelp(command.name)}`);
 }
@@ -429,7 +431,7 @@ export function usageText(commands: readonly Command[]): string {
   const rows = commands.flatMap((c) => [[`${c.name}${c.args ? ` ${c.args}` : ''}`, c.summary], ...c.usage.map((u) => [`${c.name} ${u.args}`, u.summary])]);
   rows.push(['--help | --version', 'this text; the version']);
   const col = 40;
-  const lines = ['clonestation: clone, rescue, image and benchmark drives at the speed of the drives', '', 'Usage:'];
+  const lines = [...wrap('clonestation: clone, rescue, image and benchmark drives at the speed of the drives', WIDTH), '', 'Usage:'];
   for (const [left, right] of rows) {
     const label = `  clonestation ${left}`;
     if (label.length < col - 1) lines.push(...wrap(right, WIDTH, ' '.repeat(col), label.padEnd(col)));
