@@ -2,7 +2,6 @@
 import { defineCommand, defineOptions, optionNames } from '../command.js';
 import { ExitStatus, UsageError } from '../errors.js';
 import { formatBytes, formatRate } from '../units.js';
-import { parsePair } from '../station/jobfile.js';
 import { hashList, jsonOption, rangeOptions, readRange, readTuning, stationFileOptions, tuningOptions, uiOption, yesOption } from './options.js';
 import { hashesText, stationCommand } from './shared.js';
 import { rescueOnlyOptions, runRescue } from './rescue.js';
@@ -78,6 +77,7 @@ export const cloneCommand = defineCommand({
     const tuning = readTuning(values);
     if (values.pair || positionals.length > 2) {
       // A station: one master to many targets, or many pairs; the range applies to every job.
+      const { parsePair } = await import('../station/jobfile.js');
       const jobs = values.pair ? values.pair.map((p) => ({ ...parsePair(p), ...range })) : [];
       if (positionals.length > 0) jobs.push({ source: positionals[0], targets: positionals.slice(1), ...range });
       return stationCommand(jobs, values, tuning, context);

@@ -1,6 +1,5 @@
 // `run JOBFILE`: a station described in a JSON job file.
 import { defineCommand } from '../command.js';
-import { parseJobFile } from '../station/jobfile.js';
 import { jsonOption, readTuning, stationFileOptions, tuningOptions, uiOption, yesOption } from './options.js';
 import { stationOptions } from './clone.js';
 import { stationCommand } from './shared.js';
@@ -12,6 +11,7 @@ export const runCommand = defineCommand({
   options: { ...stationOptions, ...tuningOptions, ...yesOption, ...jsonOption, ...uiOption, ...stationFileOptions },
   notes: ["The job file's maxParallel and verify apply unless --max-parallel or --verify/--no-verify are given; each job has its own range."],
   async run({ values, positionals }, context) {
+    const { parseJobFile } = await import('../station/jobfile.js');
     const file = parseJobFile(positionals[0]);
     return stationCommand(file.jobs, values, readTuning(values), context, file);
   },
