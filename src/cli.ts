@@ -3,8 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { CloneStationError, ExitStatus, InternalError } from './errors.js';
 import { JsonReporter, TextReporter } from './progress.js';
-import { dispatch, type Context } from './command.js';
-import { commands } from './commands/index.js';
+import type { Context } from './command.js';
 import { trace } from './trace.js';
 
 trace('cli: imports evaluated');
@@ -33,7 +32,15 @@ function interruptSignal(): AbortSignal {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Answered before any command is loaded: `clonestation --version` stays fast.
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${version()}\n`);
+    return ExitStatus.ok;
+  }
   const wantsJson = argv.slice(1).includes('--json');
+  const { dispatch } = await import('./command.js');
+  const { commands } = await import('./commands/index.js');
+  trace('cli: commands loaded');
   const context: Context = {
     signal: interruptSignal(),
     reporter: (json) => (json ? new JsonReporter() : new TextReporter()),

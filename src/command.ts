@@ -322,6 +322,7 @@ export async function dispatch(argv: string[], context: Context, out: (text: str
     return first === undefined ? 2 : 0;
   }
   if (first === '--version' || first === '-V') {
+    // (src/cli.ts answers a lone --version before loading any command)
     out(context.version());
     return 0;
   }
