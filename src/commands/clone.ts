@@ -60,16 +60,16 @@ export const cloneCommand = defineCommand({
     if (given.has('map')) {
       const wrong = notForRescue.find((n) => given.has(n));
       if (wrong) throw new UsageError(`--${wrong} is not a rescue option, and clone --map is a rescue (see clonestation rescue --help)`);
-      if (positionals.length !== 2) throw new UsageError('clone needs exactly SOURCE and TARGET (see clonestation --help)');
+      if (positionals.length !== 2) throw new UsageError('clone needs exactly SOURCE and TARGET (see clonestation clone --help)');
       return;
     }
     const rescueOnly = rescueNames.find((n) => given.has(n));
     if (rescueOnly) throw new UsageError(`--${rescueOnly} is a rescue option: give --map MAPFILE too, or use clonestation rescue (see clonestation clone --help)`);
     if (given.has('pair') || positionals.length > 2) {
-      if (positionals.length === 1) throw new UsageError('clone needs SOURCE and at least one TARGET (see clonestation --help)');
+      if (positionals.length === 1) throw new UsageError('clone needs SOURCE and at least one TARGET (see clonestation clone --help)');
       return;
     }
-    if (positionals.length !== 2) throw new UsageError('clone needs exactly SOURCE and TARGET (see clonestation --help)');
+    if (positionals.length !== 2) throw new UsageError('clone needs exactly SOURCE and TARGET (see clonestation clone --help)');
   },
   async run({ values, positionals }, context) {
     if (values.map !== undefined) return runRescue(values, positionals[0], positionals[1], values.map, context);
