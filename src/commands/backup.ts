@@ -1,0 +1,76 @@
+// `backup SOURCE OUT`: a drive to a raw, split or ZIP image with a manifest and hashes taken on the fly.
+import { defineCommand } from '../command.js';
+import { ExitStatus } from '../errors.js';
+import { formatBytes, formatRate } from '../units.js';
+import type { Reporter } from '../progress.js';
+import { hashList, jsonOption, rangeOptions, readTuning, tuningOptions, uiOption } from './options.js';
+import { hashesText, withDashboard, type DisplayHooks } from './shared.js';
+
+export const backupCommand = defineCommand({
+  name: 'backup',
+  summary: 'a drive to an image: raw, split or zip',
+  args: 'SOURCE OUT',
+  options: {
+    split: { type: 'size', group: 'Image', help: 'cut the image into OUT.001, OUT.002, ... of SIZE bytes (7-Zip opens a split OUT.zip.001)' },
+    hash: {
+      type: 'list',
+      parse: hashList,
+      group: 'Image',
+      help: 'hashes of the image, on the fly: md5, sha1, sha256, sha512, xxh3, xxh128, blake3, crc32, comma-separated, or none; written to the manifest and to OUT.sha256 etc. for sha256sum -c',
+      default: 'sha256',
+    },
+    level: { type: 'count', min: 0, max: 9, group: 'Image', help: 'zip: deflate level, 0 (stored) to 9', defaultText: '6' },
+    keep: { type: 'count', min: 1, max: 100000, group: 'Image', help: "after success, delete all but the newest N complete backups of the same source in OUT's folder" },
+    force: { type: 'boolean', group: 'Image', help: 'replace a complete backup of the same name (an unfinished one is replaced, or a rescue continued, by running the command again)' },
+    rescue: { type: 'boolean', group: 'Failing drives', help: 'rescue with a ddrescue map (OUT.map); resumable: re-run the same command to go on' },
+    map: { type: 'string', arg: 'MAPFILE', group: 'Failing drives', help: 'the same, with the map at MAPFILE' },
+    fill: { type: 'string', arg: 'PATTERN', group: 'Failing drives', help: 'fill unreadable sectors with a byte (0x00) or repeated text', defaultText: 'zeros' },
+    offset: { ...rangeOptions.offset, help: 'start reading the source here' },
+    length: { ...rangeOptions.length, help: 'back up this many bytes' },
+    ...tuningOptions,
+    ...jsonOption,
+    ...uiOption,
+  },
+  notes: ['OUT may hold fields: {date} {time} {datetime} {source} {serial} {model} {wwn} {host}.'],
+  async run({ values, positionals }, context) {
+    const [source, out] = positionals;
+    const rep = context.reporter(values.json);
+    const { backup } = await import('../image/backup.js');
+    const { wantsUi } = await import('../ui.js');
+    const run = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) =>
+      backup(
+        {
+          source,
+          out,
+          offset: values.offset,
+          length: values.length,
+          splitSize: values.split,
+          hash: values.hash ?? [],
+          level: values.level,
+          map: values.map,
+          rescue: values.rescue,
+          fill: values.fill,
+          keep: values.keep,
+          force: values.force,
+          ...readTuning(values),
+          version: context.version(),
+          commandLine: context.commandLine,
+          ...hooks,
+        },
+        into,
+        sig,
+      );
+    // On the dashboard a backup is one job; a rescue backup shows its map and can pause.
+    const rescue = Boolean(values.rescue || values.map);
+    const r = wantsUi(values)
+      ? await withDashboard(source, out, run, rep, context.signal, { title: 'backup', role: rescue ? 'backup (rescue)' : 'backup', canPause: rescue })
+      : await run(rep, context.signal);
+    const bad = r.badBytes ? `; ${formatBytes(r.badBytes)} unreadable (filled, listed in the manifest)` : '';
+    const pruned = r.pruned.length > 0 ? `; pruned ${r.pruned.length} file(s) of older backups` : '';
+    rep.done({
+      message: `backed up ${formatBytes(r.bytes)} to ${r.image}${r.parts.length > 1 ? ` (${r.parts.length} parts)` : ''} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})${bad}${hashesText(r.hashes)}; manifest ${r.manifest}${pruned}`,
+      ...r,
+    });
+    return ExitStatus.ok;
+  },
+});

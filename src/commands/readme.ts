@@ -1,0 +1,63 @@
+// README's CLI reference, generated from the command declarations: `npm run docs:cli` rewrites the marked blocks; a unit test fails when they differ.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { groupedOptions, optionHelp, optionLabel, synopsis, type Command } from '../command.js';
+import { commands } from './index.js';
+
+const START = /^<!-- generated: clonestation help (.+?) -->$/;
+const END = '<!-- end generated -->';
+
+/** A command's reference as markdown: how to call it, and its options by group. */
+export function commandMarkdown(c: Command): string {
+  const calls = [synopsis(c), ...c.usage.map((u) => `clonestation ${c.name} ${u.args}`)];
+  const width = Math.max(...calls.map((l) => l.length)) + 2;
+  const notes = ['', ...c.usage.map((u) => u.summary)];
+  const lines = ['```', ...calls.map((l, i) => (notes[i] ? `${l.padEnd(width)}# ${notes[i]}` : l)), '```'];
+  const groups = groupedOptions(c);
+  if (groups.length > 0) {
+    lines.push('', '| option | meaning |', '|---|---|');
+    for (const { group, options } of groups) {
+      if (groups.length > 1) lines.push(`| **${group}** | |`);
+      for (const [name, o] of options) lines.push(`| \`${optionLabel(name, o).replace(/, /g, '`, `')}\` | ${cell(optionHelp(name, o))} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Text in a table cell: a | would end it. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|');
+}
+
+/** The commands README has a generated block for, in order. */
+export function readmeBlocks(readme: string): string[] {
+  return readme.split('\n').flatMap((l) => START.exec(l)?.[1] ?? []);
+}
+
+/** README with every generated block rewritten from the declarations; a block naming no command is an error. */
+export function updateReadme(readme: string, all: readonly Command[] = commands): string {
+  const out: string[] = [];
+  const lines = readme.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    out.push(lines[i]);
+    const m = START.exec(lines[i]);
+    if (!m) continue;
+    const c = all.find((x) => x.name === m[1]);
+    if (!c) throw new Error(`README: a generated block for "${m[1]}", which is no command`);
+    const end = lines.indexOf(END, i + 1);
+    if (end < 0) throw new Error(`README: the generated block for "${m[1]}" has no ${END}`);
+    out.push(commandMarkdown(c), END);
+    i = end;
+  }
+  return out.join('\n');
+}
+
+// `node dist/src/commands/readme.js [README.md]` (npm run docs:cli): rewrite the blocks in place.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const path = process.argv[2] ?? 'README.md';
+  const before = readFileSync(path, 'utf8');
+  const after = updateReadme(before);
+  const missing = commands.filter((c) => c.name !== 'help' && !readmeBlocks(before).includes(c.name)).map((c) => c.name);
+  if (after !== before) writeFileSync(path, after);
+  process.stdout.write(`${path}: ${after === before ? 'up to date' : 'rewritten'}; ${readmeBlocks(before).length} generated block(s)${missing.length ? `; no block for: ${missing.join(', ')}` : ''}\n`);
+}

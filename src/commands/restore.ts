@@ -1,0 +1,74 @@
+// `restore IMAGE TARGET...`: a backup image (raw, split, ZIP) written to a drive or file, checked against its manifest.
+import { defineCommand, defineOptions } from '../command.js';
+import { ExitStatus, UsageError } from '../errors.js';
+import { formatBytes, formatRate } from '../units.js';
+import type { Reporter } from '../progress.js';
+import { hashList, jsonOption, readRange, readTuning, tuningOptions, uiOption, yesOption } from './options.js';
+import { hashesText, withDashboard, type DisplayHooks } from './shared.js';
+
+/** restore's and verify's range: of the image, landing where the backup read it unless told. */
+export const imageRangeOptions = defineOptions({
+  offset: { type: 'size', asText: true, group: 'Range', help: 'start at this byte of the image', defaultText: '0' },
+  length: { type: 'size', asText: true, group: 'Range', help: 'this many bytes of the image', defaultText: 'to its end' },
+  'target-offset': {
+    type: 'size',
+    asText: true,
+    group: 'Range',
+    help: "where the image's first byte goes on the target",
+    defaultText: "where it came from: the backup's source offset plus --offset",
+  },
+});
+
+export const forceImageOption = defineOptions({
+  force: { type: 'boolean', help: 'use an image whose manifest says the backup did not finish (the result is incomplete)' },
+});
+
+export const restoreCommand = defineCommand({
+  name: 'restore',
+  summary: 'a backup image back onto a drive or file',
+  args: 'IMAGE TARGET...',
+  options: {
+    ...forceImageOption,
+    'no-check': { type: 'boolean', help: 'do not hash the restored bytes against the manifest (needed for a manifest without hashes; by default its fastest hash is checked)' },
+    hash: { type: 'list', parse: hashList, help: 'more hashes of the restored bytes, for the report' },
+    ...imageRangeOptions,
+    ...tuningOptions,
+    ...yesOption,
+    ...jsonOption,
+    ...uiOption,
+  },
+  notes: ['IMAGE may be the image file, the base name of a split set, any one of its parts, or its manifest (X.img.manifest.json).'],
+  async run({ values, positionals }, context) {
+    const [image, ...targets] = positionals;
+    // One target today; several (one image read once, written to all) come with the 1:N restore.
+    if (targets.length > 1) throw new UsageError(`restore writes one TARGET at a time, not ${targets.length}: run it once per target (see clonestation restore --help)`);
+    const target = targets[0];
+    const rep = context.reporter(values.json);
+    const { restore } = await import('../image/restore.js');
+    const { wantsUi } = await import('../ui.js');
+    const run = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) =>
+      restore(
+        {
+          image,
+          target,
+          ...readRange(values),
+          ...readTuning(values),
+          yes: values.yes,
+          force: values.force,
+          hash: values.hash,
+          noCheck: values['no-check'],
+          ready: hooks.ready,
+        },
+        into,
+        sig,
+      );
+    // On the dashboard a restore is one job; the confirmation comes first, on the terminal.
+    const r = wantsUi(values) ? await withDashboard(image, target, run, rep, context.signal, { title: 'restore', role: 'restore', canPause: false }) : await run(rep, context.signal);
+    rep.done({
+      message: `restored ${formatBytes(r.bytes)} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})${r.checked ? `, ${r.checked} matches the manifest` : ''}${hashesText(r.hashes)}`,
+      ...r,
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    });
+    return ExitStatus.ok;
+  },
+});

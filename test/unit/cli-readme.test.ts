@@ -1,0 +1,34 @@
+// README's CLI reference is generated from the command declarations (npm run docs:cli): this fails when they drift apart. No root.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { commands } from '../../src/commands/index.js';
+import { commandMarkdown, readmeBlocks, updateReadme } from '../../src/commands/readme.js';
+import { optionLabel } from '../../src/command.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+describe("README's CLI reference", () => {
+  it('is what the declarations generate (run npm run docs:cli after changing a command)', () => {
+    expect(updateReadme(readme)).toBe(readme);
+  });
+  it('has one generated block for every command (help has no options)', () => {
+    const blocks = readmeBlocks(readme);
+    expect(new Set(blocks).size).toBe(blocks.length);
+    expect([...blocks].sort()).toEqual(commands.filter((c) => c.name !== 'help').map((c) => c.name).sort());
+  });
+  it('would catch a drift: an option added to a declaration changes the block', () => {
+    const clone = commands.find((c) => c.name === 'clone')!;
+    const grown = { ...clone, options: { ...clone.options, 'brand-new': { type: 'boolean' as const, help: 'not in README' } } };
+    expect(updateReadme(readme, commands.map((c) => (c === clone ? grown : c)))).not.toBe(readme);
+    expect(commandMarkdown(grown)).toContain('`--brand-new`');
+  });
+  it('lists every option of every command', () => {
+    for (const c of commands.filter((x) => x.name !== 'help')) {
+      const md = commandMarkdown(c);
+      for (const [name, o] of Object.entries(c.options)) expect(md).toContain(`\`${optionLabel(name, o).split(', ').pop()}\``);
+    }
+  });
+  it('refuses a block for a command that does not exist', () => {
+    expect(() => updateReadme('<!-- generated: clonestation help nope -->\n<!-- end generated -->\n')).toThrow(/no command/);
+  });
+});
