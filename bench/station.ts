@@ -65,7 +65,7 @@
  *
  * Runs of a benchmark's tools are interleaved (the order rotates every run), the page cache
  * is dropped before each run and then each tool is run once on its first pair copying
- * nothing (`--length 0`, dd `count=0`): the drop is for the data, and without this the
+ * next to nothing (`--length 4KiB`: an empty range is refused; dd `count=0`): the drop is for the data, and without this the
  * station's runs also timed reading node (~100 MB), our modules and the addon back from
  * the system disk, ~0.15 s a run here (CLONESTATION_TRACE=1), against dd's 80 KB. Medians are printed with min/max, then ratios and PASS/FAIL
  * lines, a Markdown fragment, and bench/results/station-<ISO date>.json is written.
@@ -662,14 +662,14 @@ function parallelDdTool(id: string, label: string, pairs: Pair[], sizeBytes: num
 
 /**
  * The station's programs (node, our modules, piscina, pino, the addon, the worker) back in
- * the page cache after a drop: one station run of the same shape that copies nothing.
+ * the page cache after a drop: one station run of the same shape that copies one 4 KiB block.
  */
 function warmStation(ctx: BenchContext, pair: Pair): void {
   const scratch = mkdtempSync(join(ctx.scratchDir, 'warm-'));
   try {
     execFileSync(
       process.execPath,
-      [ctx.cli, 'clone', '--pair', `${pair.src.dev}:${pair.dst.dev}`, '--length', '0', '--yes', '--json', '--no-verify', '--log', join(scratch, 'station.log'), '--report', join(scratch, 'report.json')],
+      [ctx.cli, 'clone', '--pair', `${pair.src.dev}:${pair.dst.dev}`, '--length', '4KiB', '--yes', '--json', '--no-verify', '--log', join(scratch, 'station.log'), '--report', join(scratch, 'report.json')],
       { cwd: ctx.repoRoot, stdio: 'ignore' },
     );
   } finally {
