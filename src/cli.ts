@@ -25,7 +25,7 @@ Usage:
   clonestation run JOBFILE                      a station described in a JSON job file
   clonestation demo [--keep] [--size SIZE] [--throttle RATE]  generated images (no drives needed)
   clonestation backup SOURCE OUT [options]      a drive to an image: OUT.img/.raw (raw) or OUT.zip
-  clonestation restore IMAGE TARGET [options]   write a backup image (raw, split, zip) to a drive
+  clonestation restore IMAGE TARGET... [options] write a backup image (raw, split, zip) to drives
   clonestation verify IMAGE [DRIVE]             check an image, or a drive against the image
   clonestation --help | --version
 
@@ -97,6 +97,7 @@ Restore and verify options (also --block-size, --depth, --backend, --no-direct, 
   --hash LIST            restore: more hashes of the restored bytes, for the report
   --no-check             restore: do not hash what is restored against the manifest (the
                          fastest manifest hash is checked by default)
+  --report FILE          restore: write a JSON report, one row per target
 
 SIZE: bytes (4096, 0x1000), units (4KiB, 1MiB, 2GB; bare K/M/G are binary) or sectors (8s).
 Exit status: 0 ok, 1 I/O error, 2 bad input, 3 internal error, 4 refused for safety,
@@ -514,9 +515,30 @@ const imageOptions = {
 } satisfies ParseArgsConfig['options'];
 
 async function cmdRestore(args: string[], reporter: () => Reporter, signal: AbortSignal): Promise<number> {
-  const { values, positionals } = parse(args, imageOptions);
-  if (positionals.length !== 2) throw new UsageError('restore needs exactly IMAGE and TARGET (see clonestation --help)');
+  const { values, positionals } = parse(args, { ...imageOptions, report: { type: 'string' } });
+  if (positionals.length < 2) throw new UsageError('restore needs IMAGE and at least one TARGET (see clonestation --help)');
   const rep = values.json ? new JsonReporter() : reporter();
+  // Several targets (or a report asked for): the image is read once and written to all of them.
+  if (positionals.length > 2 || values.report !== undefined) {
+    const { restoreManyCommand } = await import('./image/restore-many-cli.js');
+    return restoreManyCommand(
+      {
+        image: positionals[0],
+        targets: positionals.slice(1),
+        offset: values.offset,
+        length: values.length,
+        targetOffset: values['target-offset'],
+        ...tuning(values),
+        yes: values.yes,
+        force: values.force,
+        hash: values.hash !== undefined ? parseHashList(values.hash, '--hash') : undefined,
+        noCheck: values['no-check'],
+      },
+      values.report,
+      rep,
+      signal,
+    );
+  }
   const { restore } = await import('./image/restore.js');
   const { wantsUi } = await import('./ui.js');
   const run = (into: Reporter, sig: AbortSignal, hooks: RescueDisplayHooks = {}) => restore(
