@@ -36,6 +36,8 @@ const ZIP_LOW = 8 << 20;
 /** ms a raw target may alone hold every slot of the shared ring before it leaves (as the station) */
 const RAW_LAG_MS = 50;
 const RAW_RETRIES = 2;
+/** ring slots when --depth is not given: the window targets may drift apart by (as a station's 1:N clone) */
+const MANY_DEPTH = 16;
 const READ_SIZE = 4 << 20;
 
 export interface RestoreManyOptions extends Omit<RestoreOptions, 'target'> {
@@ -87,10 +89,12 @@ export interface RestoreManyResult {
 
 /** Every target planned like a single restore (its refusals), the set checked for aliases. */
 export async function planRestoreMany(o: RestoreManyOptions): Promise<RestorePlan[]> {
+  if (o.targets.length > 1 && o.hash?.length)
+    throw new UsageError('--hash is for a restore to one target: with several, each target is read back and checked with the manifest\'s fastest hash');
   const plans: RestorePlan[] = [];
   try {
     for (const target of o.targets) {
-      const p = await planRestore({ ...o, target });
+      const p = await planRestore({ ...o, target, depth: o.depth ?? MANY_DEPTH });
       // one archive reader is enough: the others are closed at once
       if (plans.length > 0) await p.zip?.close();
       plans.push(plans.length > 0 ? { ...p, zip: undefined } : p);
@@ -514,100 +518,202 @@ async function restoreZipMany(
   }
 }
 
-/** Reads each good target back (O_DIRECT where it can) and hashes it; all targets at once. */
-async function checkTargets(plans: RestorePlan[], alg: HashAlgorithm, outcomes: RestoreTargetOutcome[], fail: Events['fail'], reporter: Reporter, signal: AbortSignal | undefined): Promise<void> {
-  const first = plans[0] as RestorePlan;
-  const expected = first.image.hashes[alg];
-  if (!expected) return;
-  const live = outcomes.map((x, i) => (x.state === 'done' ? i : -1)).filter((i) => i >= 0);
-  const done = new Array<number>(plans.length).fill(0);
-  const progress = startProgress('verify', first.range.length * live.length, reporter, () => done.reduce((s, x) => s + x, 0));
-  try {
-    await Promise.all(
-      live.map(async (t) => {
-        const p = plans[t] as RestorePlan;
-        try {
-          const got = await hashBack(p, alg, (n) => (done[t] += n), signal);
-          if (signal?.aborted) return;
-          const bad = firstHashMismatch({ [alg]: expected }, { [alg]: got });
-          if (bad) {
-            fail(t, {
-              code: 'VERIFY_MISMATCH',
-              message: `read back, target ${p.targetPath} differs from the image: ${alg} ${got}, the manifest says ${expected}; it is not a faithful copy (restore it again, or the drive may be failing)`,
-            });
-            return;
-          }
-          outcomes[t].verified = true;
-          outcomes[t].checked = alg;
-        } catch (e) {
-          const err = e instanceof CloneStationError ? e : new IoError('VERIFY_READ_FAILED', (e as Error).message);
-          fail(t, { code: err.code, message: err.message, offset: typeof err.details.offset === 'number' ? err.details.offset : undefined });
-        }
-      }),
-    );
-  } finally {
-    progress.end();
-  }
-}
-
-/** The target's restored bytes, read with O_DIRECT into aligned shared memory, hashed on a thread. */
-async function hashBack(p: RestorePlan, alg: HashAlgorithm, onBytes: (n: number) => void, signal: AbortSignal | undefined): Promise<string> {
-  const align = p.target?.kind === 'block' ? Math.max(p.target.logicalSectorSize, 512) : 4096;
-  const offset = p.targetOffset;
-  const length = p.range.length;
-  let direct = offset % align === 0;
-  // the aligned body goes direct; an odd tail is read through a buffered descriptor
-  const body = direct ? length - (length % align) : 0;
-  let fd: number | undefined;
-  let bfd: number | undefined;
-  const hash = await HashThread.start([alg]);
-  const mem = new Uint8Array(new SharedArrayBuffer(3 * READ_SIZE + 4096));
-  const pad = engine.alignPad(mem, 4096);
-  const bufs = [0, 1, 2].map((i) => mem.subarray(pad + i * READ_SIZE, pad + (i + 1) * READ_SIZE));
-  const busy: (Promise<void> | undefined)[] = [undefined, undefined, undefined];
-  try {
+/** A target's restored range, read back with O_DIRECT where it is aligned, buffered for an odd tail. */
+class BackReader {
+  private fd: number | undefined;
+  private readonly bfd: number;
+  /** bytes of the range read direct (the aligned body) */
+  private readonly body: number;
+  constructor(readonly p: RestorePlan) {
+    const align = p.target?.kind === 'block' ? Math.max(p.target.logicalSectorSize, 512) : 4096;
+    let direct = p.targetOffset % align === 0;
     if (direct) {
       try {
-        fd = openSync(p.targetPath, fsConstants.O_RDONLY | fsConstants.O_DIRECT);
+        this.fd = openSync(p.targetPath, fsConstants.O_RDONLY | fsConstants.O_DIRECT);
       } catch (e) {
         if (!isSystemCallError(e) || e.code !== 'EINVAL') throw openError(e, 'target', p.targetPath);
         direct = false;
       }
     }
-    bfd = openSync(p.targetPath, fsConstants.O_RDONLY);
-    let done = 0;
-    let i = 0;
-    while (done < length) {
-      if (signal?.aborted) break;
+    try {
+      this.bfd = openSync(p.targetPath, fsConstants.O_RDONLY);
+    } catch (e) {
+      if (this.fd !== undefined) closeSync(this.fd);
+      throw openError(e, 'target', p.targetPath);
+    }
+    this.body = direct ? p.range.length - (p.range.length % align) : 0;
+  }
+  /** Bytes [done, done + want) of the range into buf (4096-aligned memory; done a multiple of 4096). */
+  async read(buf: Uint8Array, done: number, want: number): Promise<void> {
+    const directEnd = Math.min(done + want, this.body);
+    if (this.fd !== undefined && done < directEnd) await this.readAll(this.fd, buf, 0, directEnd - done, done);
+    const from = Math.max(directEnd, done);
+    if (from < done + want) await this.readAll(this.bfd, buf, from - done, done + want - from, from);
+  }
+  private async readAll(fd: number, buf: Uint8Array, off: number, len: number, rangeAt: number): Promise<void> {
+    let got = 0;
+    while (got < len) {
+      const at = this.p.targetOffset + rangeAt + got;
+      let n: number;
+      try {
+        ({ bytesRead: n } = await readAsync(fd, buf, off + got, len - got, at));
+      } catch (e) {
+        throw new IoError('VERIFY_READ_FAILED', `reading target ${this.p.targetPath} back failed at offset ${at} (${isSystemCallError(e) ? e.code : (e as Error).message}): the drive may be failing`, { path: this.p.targetPath, offset: at });
+      }
+      if (n === 0) throw new IoError('VERIFY_READ_FAILED', `target ${this.p.targetPath} ended at offset ${at} while being read back`, { path: this.p.targetPath, offset: at });
+      got += n;
+    }
+  }
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    closeSync(this.bfd);
+  }
+}
+
+function alignedBuffers(count: number): Uint8Array[] {
+  const mem = new Uint8Array(new SharedArrayBuffer(count * READ_SIZE + 4096));
+  const pad = engine.alignPad(mem, 4096);
+  return Array.from({ length: count }, (_, i) => mem.subarray(pad + i * READ_SIZE, pad + (i + 1) * READ_SIZE));
+}
+
+/**
+ * Reads every good target back (O_DIRECT where it can), all in one pass at once. The first
+ * is hashed with the manifest's fastest hash on a thread of its own; every other one is
+ * compared with it byte for byte as they are read (a memcmp, where a hash each would cost a
+ * core each): equal to a target whose hash matches the manifest, it holds the image; a
+ * difference fails it at the first differing offset. Should the hashed one itself be wrong,
+ * the others are hashed one by one.
+ */
+async function checkTargets(plans: RestorePlan[], alg: HashAlgorithm, outcomes: RestoreTargetOutcome[], fail: Events['fail'], reporter: Reporter, signal: AbortSignal | undefined): Promise<void> {
+  const first = plans[0] as RestorePlan;
+  const expected = first.image.hashes[alg];
+  if (!expected) return;
+  const live = outcomes.map((x, i) => (x.state === 'done' ? i : -1)).filter((i) => i >= 0);
+  if (live.length === 0) return;
+  const length = first.range.length;
+  let bytes = 0;
+  const progress = startProgress('verify', length * live.length, reporter, () => bytes);
+  const failErr = (t: number, e: unknown): void => {
+    const err = e instanceof CloneStationError ? e : new IoError('VERIFY_READ_FAILED', (e as Error).message);
+    fail(t, { code: err.code, message: err.message, offset: typeof err.details.offset === 'number' ? err.details.offset : undefined });
+  };
+  const matches = (t: number, got: string): boolean => {
+    const p = plans[t] as RestorePlan;
+    if (!firstHashMismatch({ [alg]: expected }, { [alg]: got })) return true;
+    fail(t, { code: 'VERIFY_MISMATCH', message: `read back, target ${p.targetPath} differs from the image: ${alg} ${got}, the manifest says ${expected}; it is not a faithful copy (restore it again, or the drive may be failing)` });
+    return false;
+  };
+  const good = (t: number): void => {
+    outcomes[t].verified = true;
+    outcomes[t].checked = alg;
+  };
+  /** targets to hash on their own afterwards (the reference failed) */
+  let alone: number[] = [];
+  const readers = new Map<number, BackReader>();
+  const hash = await HashThread.start([alg]);
+  try {
+    for (const t of live) {
+      try {
+        readers.set(t, new BackReader(plans[t] as RestorePlan));
+      } catch (e) {
+        failErr(t, e);
+      }
+    }
+    const ref = [...readers.keys()][0];
+    if (ref === undefined) return;
+    const others = [...readers.keys()].slice(1);
+    /** targets still compared: first differing offset (range-relative) of the others */
+    const differs = new Map<number, number>();
+    let active = [ref, ...others];
+    // two sets of buffers: one is read into while the reference's other one is hashed
+    const sets = [0, 1].map(() => new Map(active.map((t) => [t, alignedBuffers(1)[0] as Uint8Array] as const)));
+    const hashing: (Promise<void> | undefined)[] = [undefined, undefined];
+    let refFailed = false;
+    for (let done = 0, k = 0; done < length && !signal?.aborted; done += READ_SIZE, k ^= 1) {
+      const want = Math.min(READ_SIZE, length - done);
+      const set = sets[k] as Map<number, Uint8Array>;
+      await hashing[k];
+      const results = await Promise.allSettled(active.map((t) => (readers.get(t) as BackReader).read(set.get(t) as Uint8Array, done, want)));
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') {
+          const t = active[i] as number;
+          failErr(t, r.reason);
+          if (t === ref) refFailed = true;
+        }
+      });
+      active = active.filter((t, i) => results[i]?.status === 'fulfilled');
+      if (refFailed) break;
+      const refBuf = (set.get(ref) as Uint8Array).subarray(0, want);
+      hashing[k] = hash.update(refBuf);
+      for (const t of active) {
+        if (t === ref) continue;
+        const b = (set.get(t) as Uint8Array).subarray(0, want);
+        if (Buffer.compare(b, refBuf) !== 0) {
+          let j = 0;
+          while (j < want && b[j] === refBuf[j]) j++;
+          differs.set(t, done + j);
+        }
+      }
+      active = active.filter((t) => !differs.has(t));
+      bytes += want * results.length;
+    }
+    await Promise.all(hashing);
+    if (signal?.aborted) return;
+    if (refFailed) {
+      alone = others.filter((t) => outcomes[t]?.state === 'done');
+    } else {
+      const got = (await hash.digest())[alg] ?? '';
+      if (matches(ref, got)) {
+        good(ref);
+        for (const t of active) if (t !== ref) good(t);
+        for (const [t, at] of differs) {
+          const p = plans[t] as RestorePlan;
+          fail(t, { code: 'VERIFY_MISMATCH', message: `read back, target ${p.targetPath} differs from the image at offset ${p.targetOffset + at}: it is not a faithful copy (restore it again, or the drive may be failing)`, offset: p.targetOffset + at });
+        }
+      } else {
+        // the same bytes as a wrong one are wrong too; the ones that differed are hashed alone
+        for (const t of active) if (t !== ref) matches(t, got);
+        alone = [...differs.keys()];
+      }
+    }
+  } finally {
+    await hash.close();
+    for (const r of readers.values()) r.close();
+    progress.end();
+  }
+  await Promise.all(
+    alone.map(async (t) => {
+      try {
+        const got = await hashBack(plans[t] as RestorePlan, alg, () => undefined, signal);
+        if (!signal?.aborted && matches(t, got)) good(t);
+      } catch (e) {
+        failErr(t, e);
+      }
+    }),
+  );
+}
+
+/** One target's restored bytes read back and hashed on a thread of its own. */
+async function hashBack(p: RestorePlan, alg: HashAlgorithm, onBytes: (n: number) => void, signal: AbortSignal | undefined): Promise<string> {
+  const reader = new BackReader(p);
+  const hash = await HashThread.start([alg]);
+  const bufs = alignedBuffers(3);
+  const busy: (Promise<void> | undefined)[] = [undefined, undefined, undefined];
+  try {
+    for (let done = 0, i = 0; done < p.range.length && !signal?.aborted; done += READ_SIZE, i = (i + 1) % bufs.length) {
+      const want = Math.min(READ_SIZE, p.range.length - done);
       const buf = bufs[i] as Uint8Array;
       await busy[i];
-      const useDirect = direct && fd !== undefined && done < body;
-      const want = Math.min(READ_SIZE, (useDirect ? body : length) - done);
-      let got = 0;
-      while (got < want) {
-        const at = offset + done + got;
-        let n: number;
-        try {
-          ({ bytesRead: n } = await readAsync(useDirect ? (fd as number) : (bfd as number), buf, got, want - got, at));
-        } catch (e) {
-          throw new IoError('VERIFY_READ_FAILED', `reading target ${p.targetPath} back failed at offset ${at} (${isSystemCallError(e) ? e.code : (e as Error).message}): the drive may be failing`, { path: p.targetPath, offset: at });
-        }
-        if (n === 0) throw new IoError('VERIFY_READ_FAILED', `target ${p.targetPath} ended at offset ${at} while being read back`, { path: p.targetPath, offset: at });
-        got += n;
-      }
+      await reader.read(buf, done, want);
       busy[i] = hash.update(buf.subarray(0, want));
       onBytes(want);
-      done += want;
-      i = (i + 1) % bufs.length;
     }
     await Promise.all(busy);
-    const d = await hash.digest();
-    return d[alg] ?? '';
+    return (await hash.digest())[alg] ?? '';
   } finally {
     await Promise.allSettled(busy);
     await hash.close();
-    if (fd !== undefined) closeSync(fd);
-    if (bfd !== undefined) closeSync(bfd);
+    reader.close();
   }
 }
 
