@@ -159,21 +159,23 @@ describeRoot('restore to many targets on loop devices', () => {
     expect(sha256(fast.file, 0, SIZE)).toBe(dataHash);
   });
 
-  it('refuses a target named twice, two names of one drive, the image as a target, and block targets without --yes: nothing written', () => {
+  it('refuses a target named twice, two names of one drive, the image as a target, block targets without --yes, and --hash: nothing written', () => {
     const img = images.split as MadeImage;
     const a = fx.loop(makeFile(join(fx.dir(), `t-${n++}.img`), SIZE), 512);
     const b = fx.loop(makeFile(join(fx.dir(), `t-${n++}.img`), SIZE), 512);
     const before = [sha256(a.file), sha256(b.file)];
-    const cases: [string[], number, string][] = [
+    const cases: [string[], number, string, string[]?][] = [
       [[a.dev, b.dev, a.dev], 4, 'SAME_DRIVE'],
       // the loop device and the file behind it
       [[a.dev, b.dev, a.file], 4, 'SAME_DRIVE'],
       [[a.dev, img.parts[1] ?? ''], 4, 'SAME_DRIVE'],
       // no terminal to ask on
       [[a.dev, b.dev], 4, 'CONFIRMATION_REQUIRED'],
+      // more hashes are a single restore's
+      [[a.dev, b.dev], 2, 'USAGE', ['--hash', 'md5']],
     ];
-    for (const [targets, status, code] of cases) {
-      const r = runCli(['restore', img.name, ...targets, ...(code === 'CONFIRMATION_REQUIRED' ? [] : ['--yes']), '--json']);
+    for (const [targets, status, code, extra] of cases) {
+      const r = runCli(['restore', img.name, ...targets, ...(code === 'CONFIRMATION_REQUIRED' ? [] : ['--yes']), '--json', ...(extra ?? [])]);
       expect(r.status, `${targets.join(' ')}: ${r.stdout}`).toBe(status);
       expect(lastEvent(r, 'error')?.code).toBe(code);
     }
