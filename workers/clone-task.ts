@@ -3,7 +3,7 @@
 // where they left it (failed writes retried with backoff); then every target is verified,
 // all read in parallel. Progress lives in shared memory; state changes go over a port.
 import { EngineJob } from '../src/engine.js';
-import type { NativeChunkError } from '../src/native.js';
+import { copyToMany } from '../src/copy-many.js';
 import { steer } from './control.js';
 import { Phase, cancelRequested, enterPhase, postEvent, type CloneTask, type CloneTaskResult, type PhaseValue, type TargetOutcome } from '../src/contract.js';
 import { MultiHash } from '../src/image/hash.js';
@@ -21,8 +21,6 @@ async function runJob(job: EngineJob, control: Int32Array, maxRate: number | und
     paused.ms += stop();
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export default async function cloneTask(task: CloneTask): Promise<CloneTaskResult> {
   const { spec } = task;
@@ -45,115 +43,57 @@ export default async function cloneTask(task: CloneTask): Promise<CloneTaskResul
   setPhase(Phase.copying);
   const t0 = process.hrtime.bigint();
   const hash = spec.hash?.length ? await MultiHash.create(spec.hash) : undefined;
-  const shared = new EngineJob(
+  // The 1:N policy (shared stream, lag rule, catch-ups, retries) is src/copy-many.ts's.
+  const sinceStart = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
+  const out = await copyToMany(
     {
-      mode: 'copy',
-      source: { path: spec.source, direct: spec.direct },
-      targets: spec.targets.map((path) => ({ path, direct: spec.direct, exclusive: true, delta: spec.targetDelta })),
-      extents: spec.length > 0 ? [{ offset: spec.offset, length: spec.length }] : [],
+      pieces: [{ source: spec.source, extent: { offset: spec.offset, length: spec.length }, delta: spec.targetDelta }],
+      targets: spec.targets,
       blockSize: spec.blockSize,
       depth: spec.depth,
       backend: spec.backend,
-      stopOnReadError: true,
-      lagMs: spec.targets.length > 1 ? spec.lagMs : 0,
+      direct: spec.direct,
+      lagMs: spec.lagMs,
+      retries: spec.retries,
       taps: hash ? [hash] : undefined,
     },
-    task.copyCounters,
+    {
+      run: (job) => runJob(job, control, spec.maxRate, copyPaused),
+      cancelled,
+      sharedCounters: task.copyCounters,
+      catchUpCounters: task.catchUpCounters,
+      catchingUp: () => setPhase(Phase.catchingUp),
+      written: (t) => {
+        const seconds = sinceStart();
+        targets[t].writtenSeconds = seconds;
+        postEvent(task.port, { type: 'written', index: t, seconds });
+      },
+      failed: (t, code, reason, offset) => fail(t, code, reason, offset),
+      detached: (t, offset) => (targets[t].detachedAt = offset),
+      retried: (t, attempt) => (targets[t].writeRetries = attempt),
+    },
   );
-  const out = await runJob(shared, control, spec.maxRate, copyPaused);
   trace(`clone-task: ${spec.source} shared copy over`);
-  const result: CloneTaskResult = { state: 'done', targets, copySeconds: 0, verifySeconds: 0, backend: out.backend };
+  const result: CloneTaskResult = { state: 'done', targets, copySeconds: 0, verifySeconds: 0, backend: out.first?.backend ?? spec.backend };
   if (hash) {
     // The shared stream read every byte unless every target left it by failing writes;
     // a hash over part of the range would be a wrong hash, so none is given then.
     if (hash.bytes === spec.length) result.hashes = hash.digest();
     else result.hashNote = `hashed ${hash.bytes} of ${spec.length} bytes: the shared copy stopped early`;
   }
-  const readErr = out.errors.find((e) => e.target < 0 && e.op === 'read');
-  if (readErr || out.fatal) {
+  if (out.readError) {
     // The source failed: no target is a copy of it. (A map-based rescue handles this.)
-    result.readError = readErr ? { offset: readErr.offset, code: readErr.code } : { offset: 0, code: out.fatal?.code ?? 'EIO' };
-    spec.targets.forEach((_, t) => fail(t, 'READ_FAILED', `source read failed at offset ${result.readError?.offset} (${result.readError?.code})`, result.readError?.offset));
+    result.readError = { offset: out.readError.offset, code: out.readError.code };
+    spec.targets.forEach((_, t) => fail(t, 'READ_FAILED', `source read failed at offset ${out.readError?.offset} (${out.readError?.code})`, out.readError?.offset));
     result.state = 'failed';
     setPhase(Phase.finished);
     return result;
   }
-  if (out.state === 'cancelled' || cancelled()) {
+  if (out.cancelled && !targets.some((t) => t.writtenSeconds !== undefined || t.state === 'failed')) {
     targets.forEach((t) => (t.state = 'cancelled'));
     result.state = 'cancelled';
     setPhase(Phase.finished);
     return result;
-  }
-
-  const sinceStart = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
-  // Targets still in the stream at its end are written and synced now: an operator can
-  // take them while a slow one catches up.
-  const sharedEnd = sinceStart();
-  const laggards = new Set([...out.detached.map((d) => d.target), ...out.errors.filter((e) => e.target >= 0).map((e) => e.target)]);
-  targets.forEach((tg, i) => {
-    if (!laggards.has(i)) {
-      tg.writtenSeconds = sharedEnd;
-      postEvent(task.port, { type: 'written', index: i, seconds: sharedEnd });
-    }
-  });
-
-  // Who owes what: detached targets from their detach offset, failed writes from the
-  // lowest failed chunk (retried with backoff).
-  const owed = new Map<number, { from: number; failure?: NativeChunkError }>();
-  for (const d of out.detached) {
-    owed.set(d.target, { from: d.offset });
-    targets[d.target].detachedAt = d.offset;
-  }
-  for (const e of out.errors.filter((x) => x.target >= 0)) {
-    const cur = owed.get(e.target);
-    if (!cur || e.offset < cur.from) owed.set(e.target, { from: e.offset, failure: e });
-  }
-  if (owed.size > 0) setPhase(Phase.catchingUp);
-  for (const [t, o] of owed) {
-    let from = o.from;
-    let failure = o.failure;
-    for (let attempt = 0; ; attempt++) {
-      if (cancelled()) break;
-      if (failure) {
-        if (attempt > spec.retries) {
-          fail(t, failure.code === 'ENOSPC' ? 'TARGET_FULL' : 'WRITE_FAILED', `write failed at target offset ${failure.offset + spec.targetDelta} (${failure.code}) after ${spec.retries} retries`, failure.offset);
-          break;
-        }
-        if (attempt > 0) {
-          targets[t].writeRetries = attempt;
-          await sleep(250 * 2 ** (attempt - 1));
-        }
-      }
-      const end = spec.offset + spec.length;
-      const catchUp = new EngineJob(
-        {
-          mode: 'copy',
-          source: { path: spec.source, direct: spec.direct },
-          // inside the job's claim; a detached target's orphaned writes may still be in flight
-          targets: [{ path: spec.targets[t], direct: spec.direct, exclusive: true, delta: spec.targetDelta }],
-          extents: [{ offset: from, length: end - from }],
-          blockSize: spec.blockSize,
-          depth: spec.depth,
-          backend: spec.backend,
-        },
-        task.catchUpCounters,
-      );
-      const r = await runJob(catchUp, control, spec.maxRate, copyPaused);
-      const w = r.errors.find((x) => x.target >= 0);
-      const rd = r.errors.find((x) => x.target < 0 && x.op === 'read');
-      if (rd) {
-        fail(t, 'READ_FAILED', `source read failed at offset ${rd.offset} (${rd.code}) while catching up`, rd.offset);
-        break;
-      }
-      if (!w) {
-        const seconds = sinceStart();
-        targets[t].writtenSeconds = seconds;
-        postEvent(task.port, { type: 'written', index: t, seconds });
-        break;
-      }
-      failure = w;
-      from = w.offset;
-    }
   }
   // seconds the copy ran: time the operator held it paused is not the copy's
   result.copySeconds = Math.max(0, Number(process.hrtime.bigint() - t0) / 1e9 - copyPaused.ms / 1000);

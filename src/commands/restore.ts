@@ -33,17 +33,29 @@ export const restoreCommand = defineCommand({
     hash: { type: 'list', parse: hashList, help: 'more hashes of the restored bytes, for the report' },
     ...imageRangeOptions,
     ...tuningOptions,
+    report: { type: 'string', arg: 'FILE', group: 'Output and safety', help: 'write a JSON report, one row per target (several targets, or one)' },
     ...yesOption,
     ...jsonOption,
     ...uiOption,
   },
-  notes: ['IMAGE may be the image file, the base name of a split set, any one of its parts, or its manifest (X.img.manifest.json).'],
+  notes: [
+    'Several TARGETs: the image is read (and inflated) once and written to all of them; a slow target leaves the shared stream and catches up on its own, a failing one drops out with its reason while the others finish, and each is read back and checked.',
+    'IMAGE may be the image file, the base name of a split set, any one of its parts, or its manifest (X.img.manifest.json).',
+  ],
   async run({ values, positionals }, context) {
     const [image, ...targets] = positionals;
-    // One target today; several (one image read once, written to all) come with the 1:N restore.
-    if (targets.length > 1) throw new UsageError(`restore writes one TARGET at a time, not ${targets.length}: run it once per target (see clonestation restore --help)`);
-    const target = targets[0];
     const rep = context.reporter(values.json);
+    // Several targets (or a report asked for): the image is read once and written to all of them.
+    if (targets.length > 1 || values.report !== undefined) {
+      const { restoreManyCommand } = await import('../image/restore-many-cli.js');
+      return restoreManyCommand(
+        { image, targets, ...readRange(values), ...readTuning(values), yes: values.yes, force: values.force, hash: values.hash, noCheck: values['no-check'] },
+        values.report,
+        rep,
+        context.signal,
+      );
+    }
+    const target = targets[0];
     const { restore } = await import('../image/restore.js');
     const { wantsUi } = await import('../ui.js');
     const run = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) =>
