@@ -18,8 +18,8 @@ import { prepareFileTarget } from '../clone.js';
 import type { HashAlgorithm } from './hash.js';
 import { HashThread } from './hash-thread.js';
 import { firstHashMismatch, zipFiles } from './open.js';
-import { imageOrigin, partExtents, planRestore, type RestoreOptions, type RestorePlan } from './restore.js';
-import { TargetWriter } from './target-writer.js';
+import { imageOrigin, openTargetWriter, partExtents, planRestore, type RestoreOptions, type RestorePlan } from './restore.js';
+import type { TargetWriter } from './target-writer.js';
 
 const readAsync = promisify(read);
 const fdatasyncAsync = promisify(fdatasync);
@@ -376,16 +376,7 @@ async function restoreZipMany(
   };
   try {
     for (const [i, p] of plans.entries()) {
-      const align = Math.max(p.target?.logicalSectorSize ?? 512, 512);
-      const writer = new TargetWriter({
-        path: p.targetPath,
-        kind: p.target?.kind ?? 'file',
-        offset: p.targetOffset,
-        direct: p.direct,
-        align: p.target?.kind === 'block' ? align : 4096,
-        slotSize: p.blockSize,
-        depth: Math.min(p.depth, 8),
-      });
+      const writer = openTargetWriter(p);
       outcomes[i].targetDirect = writer.direct;
       if (!writer.direct) reporter.note(`target ${p.targetPath} buffered (${writer.directNote})`, { target: p.targetPath, targetDirect: false });
       targets.push({ index: i, writer, queue: [], queued: 0, fed: 0, state: 'shared' });

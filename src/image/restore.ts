@@ -17,7 +17,7 @@ import { HashThread } from './hash-thread.js';
 import { defaultTargetOffset, fastestAlgorithm, firstHashMismatch, resolveImage, zipFiles, type ImagePart, type ResolvedImage } from './open.js';
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
 import type { ZipImageReader } from './zip/reader.js';
-import { TargetWriter } from './target-writer.js';
+import { TargetWriter, type TargetWriterOptions } from './target-writer.js';
 import { checkBlockSize, checkNewImagePath, prepareFileTarget } from '../clone.js';
 import { Claims } from '../claim.js';
 
@@ -283,10 +283,13 @@ async function syncTarget(plan: RestorePlan): Promise<void> {
   }
 }
 
-/** Zip and split zip: the inflated entry, streamed through TargetWriter. */
-async function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
+/** The writer of an inflated stream onto one restore target (aligned O_DIRECT slots where it can). */
+export function openTargetWriter(
+  plan: Pick<RestorePlan, 'target' | 'targetPath' | 'targetOffset' | 'direct' | 'blockSize' | 'depth'>,
+  tap?: TargetWriterOptions['tap'],
+): TargetWriter {
   const align = Math.max(plan.target?.logicalSectorSize ?? 512, 512);
-  const writer = new TargetWriter({
+  return new TargetWriter({
     path: plan.targetPath,
     kind: plan.target?.kind ?? 'file',
     offset: plan.targetOffset,
@@ -295,8 +298,13 @@ async function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: HashThre
     align: plan.target?.kind === 'block' ? align : 4096,
     slotSize: plan.blockSize,
     depth: Math.min(plan.depth, 8),
-    tap: hash ? (slot) => hash.update(slot) : undefined,
+    tap,
   });
+}
+
+/** Zip and split zip: the inflated entry, streamed through TargetWriter. */
+async function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
+  const writer = openTargetWriter(plan, hash ? (slot) => hash.update(slot) : undefined);
   reporter.note(`target ${writer.direct ? 'O_DIRECT' : `buffered (${writer.directNote})`}`, { targetDirect: writer.direct });
   const progress = startProgress('copy', plan.range.length, reporter, () => writer.written);
   const start = plan.range.offset;
