@@ -24,6 +24,13 @@ int sysRegister(int fd, unsigned op, const void* arg, unsigned n) {
 }  // namespace
 
 Uring::~Uring() {
+  // The kernel tears a closed ring down later, on a kworker (iou_exit), and until then the
+  // registered files stay open: a loop device detached after a clone kept its backing file,
+  // so `umount` said "target is busy" and a removed image's space came back late. Every
+  // request has completed by now, so unregistering drops those references at once. Errors
+  // cannot be reported from here; on failure the deferred teardown still releases them.
+  if (fd_ >= 0 && filesRegistered_) sysRegister(fd_, IORING_UNREGISTER_FILES, nullptr, 0);
+  if (fd_ >= 0 && buffersRegistered_) sysRegister(fd_, IORING_UNREGISTER_BUFFERS, nullptr, 0);
   if (sqes_) ::munmap(sqes_, sqesLen_);
   if (cqRing_ && cqRing_ != sqRing_) ::munmap(cqRing_, cqRingLen_);
   if (sqRing_) ::munmap(sqRing_, sqRingLen_);
@@ -138,11 +145,15 @@ bool Uring::peek(io_uring_cqe& out) {
 }
 
 int Uring::registerBuffers(const iovec* iov, unsigned n) {
-  return sysRegister(fd_, IORING_REGISTER_BUFFERS, iov, n) < 0 ? errno : 0;
+  if (sysRegister(fd_, IORING_REGISTER_BUFFERS, iov, n) < 0) return errno;
+  buffersRegistered_ = true;
+  return 0;
 }
 
 int Uring::registerFiles(const int* fds, unsigned n) {
-  return sysRegister(fd_, IORING_REGISTER_FILES, fds, n) < 0 ? errno : 0;
+  if (sysRegister(fd_, IORING_REGISTER_FILES, fds, n) < 0) return errno;
+  filesRegistered_ = true;
+  return 0;
 }
 
 }  // namespace cs

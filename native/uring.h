@@ -56,6 +56,8 @@ class Uring {
   unsigned sqLocalTail_ = 0;
   unsigned queued_ = 0;
   unsigned features_ = 0;
+  bool filesRegistered_ = false;
+  bool buffersRegistered_ = false;
 };
 
 }  // namespace cs

@@ -154,6 +154,29 @@ describeRoot('native engine', () => {
     }
   });
 
+  it('lets go of its files when a job ends: a loop detached right after an io_uring clone frees its file system at once', () => {
+    // The kernel tears a closed ring down later; registered files held the loop (and so its
+    // backing file) open until then, and umount said "target is busy" every time.
+    const mnt = join(fx.dir(), 'released-fs');
+    mkdirSync(mnt);
+    sh('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', mnt]);
+    let mounted = true;
+    try {
+      const src = makeFile(join(fx.dir(), 'released-src.img'), 8 << 20);
+      const backing = join(mnt, 'target.img');
+      sh('truncate', ['-s', '8M', backing]);
+      const dev = sh('losetup', ['--find', '--show', backing]);
+      const r = runCli(['clone', src, dev, '--yes', '--backend', 'io_uring']);
+      spawnSync('losetup', ['-d', dev]);
+      expect(r.status, r.stderr).toBe(0);
+      const u = spawnSync('umount', [mnt], { encoding: 'utf8' });
+      expect(u.status, u.stderr).toBe(0);
+      mounted = false;
+    } finally {
+      if (mounted) umountWhenFree(mnt);
+    }
+  });
+
   it('pauses and resumes a running job', async () => {
     const src = makeFile(join(fx.dir(), 'p-src.img'), 64 << 20, 'zero');
     const dst = makeFile(join(fx.dir(), 'p-dst.img'), 64 << 20, 'zero');
