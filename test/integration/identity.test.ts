@@ -316,12 +316,15 @@ describeRoot('drive identity: no alias escapes the safety checks', () => {
   it('a loop over a stalled FUSE file (nbdkit paused mid-read) does not hang a run that names other drives', async () => {
     const dir = name('stalled');
     const drive = pausableDevice(dir, 4 * MiB);
-    const reader = spawn('dd', [`if=${drive.dev}`, 'of=/dev/null', 'bs=4096', 'count=1', 'skip=512', 'iflag=direct'], { stdio: 'ignore' });
+    let readerExit: Promise<unknown> = Promise.resolve();
     try {
       await drive.pause();
-      // a read is now stuck in the daemon: asking it for the backing file's attributes
-      // (stat, LOOP_GET_STATUS64) would wait for as long as it stays paused
-      await new Promise((r) => setTimeout(r, 200));
+      // a read started now is stuck in the daemon: asking it for the backing file's
+      // attributes (stat, LOOP_GET_STATUS64) would wait for as long as it stays paused
+      const reader = spawn('dd', [`if=${drive.dev}`, 'of=/dev/null', 'bs=4096', 'count=1', 'skip=512', 'iflag=direct'], { stdio: 'ignore' });
+      readerExit = new Promise((r) => reader.once('exit', r));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(reader.exitCode, 'the paused device answered a read: nothing is stalled').toBeNull();
       const a = makeFile(name('fuse-a.img'), 1 * MiB);
       const b = name('fuse-b.img');
       const r = spawnSync(process.execPath, [cli, 'clone', a, b, '--json'], { encoding: 'utf8', timeout: 60_000 });
@@ -330,7 +333,7 @@ describeRoot('drive identity: no alias escapes the safety checks', () => {
       expect(sha256(b)).toBe(sha256(a));
     } finally {
       await drive.resume();
-      await new Promise((r) => reader.once('exit', r));
+      await readerExit;
       drive.down();
     }
   });
