@@ -543,3 +543,19 @@ export async function loadMap(path: string, deviceSize?: number): Promise<Rescue
   if (text === undefined) return undefined;
   return parseMap(text, deviceSize === undefined ? { path } : { path, deviceSize });
 }
+
+/**
+ * The text of a finished-looking map of `size` bytes whose `bad` extents (sorted, apart) are
+ * '-' and the rest '+': what --simulate-errors reads, for the demo and the tests.
+ */
+export function badAreasMap(size: number, bad: readonly { offset: number; length: number }[]): string {
+  const lines = ['0x00000000 + 1'];
+  let at = 0;
+  for (const b of bad) {
+    if (b.offset > at) lines.push(`0x${at.toString(16)} 0x${(b.offset - at).toString(16)} +`);
+    lines.push(`0x${b.offset.toString(16)} 0x${b.length.toString(16)} -`);
+    at = b.offset + b.length;
+  }
+  if (at < size) lines.push(`0x${at.toString(16)} 0x${(size - at).toString(16)} +`);
+  return `${lines.join('\n')}\n`;
+}

@@ -13,22 +13,10 @@ import { pausableDevice } from '../helpers/slow-target.js';
 import { startCli } from '../helpers/running-cli.js';
 import { Claims, isClaimed } from '../../src/claim.js';
 import { RefusedError } from '../../src/errors.js';
-import { parseMap } from '../../src/rescue/mapfile.js';
+import { badAreasMap, parseMap } from '../../src/rescue/mapfile.js';
 
 const MiB = 1 << 20;
 
-/** A ddrescue map of `size` bytes: the `bad` extents '-', the rest '+'. */
-function badMap(size: number, bad: { offset: number; length: number }[]): string {
-  const lines = ['0x00000000 + 1'];
-  let at = 0;
-  for (const b of bad) {
-    if (b.offset > at) lines.push(`0x${at.toString(16)} 0x${(b.offset - at).toString(16)} +`);
-    lines.push(`0x${b.offset.toString(16)} 0x${b.length.toString(16)} -`);
-    at = b.offset + b.length;
-  }
-  if (at < size) lines.push(`0x${at.toString(16)} 0x${(size - at).toString(16)} +`);
-  return `${lines.join('\n')}\n`;
-}
 
 const hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -52,7 +40,7 @@ describeRoot('one claim per operation on block devices', () => {
     const src = fx.loop(srcFile);
     const dst = fx.loop(makeFile(join(fx.dir(), 'r-dst.img'), size, 'zero'));
     const sim = join(fx.dir(), 'r-sim.map');
-    writeFileSync(sim, badMap(size, injected));
+    writeFileSync(sim, badAreasMap(size, injected));
     // what the target must hold: the source, with zeros where its reads fail
     const want = readFileSync(srcFile);
     for (const b of injected) want.fill(0, b.offset, b.offset + b.length);

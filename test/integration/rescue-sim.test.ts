@@ -6,23 +6,11 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from '
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cli, lastEvent, makeFile, runCli, scratch, sha256 } from '../helpers/fixtures.js';
-import { parseMap } from '../../src/rescue/mapfile.js';
+import { badAreasMap, parseMap } from '../../src/rescue/mapfile.js';
 import { Mapbook } from '../../src/rescue/mapbook.js';
 
 const MiB = 1 << 20;
 
-/** A ddrescue map of `size` bytes: bad extents '-', the rest '+'. */
-function badMap(size: number, bad: { offset: number; length: number }[]): string {
-  const lines = ['0x00000000 + 1'];
-  let at = 0;
-  for (const b of [...bad].sort((x, y) => x.offset - y.offset)) {
-    if (b.offset > at) lines.push(`0x${at.toString(16)} 0x${(b.offset - at).toString(16)} +`);
-    lines.push(`0x${b.offset.toString(16)} 0x${b.length.toString(16)} -`);
-    at = b.offset + b.length;
-  }
-  if (at < size) lines.push(`0x${at.toString(16)} 0x${(size - at).toString(16)} +`);
-  return `${lines.join('\n')}\n`;
-}
 
 function blocksOf(mapPath: string, status: string): { pos: number; size: number }[] {
   return parseMap(readFileSync(mapPath, 'utf8'), { path: mapPath })
@@ -56,7 +44,7 @@ describe('rescue with simulated errors', () => {
     s = scratch('cs-rescue-');
     src = makeFile(join(s.dir, 'src.img'), size);
     bad = join(s.dir, 'bad.map');
-    writeFileSync(bad, badMap(size, injected));
+    writeFileSync(bad, badAreasMap(size, injected));
   });
   afterAll(() => s.cleanup());
 
