@@ -163,7 +163,7 @@ export function readCounters(counters: SharedArrayBuffer, total: number): Progre
 /** A task's end, as every task reports it. */
 export type TaskState = 'done' | 'failed' | 'cancelled';
 
-/** workers/clone-task.ts: one station clone job (1:1 or 1:N). */
+/** src/jobs/clone.ts: one clone job (1:1 or 1:N), the payload its run gets. */
 export interface CloneJobSpec {
   source: string;
   targets: string[];
@@ -216,25 +216,7 @@ export interface CloneTaskResult {
   hashNote?: string;
 }
 
-export interface CloneTask {
-  spec: CloneJobSpec;
-  /** counters of the shared copy, then of each catch-up, then of the verify */
-  copyCounters: SharedArrayBuffer;
-  catchUpCounters: SharedArrayBuffer;
-  verifyCounters: SharedArrayBuffer;
-  /** control and phase words (allocateControl) */
-  control: SharedArrayBuffer;
-  port?: MessagePort;
-}
-
-/** workers/rescue-task.ts: one station job with a map. */
-export interface RescueTask {
-  options: RescueOptions;
-  /** control and phase words (allocateControl) */
-  control: SharedArrayBuffer;
-  port?: MessagePort;
-}
-
+/** src/jobs/rescue.ts's run: one rescue job (its result). */
 export interface RescueTaskResult {
   state: TaskState;
   summary?: RescueSummary;
@@ -242,6 +224,19 @@ export interface RescueTaskResult {
   reason?: string;
   /** the map as it ended (the last 'map' event may still be in flight when the task returns) */
   map?: MapSnapshot;
+}
+
+/** workers/job-task.ts: one station job of any kind (src/jobs/kind.ts). */
+export interface JobTask {
+  /** the compiled file that default-exports the job's kind */
+  module: string;
+  /** what the kind planned for its run (structured-cloned) */
+  payload: unknown;
+  /** control and phase words (allocateControl) */
+  control: SharedArrayBuffer;
+  /** the shared memory the kind publishes its progress in */
+  counters: Record<string, SharedArrayBuffer>;
+  port?: MessagePort;
 }
 
 /** workers/copy.ts: one engine job. */

@@ -3,7 +3,7 @@
 // a message per chunk.
 import { threadId } from 'node:worker_threads';
 import { EngineJob } from '../src/engine.js';
-import { steer } from './control.js';
+import { steer } from '../src/jobs/steer.js';
 import { Claims } from '../src/claim.js';
 import type { CopyTask, CopyTaskResult } from '../src/contract.js';
 

@@ -78,7 +78,7 @@ export const cloneCommand = defineCommand({
     if (values.pair || positionals.length > 2) {
       // A station: one master to many targets, or many pairs; the range applies to every job.
       const { parsePair } = await import('../station/jobfile.js');
-      const jobs = values.pair ? values.pair.map((p) => ({ ...parsePair(p), ...range })) : [];
+      const jobs: import('../station/station.js').StationJobInput[] = values.pair ? values.pair.map((p) => ({ ...parsePair(p), ...range })) : [];
       if (positionals.length > 0) jobs.push({ source: positionals[0], targets: positionals.slice(1), ...range });
       return stationCommand(jobs, values, tuning, context);
     }

@@ -9,6 +9,7 @@ import { formatRate } from '../units.js';
 import { Station, type StationJobInput, type StationOptions } from './station.js';
 import { stationReport, summaryTable } from './report.js';
 import { trace } from '../trace.js';
+import { entryPaths, needsJsWork } from '../jobs/index.js';
 import { openRunLog } from './log.js';
 import { withLoopTable } from '../identity.js';
 import { checkOutputPath, checkOwnFile, why, writeOutputFile } from '../outpath.js';
@@ -33,11 +34,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   // Every file the run will write is checked before anything is: a --report that cannot be
   // written is refused now, not after every drive was copied.
   // The report and the log are files of their own, never a source, target or map of a job.
-  const jobFiles = r.jobs.flatMap((j, i) => [
-    { path: j.source, role: `the source of job ${i + 1}` },
-    ...j.targets.map((t) => ({ path: t, role: `a target of job ${i + 1}` })),
-    ...(j.map !== undefined ? [{ path: j.map, role: `the map of job ${i + 1}` }] : []),
-  ]);
+  const jobFiles = r.jobs.flatMap((j, i) => entryPaths(j, i + 1));
   if (r.reportPath !== undefined) {
     checkOutputPath(r.reportPath, 'the report', { code: 'BAD_REPORT', fix: 'give --report a writable file path' });
     checkOwnFile(r.reportPath, 'the report', [...jobFiles, ...(r.logPath !== undefined ? [{ path: r.logPath, role: 'the log' }] : [])], { code: 'BAD_REPORT' });
@@ -55,7 +52,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
     const outputs = [...(r.reportPath ? [{ path: r.reportPath, what: 'the report (--report)' }] : []), ...(r.logPath !== undefined ? [{ path: r.logPath, what: 'the log (--log)' }] : [])];
     const station = new Station({ ...r.options, outputs, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
     trace('station: warming up');
-    station.warmUp(r.jobs);
+    station.warmUp(needsJsWork(r.jobs, r.options.hash), r.jobs.length);
     try {
       // one reading of the system's loop devices serves every job's checks (identity.ts)
       withLoopTable(() => {
@@ -63,7 +60,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
       });
       station.validate();
       await confirmOverwriteAll(
-        station.jobs.flatMap((j) => j.targets.filter((t) => t.drive).map((t) => ({ drive: t.drive!, what: `with ${j.spec.length} bytes from ${j.spec.source} (job ${j.id})` }))),
+        station.jobs.flatMap((j) => j.planned.overwrites),
         { yes: r.yes },
       );
       // the run starts: only now is its log file made (a refused run leaves none)
@@ -76,7 +73,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
     trace('station: planned and confirmed');
     const logPath = log?.filePath;
     const started = new Date();
-    reporter.note(`station: ${station.jobs.length} job(s), ${station.jobs.reduce((n, j) => n + j.targets.length, 0)} target(s), up to ${r.options.maxParallel} at once`);
+    reporter.note(`station: ${station.jobs.length} job(s), ${station.jobs.reduce((n, j) => n + j.planned.targets.length, 0)} target(s), up to ${r.options.maxParallel} at once`);
     const source = new StationSource(station, r.title ?? 'station');
     if (feed) {
       await runWithDashboard(source, feed, () => station.run(signal), signal);
@@ -115,7 +112,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
       }
     }
     s = report.summary as typeof s;
-    const hashLines = station.jobs.flatMap((j) => Object.entries(j.result?.hashes ?? {}).map(([alg, hex]) => `job ${j.id} ${alg} ${hex}\n`)).join('');
+    const hashLines = station.jobs.flatMap((j) => Object.entries((j.result as { hashes?: Record<string, string> } | undefined)?.hashes ?? {}).map(([alg, hex]) => `job ${j.id} ${alg} ${hex}\n`)).join('');
     reporter.done({
       message: `${summaryTable(station.jobs).join('\n')}\n${hashLines}station: ${s.done} of ${s.jobs} job(s) done, ${s.targetsDone} target(s) good, ${s.targetsFailed} failed; slowest ${formatRate(s.slowestBytesPerSec)}${r.reportPath ? `; report ${r.reportPath}` : ''}${logPath ? `; log ${logPath}` : ''}`,
       ...report,

@@ -1,17 +1,22 @@
-// What a station is asked to do, from the command line (--pair) or a job file; light on
-// imports, so the CLI can read it before it loads the station.
+// What a station is asked to do, from the command line (--pair) or a job file: each job's
+// fields checked against its kind's declaration (src/jobs/<kind>.ts) before anything starts.
 import { readInputFile } from '../outpath.js';
 import { UsageError } from '../errors.js';
 import type { StationJobInput } from './station.js';
+import { kindNamed, kindNames } from '../jobs/index.js';
+import type { FieldDecl } from '../jobs/kind.js';
+import { HASH_ALGORITHMS } from '../image/hash.js';
 
-/** `SRC:DST` for --pair; a colon in a path can be escaped as `\:`. */
-export function parsePair(text: string): StationJobInput {
+/**
+ * `A:B` for --pair (SRC:DST, SRC:OUT, IMAGE:DRIVE); a colon in a path can be escaped as
+ * `\:`. `job` makes the job of the two paths (default: a clone of A to B).
+ */
+export function parsePair(text: string, job: (a: string, b: string) => StationJobInput = (a, b) => ({ source: a, targets: [b] }), shape = 'SOURCE:TARGET'): StationJobInput {
   const parts = text.split(/(?<!\\):/).map((p) => p.replace(/\\:/g, ':'));
-  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new UsageError(`--pair ${JSON.stringify(text)} is not SOURCE:TARGET`, 'USAGE');
-  return { source: parts[0], targets: [parts[1]] };
+  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new UsageError(`--pair ${JSON.stringify(text)} is not ${shape}`, 'USAGE');
+  return job(parts[0], parts[1]);
 }
 
-const jobKeys = new Set(['source', 'targets', 'offset', 'length', 'targetOffset', 'map']);
 const topKeys = new Set(['jobs', 'maxParallel', 'verify']);
 /** A job file larger than this is refused unread (10,000 jobs take about 1 MiB). */
 export const JOBFILE_MAX_BYTES = 16 << 20;
@@ -126,7 +131,7 @@ export function jsonErrorText(text: string, e: unknown): string {
   return `${reason} at line ${line}, column ${column} (character ${pos + 1})`;
 }
 
-/** A job file: {"jobs": [{"source": "...", "targets": ["..."], "offset"?, "length"?, "targetOffset"?, "map"?}], "maxParallel"?, "verify"?}. */
+/** A job file: {"jobs": [{"kind"?: "clone" | "rescue" | ..., ...its fields}], "maxParallel"?, "verify"?}. */
 export function parseJobFile(path: string): { jobs: StationJobInput[]; maxParallel?: number; verify?: boolean } {
   // a regular file of sane size: a FIFO or device is refused, never waited on (src/outpath.ts)
   const bytes = readInputFile(path, 'job file', JOBFILE_MAX_BYTES, { code: 'BAD_JOBFILE', tooLarge: `more than a job file may be (${JOBFILE_MAX_BYTES}): split it` });
@@ -141,7 +146,34 @@ export function parseJobFile(path: string): { jobs: StationJobInput[]; maxParall
   return parseJobDocument(doc, path);
 }
 
-/** Checks a parsed job file against its schema; every field is known and of its type, or BAD_JOBFILE names it. */
+const isPath = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && !v.includes('\0');
+
+/** What is wrong with one field's value by its declaration, or undefined. */
+function fieldProblem(name: string, f: FieldDecl, v: unknown): string | undefined {
+  switch (f.type) {
+    case 'path':
+      return isPath(v) ? undefined : f.required ? `needs a "${name}" path` : `"${name}" must be a path (${f.help})`;
+    case 'paths':
+      if (!Array.isArray(v) || v.length === 0 || !v.every(isPath)) return `needs "${name}": a list of paths`;
+      return f.exactly !== undefined && v.length !== f.exactly ? `"${name}" must hold exactly ${f.exactly} path${f.exactly === 1 ? '' : 's'}, not ${v.length}` : undefined;
+    case 'size':
+      return (typeof v === 'number' ? Number.isSafeInteger(v) && v >= 0 : typeof v === 'string' && v.trim() !== '') ? undefined : `"${name}" must be a size like "4MiB" or a whole number of bytes`;
+    case 'boolean':
+      return typeof v === 'boolean' ? undefined : `"${name}" must be true or false`;
+    case 'count':
+      return Number.isInteger(v) && (v as number) >= (f.min ?? 0) && (v as number) <= (f.max ?? Number.MAX_SAFE_INTEGER) ? undefined : `"${name}" must be a whole number from ${f.min ?? 0} to ${f.max ?? Number.MAX_SAFE_INTEGER}`;
+    case 'string':
+      return typeof v === 'string' && v.length > 0 && !v.includes('\0') ? undefined : `"${name}" must be a text (${f.help})`;
+    case 'hashes':
+      return Array.isArray(v) && v.every((a) => (HASH_ALGORITHMS as readonly unknown[]).includes(a)) ? undefined : `"${name}" must be a list of hash names (${HASH_ALGORITHMS.join(', ')})`;
+  }
+}
+
+/**
+ * Checks a parsed job file: every field is known and of its type, by the declaration of the
+ * job's kind (`kind`; without it, a job with a "map" is a rescue, any other a clone), or
+ * BAD_JOBFILE names the job and the field.
+ */
 export function parseJobDocument(doc: unknown, path: string): { jobs: StationJobInput[]; maxParallel?: number; verify?: boolean } {
   const bad = (what: string): UsageError => new UsageError(`job file ${path}: ${what}`, 'BAD_JOBFILE');
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('must be a JSON object with a "jobs" array');
@@ -151,23 +183,25 @@ export function parseJobDocument(doc: unknown, path: string): { jobs: StationJob
   if (d.jobs.length === 0) throw bad('"jobs" is empty');
   if (d.maxParallel !== undefined && (!Number.isInteger(d.maxParallel) || (d.maxParallel as number) < 1 || (d.maxParallel as number) > 64)) throw bad('"maxParallel" must be a whole number from 1 to 64');
   if (d.verify !== undefined && typeof d.verify !== 'boolean') throw bad('"verify" must be true or false');
-  const path1 = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && !v.includes('\0');
-  const jobs = d.jobs.map((j, i) => {
+  const jobs = d.jobs.map((j, i): StationJobInput => {
     if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad(`job ${i + 1} is not an object`);
     const o = j as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!jobKeys.has(k)) throw bad(`job ${i + 1} has an unknown field ${JSON.stringify(k).slice(0, 80)} (known: ${[...jobKeys].join(', ')})`);
-    if (!path1(o.source)) throw bad(`job ${i + 1} needs a "source" path`);
-    if (!Array.isArray(o.targets) || o.targets.length === 0 || !o.targets.every(path1)) throw bad(`job ${i + 1} needs "targets": a list of paths`);
-    for (const k of ['offset', 'length', 'targetOffset'] as const) {
+    if (o.kind !== undefined && (typeof o.kind !== 'string' || !kindNamed(o.kind))) throw bad(`job ${i + 1}: "kind" must be one of ${kindNames().join(', ')}`);
+    const name = (o.kind as string | undefined) ?? (o.map !== undefined ? 'rescue' : 'clone');
+    const kind = kindNamed(name)!;
+    const job = o.kind !== undefined ? `job ${i + 1} (${name})` : `job ${i + 1}`;
+    const fields = Object.entries(kind.fields).filter(([, f]) => !f.internal);
+    const known = new Set(['kind', ...fields.map(([k]) => k)]);
+    for (const k of Object.keys(o)) if (!known.has(k)) throw bad(`${job} has an unknown field ${JSON.stringify(k).slice(0, 80)} (known: ${[...known].join(', ')})`);
+    const entry: StationJobInput = { kind: name };
+    for (const [k, f] of fields) {
       const v = o[k];
-      if (v === undefined) continue;
-      if (typeof v === 'number' ? !Number.isSafeInteger(v) || v < 0 : typeof v !== 'string' || v.trim() === '')
-        throw bad(`job ${i + 1}: "${k}" must be a size like "4MiB" or a whole number of bytes`);
+      if (v === undefined && !f.required) continue;
+      const problem = fieldProblem(k, f, v);
+      if (problem) throw bad(problem.startsWith('needs') ? `${job} ${problem}` : `${job}: ${problem}`);
+      entry[k] = f.type === 'size' ? String(v) : v;
     }
-    if (o.map !== undefined && !path1(o.map)) throw bad(`job ${i + 1}: "map" must be the path of a ddrescue mapfile`);
-    if (o.map !== undefined && (o.targets as string[]).length !== 1) throw bad(`job ${i + 1}: a job with a "map" rescues to exactly one target`);
-    const size = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
-    return { source: o.source as string, targets: o.targets as string[], offset: size(o.offset), length: size(o.length), targetOffset: size(o.targetOffset), map: o.map as string | undefined };
+    return entry;
   });
   return { jobs, maxParallel: d.maxParallel as number | undefined, verify: d.verify as boolean | undefined };
 }

@@ -7,8 +7,10 @@ import type { Worker } from 'node:worker_threads';
 import { workerFile } from '../worker-file.js';
 
 export interface PoolShape {
-  /** the jobs planned (a thread is started now for each, up to the pool's size); a job with a map is a rescue */
-  jobs: readonly { map?: string }[];
+  /** how many jobs (a thread is started now for each, up to the pool's size) */
+  jobs: number;
+  /** some job has JS work of its own (src/jobs/index.ts needsJsWork) */
+  jsWork: boolean;
   maxParallel: number;
   /** hashes every clone job takes on the fly */
   hash?: readonly string[];
@@ -23,12 +25,12 @@ export interface PoolShape {
  * than it saved.
  */
 export function startStationPool(shape: PoolShape): Piscina {
-  // JS work of their own: hash taps, a rescue's policy
-  const jsWork = Boolean(shape.hash?.length) || shape.jobs.some((j) => j.map !== undefined);
+  // JS work of their own: hash taps, a rescue's policy, an image's deflate
+  const jsWork = Boolean(shape.hash?.length) || shape.jsWork;
   const threads = jsWork ? Math.max(1, Math.min(shape.maxParallel, availableParallelism())) : 1;
   const pool = new Piscina({
-    filename: workerFile('clone-task'),
-    minThreads: Math.min(threads, shape.jobs.length),
+    filename: workerFile('job-task'),
+    minThreads: Math.min(threads, shape.jobs),
     maxThreads: threads,
     concurrentTasksPerWorker: Math.ceil(shape.maxParallel / threads),
     idleTimeout: 500,

@@ -1,41 +1,17 @@
 // What a station run leaves behind: a JSON report per job (drive identities, ranges,
 // outcomes per target with reasons and offsets, durations, throughput) and a table.
-import type { DriveInfo } from '../drive.js';
-import { formatBytes, formatRate } from '../units.js';
 import { fitTable } from '../../dashboard/format.js';
+import { elapsedSeconds } from '../jobs/kind.js';
 import type { StationJob } from './station.js';
 
-function driveIdentity(path: string, d: DriveInfo | undefined): Record<string, unknown> {
-  return { path, kind: d?.kind ?? 'file', model: d?.model, serial: d?.serial, wwn: d?.wwn, size: d?.size, logicalSectorSize: d?.logicalSectorSize };
-}
-
+/** An ended job's report: what every job has, then its kind's own section. */
 export function jobReport(j: StationJob): Record<string, unknown> {
-  const seconds = j.startedAt && j.endedAt ? (j.endedAt - j.startedAt) / 1000 : 0;
-  const copySeconds = j.result?.copySeconds ?? 0;
-  return {
-    id: j.id,
-    state: j.state,
-    source: driveIdentity(j.spec.source, j.source),
-    range: { offset: j.spec.offset, length: j.spec.length, targetOffset: j.spec.offset + j.spec.targetDelta },
-    bytes: j.spec.length,
-    seconds,
-    copySeconds,
-    verifySeconds: j.result?.verifySeconds ?? 0,
-    averageBytesPerSec: copySeconds > 0 ? j.spec.length / copySeconds : 0,
-    backend: j.result?.backend,
-    hashes: j.result?.hashes,
-    hashNote: j.result?.hashNote,
-    readError: j.result?.readError,
-    map: j.map,
-    rescue: j.rescue?.summary,
-    error: j.error,
-    targets: j.targets.map((t, i) => ({ ...driveIdentity(t.path, t.drive), ...(j.result?.targets[i] ?? { state: j.state, ...(j.error ? { reason: j.error } : {}) }) })),
-  };
+  return { id: j.id, kind: j.kind.name, state: j.state, seconds: elapsedSeconds(j), ...j.kind.report(j), ...(j.error ? { error: j.error } : {}) };
 }
 
 function countTargets(reports: Record<string, unknown>[], state: string): number {
   let n = 0;
-  for (const r of reports) for (const t of r.targets as { state: string }[]) if (t.state === state) n++;
+  for (const r of reports) for (const t of (r.targets ?? []) as { state: string }[]) if (t.state === state) n++;
   return n;
 }
 
@@ -67,19 +43,6 @@ function terminalWidth(): number {
 /** One row per target, for people, fitted to `width` (paths cut in the middle, notes folded). */
 export function summaryTable(jobs: StationJob[], width = terminalWidth()): string[] {
   const rows = [['JOB', 'SOURCE', 'TARGET', 'STATE', 'BYTES', 'RATE', 'VERIFIED', 'NOTE']];
-  for (const j of jobs) {
-    if (j.map) {
-      const r = j.rescue?.summary;
-      rows.push([String(j.id), j.spec.source, j.targets[0].path, j.state, formatBytes(r?.rescuedBytes ?? 0), r ? formatRate(r.bytesPerSec) : '-', 'map', r ? `rescue: bad ${formatBytes(r.badBytes)} in ${r.badAreas} area(s), map ${j.map}` : (j.error ?? '')]);
-      continue;
-    }
-    const rate = j.result && j.result.copySeconds > 0 ? formatRate(j.spec.length / j.result.copySeconds) : '-';
-    j.targets.forEach((t, i) => {
-      const o = j.result?.targets[i];
-      const written = o?.writtenSeconds !== undefined ? `written at ${o.writtenSeconds.toFixed(2)} s` : '';
-      const note = o?.reason ?? (o?.detachedAt !== undefined ? `slow: left the stream at ${o.detachedAt}, caught up; ${written}` : written || (j.error ?? ''));
-      rows.push([String(j.id), j.spec.source, t.path, o?.state ?? j.state, formatBytes(j.spec.length), rate, o?.verified ? 'yes' : 'no', note]);
-    });
-  }
+  for (const j of jobs) for (const row of j.kind.rows(j)) rows.push([String(j.id), ...row]);
   return fitTable(rows, width, { paths: [1, 2], wrap: [7], min: 8 });
 }

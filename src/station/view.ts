@@ -2,35 +2,20 @@
 // for a Station (clones and rescues in worker threads, read from shared counters and the
 // workers' messages) and for a rescue running in this thread. The dashboard sees job
 // views and calls commands; it never sees a Station.
-import type { DashboardSource, DriveView, JobView, MapView } from '../../dashboard/source.js';
+import type { DashboardSource, DriveView, JobView } from '../../dashboard/source.js';
 import type { DriveInfo } from '../drive.js';
 import type { Mapbook } from '../rescue/mapbook.js';
 import { mapSnapshot, type MapSnapshot } from '../rescue/snapshot.js';
 import type { ProgressView, Reporter } from '../progress.js';
 import type { Station, StationJob } from './station.js';
 import { jobReport } from './report.js';
-import { Phase, pauseRequested, readCounters, readPhase, type ProgressSnapshot } from '../contract.js';
+import { ENDED } from '../jobs/kind.js';
+import { driveView as drive } from '../jobs/clone.js';
+import { hasBadAreas, mapView } from '../jobs/rescue.js';
 
-const ended = new Set(['done', 'failed', 'cancelled']);
+const ended: ReadonlySet<string> = ENDED;
 
-function drive(role: DriveView['role'], path: string, d: DriveInfo | undefined, note?: string): DriveView {
-  return { role, path, model: d?.model || undefined, serial: d?.serial || undefined, ...(note ? { note } : {}) };
-}
-
-function mapView(m: MapSnapshot | undefined): MapView | undefined {
-  return m ? { size: m.size, extents: m.extents, current: m.current } : undefined;
-}
-
-/** Unreadable areas found, or still being worked on: no honest ETA. */
-function hasBadAreas(m: MapSnapshot | undefined, bytesBad: number): boolean {
-  return bytesBad > 0 || (m !== undefined && m.totals['*'] + m.totals['/'] + m.totals['-'] > 0);
-}
-
-/** Bytes a verify pass has compared: equal on every target, or on any one of them. */
-function verifyDone(v: ProgressSnapshot): number {
-  return Math.max(v.bytesCompared, ...v.targets.map((t) => t.bytes));
-}
-
+/** Every job of a station, each shown by its own kind (src/jobs/<kind>.ts view()). */
 export class StationSource implements DashboardSource {
   constructor(
     private readonly station: Station,
@@ -46,77 +31,7 @@ export class StationSource implements DashboardSource {
   }
 
   view(j: StationJob): JobView {
-    const now = Date.now();
-    const elapsed = j.startedAt ? ((j.endedAt ?? now) - j.startedAt) / 1000 : 0;
-    const source = drive('source', j.spec.source, j.source);
-    if (j.map) {
-      const live = j.live;
-      const running = !ended.has(j.state) && j.state !== 'queued';
-      const paused = running && pauseRequested(j.control);
-      const summary = j.rescue?.summary;
-      const bad = summary?.badBytes ?? live?.map?.totals['-'] ?? live?.bytesBad ?? 0;
-      return {
-        id: j.id,
-        role: 'rescue',
-        drives: [source, drive('target', j.targets[0].path, j.targets[0].drive)],
-        state: paused ? 'paused' : running ? 'running' : j.state,
-        pass: ended.has(j.state) ? '-' : live?.pass || (j.state === 'queued' ? '-' : 'start'),
-        bytesDone: summary?.rescuedBytes ?? live?.done ?? 0,
-        bytesTotal: summary?.size ?? live?.total ?? j.spec.length,
-        bytesBad: bad,
-        errors: live?.map?.errorAreas ?? summary?.badAreas ?? 0,
-        position: live?.map?.current.pos,
-        elapsed,
-        badAreas: hasBadAreas(live?.map, bad),
-        map: mapView(live?.map),
-        // a pause holds the rescue between reads; cancel saves the map
-        canPause: true,
-        note: j.error,
-      };
-    }
-    const p = this.station.progress(j);
-    const copied = p.copy.targets.length > 0 ? Math.min(...p.copy.targets.map((t) => t.bytes)) : 0;
-    // The worker's control and phase words are the truth about a running job: paused or
-    // not, and in which phase (a pause during verify or catch-up leaves j.state alone).
-    const live = !ended.has(j.state) && j.state !== 'queued';
-    const phase = readPhase(j.control);
-    const state: JobView['state'] = !live ? j.state : pauseRequested(j.control) ? 'paused' : phase === Phase.catchingUp ? 'catching-up' : phase === Phase.verifying ? 'verifying' : 'running';
-    let pass: string;
-    let done: number;
-    if (!live) {
-      pass = '-';
-      done = j.state === 'done' ? j.spec.length : copied;
-    } else if (phase === Phase.verifying) {
-      pass = 'verify';
-      // how far the read-back has got: a chunk is compared on every target at once, and a
-      // target that differs does not hold the others' progress back
-      done = verifyDone(p.verify);
-    } else if (phase === Phase.catchingUp) {
-      pass = 'catch-up';
-      // the laggard's own reads add to what the shared stream gave it
-      done = Math.min(j.spec.length, copied + (readCounters(j.counters.catchUp, j.spec.length).targets[0]?.bytes ?? 0));
-    } else {
-      pass = 'copy';
-      done = copied;
-    }
-    const errors = p.copy.readErrors + p.copy.targets.reduce((n, t) => n + t.errors, 0) + p.verify.targets.reduce((n, t) => n + t.errors, 0);
-    const outcomes = j.result?.targets;
-    return {
-      id: j.id,
-      role: j.targets.length > 1 ? `1:${j.targets.length}` : 'pair',
-      drives: [source, ...j.targets.map((t, i) => drive('target', t.path, t.drive, outcomes?.[i]?.reason ?? (outcomes?.[i]?.detachedAt !== undefined ? 'slow: left the shared stream' : undefined)))],
-      state,
-      pass,
-      bytesDone: done,
-      bytesTotal: j.spec.length,
-      bytesBad: p.copy.bytesBad,
-      errors,
-      position: p.copy.position,
-      elapsed,
-      badAreas: false,
-      canPause: true,
-      note: j.error ?? outcomes?.find((o) => o.reason)?.reason,
-    };
+    return j.kind.view(j);
   }
 
   pause(id: number): void {
@@ -138,16 +53,14 @@ export class StationSource implements DashboardSource {
     return ended.has(j.state) ? jobReport(j) : this.liveReport(j);
   }
 
-  /** What a job has done so far, from the same counters as its row (no final figures yet). */
+  /** What a job has done so far, from the same figures as its row (no final figures yet). */
   liveReport(j: StationJob): Record<string, unknown> {
     const v = this.view(j);
-    const ident = (d: DriveView): Record<string, unknown> => ({ path: d.path, model: d.model, serial: d.serial });
-    const base = {
+    return {
       id: j.id,
+      kind: j.kind.name,
       state: v.state,
       pass: v.pass,
-      source: ident(v.drives[0]),
-      range: { offset: j.spec.offset, length: j.spec.length, targetOffset: j.spec.offset + j.spec.targetDelta },
       bytesDone: v.bytesDone,
       bytesTotal: v.bytesTotal,
       percent: v.bytesTotal > 0 ? Number(((100 * v.bytesDone) / v.bytesTotal).toFixed(2)) : 0,
@@ -155,24 +68,7 @@ export class StationSource implements DashboardSource {
       bytesBad: v.bytesBad,
       errors: v.errors,
       position: v.position,
-    };
-    if (j.map) {
-      const m = j.live?.map;
-      return { ...base, map: j.map, rescue: m ? { rescuedBytes: m.totals['+'], nonTried: m.totals['?'], nonTrimmed: m.totals['*'], nonScraped: m.totals['/'], badBytes: m.totals['-'], errorAreas: m.errorAreas, current: m.current } : undefined, targets: [ident(v.drives[1])] };
-    }
-    const p = this.station.progress(j);
-    const catchUp = readCounters(j.counters.catchUp, j.spec.length);
-    return {
-      ...base,
-      verify: j.spec.verify,
-      targets: j.targets.map((t, i) => ({
-        ...ident(v.drives[1 + i]),
-        bytesWritten: p.copy.targets[i]?.bytes ?? 0,
-        writeErrors: p.copy.targets[i]?.errors ?? 0,
-        ...(v.pass === 'catch-up' ? { bytesCaughtUp: catchUp.targets[0]?.bytes ?? 0 } : {}),
-        ...(v.pass === 'verify' ? { bytesVerified: p.verify.targets[i]?.bytes ?? 0, verifyErrors: p.verify.targets[i]?.errors ?? 0 } : {}),
-        ...(v.drives[1 + i]?.note ? { note: v.drives[1 + i].note } : {}),
-      })),
+      ...j.kind.report(j),
     };
   }
   stopAll(): void {

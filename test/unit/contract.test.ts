@@ -115,9 +115,8 @@ describe('worker events', () => {
 
   it('no task or station code posts, listens or touches the shared words except through the contract', () => {
     // every postEvent names a kind of the union (the compiler checks the shape)
-    const dir = join(root, 'workers');
-    for (const f of ['clone-task.ts', 'rescue-task.ts', 'copy.ts', 'control.ts']) {
-      const text = readFileSync(join(dir, f), 'utf8');
+    for (const f of ['workers/job-task.ts', 'workers/copy.ts', 'src/jobs/steer.ts', 'src/jobs/clone.ts', 'src/jobs/rescue.ts']) {
+      const text = readFileSync(join(root, f), 'utf8');
       expect(text, f).not.toMatch(/\.postMessage\(/);
       expect(text, f).not.toMatch(/Atomics\.(load|store)/);
     }

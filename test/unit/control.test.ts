@@ -1,7 +1,7 @@
 // The control word a station job is steered by: pause, resume and cancel reach the engine
 // job, and the time the operator held a job paused is told back, so rates leave it out.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { steer } from '../../workers/control.js';
+import { steer } from '../../src/jobs/steer.js';
 import { Control, allocateControl, cancelRequested, enterPhase, pauseRequested, readPhase, requestCancel, requestPause, requestResume, Phase } from '../../src/contract.js';
 import type { EngineJob } from '../../src/engine.js';
 

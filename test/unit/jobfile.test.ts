@@ -52,9 +52,9 @@ const badTexts: { name: string; text: string; says: RegExp }[] = [
   { name: 'a fractional length', text: doc({ jobs: [{ ...ok, length: 1.5 }] }), says: /job 1: "length" must be a size/ },
   { name: 'an empty targetOffset', text: doc({ jobs: [{ ...ok, targetOffset: ' ' }] }), says: /job 1: "targetOffset" must be a size/ },
   { name: 'an offset that is an object', text: doc({ jobs: [{ ...ok, offset: {} }] }), says: /job 1: "offset" must be a size/ },
-  { name: 'a map that is a number', text: doc({ jobs: [{ ...ok, map: 3 }] }), says: /job 1: "map" must be the path of a ddrescue mapfile/ },
-  { name: 'an empty map', text: doc({ jobs: [{ ...ok, map: '' }] }), says: /job 1: "map" must be the path/ },
-  { name: 'a map with two targets', text: doc({ jobs: [{ source: '/a', targets: ['/b', '/c'], map: '/m' }] }), says: /job 1: a job with a "map" rescues to exactly one target/ },
+  { name: 'a map that is a number', text: doc({ jobs: [{ ...ok, map: 3 }] }), says: /job 1 needs a "map" path/ },
+  { name: 'an empty map', text: doc({ jobs: [{ ...ok, map: '' }] }), says: /job 1 needs a "map" path/ },
+  { name: 'a map with two targets', text: doc({ jobs: [{ source: '/a', targets: ['/b', '/c'], map: '/m' }] }), says: /job 1: "targets" must hold exactly 1 path, not 2/ },
   { name: 'a bad third job', text: doc({ jobs: [ok, ok, { source: '/a' }] }), says: /job 3 needs "targets"/ },
 ];
 
@@ -119,8 +119,8 @@ describe('job files', () => {
       expect(got.maxParallel).toBe(2);
       expect(got.verify).toBe(true);
       expect(got.jobs).toEqual([
-        { source: '/dev/a', targets: ['/dev/b'], offset: undefined, length: undefined, targetOffset: undefined, map: undefined },
-        { source: '/a', targets: ['/b'], offset: '4096', length: '1MiB', targetOffset: undefined, map: '/m' },
+        { kind: 'clone', source: '/dev/a', targets: ['/dev/b'] },
+        { kind: 'rescue', source: '/a', targets: ['/b'], offset: '4096', length: '1MiB', map: '/m' },
       ]);
     }
   });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { MemoryGate, MIN_RING_DEPTH, ringBytes, ringShape, type RingInput } from '../../src/station/ring.js';
 import { ResourceTable, pathResource } from '../../src/station/resources.js';
 import { RefusedError } from '../../src/errors.js';
+import type { CloneJobSpec } from '../../src/contract.js';
 
 const MiB = 1 << 20;
 const base: RingInput = { length: 1 << 30, targets: 1, blockSize: 4 * MiB, blockSizeGiven: false, depth: 4, verifyDepth: 4, verify: false, hash: false, share: 256 * MiB };
@@ -171,8 +172,9 @@ describe('Station.validate', () => {
     station.validate();
     const big = station.jobs.slice(0, 16);
     expect(big.reduce((n, j) => n + j.ringBytes, 0)).toBeLessThanOrEqual(RING_BUDGET_BYTES);
-    for (const j of big) expect(j.ringBytes).toBe(ringBytes({ blockSize: j.spec.blockSize, depth: j.spec.depth, verifyDepth: j.spec.verifyDepth ?? j.spec.depth }, { targets: 1, verify: true, hash: true }));
-    expect(station.jobs[16].spec).toMatchObject({ blockSize: 4096, depth: 1, verifyDepth: 1 });
+    const spec = (j: (typeof station.jobs)[number]): CloneJobSpec => j.planned.payload as CloneJobSpec;
+    for (const j of big) expect(j.ringBytes).toBe(ringBytes({ blockSize: spec(j).blockSize, depth: spec(j).depth, verifyDepth: spec(j).verifyDepth ?? spec(j).depth }, { targets: 1, verify: true, hash: true }));
+    expect(spec(station.jobs[16])).toMatchObject({ blockSize: 4096, depth: 1, verifyDepth: 1 });
     await station.close();
   });
 });

@@ -1,8 +1,8 @@
-// The worker's side of the control word (src/contract.ts): an engine job follows it.
+// A job's side of the control word (src/contract.ts): an engine job follows it, in a worker or on the main thread.
 // Cooperative and cheap (a 50 ms poll of one word); piscina's abort, which kills the
 // thread, stays the last resort.
-import type { EngineJob } from '../src/engine.js';
-import { Control, readControl, type ControlMemory, type ControlValue } from '../src/contract.js';
+import type { EngineJob } from '../engine.js';
+import { Control, readControl, type ControlMemory, type ControlValue } from '../contract.js';
 
 const TICK_MS = 50;
 /** Throttled jobs are checked more often: between two checks the engine runs at full speed. */

@@ -1,0 +1,392 @@
+// The clone kind: one source to one or many targets in one shared stream (1:1 and 1:N).
+// Slow targets leave the stream and catch up on their own, failed writes are retried, then
+// every target is read back and compared (src/copy-many.ts holds the 1:N policy).
+import { rmSync } from 'node:fs';
+import { planClone, prepareFileTarget } from '../clone.js';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, EngineJob } from '../engine.js';
+import { IdentityIndex, identityOf } from '../identity.js';
+import { RefusedError } from '../errors.js';
+import { checkPartial, partialPath, publishPartial } from '../partial.js';
+import { ringShape } from '../station/ring.js';
+import { copyToMany } from '../copy-many.js';
+import { steer } from './steer.js';
+import { MultiHash } from '../image/hash.js';
+import { Claims } from '../claim.js';
+import { trace } from '../trace.js';
+import { formatBytes, formatRate } from '../units.js';
+import type { DriveView, JobView } from '../../dashboard/source.js';
+import {
+  Phase,
+  allocateCounters,
+  cancelRequested,
+  enterPhase,
+  pauseRequested,
+  postEvent,
+  readCounters,
+  readPhase,
+  type CloneJobSpec,
+  type CloneTaskResult,
+  type PhaseValue,
+  type ProgressSnapshot,
+  type TargetOutcome,
+} from '../contract.js';
+import { defineKind, driveIdentity, elapsedSeconds, ENDED, type JobEntry, type JobIo, type StationJob } from './kind.js';
+
+type CloneJob = StationJob<CloneJobSpec, CloneTaskResult>;
+
+/** Bytes a verify pass has compared: equal on every target, or on any one of them. */
+function verifyDone(v: ProgressSnapshot): number {
+  return Math.max(v.bytesCompared, ...v.targets.map((t) => t.bytes));
+}
+
+function progressOf(j: CloneJob): { copy: ProgressSnapshot; verify: ProgressSnapshot; catchUp: ProgressSnapshot } {
+  const c = j.planned.counters;
+  const len = j.planned.payload.length;
+  return { copy: readCounters(c.copy, len), verify: readCounters(c.verify, len), catchUp: readCounters(c.catchUp, len) };
+}
+
+/** Runs an engine job under the control word; `paused.ms` grows by the time the operator held it paused. */
+async function runJob(job: EngineJob, control: Int32Array, maxRate: number | undefined, paused: { ms: number }): ReturnType<EngineJob['run']> {
+  const stop = steer(job, control, maxRate);
+  try {
+    return await job.run();
+  } finally {
+    paused.ms += stop();
+  }
+}
+
+export function driveView(role: DriveView['role'], path: string, d: { model?: string; serial?: string } | undefined, note?: string): DriveView {
+  return { role, path, model: d?.model || undefined, serial: d?.serial || undefined, ...(note ? { note } : {}) };
+}
+
+/** A clone job's dashboard row, from its counters and its control and phase words. */
+function cloneView(j: CloneJob): JobView {
+  const spec = j.planned.payload;
+  const p = progressOf(j);
+  const copied = p.copy.targets.length > 0 ? Math.min(...p.copy.targets.map((t) => t.bytes)) : 0;
+  // The worker's control and phase words are the truth about a running job: paused or
+  // not, and in which phase (a pause during verify or catch-up leaves j.state alone).
+  const running = !ENDED.has(j.state) && j.state !== 'queued';
+  const phase = readPhase(j.control);
+  const state: JobView['state'] = !running ? j.state : pauseRequested(j.control) ? 'paused' : phase === Phase.catchingUp ? 'catching-up' : phase === Phase.verifying ? 'verifying' : 'running';
+  let pass: string;
+  let done: number;
+  if (!running) {
+    pass = '-';
+    done = j.state === 'done' ? spec.length : copied;
+  } else if (phase === Phase.verifying) {
+    pass = 'verify';
+    // how far the read-back has got: a chunk is compared on every target at once, and a
+    // target that differs does not hold the others' progress back
+    done = verifyDone(p.verify);
+  } else if (phase === Phase.catchingUp) {
+    pass = 'catch-up';
+    // the laggard's own reads add to what the shared stream gave it
+    done = Math.min(spec.length, copied + (p.catchUp.targets[0]?.bytes ?? 0));
+  } else {
+    pass = 'copy';
+    done = copied;
+  }
+  const errors = p.copy.readErrors + p.copy.targets.reduce((n, t) => n + t.errors, 0) + p.verify.targets.reduce((n, t) => n + t.errors, 0);
+  const outcomes = j.result?.targets;
+  return {
+    id: j.id,
+    role: j.planned.targets.length > 1 ? `1:${j.planned.targets.length}` : 'pair',
+    drives: [
+      driveView('source', spec.source, j.planned.source.drive),
+      ...j.planned.targets.map((t, i) => driveView('target', t.path, t.drive, outcomes?.[i]?.reason ?? (outcomes?.[i]?.detachedAt !== undefined ? 'slow: left the shared stream' : undefined))),
+    ],
+    state,
+    pass,
+    bytesDone: done,
+    bytesTotal: spec.length,
+    bytesBad: p.copy.bytesBad,
+    errors,
+    position: p.copy.position,
+    elapsed: elapsedSeconds(j),
+    badAreas: false,
+    canPause: true,
+    note: j.error ?? outcomes?.find((o) => o.reason)?.reason,
+  };
+}
+
+const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
+  name: 'clone',
+  summary: 'a drive or image to one target or many (one master to many: one shared read)',
+  module: import.meta.url,
+  jsWork: false,
+  fields: {
+    source: { type: 'path', required: true, help: 'the drive or image file read' },
+    targets: { type: 'paths', required: true, writes: true, help: 'drives or new image files written (several: one master to many)' },
+    offset: { type: 'size', help: 'start reading the source here' },
+    length: { type: 'size', help: 'copy this many bytes' },
+    targetOffset: { type: 'size', help: 'write at this offset of each target' },
+    verify: { type: 'boolean', help: 'read every target back and compare (default: on for one master to many)' },
+  },
+
+  plan(entry: JobEntry, d, id) {
+    const targets = entry.targets as string[];
+    const text = (k: string): string | undefined => (entry[k] === undefined ? undefined : String(entry[k]));
+    const plans = targets.map((target) =>
+      planClone({ source: entry.source as string, target, offset: text('offset'), length: text('length'), targetOffset: text('targetOffset'), blockSize: d.blockSize, depth: d.depth, backend: d.backend, direct: d.direct }),
+    );
+    const mine = new IdentityIndex<string>();
+    for (const p of plans) {
+      if (!p.target) continue;
+      const twice = mine.find(identityOf(p.target));
+      if (twice) throw new RefusedError('STATION_CONFLICT', `${p.targetPath} is named twice as a target (also ${twice})`);
+      mine.add(identityOf(p.target), p.targetPath);
+    }
+    const plan = plans[0];
+    const verify = (entry.verify as boolean | undefined) ?? d.verify ?? targets.length > 1;
+    // The ring asked for; fitRing() cuts it to the job and to its share of the budget.
+    // One master to many: the ring is the window targets may drift apart by. 16 slots
+    // (64 MiB at the default block size) absorb a target's hiccups by themselves, so a
+    // target that still fills the whole window alone is slow, and leaves after a short
+    // grace (lagMs) instead of pacing everyone.
+    const asked = {
+      blockSize: d.blockSize ?? DEFAULT_BLOCK_SIZE,
+      depth: d.depth ?? (targets.length > 1 ? Math.max(DEFAULT_DEPTH, 16) : DEFAULT_DEPTH),
+      verifyDepth: d.depth ?? DEFAULT_DEPTH,
+    };
+    const spec: CloneJobSpec = {
+      source: entry.source as string,
+      targets: [...targets],
+      offset: plan.range.offset,
+      length: plan.range.length,
+      targetDelta: plan.targetOffset - plan.range.offset,
+      ...asked,
+      backend: d.backend ?? 'auto',
+      direct: d.direct ?? true,
+      verify,
+      lagMs: d.lagMs ?? 50,
+      retries: d.retries ?? 2,
+      hash: d.hash,
+      maxRate: d.maxRate,
+    };
+    // a new file is written as NAME.partial and renamed once written and verified (src/partial.ts)
+    const partial: (string | undefined)[] = plans.map(() => undefined);
+    return {
+      payload: spec,
+      source: { path: spec.source, drive: plan.source },
+      targets: plans.map((p) => ({ path: p.targetPath, drive: p.target })),
+      touches: [{ path: spec.source, drive: plan.source, what: 'the source', writes: false }, ...plans.map((p) => ({ path: p.targetPath, drive: p.target, what: 'a target', writes: true }))],
+      overwrites: plans.filter((p) => p.target).map((p) => ({ drive: p.target!, what: `with ${spec.length} bytes from ${spec.source} (job ${id})` })),
+      length: spec.length,
+      counters: { copy: allocateCounters(targets.length), catchUp: allocateCounters(1), verify: allocateCounters(targets.length) },
+      jsWork: Boolean(d.hash?.length),
+      fitRing(share) {
+        // a 4 KiB job needs one 4 KiB slot, not 16 MiB of them
+        const ring = ringShape({ length: spec.length, targets: targets.length, ...asked, blockSizeGiven: d.blockSize !== undefined, verify, hash: Boolean(spec.hash?.length), share });
+        spec.blockSize = ring.blockSize;
+        spec.depth = ring.depth;
+        spec.verifyDepth = ring.verifyDepth;
+        return ring.bytes;
+      },
+      prepare() {
+        // An interrupted station leaves no complete-looking file under the name asked for.
+        plans.forEach((p, i) => {
+          if (p.target?.kind === 'block') return;
+          let path = p.targetPath;
+          if (!p.target) {
+            partial[i] = partialPath(p.targetPath);
+            checkPartial(partial[i]!);
+            // a .partial left by an interrupted run is ours (checkPartial): started afresh
+            rmSync(partial[i]!, { force: true });
+            path = spec.targets[i] = partial[i]!;
+          }
+          prepareFileTarget({ ...plan, target: p.target, targetPath: path });
+        });
+      },
+      settle(result) {
+        // New files take their names once written (and verified, when asked); others keep `.partial` and say so.
+        plans.forEach((p, i) => {
+          const o = result.targets[i];
+          const part = partial[i];
+          if (!part || !o) return;
+          if (o.state === 'done' && (!spec.verify || o.verified)) {
+            try {
+              publishPartial(part, p.targetPath);
+              o.path = p.targetPath;
+              spec.targets[i] = p.targetPath;
+            } catch (e) {
+              o.state = 'failed';
+              o.code = (e as { code?: string }).code ?? 'WRITE_FAILED';
+              o.reason = e instanceof Error ? e.message : String(e);
+            }
+          } else {
+            o.reason = `${o.reason ?? o.state}; ${p.targetPath} was not created: the incomplete copy is ${part}`;
+          }
+        });
+        if (result.state === 'done' && result.targets.some((o) => o.state !== 'done')) result.state = 'failed';
+      },
+    };
+  },
+
+  async run(spec: CloneJobSpec, io: JobIo): Promise<CloneTaskResult> {
+    const { control, port } = io;
+    const setPhase = (p: PhaseValue): void => enterPhase(control, port, p);
+    const targets: TargetOutcome[] = spec.targets.map((path) => ({ path, state: 'done', writeRetries: 0, verified: false }));
+    const cancelled = (): boolean => cancelRequested(control);
+    const copyPaused = { ms: 0 };
+    const verifyPaused = { ms: 0 };
+    const fail = (t: number, code: string, reason: string, offset?: number): void => {
+      targets[t] = { ...targets[t], state: 'failed', code, reason, offset };
+      postEvent(port, { type: 'target-failed', index: t, code, reason, offset });
+    };
+
+    trace(`clone: ${spec.source} starts`);
+    // One claim per target for the job's whole life (shared copy, catch-ups, verify): its
+    // engine jobs open the targets without O_EXCL, so none races another's ring teardown.
+    using claims = new Claims();
+    claims.targets(spec.targets);
+    setPhase(Phase.copying);
+    const t0 = process.hrtime.bigint();
+    const hash = spec.hash?.length ? await MultiHash.create(spec.hash) : undefined;
+    const sinceStart = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
+    const out = await copyToMany(
+      {
+        pieces: [{ source: spec.source, extent: { offset: spec.offset, length: spec.length }, delta: spec.targetDelta }],
+        targets: spec.targets,
+        blockSize: spec.blockSize,
+        depth: spec.depth,
+        backend: spec.backend,
+        direct: spec.direct,
+        lagMs: spec.lagMs,
+        retries: spec.retries,
+        taps: hash ? [hash] : undefined,
+      },
+      {
+        run: (job) => runJob(job, control, spec.maxRate, copyPaused),
+        cancelled,
+        sharedCounters: io.counters.copy,
+        catchUpCounters: io.counters.catchUp,
+        catchingUp: () => setPhase(Phase.catchingUp),
+        written: (t) => {
+          const seconds = sinceStart();
+          targets[t].writtenSeconds = seconds;
+          postEvent(port, { type: 'written', index: t, seconds });
+        },
+        failed: (t, code, reason, offset) => fail(t, code, reason, offset),
+        detached: (t, offset) => (targets[t].detachedAt = offset),
+        retried: (t, attempt) => (targets[t].writeRetries = attempt),
+      },
+    );
+    trace(`clone: ${spec.source} shared copy over`);
+    const result: CloneTaskResult = { state: 'done', targets, copySeconds: 0, verifySeconds: 0, backend: out.first?.backend ?? spec.backend };
+    if (hash) {
+      // The shared stream read every byte unless every target left it by failing writes;
+      // a hash over part of the range would be a wrong hash, so none is given then.
+      if (hash.bytes === spec.length) result.hashes = hash.digest();
+      else result.hashNote = `hashed ${hash.bytes} of ${spec.length} bytes: the shared copy stopped early`;
+    }
+    const finish = (): CloneTaskResult => {
+      setPhase(Phase.finished);
+      return result;
+    };
+    if (out.readError) {
+      // The source failed: no target is a copy of it. (A map-based rescue handles this.)
+      result.readError = { offset: out.readError.offset, code: out.readError.code };
+      spec.targets.forEach((_, t) => fail(t, 'READ_FAILED', `source read failed at offset ${out.readError?.offset} (${out.readError?.code})`, out.readError?.offset));
+      result.state = 'failed';
+      return finish();
+    }
+    if (out.cancelled && !targets.some((t) => t.writtenSeconds !== undefined || t.state === 'failed')) {
+      targets.forEach((t) => (t.state = 'cancelled'));
+      result.state = 'cancelled';
+      return finish();
+    }
+    // seconds the copy ran: time the operator held it paused is not the copy's
+    result.copySeconds = Math.max(0, sinceStart() - copyPaused.ms / 1000);
+    if (cancelled()) {
+      targets.forEach((t) => t.state !== 'failed' && (t.state = 'cancelled'));
+      result.state = 'cancelled';
+      return finish();
+    }
+    const live = targets.map((t, i) => (t.state === 'done' ? i : -1)).filter((i) => i >= 0);
+    if (spec.verify && live.length > 0 && spec.length > 0) {
+      setPhase(Phase.verifying);
+      const v0 = process.hrtime.bigint();
+      const verify = new EngineJob(
+        {
+          mode: 'verify',
+          source: { path: spec.source, direct: spec.direct },
+          targets: live.map((i) => ({ path: spec.targets[i], direct: true, delta: spec.targetDelta })),
+          extents: [{ offset: spec.offset, length: spec.length }],
+          blockSize: spec.blockSize,
+          depth: spec.verifyDepth ?? spec.depth,
+          backend: spec.backend,
+          stopOnReadError: true,
+        },
+        io.counters.verify,
+      );
+      const v = await runJob(verify, control, spec.maxRate, verifyPaused);
+      result.verifySeconds = Math.max(0, Number(process.hrtime.bigint() - v0) / 1e9 - verifyPaused.ms / 1000);
+      for (const e of v.errors) {
+        if (e.target < 0) continue;
+        const t = live[e.target];
+        if (e.code === 'MISMATCH') fail(t, 'VERIFY_MISMATCH', `differs from the source at target offset ${e.offset + spec.targetDelta}`, e.offset);
+        else fail(t, 'VERIFY_READ_FAILED', `reading it back failed at target offset ${e.offset + spec.targetDelta} (${e.code})`, e.offset);
+      }
+      if (v.state === 'cancelled') live.forEach((t) => targets[t].state === 'done' && (targets[t].state = 'cancelled'));
+      else for (const t of live) if (targets[t].state === 'done') targets[t].verified = true;
+    }
+    result.state = targets.every((t) => t.state === 'done') ? 'done' : targets.some((t) => t.state === 'cancelled') ? 'cancelled' : 'failed';
+    return finish();
+  },
+
+  view: cloneView,
+
+  report(j): Record<string, unknown> {
+    const spec = j.planned.payload;
+    const r = j.result;
+    const copySeconds = r?.copySeconds ?? 0;
+    const base = {
+      source: driveIdentity(spec.source, j.planned.source.drive),
+      range: { offset: spec.offset, length: spec.length, targetOffset: spec.offset + spec.targetDelta },
+      bytes: spec.length,
+      verify: spec.verify,
+    };
+    if (!ENDED.has(j.state)) {
+      // under way: where it is now, from the same counters as its row
+      const p = progressOf(j);
+      const v = cloneView(j);
+      return {
+        ...base,
+        targets: j.planned.targets.map((t, i) => ({
+          ...driveIdentity(t.path, t.drive),
+          bytesWritten: p.copy.targets[i]?.bytes ?? 0,
+          writeErrors: p.copy.targets[i]?.errors ?? 0,
+          ...(v.pass === 'catch-up' ? { bytesCaughtUp: p.catchUp.targets[0]?.bytes ?? 0 } : {}),
+          ...(v.pass === 'verify' ? { bytesVerified: p.verify.targets[i]?.bytes ?? 0, verifyErrors: p.verify.targets[i]?.errors ?? 0 } : {}),
+          ...(v.drives[1 + i]?.note ? { note: v.drives[1 + i].note } : {}),
+        })),
+      };
+    }
+    return {
+      ...base,
+      copySeconds,
+      verifySeconds: r?.verifySeconds ?? 0,
+      averageBytesPerSec: copySeconds > 0 ? spec.length / copySeconds : 0,
+      backend: r?.backend,
+      hashes: r?.hashes,
+      hashNote: r?.hashNote,
+      readError: r?.readError,
+      targets: j.planned.targets.map((t, i) => ({ ...driveIdentity(t.path, t.drive), ...(r?.targets[i] ?? { state: j.state, ...(j.error ? { reason: j.error } : {}) }) })),
+    };
+  },
+
+  rows(j) {
+    const spec = j.planned.payload;
+    const r = j.result;
+    const rate = r && r.copySeconds > 0 ? formatRate(spec.length / r.copySeconds) : '-';
+    return j.planned.targets.map((t, i) => {
+      const o = r?.targets[i];
+      const written = o?.writtenSeconds !== undefined ? `written at ${o.writtenSeconds.toFixed(2)} s` : '';
+      const note = o?.reason ?? (o?.detachedAt !== undefined ? `slow: left the stream at ${o.detachedAt}, caught up; ${written}` : written || (j.error ?? ''));
+      return [spec.source, t.path, o?.state ?? j.state, formatBytes(spec.length), rate, o?.verified ? 'yes' : 'no', note];
+    });
+  },
+});
+
+export default cloneKind;
