@@ -286,10 +286,17 @@ let table: LoopView[] | undefined;
 export function withLoopTable<T>(fn: () => T): T {
   if (table) return fn();
   table = scanLoops();
+  let async = false;
   try {
-    return fn();
+    const out = fn();
+    if (out instanceof Promise) {
+      // kept until the work settles (a station plans its jobs one after another)
+      async = true;
+      return out.finally(() => (table = undefined)) as T;
+    }
+    return out;
   } finally {
-    table = undefined;
+    if (!async) table = undefined;
   }
 }
 

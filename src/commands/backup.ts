@@ -3,14 +3,28 @@ import { defineCommand } from '../command.js';
 import { ExitStatus } from '../errors.js';
 import { formatBytes, formatRate } from '../units.js';
 import type { Reporter } from '../progress.js';
-import { hashList, jsonOption, rangeOptions, readTuning, tuningOptions, uiOption } from './options.js';
-import { hashesText, withDashboard, type DisplayHooks } from './shared.js';
+import { UsageError } from '../errors.js';
+import { hashList, jsonOption, rangeOptions, readTuning, stationFileOptions, tuningOptions, uiOption } from './options.js';
+import { hashesText, stationCommand, withDashboard, type DisplayHooks } from './shared.js';
+import { defineOptions } from '../command.js';
+
+/** Several backups at once, as station jobs (also `verify --pair`). */
+export const pairStationOptions = defineOptions({
+  'max-parallel': { type: 'count', min: 1, max: 64, group: 'Station', help: 'jobs running at once', defaultText: 'all, up to 8' },
+  ...stationFileOptions,
+});
+
+/** Options that make a backup (or verify) a station run, even of one job. */
+const stationOnly = ['pair', 'max-parallel', 'report', 'log', 'no-log'];
 
 export const backupCommand = defineCommand({
   name: 'backup',
   summary: 'a drive to an image: raw, split or zip',
   args: 'SOURCE OUT',
+  usage: [{ args: '--pair SRC:OUT --pair ...', summary: 'many backups at once (a station)' }],
   options: {
+    pair: { type: 'string', multiple: true, arg: 'SRC:OUT', group: 'Station', help: 'one more backup of its own (repeat it): many at once, with the options below for each' },
+    ...pairStationOptions,
     split: { type: 'size', group: 'Image', help: 'cut the image into OUT.001, OUT.002, ... of SIZE bytes (7-Zip opens a split OUT.zip.001)' },
     hash: {
       type: 'list',
@@ -31,9 +45,28 @@ export const backupCommand = defineCommand({
     ...jsonOption,
     ...uiOption,
   },
-  notes: ['OUT may hold fields: {date} {time} {datetime} {source} {serial} {model} {wwn} {host}.'],
+  notes: [
+    'OUT may hold fields: {date} {time} {datetime} {source} {serial} {model} {wwn} {host}.',
+    'With --pair (or --report, --log, --max-parallel) the backups run as station jobs, on the dashboard; --map is then refused (--rescue gives each its own OUT.map).',
+  ],
+  checkArgs: (positionals, given) => {
+    if (stationOnly.some((n) => given.has(n))) {
+      if (given.has('map')) throw new UsageError('--map names one map: with several backups use --rescue (each gets OUT.map) (see clonestation backup --help)');
+      if (positionals.length === 0 && given.has('pair')) return;
+    }
+    if (positionals.length !== 2) throw new UsageError('backup needs SOURCE and OUT, or --pair SRC:OUT (see clonestation backup --help)');
+  },
   async run({ values, positionals }, context) {
     const [source, out] = positionals;
+    if (stationOnly.some((n) => values[n as keyof typeof values] !== undefined)) {
+      // station jobs: each pair (and SOURCE OUT) a backup with the same options
+      const { parsePair } = await import('../station/jobfile.js');
+      const fields = { split: values.split, hash: values.hash ?? [], level: values.level, keep: values.keep, force: values.force, rescue: values.rescue, fill: values.fill, offset: values.offset, length: values.length };
+      const job = (src: string, image: string) => ({ kind: 'backup', source: src, out: image, ...fields });
+      const jobs = (values.pair ?? []).map((p) => parsePair(p, job, 'SOURCE:OUT'));
+      if (source !== undefined) jobs.push(job(source, out));
+      return stationCommand(jobs, { ...values, hash: undefined, yes: true }, readTuning(values), context, undefined, 'backup');
+    }
     const rep = context.reporter(values.json);
     const { backup } = await import('../image/backup.js');
     const { wantsUi } = await import('../ui.js');

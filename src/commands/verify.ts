@@ -5,13 +5,21 @@ import { formatBytes } from '../units.js';
 import type { Reporter } from '../progress.js';
 import { jsonOption, readRange, readTuning, tuningOptions, uiOption, yesOption } from './options.js';
 import { forceImageOption, imageRangeOptions } from './restore.js';
-import { hashesText, withDashboard, type DisplayHooks } from './shared.js';
+import { hashesText, stationCommand, withDashboard, type DisplayHooks } from './shared.js';
+import { pairStationOptions } from './backup.js';
+import { UsageError } from '../errors.js';
+
+/** Options that make a verify a station run, even of one job. */
+const stationOnly = ['pair', 'max-parallel', 'report', 'log', 'no-log'];
 
 export const verifyCommand = defineCommand({
   name: 'verify',
   summary: 'check an image, or a drive against it',
   args: 'IMAGE [DRIVE]',
+  usage: [{ args: '--pair IMAGE:DRIVE --pair ...', summary: 'many verifies at once (a station)' }],
   options: {
+    pair: { type: 'string', multiple: true, arg: 'IMAGE:DRIVE', group: 'Station', help: 'one more drive compared with an image (repeat it): many at once' },
+    ...pairStationOptions,
     ...forceImageOption,
     ...imageRangeOptions,
     ...tuningOptions,
@@ -19,9 +27,24 @@ export const verifyCommand = defineCommand({
     ...jsonOption,
     ...uiOption,
   },
-  notes: ['Without DRIVE every file of the image is re-read and checked against its manifest; with DRIVE the drive is compared with the image byte for byte and the first difference named.'],
+  notes: [
+    'Without DRIVE every file of the image is re-read and checked against its manifest; with DRIVE the drive is compared with the image byte for byte and the first difference named.',
+    'With --pair (or --report, --log, --max-parallel) the verifies run as station jobs, on the dashboard.',
+  ],
+  checkArgs: (positionals, given) => {
+    if (positionals.length === 0 && given.has('pair')) return;
+    if (positionals.length < 1 || positionals.length > 2) throw new UsageError('verify needs IMAGE and at most one DRIVE, or --pair IMAGE:DRIVE (see clonestation verify --help)');
+  },
   async run({ values, positionals }, context) {
     const [image, drive] = positionals;
+    if (stationOnly.some((n) => values[n as keyof typeof values] !== undefined)) {
+      const { parsePair } = await import('../station/jobfile.js');
+      const fields = { force: values.force, ...readRange(values) };
+      const job = (img: string, d: string | undefined) => ({ kind: 'verify', image: img, drive: d, ...fields });
+      const jobs = (values.pair ?? []).map((p) => parsePair(p, job, 'IMAGE:DRIVE'));
+      if (image !== undefined) jobs.push(job(image, drive));
+      return stationCommand(jobs, { ...values, yes: true }, readTuning(values), context, undefined, 'verify');
+    }
     const rep = context.reporter(values.json);
     const { verify } = await import('../image/verify.js');
     const { wantsUi } = await import('../ui.js');

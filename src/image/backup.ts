@@ -26,6 +26,7 @@ import { pruneBackups } from './prune.js';
 import { namedFiles, previousBackup, removeFiles, thisWriter } from './rerun.js';
 import { formatBytes } from '../units.js';
 import type { RescueOptions } from '../rescue/rescue.js';
+import { checkMapPath } from '../rescue/mapfile.js';
 
 export interface BackupOptions extends Pick<RangeText, 'offset' | 'length'>, EngineTuning {
   source: string;
@@ -169,7 +170,23 @@ interface Written {
   unreadable?: Extent[];
 }
 
-export async function backup(o: BackupOptions, reporter: Reporter, signal?: AbortSignal): Promise<BackupResult> {
+/** A backup as planned: every refusal that needs no lock done, nothing written. */
+export interface BackupPlan {
+  source: DriveInfo;
+  /** the image's name, its fields filled in */
+  name: string;
+  format: ImageFormat;
+  range: Extent;
+  level: number;
+  mapPath?: string;
+  /** the manifest's path and the image's work name (NAME.partial) */
+  manifest: string;
+  work: string;
+  startedAt: Date;
+}
+
+/** Resolves the source, the image's name and format, the range, and checks every file the backup will write. */
+export function planBackup(o: BackupOptions): BackupPlan {
   const startedAt = o.now ?? new Date();
   const source = inspectDrive(o.source, 'source');
   const name = expandName(o.out, source, startedAt);
@@ -191,9 +208,13 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   if (mapPath !== undefined) {
     // the map is checked whole now (shape, contents, not the source's own file), before the manifest is written
     if (sameFile(mapPath, source.path)) throw new UsageError(`mapfile ${mapPath} is the source: give the map its own file`, 'USAGE');
-    const { checkMapPath } = await import('../rescue/mapfile.js');
     checkMapPath(mapPath, source.size);
   }
+  return { source, name, format, range, level, mapPath, manifest: mPath, work, startedAt };
+}
+
+export async function backup(o: BackupOptions, reporter: Reporter, signal?: AbortSignal): Promise<BackupResult> {
+  const { source, name, format, range, level, mapPath, manifest: mPath, work, startedAt } = planBackup(o);
   // One backup to this name at a time (a lock beside it, released when the backup ends).
   using claims = new Claims();
   claims.backup(name);

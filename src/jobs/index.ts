@@ -3,6 +3,9 @@ import { InternalError, UsageError } from '../errors.js';
 import type { JobEntry, JobKind, JobResult } from './kind.js';
 import cloneKind from './clone.js';
 import rescueKind from './rescue.js';
+import backupKind from './backup.js';
+import restoreKind from './restore.js';
+import verifyKind from './verify.js';
 
 // (the registry holds kinds of every payload and result type: their members are only
 // ever called with what the same kind planned)
@@ -25,6 +28,9 @@ export function kindNames(): string[] {
 
 registerKind(cloneKind);
 registerKind(rescueKind);
+registerKind(backupKind);
+registerKind(restoreKind);
+registerKind(verifyKind);
 
 /**
  * The kind of a job as asked, and its entry without unset fields. Without `kind`, a job with

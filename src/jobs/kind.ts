@@ -147,7 +147,7 @@ export interface JobKind<P = unknown, R extends JobResult = JobResult> {
   /** its jobs have JS work of their own (a policy, hashing, deflate): the pool gives a worker per core */
   jsWork: boolean;
   /** main thread: typed numbers and every refusal, before anything is written */
-  plan(entry: JobEntry, defaults: StationDefaults, id: number): PlannedJob<P, R>;
+  plan(entry: JobEntry, defaults: StationDefaults, id: number): PlannedJob<P, R> | Promise<PlannedJob<P, R>>;
   /** the policy, the same in a worker and on the main thread */
   run(payload: P, io: JobIo): Promise<R>;
   /** its dashboard row (DashboardSource's JobView) */

@@ -74,7 +74,7 @@ export async function runReported<T>(io: JobIo, work: (h: ReportedHooks) => Prom
 }
 
 /** The dashboard row of a reported job from what it last said (progress events). */
-export function reportedView(j: StationJob, o: { role: string; target: string; canPause: boolean; bytesDone?: number; bytesTotal?: number }): JobView {
+export function reportedView(j: StationJob, o: { role: string; canPause: boolean; bytesDone?: number; bytesTotal?: number }): JobView {
   const running = !ENDED.has(j.state) && j.state !== 'queued';
   const paused = running && o.canPause && pauseRequested(j.control);
   const bytesTotal = o.bytesTotal ?? j.live.total ?? j.planned.length;

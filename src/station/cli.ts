@@ -55,8 +55,8 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
     station.warmUp(needsJsWork(r.jobs, r.options.hash), r.jobs.length);
     try {
       // one reading of the system's loop devices serves every job's checks (identity.ts)
-      withLoopTable(() => {
-        for (const j of r.jobs) station.add(j);
+      await withLoopTable(async () => {
+        for (const j of r.jobs) await station.add(j);
       });
       station.validate();
       await confirmOverwriteAll(

@@ -6,6 +6,7 @@ import type { StationJobInput } from './station.js';
 import { kindNamed, kindNames } from '../jobs/index.js';
 import type { FieldDecl } from '../jobs/kind.js';
 import { HASH_ALGORITHMS } from '../image/hash.js';
+import { nearest } from '../command.js';
 
 /**
  * `A:B` for --pair (SRC:DST, SRC:OUT, IMAGE:DRIVE); a colon in a path can be escaped as
@@ -186,13 +187,20 @@ export function parseJobDocument(doc: unknown, path: string): { jobs: StationJob
   const jobs = d.jobs.map((j, i): StationJobInput => {
     if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad(`job ${i + 1} is not an object`);
     const o = j as Record<string, unknown>;
-    if (o.kind !== undefined && (typeof o.kind !== 'string' || !kindNamed(o.kind))) throw bad(`job ${i + 1}: "kind" must be one of ${kindNames().join(', ')}`);
+    if (o.kind !== undefined && (typeof o.kind !== 'string' || !kindNamed(o.kind))) {
+      const near = typeof o.kind === 'string' ? nearest(o.kind, kindNames()) : undefined;
+      throw bad(`job ${i + 1}: "kind" must be one of ${kindNames().join(', ')}${near ? ` (did you mean "${near}"?)` : ''}`);
+    }
     const name = (o.kind as string | undefined) ?? (o.map !== undefined ? 'rescue' : 'clone');
     const kind = kindNamed(name)!;
     const job = o.kind !== undefined ? `job ${i + 1} (${name})` : `job ${i + 1}`;
     const fields = Object.entries(kind.fields).filter(([, f]) => !f.internal);
     const known = new Set(['kind', ...fields.map(([k]) => k)]);
-    for (const k of Object.keys(o)) if (!known.has(k)) throw bad(`${job} has an unknown field ${JSON.stringify(k).slice(0, 80)} (known: ${[...known].join(', ')})`);
+    for (const k of Object.keys(o)) {
+      if (known.has(k)) continue;
+      const near = nearest(k, [...known]);
+      throw bad(`${job} has an unknown field ${JSON.stringify(k).slice(0, 80)}${near ? ` (did you mean "${near}"?)` : ''} (known: ${[...known].join(', ')})`);
+    }
     const entry: StationJobInput = { kind: name };
     for (const [k, f] of fields) {
       const v = o[k];

@@ -34,6 +34,10 @@ export function startStationPool(shape: PoolShape): Piscina {
     maxThreads: threads,
     concurrentTasksPerWorker: Math.ceil(shape.maxParallel / threads),
     idleTimeout: 500,
+    // Jobs close what they open themselves (claims, rings, RAII in native/), and some of it is
+    // opened natively (engine.lockFile): tracking would warn "closed but not opened in
+    // unmanaged mode" for every such descriptor a job closes.
+    trackUnmanagedFds: false,
   });
   watchBoot(pool);
   return pool;

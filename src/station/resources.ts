@@ -14,14 +14,21 @@ export interface Resource {
   writes: boolean;
   /** exact identities: a drive (block:disk), an existing file (ino:dev:ino), a name in a folder (name:dev:ino:base) */
   keys: string[];
-  /** a rescue map owns the names it saves and journals through: <map>.tmp, <map>.journal-N */
+  /**
+   * a file that writes names beside itself owns them: a rescue map its <map>.tmp and
+   * <map>.journal-N, an image its .partial, .001, .manifest.json, .sha256, .lock
+   */
   ownsFamily?: string;
-  /** a file whose name is in such a family (x.tmp, x.journal-3): the family of x */
-  inFamily?: string;
+  /** the families a name is in: x.img.001 is in x.img's and x's */
+  inFamilies?: string[];
 }
 
-/** A rescue map writes `<map>.tmp` (crash-safe save) and `<map>.journal-N` (crash journal) beside itself. */
-const familyName = /^(.+)\.(?:tmp|journal-\d+)$/;
+/** The families of a name: every name it extends by dotted suffixes (a.b.c: a.b and a). */
+function familiesOf(folder: string, base: string): string[] {
+  const out: string[] = [];
+  for (let i = base.lastIndexOf('.'); i > 0; i = base.lastIndexOf('.', i - 1)) out.push(`family:${folder}:${base.slice(0, i)}`);
+  return out;
+}
 
 function inodeKey(st: Stats): string {
   return `ino:${st.dev}:${st.ino}`;
@@ -86,8 +93,8 @@ export function pathResource(path: string, what: string, writes: boolean, opts: 
   if (p !== resolve(path)) keys.push(`name:${folderKey(dirname(p))}:${basename(p)}`);
   const r: Resource = { path, what, writes, keys: [...new Set(keys)] };
   if (opts.ownsFamily) r.ownsFamily = `family:${folder}:${base}`;
-  const m = familyName.exec(base);
-  if (m) r.inFamily = `family:${folder}:${m[1]}`;
+  const families = familiesOf(folder, base);
+  if (families.length > 0) r.inFamilies = families;
   return r;
 }
 
@@ -131,8 +138,8 @@ export class ResourceTable {
   private readonly families = new Map<string, Holder>();
   private readonly members = new Map<string, Holder>();
 
-  /** Checks `resources` of job `job` (0: the station's own outputs); records them only when none conflicts. */
-  claim(job: number, resources: readonly Resource[]): void {
+  /** Checks `resources` of job `job` (0: the station's own outputs); records them only when none conflicts (and not on a dry run). */
+  claim(job: number, resources: readonly Resource[], opts: { dryRun?: boolean } = {}): void {
     const pending: { key: string; h: Holder }[] = [];
     const local = new Map<string, Entry>();
     const localFamilies = new Map<string, Holder>();
@@ -157,12 +164,13 @@ export class ResourceTable {
         if (other && other.r !== r) throw conflict(h, other);
         localFamilies.set(r.ownsFamily, h);
       }
-      if (r.inFamily) {
-        const other = this.families.get(r.inFamily) ?? localFamilies.get(r.inFamily);
+      for (const f of r.inFamilies ?? []) {
+        const other = this.families.get(f) ?? localFamilies.get(f);
         if (other && other.r !== r) throw conflict(h, other);
-        localMembers.set(r.inFamily, h);
+        localMembers.set(f, h);
       }
     }
+    if (opts.dryRun) return;
     for (const { key, h } of pending) {
       const e = this.byKey.get(key) ?? {};
       if (h.r.writes) e.writer ??= h;

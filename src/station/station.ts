@@ -1,6 +1,7 @@
 // The station: many jobs at once on a piscina pool of worker threads (see pool.ts for how many).
 // Planning and every safety check happen here, on the main thread, before any job starts;
 // the bytes move in the workers; progress is read from shared memory at our own pace.
+import { existsSync } from 'node:fs';
 import { MessageChannel } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import { destroyPool, startStationPool } from './pool.js';
@@ -99,10 +100,19 @@ export class Station {
    * written by two jobs or written by one while another reads it, and a file two jobs touch
    * when one writes it.
    */
-  add(input: StationJobInput): StationJob {
+  async add(input: StationJobInput): Promise<StationJob> {
     const { kind, entry } = entryKind(input);
     const id = this.jobs.length + 1;
-    const planned = kind.plan(entry, this.defaults, id);
+    // Names not made yet (an image another job of this run writes) are compared before the
+    // kind plans: restoring or verifying it is a conflict, not a missing image.
+    const unmade: Resource[] = [];
+    for (const [field, f] of Object.entries(kind.fields)) {
+      const v = entry[field];
+      const paths = f.type === 'path' && typeof v === 'string' ? [v] : f.type === 'paths' && Array.isArray(v) ? (v as string[]) : [];
+      for (const p of paths) if (!existsSync(p)) unmade.push(pathResource(p, f.type === 'paths' ? `a ${field.replace(/s$/, '')}` : `the ${field}`, f.writes ?? false));
+    }
+    this.resources.claim(id, unmade, { dryRun: true });
+    const planned = await kind.plan(entry, this.defaults, id);
     // Drives by identity (identity.ts): loops over one file, stacked loops, overlapping
     // ranges are one drive; every earlier job's drives are in this.drives.
     for (const t of planned.touches) {

@@ -27,8 +27,8 @@ describe('StationSource: the dashboard view of a station', () => {
     const b = makeFile(join(s.dir, 'b.img'), 8 << 20);
     // throttled so that it is still running when paused
     const station = new Station({ maxParallel: 2, maxRate: 4 << 20, blockSize: 1 << 20, depth: 2, verify: false });
-    station.add({ source: a, targets: [join(s.dir, 'a1.img'), join(s.dir, 'a2.img')] });
-    station.add({ source: b, targets: [join(s.dir, 'b1.img')] });
+    await station.add({ source: a, targets: [join(s.dir, 'a1.img'), join(s.dir, 'a2.img')] });
+    await station.add({ source: b, targets: [join(s.dir, 'b1.img')] });
     const src = new StationSource(station, 'test');
     const before = src.jobs();
     expect(before.map((j) => [j.id, j.role, j.state, j.pass, j.bytesTotal])).toEqual([
@@ -78,7 +78,7 @@ describe('StationSource: the dashboard view of a station', () => {
     const bad = join(s.dir, 'bad.map');
     writeFileSync(bad, `0x0 + 1\n0x0 0x100000 +\n0x100000 0x10000 -\n0x110000 ${'0x' + (size - 0x110000).toString(16)} +\n`);
     const station = new Station({ maxParallel: 1, version: 'test' });
-    station.add({ source: sick, targets: [join(s.dir, 'sick-rescued.img')], map: join(s.dir, 'sick.map'), simulateErrors: bad });
+    await station.add({ source: sick, targets: [join(s.dir, 'sick-rescued.img')], map: join(s.dir, 'sick.map'), simulateErrors: bad });
     const src = new StationSource(station);
     // paused before it starts: it holds before its first read
     src.pause(1);
@@ -104,7 +104,7 @@ describe('what the operator reads of real jobs (issue 11)', () => {
     const a = makeFile(join(s.dir, 'v.img'), 24 << 20);
     // throttled so the verify pass lasts long enough to be seen under way
     const station = new Station({ maxParallel: 1, maxRate: 12 << 20, blockSize: 1 << 20, depth: 2, verify: true });
-    station.add({ source: a, targets: [join(s.dir, 'v1.img'), join(s.dir, 'v2.img')] });
+    await station.add({ source: a, targets: [join(s.dir, 'v1.img'), join(s.dir, 'v2.img')] });
     const src = new StationSource(station, 'test');
     const term = fakeTerminal(160, 48);
     const d = new Dashboard(src, { input: term.input, output: term.output, hz: 0 });
@@ -147,7 +147,7 @@ describe('what the operator reads of real jobs (issue 11)', () => {
     mkdirSync(deep, { recursive: true });
     const a = makeFile(join(deep, 'source-disk-one.img'), 1 << 20);
     const station = new Station({ maxParallel: 2, verify: false });
-    station.add({ source: a, targets: [join(deep, 'target-disk-one.img'), join(deep, 'target-disk-two.img')] });
+    await station.add({ source: a, targets: [join(deep, 'target-disk-one.img'), join(deep, 'target-disk-two.img')] });
     await station.run();
     const wide = summaryTable(station.jobs, Number.POSITIVE_INFINITY);
     expect(Math.max(...wide.map((l) => l.length))).toBeGreaterThan(100);

@@ -123,7 +123,8 @@ describe('ResourceTable', () => {
 
   it("refuses a target among a map's save and journal names, either order", () => {
     const map = join(dir, 'r.map');
-    for (const other of ['r.map.tmp', 'r.map.journal-1', 'r.map.journal-12']) {
+    // (a file that owns its names owns every NAME.* beside it: an image's .001, .partial, .manifest.json too)
+    for (const other of ['r.map.tmp', 'r.map.journal-1', 'r.map.journal-12', 'r.map.journal-x', 'r.map.001.tmp']) {
       const t = new ResourceTable();
       t.claim(1, [pathResource(map, 'the map', true, { ownsFamily: true })]);
       refuses(() => t.claim(2, [pathResource(join(dir, other), 'a target', true)]));
@@ -134,7 +135,7 @@ describe('ResourceTable', () => {
     // names that only look alike are free
     const t = new ResourceTable();
     t.claim(1, [pathResource(map, 'the map', true, { ownsFamily: true })]);
-    t.claim(2, [pathResource(join(dir, 'r.map.journal-x'), 'a target', true), pathResource(join(dir, 'r.mapp.tmp'), 'a target', true)]);
+    t.claim(2, [pathResource(join(dir, 'r.mapp.tmp'), 'a target', true), pathResource(join(dir, 'r.ma.tmp'), 'a target', true)]);
     t.claim(3, [pathResource(join(dir, 'a.tmp'), 'a target', true)]);
     t.claim(4, [pathResource(join(dir, 'a.journal-1'), 'a target', true)]);
   });
@@ -164,11 +165,11 @@ describe('Station.validate', () => {
       const src = join(dir, `s${i}`);
       writeFileSync(src, '');
       truncateSync(src, 64 * MiB);
-      station.add({ source: src, targets: [join(dir, `t${i}`)] });
+      await station.add({ source: src, targets: [join(dir, `t${i}`)] });
     }
     const tiny = join(dir, 'tiny');
     writeFileSync(tiny, Buffer.alloc(4096, 1));
-    station.add({ source: tiny, targets: [join(dir, 'tiny-copy')] });
+    await station.add({ source: tiny, targets: [join(dir, 'tiny-copy')] });
     station.validate();
     const big = station.jobs.slice(0, 16);
     expect(big.reduce((n, j) => n + j.ringBytes, 0)).toBeLessThanOrEqual(RING_BUDGET_BYTES);
@@ -189,7 +190,7 @@ describe('Station.run within a ring budget', () => {
     for (let i = 0; i < 5; i++) {
       const src = join(dir, `s${i}`);
       writeFileSync(src, Buffer.alloc(MiB, i + 1));
-      station.add({ source: src, targets: [join(dir, `t${i}`)] });
+      await station.add({ source: src, targets: [join(dir, `t${i}`)] });
     }
     const jobs = await station.run();
     for (const j of jobs) expect(j.ringBytes).toBe(MiB); // one 1 MiB slot: more than a quarter of the budget
