@@ -276,7 +276,7 @@ export class Dashboard {
     return ` {bold}clonestation ${blessed.escape(this.source.title)}{/bold}  ${jobs.length} job(s): ${parts.join(', ') || 'none'}   all ${shortRate(total)} MB/s   ${shortDuration(t - this.t0)}`;
   }
 
-  private columns(width: number): { name: string; w: number; right?: boolean }[] {
+  private columns(width: number, roleWidth = 6): { name: string; w: number; right?: boolean }[] {
     if (this.compact)
       return [
         { name: 'ID', w: 3, right: true },
@@ -291,7 +291,7 @@ export class Dashboard {
     const barW = width >= 150 ? 20 : 10;
     return [
       { name: 'ID', w: 3, right: true },
-      { name: 'ROLE', w: 6 },
+      { name: 'ROLE', w: roleWidth },
       { name: 'DRIVES', w: 0 },
       { name: 'STATE', w: 11 },
       { name: 'PASS', w: 8 },
@@ -345,7 +345,8 @@ export class Dashboard {
   /** The table as tagged lines: a header, then one row per job (the selected one inverse). */
   tableLines(jobs: JobView[], stats: Map<number, JobStats>): string[] {
     const width = Number(this.w.table.width) - (this.compact ? 0 : 2);
-    const cols = this.columns(width);
+    // the widest role of the jobs shown (a kind names its own: 1:3, rescue, restore), up to 16
+    const cols = this.columns(width, Math.min(16, Math.max(6, ...jobs.map((j) => j.role.length))));
     const head = cols.map((c) => fit(c.name, c.w, c.right ? 'right' : 'left')).join(' ');
     const lines = [`{bold}${blessed.escape(head)}{/bold}`];
     // more jobs than rows: the rows scroll to keep the selected job in view

@@ -174,35 +174,60 @@ export async function runWithProgress(
   }
 }
 
-function directNote(role: string, ep: NativeEndpoint): string {
+export function directNote(role: string, ep: NativeEndpoint): string {
   return ep.direct ? `${role} O_DIRECT` : `${role} buffered (${ep.directNote})`;
 }
 
+/** Where a copy's chunk failures are: its source, a target, and target offset = source offset + delta. */
+export interface CopyPlace {
+  source: string;
+  target: string;
+  delta: number;
+}
+
 /** Turns the first chunk failure of a copy into the error the user sees. */
-export function chunkFailure(e: NativeChunkError, plan: ClonePlan): CloneStationError {
-  const where = e.target < 0 ? plan.source.path : plan.targetPath;
-  const at = e.target < 0 ? e.offset : e.offset + plan.targetOffset - plan.range.offset;
-  const details = { offset: at, length: e.length, errno: e.code, op: e.op, path: where };
+export function chunkFailure(e: NativeChunkError, plan: Pick<ClonePlan, 'source' | 'targetPath' | 'targetOffset' | 'range'>): CloneStationError {
+  return copyFailure(e, { source: plan.source.path, target: plan.targetPath, delta: plan.targetOffset - plan.range.offset });
+}
+
+/** A chunk failure of a copy (1:1 or one target of many) as the error the user sees, at the offset where it is. */
+export function copyFailure(e: NativeChunkError, at: CopyPlace): CloneStationError {
+  const where = e.target < 0 ? at.source : at.target;
+  const offset = e.target < 0 ? e.offset : e.offset + at.delta;
+  const details = { offset, length: e.length, errno: e.code, op: e.op, path: where };
   if (e.code === 'END_OF_DATA')
-    return new IoError('SOURCE_SHRANK', `source ${where} ended at offset ${at}, before the range did: was it resized or unplugged?`, details);
+    return new IoError('SOURCE_SHRANK', `source ${where} ended at offset ${offset}, before the range did: was it resized or unplugged?`, details);
   if (e.target < 0)
     return new IoError(
       'READ_FAILED',
-      `reading source ${where} failed at offset ${at} (${e.code}): the source may be failing; copy it with a rescue map (GNU ddrescue) instead`,
+      `reading source ${where} failed at offset ${offset} (${e.code}): the source may be failing; copy it with a rescue map (GNU ddrescue) instead`,
       details,
     );
   if (e.op === 'fdatasync')
     return new IoError('WRITE_FAILED', `flushing target ${where} to the device failed (${e.code}): the target may be failing; its contents are not trustworthy`, details);
   if (e.code === 'ENOSPC')
-    return new IoError('TARGET_FULL', `target ${where} is full at offset ${at} (ENOSPC): free space or choose a larger target`, details);
-  return new IoError('WRITE_FAILED', `writing target ${where} failed at offset ${at} (${e.code}): the target may be failing; choose another target`, details);
+    return new IoError('TARGET_FULL', `target ${where} is full at offset ${offset} (ENOSPC): free space or choose a larger target`, details);
+  return new IoError('WRITE_FAILED', `writing target ${where} failed at offset ${offset} (${e.code}): the target may be failing; choose another target`, details);
 }
 
 /** The engine could not run at all (as opposed to a chunk failing). */
-function engineFailure(fatal: NonNullable<JobOutcome['fatal']>, targetPath: string): IoError {
+export function engineFailure(fatal: NonNullable<JobOutcome['fatal']>, targetPath: string): IoError {
   if (fatal.syscall === 'io_uring_setup')
     return new IoError('IO_URING_UNAVAILABLE', `io_uring is not available here (${fatal.code}): use --backend auto or --backend threads`, { errno: fatal.code });
   return new IoError('ENGINE_FAILED', `the copy could not continue (${fatal.message}): target ${targetPath} is incomplete`, { errno: fatal.code });
+}
+
+/** A verify's failure on one target: a difference (VERIFY_MISMATCH) or a read that failed. */
+export function verifyFailure(e: NativeChunkError, at: CopyPlace): CloneStationError {
+  if (e.code === 'MISMATCH') {
+    const t = e.offset + at.delta;
+    return new VerifyMismatchError(`verify failed: target ${at.target} differs from the source at target offset ${t} (source offset ${e.offset}): the target may be failing`, {
+      targetOffset: t,
+      sourceOffset: e.offset,
+    });
+  }
+  const path = e.target < 0 ? at.source : at.target;
+  return new IoError('VERIFY_READ_FAILED', `verify could not read ${path} at offset ${e.target < 0 ? e.offset : e.offset + at.delta} (${e.code}): the copy is unverified`, { errno: e.code, path });
 }
 
 /** A ring slot the engine can carry: a multiple of 4 KiB from 4 KiB to 64 MiB (BAD_SIZE otherwise). */
@@ -210,138 +235,4 @@ export function checkBlockSize(blockSize: number | undefined): number {
   const b = blockSize ?? DEFAULT_BLOCK_SIZE;
   if (b % 4096 !== 0 || b < 4096 || b > 64 << 20) throw new UsageError(`--block-size must be a multiple of 4 KiB between 4 KiB and 64 MiB`, 'BAD_SIZE');
   return b;
-}
-
-/**
- * Claims the target for the whole clone (copy and verify) and writes it. A new file is
- * written as TARGET.partial and renamed to TARGET only once it is copied, synced and (with
- * --verify) verified; an existing one, the user's, is written in place.
- */
-export async function executeClone(plan: ClonePlan, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
-  if (signal?.aborted) throw new CancelledError(`cancelled before writing: ${plan.targetPath} was left untouched`);
-  if (plan.target) {
-    using claims = new Claims();
-    if (plan.target.kind === 'block') claims.target(plan.targetPath);
-    else prepareFileTarget(plan, claims);
-    return await copyAndVerify(plan, reporter, signal);
-  }
-  const work = partialPath(plan.targetPath);
-  checkPartial(work);
-  using claims = new Claims();
-  // created by the claim, or left by an interrupted run (then ours, and started afresh)
-  claims.target(work, { create: true });
-  truncateSync(work, 0);
-  truncateSync(work, plan.targetOffset + plan.range.length);
-  let result: CloneResult;
-  try {
-    result = await copyAndVerify({ ...plan, targetPath: work }, reporter, signal);
-  } catch (e) {
-    if (e instanceof CloneStationError) {
-      const kept = e.message.includes(work) ? '' : `: the incomplete copy is ${work}`;
-      e.message += ` (${plan.targetPath} was not created${kept}; rerun the same command to start again)`;
-    }
-    throw e;
-  }
-  publishPartial(work, plan.targetPath);
-  return result;
-}
-
-async function copyAndVerify(plan: ClonePlan, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
-  const delta = plan.targetOffset - plan.range.offset;
-  const extents = plan.range.length > 0 ? [plan.range] : [];
-  const hash = plan.hash.length > 0 ? await MultiHash.create(plan.hash) : undefined;
-  const copy = new EngineJob({
-    mode: 'copy',
-    source: { path: plan.source.path, direct: plan.direct },
-    targets: [{ path: plan.targetPath, direct: plan.direct, exclusive: true, delta }],
-    extents,
-    blockSize: plan.blockSize,
-    depth: plan.depth,
-    backend: plan.backend,
-    stopOnReadError: true,
-    sync: true,
-    taps: hash ? [hash] : undefined,
-  });
-  const eps = copy.endpoints();
-  const mounted = mountedSourceNote(plan.source);
-  if (mounted) reporter.note(mounted);
-  reporter.note(
-    `cloning ${plan.range.length} bytes from ${plan.source.path} at ${plan.range.offset} to ${plan.targetPath} at ${plan.targetOffset}; ${directNote('source', eps.source)}, ${directNote('target', eps.targets[0])}`,
-    { source: plan.source.path, target: plan.targetPath, offset: plan.range.offset, length: plan.range.length, targetOffset: plan.targetOffset, sourceDirect: eps.source.direct, targetDirect: eps.targets[0].direct },
-  );
-  const { outcome, seconds } = await runWithProgress(copy, 'copy', reporter, (j) => j.snapshot().targets[0]?.bytes ?? 0, signal);
-  const written = outcome.progress.targets[0]?.bytes ?? 0;
-  reporter.note(`backend ${outcome.backend}${outcome.registeredBuffers ? ' (registered buffers)' : ''}${outcome.backendNote ? `: ${outcome.backendNote}` : ''}`, {
-    backend: outcome.backend,
-    backendNote: outcome.backendNote,
-    registeredBuffers: outcome.registeredBuffers,
-    registeredFiles: outcome.registeredFiles,
-  });
-  if (outcome.state === 'cancelled')
-    throw new CancelledError(`cancelled after ${written} bytes: target ${plan.targetPath} is incomplete`, { bytesWritten: written });
-  if (outcome.errors.length > 0) throw chunkFailure(outcome.errors[0], plan);
-  if (outcome.fatal) throw engineFailure(outcome.fatal, plan.targetPath);
-  if (outcome.state !== 'done' || written !== plan.range.length)
-    throw new IoError('INCOMPLETE', `only ${written} of ${plan.range.length} bytes were written: target ${plan.targetPath} is incomplete`);
-
-  const result: CloneResult = {
-    bytes: written,
-    seconds,
-    bytesPerSec: seconds > 0 ? written / seconds : 0,
-    backend: outcome.backend,
-    backendNote: outcome.backendNote,
-    registeredBuffers: outcome.registeredBuffers,
-    sourceDirect: eps.source.direct,
-    targetDirect: eps.targets[0].direct,
-    verified: false,
-    hashes: hash?.digest(),
-  };
-  if (plan.verify) {
-    result.verifySeconds = await verifyClone(plan, reporter, signal);
-    result.verified = true;
-  }
-  return result;
-}
-
-/** Re-reads the written range from the target (O_DIRECT) and compares it with the source. */
-export async function verifyClone(plan: ClonePlan, reporter: Reporter, signal?: AbortSignal): Promise<number> {
-  const delta = plan.targetOffset - plan.range.offset;
-  const job = new EngineJob({
-    mode: 'verify',
-    source: { path: plan.source.path, direct: plan.direct },
-    targets: [{ path: plan.targetPath, direct: true, delta }],
-    extents: plan.range.length > 0 ? [plan.range] : [],
-    blockSize: plan.blockSize,
-    depth: plan.depth,
-    backend: plan.backend,
-    stopOnReadError: true,
-  });
-  const { outcome, seconds } = await runWithProgress(job, 'verify', reporter, (j) => j.snapshot().bytesCompared, signal);
-  if (outcome.state === 'cancelled') throw new CancelledError('verification cancelled: the copy is complete but unverified');
-  const mismatch = outcome.errors.find((e) => e.code === 'MISMATCH');
-  if (mismatch) {
-    const at = mismatch.offset + delta;
-    throw new VerifyMismatchError(
-      `verify failed: target ${plan.targetPath} differs from the source at target offset ${at} (source offset ${mismatch.offset}): the target may be failing`,
-      { targetOffset: at, sourceOffset: mismatch.offset },
-    );
-  }
-  if (outcome.errors.length > 0) {
-    const e = outcome.errors[0];
-    const path = e.target < 0 ? plan.source.path : plan.targetPath;
-    throw new IoError('VERIFY_READ_FAILED', `verify could not read ${path} at offset ${e.offset} (${e.code}): the copy is unverified`, { errno: e.code });
-  }
-  if (outcome.fatal) throw engineFailure(outcome.fatal, plan.targetPath);
-  return seconds;
-}
-
-/** The whole command: plan, confirm a block-device target, copy, verify. */
-export async function clone(o: CloneOptions, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
-  const plan = planClone(o);
-  if (plan.target?.kind === 'block' && !o.yes) {
-    // readline is loaded only when there is a question to ask.
-    const { confirmOverwrite } = await import('./confirm.js');
-    await confirmOverwrite(plan.target, `with ${plan.range.length} bytes from ${plan.source.path} at offset ${plan.targetOffset}`, { yes: o.yes ?? false });
-  }
-  return executeClone(plan, reporter, signal);
 }

@@ -186,6 +186,8 @@ export interface CloneJobSpec {
   hash?: HashAlgorithm[];
   /** bytes/s each engine job of this task may move (0 or absent: no limit; the demo's --throttle) */
   maxRate?: number;
+  /** facts planning found (a mounted source), told as notes when the job starts */
+  notes?: string[];
 }
 
 export interface TargetOutcome {
@@ -193,6 +195,10 @@ export interface TargetOutcome {
   state: TaskState;
   code?: string;
   reason?: string;
+  /** the exit status of its failure's error class (src/errors.ts ExitStatus) */
+  status?: number;
+  /** written with O_DIRECT */
+  direct?: boolean;
   /** source offset of the failure */
   offset?: number;
   /** left the shared stream for being slow, at this source offset */
@@ -210,6 +216,10 @@ export interface CloneTaskResult {
   copySeconds: number;
   verifySeconds: number;
   backend: string;
+  backendNote?: string;
+  registeredBuffers?: boolean;
+  /** the source was read with O_DIRECT */
+  sourceDirect?: boolean;
   /** of the source range as read and written; verified targets hold exactly these bytes */
   hashes?: Partial<Record<HashAlgorithm, string>>;
   /** why hashes were asked for and are missing */
@@ -286,19 +296,22 @@ export type WorkerEvent =
   /** a rescue's map, compacted, once a second */
   | { type: 'map'; pass: string; map: MapSnapshot }
   /** a rescue's note (what a terminal run would print as a fact) */
-  | { type: 'note'; message: string };
+  | { type: 'note'; message: string; fields?: Record<string, unknown> };
 
 export type WorkerEventType = WorkerEvent['type'];
 export type WorkerEventOf<T extends WorkerEventType> = Extract<WorkerEvent, { type: T }>;
 export type WorkerEventHandlers = { [T in WorkerEventType]: (event: WorkerEventOf<T>) => void };
 
+/** Where a task posts its events: a MessagePort, or a sink on the same thread (a job run here). */
+export type EventSink = Pick<MessagePort, 'postMessage'>;
+
 /** Posts one event (a task without a port posts nothing). */
-export function postEvent(port: MessagePort | undefined, event: WorkerEvent): void {
+export function postEvent(port: EventSink | undefined, event: WorkerEvent): void {
   port?.postMessage(event);
 }
 
 /** Sets the phase word and tells the station over the port. */
-export function enterPhase(control: ControlMemory, port: MessagePort | undefined, phase: PhaseValue): void {
+export function enterPhase(control: ControlMemory, port: EventSink | undefined, phase: PhaseValue): void {
   setPhase(control, phase);
   postEvent(port, { type: 'phase', phase });
 }

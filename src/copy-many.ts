@@ -1,4 +1,4 @@
-// The 1:N copy policy shared by a station clone (workers/clone-task.ts) and a restore to many
+// The 1:N copy policy shared by a station clone (src/jobs/clone.ts) and a restore to many
 // drives (src/image/restore-many.ts): pieces of one or more sources go to N targets in one
 // shared stream per piece; a target that leaves it (slow: the engine's lagMs rule, or a failed
 // write) is caught up on its own from where it left, failed writes retried with backoff.
@@ -42,8 +42,10 @@ export interface CopyManyHooks {
   catchingUp?(): void;
   /** target t holds every byte (synced if spec.sync) */
   written(t: number): void;
-  /** target t is failed; `offset` is the source offset, `targetOffset` where it is on the target */
-  failed(t: number, code: string, reason: string, offset: number, targetOffset: number): void;
+  /** target t is failed; `offset` is the source offset, `targetOffset` where it is on the target; `error` the chunk that failed */
+  failed(t: number, code: string, reason: string, offset: number, targetOffset: number, error: NativeChunkError): void;
+  /** the first shared job, before it runs (its endpoints say which are O_DIRECT) */
+  opened?(job: EngineJob): void;
   /** target t left the shared stream at source offset `offset` of piece `piece` */
   detached?(t: number, offset: number, piece: number): void;
   retried?(t: number, attempt: number): void;
@@ -91,6 +93,7 @@ export async function copyToMany(spec: CopyManySpec, hooks: CopyManyHooks): Prom
       },
       p === 0 ? hooks.sharedCounters : undefined,
     );
+    if (p === 0) hooks.opened?.(shared);
     const out = await hooks.run(shared, 'shared');
     result.first ??= out;
     const readErr = out.errors.find((e) => e.target < 0 && e.op === 'read');
@@ -141,6 +144,7 @@ export async function copyToMany(spec: CopyManySpec, hooks: CopyManyHooks): Prom
             `write failed at target offset ${failure.offset + pc.delta} (${failure.code}) after ${spec.retries} retries`,
             failure.offset,
             failure.offset + pc.delta,
+            failure,
           );
           break;
         }
@@ -169,7 +173,7 @@ export async function copyToMany(spec: CopyManySpec, hooks: CopyManyHooks): Prom
       const w = r.errors.filter((x) => x.target >= 0).reduce<NativeChunkError | undefined>((a, x) => (a && a.offset <= x.offset ? a : x), undefined);
       const rd = r.errors.find((x) => x.target < 0 && x.op === 'read');
       if (rd) {
-        hooks.failed(t, 'READ_FAILED', `source read failed at offset ${rd.offset} (${rd.code}) while catching up`, rd.offset, rd.offset + pc.delta);
+        hooks.failed(t, 'READ_FAILED', `source read failed at offset ${rd.offset} (${rd.code}) while catching up`, rd.offset, rd.offset + pc.delta, rd);
         break;
       }
       if (r.state === 'cancelled') break;

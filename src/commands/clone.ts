@@ -90,8 +90,8 @@ export const cloneCommand = defineCommand({
       return stationCommand([{ source: positionals[0], targets: [positionals[1]], ...range }], { ...values, verify }, tuning, context, { maxParallel: 1, verify }, 'clone');
     }
     const rep = context.reporter(values.json);
-    const { clone } = await import('../clone.js');
-    const result = await clone({ source: positionals[0], target: positionals[1], ...range, ...tuning, verify: values.verify, yes: values.yes, hash: values.hash }, rep, context.signal);
+    const { cloneOne } = await import('../jobs/clone.js');
+    const result = await cloneOne({ source: positionals[0], target: positionals[1], ...range, ...tuning, verify: values.verify, yes: values.yes, hash: values.hash }, rep, context.signal);
     rep.done({
       message: `cloned ${formatBytes(result.bytes)} in ${result.seconds.toFixed(2)} s (${formatRate(result.bytesPerSec)})${result.verified ? ', verified' : ''}${hashesText(result.hashes)}`,
       ...result,

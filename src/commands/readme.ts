@@ -3,8 +3,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { groupedOptions, optionHelp, optionLabel, synopsis, type Command } from '../command.js';
 import { commands } from './index.js';
+import { kindNamed, kindNames } from '../jobs/index.js';
+import type { FieldDecl, JobKind } from '../jobs/kind.js';
 
 const START = /^<!-- generated: clonestation help (.+?) -->$/;
+/** the job kinds' job-file fields */
+const KINDS = '<!-- generated: clonestation job kinds -->';
 const END = '<!-- end generated -->';
 
 /** A command's reference as markdown: how to call it, and its options by group. */
@@ -20,6 +24,32 @@ export function commandMarkdown(c: Command): string {
       if (groups.length > 1) lines.push(`| **${group}** | |`);
       for (const [name, o] of options) lines.push(`| \`${optionLabel(name, o).replace(/, /g, '`, `')}\` | ${cell(optionHelp(name, o))} |`);
     }
+  }
+  return lines.join('\n');
+}
+
+/** What a job-file field takes, in words. */
+function fieldType(f: FieldDecl): string {
+  switch (f.type) {
+    case 'paths':
+      return f.exactly !== undefined ? `list of ${f.exactly} path${f.exactly === 1 ? '' : 's'}` : 'list of paths';
+    case 'size':
+      return 'size ("4MiB" or bytes)';
+    case 'count':
+      return `whole number ${f.min ?? 0}..${f.max ?? ''}`;
+    case 'hashes':
+      return 'list of hash names';
+    default:
+      return f.type;
+  }
+}
+
+/** Every registered job kind's job-file fields, as markdown (internal fields left out). */
+export function kindsMarkdown(kinds: readonly JobKind[] = kindNames().map((n) => kindNamed(n)!)): string {
+  const lines = ['| kind | field | takes | meaning |', '|---|---|---|---|'];
+  for (const k of kinds) {
+    lines.push(`| **${k.name}** | | | ${cell(k.summary)} |`);
+    for (const [name, f] of Object.entries(k.fields)) if (!f.internal) lines.push(`| | \`${name}\`${f.required ? ' (required)' : ''} | ${cell(fieldType(f))} | ${cell(f.help)} |`);
   }
   return lines.join('\n');
 }
@@ -40,6 +70,13 @@ export function updateReadme(readme: string, all: readonly Command[] = commands)
   const lines = readme.split('\n');
   for (let i = 0; i < lines.length; i++) {
     out.push(lines[i]);
+    if (lines[i] === KINDS) {
+      const end = lines.indexOf(END, i + 1);
+      if (end < 0) throw new Error(`README: the generated block of job kinds has no ${END}`);
+      out.push(kindsMarkdown(), END);
+      i = end;
+      continue;
+    }
     const m = START.exec(lines[i]);
     if (!m) continue;
     const c = all.find((x) => x.name === m[1]);

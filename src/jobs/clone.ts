@@ -1,11 +1,12 @@
 // The clone kind: one source to one or many targets in one shared stream (1:1 and 1:N).
 // Slow targets leave the stream and catch up on their own, failed writes are retried, then
 // every target is read back and compared (src/copy-many.ts holds the 1:N policy).
-import { rmSync } from 'node:fs';
-import { planClone, prepareFileTarget } from '../clone.js';
+import { truncateSync } from 'node:fs';
+import { copyFailure, directNote, engineFailure, planClone, prepareFileTarget, verifyFailure, type CloneOptions, type CloneResult, type CopyPlace } from '../clone.js';
+import type { Reporter } from '../progress.js';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, EngineJob } from '../engine.js';
 import { IdentityIndex, identityOf } from '../identity.js';
-import { RefusedError } from '../errors.js';
+import { CancelledError, CloneStationError, ExitStatus, IoError, RefusedError, type ExitStatusValue } from '../errors.js';
 import { checkPartial, partialPath, publishPartial } from '../partial.js';
 import { ringShape } from '../station/ring.js';
 import { copyToMany } from '../copy-many.js';
@@ -31,6 +32,7 @@ import {
   type TargetOutcome,
 } from '../contract.js';
 import { defineKind, driveIdentity, elapsedSeconds, ENDED, type JobEntry, type JobIo, type StationJob } from './kind.js';
+import { mountedSourceNote } from '../safety.js';
 
 type CloneJob = StationJob<CloneJobSpec, CloneTaskResult>;
 
@@ -110,6 +112,178 @@ function cloneView(j: CloneJob): JobView {
   };
 }
 
+/** Where target t's chunk failures are (its path, and target offset = source offset + delta). */
+function placeOf(spec: CloneJobSpec, t: number): CopyPlace {
+  return { source: spec.source, target: spec.targets[t], delta: spec.targetDelta };
+}
+
+/**
+ * Re-reads every live target (O_DIRECT, all in parallel with one read of the source) and
+ * compares; returns each target's failure (VERIFY_MISMATCH at its first differing offset,
+ * VERIFY_READ_FAILED) by its index in `live`, and whether it was cancelled.
+ */
+export async function verifyTargets(
+  spec: CloneJobSpec,
+  live: number[],
+  counters: SharedArrayBuffer | undefined,
+  run: (job: EngineJob) => ReturnType<EngineJob['run']>,
+): Promise<{ failures: Map<number, CloneStationError>; cancelled: boolean }> {
+  const verify = new EngineJob(
+    {
+      mode: 'verify',
+      source: { path: spec.source, direct: spec.direct },
+      targets: live.map((i) => ({ path: spec.targets[i], direct: true, delta: spec.targetDelta })),
+      extents: [{ offset: spec.offset, length: spec.length }],
+      blockSize: spec.blockSize,
+      depth: spec.verifyDepth ?? spec.depth,
+      backend: spec.backend,
+      stopOnReadError: true,
+    },
+    counters,
+  );
+  const v = await run(verify);
+  const failures = new Map<number, CloneStationError>();
+  for (const e of v.errors) {
+    // a source read error fails every target's verify; a target's, only its own
+    for (const k of e.target < 0 ? live.keys() : [e.target]) if (!failures.has(live[k])) failures.set(live[k], verifyFailure(e, placeOf(spec, live[k])));
+  }
+  if (v.fatal) for (const t of live) if (!failures.has(t)) failures.set(t, engineFailure(v.fatal, spec.targets[t]));
+  return { failures, cancelled: v.state === 'cancelled' };
+}
+
+/** One clone job, 1:1 or 1:N, the same on the main thread (`clone SRC DST`) and in a station's worker. */
+export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTaskResult> {
+  const { control, port } = io;
+  const setPhase = (p: PhaseValue): void => enterPhase(control, port, p);
+  const targets: TargetOutcome[] = spec.targets.map((path) => ({ path, state: 'done', writeRetries: 0, verified: false }));
+  const cancelled = (): boolean => cancelRequested(control);
+  const copyPaused = { ms: 0 };
+  const verifyPaused = { ms: 0 };
+  const fail = (t: number, err: CloneStationError, offset?: number): void => {
+    if (targets[t].state === 'failed') return;
+    targets[t] = { ...targets[t], state: 'failed', code: err.code, reason: err.message, status: err.exitStatus, offset };
+    postEvent(port, { type: 'target-failed', index: t, code: err.code, reason: err.message, offset });
+  };
+  const note = (message: string, fields?: Record<string, unknown>): void => postEvent(port, { type: 'note', message, fields });
+
+  trace(`clone: ${spec.source} starts`);
+  // One claim per target for the job's whole life (shared copy, catch-ups, verify): its
+  // engine jobs open the targets without O_EXCL, so none races another's ring teardown.
+  using claims = new Claims();
+  claims.targets(spec.targets);
+  setPhase(Phase.copying);
+  for (const n of spec.notes ?? []) note(n);
+  const t0 = process.hrtime.bigint();
+  const hash = spec.hash?.length ? await MultiHash.create(spec.hash) : undefined;
+  const sinceStart = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
+  let sourceDirect: boolean | undefined;
+  const out = await copyToMany(
+    {
+      pieces: [{ source: spec.source, extent: { offset: spec.offset, length: spec.length }, delta: spec.targetDelta }],
+      targets: spec.targets,
+      blockSize: spec.blockSize,
+      depth: spec.depth,
+      backend: spec.backend,
+      direct: spec.direct,
+      lagMs: spec.lagMs,
+      retries: spec.retries,
+      taps: hash ? [hash] : undefined,
+    },
+    {
+      run: (job) => runJob(job, control, spec.maxRate, copyPaused),
+      cancelled,
+      sharedCounters: io.counters.copy,
+      catchUpCounters: io.counters.catchUp,
+      opened: (job) => {
+        const eps = job.endpoints();
+        sourceDirect = eps.source.direct;
+        eps.targets.forEach((ep, t) => (targets[t].direct = ep.direct));
+        const one = spec.targets.length === 1;
+        note(
+          `cloning ${spec.length} bytes from ${spec.source} at ${spec.offset} to ${spec.targets.join(', ')} at ${spec.offset + spec.targetDelta}; ${directNote('source', eps.source)}, ${eps.targets.map((ep, t) => directNote(one ? 'target' : `target ${t + 1}`, ep)).join(', ')}`,
+          { source: spec.source, targets: spec.targets, offset: spec.offset, length: spec.length, targetOffset: spec.offset + spec.targetDelta, sourceDirect: eps.source.direct, targetDirect: eps.targets.every((ep) => ep.direct) },
+        );
+      },
+      catchingUp: () => setPhase(Phase.catchingUp),
+      written: (t) => {
+        const seconds = sinceStart();
+        targets[t].writtenSeconds = seconds;
+        postEvent(port, { type: 'written', index: t, seconds });
+      },
+      failed: (t, _code, _reason, offset, _targetOffset, error) => {
+        const err = copyFailure(error, placeOf(spec, t));
+        if (targets[t].writeRetries > 0) err.message += ` (after ${targets[t].writeRetries} retries)`;
+        fail(t, err, offset);
+      },
+      detached: (t, offset) => (targets[t].detachedAt = offset),
+      retried: (t, attempt) => (targets[t].writeRetries = attempt),
+    },
+  );
+  trace(`clone: ${spec.source} shared copy over`);
+  const first = out.first;
+  const result: CloneTaskResult = {
+    state: 'done',
+    targets,
+    copySeconds: 0,
+    verifySeconds: 0,
+    backend: first?.backend ?? spec.backend,
+    backendNote: first?.backendNote,
+    registeredBuffers: first?.registeredBuffers,
+    sourceDirect,
+  };
+  if (first) note(`backend ${first.backend}${first.registeredBuffers ? ' (registered buffers)' : ''}${first.backendNote ? `: ${first.backendNote}` : ''}`, { backend: first.backend, backendNote: first.backendNote, registeredBuffers: first.registeredBuffers, registeredFiles: first.registeredFiles });
+  if (hash) {
+    // The shared stream read every byte unless every target left it by failing writes;
+    // a hash over part of the range would be a wrong hash, so none is given then.
+    if (hash.bytes === spec.length) result.hashes = hash.digest();
+    else result.hashNote = `hashed ${hash.bytes} of ${spec.length} bytes: the shared copy stopped early`;
+  }
+  const finish = (): CloneTaskResult => {
+    setPhase(Phase.finished);
+    return result;
+  };
+  if (out.readError) {
+    // The source failed: no target is a copy of it. (A map-based rescue handles this.)
+    result.readError = { offset: out.readError.offset, code: out.readError.code };
+    const err = out.readError.error
+      ? copyFailure(out.readError.error, placeOf(spec, 0))
+      : out.fatal
+        ? engineFailure(out.fatal, spec.targets.join(', '))
+        : new IoError('READ_FAILED', `reading source ${spec.source} failed (${out.readError.code}): the source may be failing; copy it with a rescue map instead`);
+    spec.targets.forEach((_, t) => fail(t, err, out.readError?.offset));
+    result.state = 'failed';
+    return finish();
+  }
+  const cancel = (): CloneTaskResult => {
+    for (const [t, o] of targets.entries()) {
+      if (o.state === 'failed') continue;
+      const written = readCounters(io.counters.copy, spec.length).targets[t]?.bytes ?? 0;
+      Object.assign(o, { state: 'cancelled', code: 'CANCELLED', status: ExitStatus.cancelled, reason: `cancelled after ${written} bytes: target ${spec.targets[t]} is incomplete` });
+    }
+    result.state = 'cancelled';
+    return finish();
+  };
+  if (out.cancelled && !targets.some((t) => t.writtenSeconds !== undefined || t.state === 'failed')) return cancel();
+  // seconds the copy ran: time the operator held it paused is not the copy's
+  result.copySeconds = Math.max(0, sinceStart() - copyPaused.ms / 1000);
+  if (cancelled()) return cancel();
+  const live = targets.map((t, i) => (t.state === 'done' ? i : -1)).filter((i) => i >= 0);
+  if (spec.verify && live.length > 0 && spec.length > 0) {
+    setPhase(Phase.verifying);
+    const v0 = process.hrtime.bigint();
+    const v = await verifyTargets(spec, live, io.counters.verify, (job) => runJob(job, control, spec.maxRate, verifyPaused));
+    result.verifySeconds = Math.max(0, Number(process.hrtime.bigint() - v0) / 1e9 - verifyPaused.ms / 1000);
+    for (const [t, err] of v.failures) fail(t, err, (err.details.sourceOffset as number | undefined) ?? (err.details.offset as number | undefined));
+    for (const t of live) {
+      if (targets[t].state !== 'done') continue;
+      if (v.cancelled) Object.assign(targets[t], { state: 'cancelled', code: 'CANCELLED', status: ExitStatus.cancelled, reason: 'verification cancelled: the copy is complete but unverified' });
+      else targets[t].verified = true;
+    }
+  }
+  result.state = targets.every((t) => t.state === 'done') ? 'done' : targets.some((t) => t.state === 'cancelled') ? 'cancelled' : 'failed';
+  return finish();
+}
+
 const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
   name: 'clone',
   summary: 'a drive or image to one target or many (one master to many: one shared read)',
@@ -164,6 +338,8 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
       hash: d.hash,
       maxRate: d.maxRate,
     };
+    const mounted = mountedSourceNote(plan.source);
+    if (mounted) spec.notes = [mounted];
     // a new file is written as NAME.partial and renamed once written and verified (src/partial.ts)
     const partial: (string | undefined)[] = plans.map(() => undefined);
     return {
@@ -184,18 +360,21 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
         return ring.bytes;
       },
       prepare() {
-        // An interrupted station leaves no complete-looking file under the name asked for.
+        // An interrupted run leaves no complete-looking file under the name asked for. Each
+        // file is locked while it is made ready: a copy running to it now is IN_USE, and
+        // what it wrote is not cut (the job's run claims it again for its whole life).
         plans.forEach((p, i) => {
           if (p.target?.kind === 'block') return;
-          let path = p.targetPath;
-          if (!p.target) {
-            partial[i] = partialPath(p.targetPath);
-            checkPartial(partial[i]!);
-            // a .partial left by an interrupted run is ours (checkPartial): started afresh
-            rmSync(partial[i]!, { force: true });
-            path = spec.targets[i] = partial[i]!;
-          }
-          prepareFileTarget({ ...plan, target: p.target, targetPath: path });
+          using claims = new Claims();
+          if (p.target) return prepareFileTarget(p, claims);
+          const part = partialPath(p.targetPath);
+          checkPartial(part);
+          claims.target(part, { create: true });
+          // a .partial left by an interrupted run is ours (checkPartial): started afresh
+          truncateSync(part, 0);
+          truncateSync(part, p.targetOffset + p.range.length);
+          partial[i] = part;
+          spec.targets[i] = part;
         });
       },
       settle(result) {
@@ -223,117 +402,7 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
     };
   },
 
-  async run(spec: CloneJobSpec, io: JobIo): Promise<CloneTaskResult> {
-    const { control, port } = io;
-    const setPhase = (p: PhaseValue): void => enterPhase(control, port, p);
-    const targets: TargetOutcome[] = spec.targets.map((path) => ({ path, state: 'done', writeRetries: 0, verified: false }));
-    const cancelled = (): boolean => cancelRequested(control);
-    const copyPaused = { ms: 0 };
-    const verifyPaused = { ms: 0 };
-    const fail = (t: number, code: string, reason: string, offset?: number): void => {
-      targets[t] = { ...targets[t], state: 'failed', code, reason, offset };
-      postEvent(port, { type: 'target-failed', index: t, code, reason, offset });
-    };
-
-    trace(`clone: ${spec.source} starts`);
-    // One claim per target for the job's whole life (shared copy, catch-ups, verify): its
-    // engine jobs open the targets without O_EXCL, so none races another's ring teardown.
-    using claims = new Claims();
-    claims.targets(spec.targets);
-    setPhase(Phase.copying);
-    const t0 = process.hrtime.bigint();
-    const hash = spec.hash?.length ? await MultiHash.create(spec.hash) : undefined;
-    const sinceStart = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
-    const out = await copyToMany(
-      {
-        pieces: [{ source: spec.source, extent: { offset: spec.offset, length: spec.length }, delta: spec.targetDelta }],
-        targets: spec.targets,
-        blockSize: spec.blockSize,
-        depth: spec.depth,
-        backend: spec.backend,
-        direct: spec.direct,
-        lagMs: spec.lagMs,
-        retries: spec.retries,
-        taps: hash ? [hash] : undefined,
-      },
-      {
-        run: (job) => runJob(job, control, spec.maxRate, copyPaused),
-        cancelled,
-        sharedCounters: io.counters.copy,
-        catchUpCounters: io.counters.catchUp,
-        catchingUp: () => setPhase(Phase.catchingUp),
-        written: (t) => {
-          const seconds = sinceStart();
-          targets[t].writtenSeconds = seconds;
-          postEvent(port, { type: 'written', index: t, seconds });
-        },
-        failed: (t, code, reason, offset) => fail(t, code, reason, offset),
-        detached: (t, offset) => (targets[t].detachedAt = offset),
-        retried: (t, attempt) => (targets[t].writeRetries = attempt),
-      },
-    );
-    trace(`clone: ${spec.source} shared copy over`);
-    const result: CloneTaskResult = { state: 'done', targets, copySeconds: 0, verifySeconds: 0, backend: out.first?.backend ?? spec.backend };
-    if (hash) {
-      // The shared stream read every byte unless every target left it by failing writes;
-      // a hash over part of the range would be a wrong hash, so none is given then.
-      if (hash.bytes === spec.length) result.hashes = hash.digest();
-      else result.hashNote = `hashed ${hash.bytes} of ${spec.length} bytes: the shared copy stopped early`;
-    }
-    const finish = (): CloneTaskResult => {
-      setPhase(Phase.finished);
-      return result;
-    };
-    if (out.readError) {
-      // The source failed: no target is a copy of it. (A map-based rescue handles this.)
-      result.readError = { offset: out.readError.offset, code: out.readError.code };
-      spec.targets.forEach((_, t) => fail(t, 'READ_FAILED', `source read failed at offset ${out.readError?.offset} (${out.readError?.code})`, out.readError?.offset));
-      result.state = 'failed';
-      return finish();
-    }
-    if (out.cancelled && !targets.some((t) => t.writtenSeconds !== undefined || t.state === 'failed')) {
-      targets.forEach((t) => (t.state = 'cancelled'));
-      result.state = 'cancelled';
-      return finish();
-    }
-    // seconds the copy ran: time the operator held it paused is not the copy's
-    result.copySeconds = Math.max(0, sinceStart() - copyPaused.ms / 1000);
-    if (cancelled()) {
-      targets.forEach((t) => t.state !== 'failed' && (t.state = 'cancelled'));
-      result.state = 'cancelled';
-      return finish();
-    }
-    const live = targets.map((t, i) => (t.state === 'done' ? i : -1)).filter((i) => i >= 0);
-    if (spec.verify && live.length > 0 && spec.length > 0) {
-      setPhase(Phase.verifying);
-      const v0 = process.hrtime.bigint();
-      const verify = new EngineJob(
-        {
-          mode: 'verify',
-          source: { path: spec.source, direct: spec.direct },
-          targets: live.map((i) => ({ path: spec.targets[i], direct: true, delta: spec.targetDelta })),
-          extents: [{ offset: spec.offset, length: spec.length }],
-          blockSize: spec.blockSize,
-          depth: spec.verifyDepth ?? spec.depth,
-          backend: spec.backend,
-          stopOnReadError: true,
-        },
-        io.counters.verify,
-      );
-      const v = await runJob(verify, control, spec.maxRate, verifyPaused);
-      result.verifySeconds = Math.max(0, Number(process.hrtime.bigint() - v0) / 1e9 - verifyPaused.ms / 1000);
-      for (const e of v.errors) {
-        if (e.target < 0) continue;
-        const t = live[e.target];
-        if (e.code === 'MISMATCH') fail(t, 'VERIFY_MISMATCH', `differs from the source at target offset ${e.offset + spec.targetDelta}`, e.offset);
-        else fail(t, 'VERIFY_READ_FAILED', `reading it back failed at target offset ${e.offset + spec.targetDelta} (${e.code})`, e.offset);
-      }
-      if (v.state === 'cancelled') live.forEach((t) => targets[t].state === 'done' && (targets[t].state = 'cancelled'));
-      else for (const t of live) if (targets[t].state === 'done') targets[t].verified = true;
-    }
-    result.state = targets.every((t) => t.state === 'done') ? 'done' : targets.some((t) => t.state === 'cancelled') ? 'cancelled' : 'failed';
-    return finish();
-  },
+  run: runClone,
 
   view: cloneView,
 
@@ -390,3 +459,39 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
 });
 
 export default cloneKind;
+
+/**
+ * `clone SRC DST` on a terminal: the clone kind's plan and run on this thread (the same code
+ * a station runs in its worker), one question for a drive, and the target's failure thrown
+ * as the error the user sees.
+ */
+export async function cloneOne(o: CloneOptions, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
+  const entry: JobEntry = { kind: 'clone', source: o.source, targets: [o.target], offset: o.offset, length: o.length, targetOffset: o.targetOffset, verify: o.verify ?? false };
+  const planned = await cloneKind.plan(entry, { blockSize: o.blockSize, depth: o.depth, backend: o.backend, direct: o.direct, hash: o.hash, version: '', commandLine: '' }, 1);
+  if (planned.overwrites.some((w) => w.drive.kind === 'block') && !o.yes) {
+    // readline is loaded only when there is a question to ask
+    const { confirmOverwriteAll } = await import('../confirm.js');
+    await confirmOverwriteAll(planned.overwrites.map((w) => ({ ...w, what: `with ${planned.length} bytes from ${o.source} at offset ${planned.payload.offset + planned.payload.targetDelta}` })), { yes: false });
+  }
+  const { runHere } = await import('./here.js');
+  const { result } = await runHere(cloneKind, planned, reporter, signal);
+  const t = result.targets[0];
+  if (result.state !== 'done' || t.state !== 'done') {
+    if (t.state === 'cancelled') throw new CancelledError(t.reason ?? `cancelled: target ${o.target} is incomplete`);
+    throw new CloneStationError(t.code ?? 'INCOMPLETE', (t.status as ExitStatusValue | undefined) ?? ExitStatus.io, t.reason ?? `target ${o.target} is incomplete`, { offset: t.offset, path: o.target });
+  }
+  const spec = planned.payload;
+  return {
+    bytes: spec.length,
+    seconds: result.copySeconds,
+    bytesPerSec: result.copySeconds > 0 ? spec.length / result.copySeconds : 0,
+    backend: result.backend,
+    backendNote: result.backendNote ?? '',
+    registeredBuffers: result.registeredBuffers ?? false,
+    sourceDirect: result.sourceDirect ?? false,
+    targetDirect: t.direct ?? false,
+    verified: t.verified,
+    ...(spec.verify ? { verifySeconds: result.verifySeconds } : {}),
+    hashes: result.hashes,
+  };
+}

@@ -2,13 +2,12 @@
 // and what the station, the worker and the dashboard give it. A kind is one module that
 // default-exports a JobKind; the station, the worker task, the dashboard adapter and the
 // job-file reader call these members and never a kind by name.
-import type { MessagePort } from 'node:worker_threads';
 import type { DriveInfo } from '../drive.js';
 import type { JobView } from '../../dashboard/source.js';
 import type { Backend } from '../native.js';
 import type { HashAlgorithm } from '../image/hash.js';
 import type { MapSnapshot } from '../rescue/snapshot.js';
-import type { TaskState } from '../contract.js';
+import type { EventSink, TaskState } from '../contract.js';
 
 /** A field of a job-file entry, declared with its type and help (the reader checks it). */
 export interface FieldDecl {
@@ -100,8 +99,8 @@ export interface JobResult {
 export interface JobIo {
   /** control and phase words (contract.ts) */
   control: Int32Array;
-  /** where events go (contract.ts WorkerEvent); none on a plain terminal run */
-  port?: MessagePort;
+  /** where events go (contract.ts WorkerEvent): the task's MessagePort, or a sink on this thread */
+  port?: EventSink;
   counters: Record<string, SharedArrayBuffer>;
 }
 

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { commands } from '../../src/commands/index.js';
-import { commandMarkdown, readmeBlocks, updateReadme } from '../../src/commands/readme.js';
+import { commandMarkdown, kindsMarkdown, readmeBlocks, updateReadme } from '../../src/commands/readme.js';
+import { kindNamed, kindNames } from '../../src/jobs/index.js';
 import { optionLabel } from '../../src/command.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -27,6 +28,16 @@ describe("README's CLI reference", () => {
       const md = commandMarkdown(c);
       for (const [name, o] of Object.entries(c.options)) expect(md).toContain(`\`${optionLabel(name, o).split(', ').pop()}\``);
     }
+  });
+  it("has the job kinds' fields, generated from their declarations, every field of every kind named", () => {
+    expect(readme).toContain(`<!-- generated: clonestation job kinds -->\n${kindsMarkdown()}\n<!-- end generated -->`);
+    for (const name of kindNames()) {
+      const k = kindNamed(name)!;
+      expect(kindsMarkdown()).toContain(`| **${name}** |`);
+      for (const [field, f] of Object.entries(k.fields)) if (!f.internal) expect(kindsMarkdown()).toContain(`\`${field}\``);
+    }
+    const clone = kindNamed('clone')!;
+    expect(kindsMarkdown([{ ...clone, fields: { ...clone.fields, colour: { type: 'string', help: 'new' } } }])).toContain('`colour`');
   });
   it('refuses a block for a command that does not exist', () => {
     expect(() => updateReadme('<!-- generated: clonestation help nope -->\n<!-- end generated -->\n')).toThrow(/no command/);
