@@ -18,7 +18,11 @@ export interface AdjustOptions {
 }
 
 export interface AdjustPlan {
-  /** sector writes to do after the copy, sorted by offset, none overlapping */
+  /**
+   * Sector writes to do after the copy, none overlapping, in the order to do them: at every
+   * step one copy of the table stays valid (GPT: the new backup first, then the primary, then
+   * the MBR; MBR: a container grown before the logical partition in it).
+   */
   writes: SectorWrite[];
   /** what was adjusted, one sentence each, for the report and the dashboard */
   notes: string[];
@@ -63,11 +67,11 @@ export function planAdjust(table: PartitionTable, opts: AdjustOptions): AdjustPl
   }
   const plan =
     table.scheme === 'gpt' ? planGpt(table, opts) : table.scheme === 'mbr' ? planMbr(table, opts) : planNone(table, opts);
-  plan.writes.sort((a, b) => a.offset - b.offset);
-  for (let i = 0; i < plan.writes.length; i++) {
-    const w = plan.writes[i];
+  const sorted = [...plan.writes].sort((a, b) => a.offset - b.offset);
+  for (let i = 0; i < sorted.length; i++) {
+    const w = sorted[i];
     if (w.offset % ss !== 0 || w.bytes.length % ss !== 0 || w.offset + w.bytes.length > opts.targetSize) throw new InternalError(`partition plan: write "${w.what}" at ${w.offset} is not whole sectors inside the target`);
-    const next = plan.writes[i + 1];
+    const next = sorted[i + 1];
     if (next && next.offset < w.offset + w.bytes.length) throw new InternalError(`partition plan: writes "${w.what}" and "${next.what}" overlap`);
   }
   return plan;
@@ -137,11 +141,12 @@ function planGpt(table: PartitionTable, opts: AdjustOptions): AdjustPlan {
   const entriesCrc = crc32(entries);
   const array = Buffer.alloc(aSec * ss);
   entries.copy(array);
+  // The new backup first: until the primary header is rewritten, the old primary stays valid.
   const writes: SectorWrite[] = [
-    { offset: ss, bytes: encodeHeader(h, ss, { myLba: 1, alternateLba: lastLba, entriesLba: primaryEntriesLba, lastUsableLba: lastUsable, entriesCrc }), what: 'primary GPT header' },
-    { offset: primaryEntriesLba * ss, bytes: array, what: 'primary GPT partition array' },
     { offset: (lastUsable + 1) * ss, bytes: array, what: 'backup GPT partition array' },
     { offset: lastLba * ss, bytes: encodeHeader(h, ss, { myLba: lastLba, alternateLba: 1, entriesLba: lastUsable + 1, lastUsableLba: lastUsable, entriesCrc }), what: 'backup GPT header' },
+    { offset: primaryEntriesLba * ss, bytes: array, what: 'primary GPT partition array' },
+    { offset: ss, bytes: encodeHeader(h, ss, { myLba: 1, alternateLba: lastLba, entriesLba: primaryEntriesLba, lastUsableLba: lastUsable, entriesCrc }), what: 'primary GPT header' },
   ];
   if (gpt.primary === null) notes.push('the damaged primary GPT was rebuilt from the backup');
   if (oldBackupLba !== lastLba) notes.push(`the backup GPT was moved from sector ${oldBackupLba} to the last sector ${lastLba} (last usable sector ${h.lastUsableLba} -> ${lastUsable})`);
@@ -239,7 +244,8 @@ function planMbr(table: PartitionTable, opts: AdjustOptions): AdjustPlan {
     sector0Changed = true;
     notes.push(`extended partition ${container.number} shrunk to end at the target's last sector ${lastLba}`);
   }
-  if (sector0Changed) writes.push({ offset: 0, bytes: sector0, what: 'MBR' });
+  // A container grown before the logical partition in it, so the table is never inconsistent.
+  if (sector0Changed) writes.unshift({ offset: 0, bytes: sector0, what: 'MBR' });
   const copyLength = opts.targetSize < table.diskSize ? (maxLast + 1) * ss : table.diskSize;
   return { writes, notes, copyLength, grown };
 }

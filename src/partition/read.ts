@@ -48,7 +48,12 @@ export async function readPartitionTable(source: Reader, opts: ReadOptions): Pro
     if (mbr === null) table.warnings.push('the GPT has no protective MBR in sector 0 (partitioning tools add one when they rewrite the table)');
     return table;
   }
-  if (mbr && mbr.kind === 'plain') await fillMbr(table, mbr, read);
+  if (mbr && mbr.kind === 'plain') {
+    await fillMbr(table, mbr, read);
+    if (diskSectors >= 2 && (await read(sectorSize, sectorSize)).toString('latin1', 0, 8) === 'EFI PART') {
+      table.warnings.push('a stale GPT header is also present at sector 1, but the MBR is not protective: the MBR is used, as sfdisk and the kernel do');
+    }
+  }
   return table;
 }
 
@@ -188,4 +193,25 @@ export function overlaps(parts: readonly Partition[]): Problem[] {
     if (!reach || p.lastLba > reach.lastLba) reach = p;
   }
   return out;
+}
+
+/**
+ * The sector size a GPT in an image (which has none of its own) was written for: 512 or 4096,
+ * whichever places a valid primary or backup header; null when neither does (an MBR or no table:
+ * the caller uses the source drive's sector size from the manifest, or 512).
+ */
+export async function probeGptSectorSize(source: Reader, diskSize: number): Promise<512 | 4096 | null> {
+  for (const ss of [512, 4096] as const) {
+    const sectors = Math.floor(diskSize / ss);
+    if (sectors < 3) continue;
+    const primary = await source(ss, ss);
+    if (primary.length === ss && decodeHeader(primary, 1, 'primary', ss, sectors).ok) return ss;
+  }
+  for (const ss of [512, 4096] as const) {
+    const sectors = Math.floor(diskSize / ss);
+    if (sectors < 3) continue;
+    const backup = await source((sectors - 1) * ss, ss);
+    if (backup.length === ss && decodeHeader(backup, sectors - 1, 'backup', ss, sectors).ok) return ss;
+  }
+  return null;
 }

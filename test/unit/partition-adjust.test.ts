@@ -28,7 +28,7 @@ describe('GPT on a larger target', () => {
     const size = 48 * MIB;
     const plan = planAdjust(before, { targetSize: size, targetSectorSize: ss });
     expect(plan.copyLength).toBe(image.length);
-    expect(plan.writes.map((w) => w.what)).toEqual(['protective MBR', 'primary GPT header', 'primary GPT partition array', 'stale backup GPT header (zeroed)', 'backup GPT partition array', 'backup GPT header']);
+    expect(plan.writes.map((w) => w.what)).toEqual(['backup GPT partition array', 'backup GPT header', 'primary GPT partition array', 'primary GPT header', 'protective MBR', 'stale backup GPT header (zeroed)']);
     const out = target(image, plan, size);
     const after = await read(out, ss);
     const n = size / ss;
@@ -206,6 +206,29 @@ describe('MBR', () => {
     })();
     expect((e as PartitionTableError).code).toBe('PARTITION_NOT_GROWABLE');
     expect((e as Error).message).toMatch(/partition 1 cannot grow: partition 2 lies after it/);
+  });
+});
+
+describe('the order of the writes', () => {
+  it.each([
+    ['GPT grow-last on a larger target', () => gptImage(512, 32 * MIB).image, 512, 48 * MIB],
+    ['GPT relocation to a smaller target', () => gptImage(4096, 64 * MIB).image, 4096, 63 * MIB],
+    ['DOS grow-last of a logical partition', () => mbrImage(512, 32 * MIB, false), 512, 48 * MIB],
+  ] as const)('%s: a table stays readable, with the old or the new partitions, after every prefix of the writes', async (_what, make, ss, size) => {
+    const image = make();
+    const before = await read(image, ss);
+    const plan = planAdjust(before, { targetSize: size, growLast: size > image.length });
+    const out = Buffer.alloc(size);
+    image.copy(out, 0, 0, plan.copyLength);
+    const final = await read(applyWrites(Buffer.from(out), plan.writes), ss);
+    for (let k = 0; k <= plan.writes.length; k++) {
+      const t = await read(applyWrites(Buffer.from(out), plan.writes.slice(0, k)), ss);
+      const blocking = t.problems.filter((p) => ['PARTITION_OVERLAP', 'LOGICAL_OUTSIDE_EXTENDED', 'PARTITION_BAD_RANGE'].includes(p.code));
+      expect(blocking, `after ${k} writes`).toEqual([]);
+      // data partitions are the old ones or the new ones (an extended container may grow first)
+      const ends = (x: typeof t): number[] => x.partitions.filter((p) => p.kind !== 'extended').map((p) => p.lastLba);
+      expect([ends(before), ends(final)], `after ${k} writes`).toContainEqual(ends(t));
+    }
   });
 });
 

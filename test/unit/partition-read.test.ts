@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { crc32 as zlibCrc } from 'node:zlib';
 import { PartitionTableError } from '../../src/errors.js';
 import { applyWrites, buildMbr } from '../../src/partition/build.js';
-import { bufferReader, crc32, readPartitionTable, type PartitionTable } from '../../src/partition/index.js';
+import { bufferReader, crc32, probeGptSectorSize, readPartitionTable, type PartitionTable } from '../../src/partition/index.js';
 import { ESP, gptImage, LINUX, MIB, mbrImage } from '../helpers/partition-images.js';
 
 const read = (image: Buffer, sectorSize = 512, diskSize = image.length): Promise<PartitionTable> => readPartitionTable(bufferReader(image), { sectorSize, diskSize });
@@ -264,5 +264,32 @@ describe('no table, and untrusted headers', () => {
     const t = await read(image);
     expect(t.partitions.filter((p) => p.typeGuid === LINUX).every((p) => p.typeName === 'Linux filesystem')).toBe(true);
     expect(t.partitions.find((p) => p.typeGuid === ESP)?.typeName).toBe('EFI system partition');
+  });
+});
+
+describe('probing the sector size of an image', () => {
+  it.each([512, 4096] as const)('finds %i from where the GPT header is', async (ss) => {
+    const { image } = gptImage(ss, 32 * MIB);
+    expect(await probeGptSectorSize(bufferReader(image), image.length)).toBe(ss);
+  });
+  it('finds it from the backup when the primary is damaged', async () => {
+    const { image } = gptImage(4096, 32 * MIB);
+    image[4096 + 60] ^= 1;
+    expect(await probeGptSectorSize(bufferReader(image), image.length)).toBe(4096);
+  });
+  it('is null for an MBR or no table', async () => {
+    expect(await probeGptSectorSize(bufferReader(mbrImage(512, 32 * MIB)), 32 * MIB)).toBeNull();
+    expect(await probeGptSectorSize(bufferReader(Buffer.alloc(MIB)), MIB)).toBeNull();
+  });
+});
+
+describe('a stale GPT behind a DOS table', () => {
+  it('the DOS table is used and the stale GPT named', async () => {
+    const { image } = gptImage(512, 32 * MIB);
+    const dos = mbrImage(512, 32 * MIB);
+    dos.copy(image, 0, 0, 512);
+    const t = await read(image);
+    expect(t.scheme).toBe('mbr');
+    expect(t.warnings.join()).toMatch(/stale GPT header/);
   });
 });
