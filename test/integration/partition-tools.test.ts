@@ -3,12 +3,14 @@
 // `sgdisk -p/-i` and `sfdisk --json` read them; after a relocation, a fit to a smaller target
 // or a grow-last, `sgdisk -v` and `sfdisk --verify` find no problem.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { sh, sha256, useLoopScratch, type Loop } from '../helpers/fixtures.js';
 import { applyTo, geometry, ourTable, run, sfdiskJson, sfdiskVerify, sgdiskTable, sgdiskVerify } from '../helpers/partition-tools.js';
 import { planAdjust, type PartitionTable } from '../../src/partition/index.js';
+import { buildGpt, type NewGptPartition } from '../../src/partition/build.js';
+import { ESP, LINUX, guid } from '../helpers/partition-images.js';
 import { RefusedError } from '../../src/errors.js';
 
 const MiB = 1 << 20;
@@ -88,6 +90,29 @@ describeRoot('partition tables against sgdisk and sfdisk', () => {
     expect(x.length).toBe(y.length);
     const out: number[] = [];
     for (let o = 0; o < x.length; o += ss) if (!x.subarray(o, o + ss).equals(y.subarray(o, o + ss))) out.push(o / ss);
+    return out;
+  }
+
+  /** Sector numbers at which two (possibly huge, sparse) files differ inside the byte ranges given. */
+  function differingSectorsIn(a: string, b: string, ss: number, ranges: [number, number][]): number[] {
+    const fa = openSync(a, 'r');
+    const fb = openSync(b, 'r');
+    const out: number[] = [];
+    try {
+      const x = Buffer.alloc(MiB);
+      const y = Buffer.alloc(MiB);
+      for (const [from, to] of ranges) {
+        for (let o = from; o < to; o += MiB) {
+          const n = Math.min(MiB, to - o);
+          readSync(fa, x, 0, n, o);
+          readSync(fb, y, 0, n, o);
+          for (let k = 0; k < n; k += ss) if (!x.subarray(k, k + ss).equals(y.subarray(k, k + ss))) out.push((o + k) / ss);
+        }
+      }
+    } finally {
+      closeSync(fa);
+      closeSync(fb);
+    }
     return out;
   }
 
@@ -269,6 +294,31 @@ describeRoot('partition tables against sgdisk and sfdisk', () => {
     expectSameAsSfdisk(await ourTable(dst.path), dst.path);
   });
 
+  it('a 3 TiB sparse target: the protective MBR is capped at 0xFFFFFFFF sectors as sgdisk -e does, and grow-last reaches the end', async () => {
+    const src = disk('file', 64 * MiB);
+    sgdiskGpt(src.path);
+    const table = await ourTable(src.path);
+    const size = 3 * 2 ** 40;
+    const dst = disk('file', size);
+    const twin = disk('file', size);
+    copy(src.path, dst.path, 64 * MiB);
+    copy(src.path, twin.path, 64 * MiB);
+    applyTo(dst.path, planAdjust(table, { targetSize: size }).writes);
+    expectCheckersClean(dst.path);
+    sh('sgdisk', ['-e', twin.path]);
+    expect(differingSectorsIn(dst.file, twin.file, 512, [[0, 64 * MiB], [size - MiB, size]])).toEqual([64 * 2048 - 1]);
+    const ours = await ourTable(dst.path);
+    expect(ours.mbr?.entries[0].sectors).toBe(0xffffffff);
+
+    const grown = disk('file', size);
+    copy(src.path, grown.path, 64 * MiB);
+    applyTo(grown.path, planAdjust(table, { targetSize: size, growLast: true }).writes);
+    expectCheckersClean(grown.path);
+    const sg = sgdiskTable(grown.path);
+    expect(sg.partitions[3].lastLba).toBe(sg.lastUsable);
+    expect(sg.lastUsable).toBe(size / 512 - 34);
+  });
+
   it('grow-last of a last primary DOS partition on a file', async () => {
     const src = disk('file', 32 * MiB);
     expect(run('sfdisk', ['-q', src.path], 'label: dos\nsize=8M, type=83\nsize=8M, type=7, bootable\n').status).toBe(0);
@@ -279,5 +329,51 @@ describeRoot('partition tables against sgdisk and sfdisk', () => {
     const sf = sfdiskJson(dst.path).partitions;
     expect(sf[1]).toMatchObject({ start: table.partitions[1].firstLba, size: 48 * 2048 - table.partitions[1].firstLba, type: '7', bootable: true });
     expect(sfdiskVerify(dst.path).clean).toBe(true);
+  });
+});
+
+describeRoot('partition tables we write, checked by sgdisk and sfdisk', () => {
+  const fx = useLoopScratch({ beforeAll, afterAll });
+  let seq = 0;
+  function disk(where: 'file' | 'loop4096', size: number): { path: string; file: string } {
+    const file = join(fx.dir(), `w${seq++}.img`);
+    sh('truncate', ['-s', String(size), file]);
+    return where === 'file' ? { path: file, file } : { path: fx.loop(file, 4096).dev, file };
+  }
+  const parts = (ss: number): NewGptPartition[] => {
+    const m = MiB / ss;
+    return [
+      { number: 1, firstLba: m, lastLba: 9 * m - 1, typeGuid: ESP, guid: guid(), name: 'EFI' },
+      { number: 3, firstLba: 9 * m, lastLba: 30 * m - 1, typeGuid: LINUX, guid: guid(), name: 'root ✓', attributes: (1n << 59n) | 4n },
+    ];
+  };
+
+  it.each(['file', 'loop4096'] as const)('a GPT from build.ts passes sgdisk -v and sfdisk --verify and reads the same in sgdisk (%s)', async (where) => {
+    const d = disk(where, 32 * MiB);
+    const { sectorSize } = geometry(d.path);
+    const p = parts(sectorSize);
+    applyTo(d.path, buildGpt({ sectorSize, diskSize: 32 * MiB, diskGuid: guid(), partitions: p }));
+    const sg = sgdiskVerify(d.path);
+    expect(sg.clean, sg.out).toBe(true);
+    const sf = sfdiskVerify(d.path);
+    expect(sf.clean, sf.out).toBe(true);
+    const t = sgdiskTable(d.path);
+    expect(t.partitions.map((x) => [x.number, x.firstLba, x.lastLba, x.guid, x.name, x.attributes])).toEqual(p.map((x) => [x.number, x.firstLba, x.lastLba, x.guid, x.name, (x.attributes ?? 0n).toString(16).toUpperCase().padStart(16, '0')]));
+  });
+
+  it('overlapping partitions and a partition past the usable sectors: sgdisk -v and we both flag them', async () => {
+    const d = disk('file', 32 * MiB);
+    const p = parts(512);
+    p[1].firstLba = 8 * 2048; // inside partition 1
+    applyTo(d.path, buildGpt({ sectorSize: 512, diskSize: 32 * MiB, diskGuid: guid(), partitions: p }));
+    expect(sgdiskVerify(d.path).out).toMatch(/overlap/i);
+    expect((await ourTable(d.path)).problems.map((x) => x.code)).toEqual(['PARTITION_OVERLAP']);
+
+    const e = disk('file', 32 * MiB);
+    const q = parts(512);
+    q[1].lastLba = 32 * 2048 - 20; // into the backup array
+    applyTo(e.path, buildGpt({ sectorSize: 512, diskSize: 32 * MiB, diskGuid: guid(), partitions: q }));
+    expect(sgdiskVerify(e.path).clean).toBe(false);
+    expect((await ourTable(e.path)).problems.map((x) => x.code)).toEqual(['PARTITION_OUTSIDE_USABLE']);
   });
 });
