@@ -15,6 +15,8 @@ export interface AdjustOptions {
   targetSectorSize?: number;
   /** grow the last partition to the end of the target (GPT: the last usable sector) */
   growLast?: boolean;
+  /** allow a target smaller than the source when every partition ends inside it (--fit) */
+  fit?: boolean;
 }
 
 export interface AdjustPlan {
@@ -52,7 +54,8 @@ function tooSmall(p: Partition, lastUsable: number, table: PartitionTable, targe
 
 /**
  * The writes and notes that make `table` (read from the source) right on a target of
- * `opts.targetSize` bytes, after the source's first `copyLength` bytes are copied to it.
+ * `opts.targetSize` bytes, after the source's first `copyLength` bytes are copied to it. A
+ * smaller target needs `fit` (and every partition inside it).
  * Throws RefusedError TARGET_TOO_SMALL naming the partition that does not fit, RefusedError
  * SECTOR_SIZE_MISMATCH, or PartitionTableError for a table that must not be rewritten.
  */
@@ -67,6 +70,10 @@ export function planAdjust(table: PartitionTable, opts: AdjustOptions): AdjustPl
   }
   const plan =
     table.scheme === 'gpt' ? planGpt(table, opts) : table.scheme === 'mbr' ? planMbr(table, opts) : planNone(table, opts);
+  // Every partition fits (else the planner named the one that does not): a smaller target still needs --fit.
+  if (opts.targetSize < table.diskSize && !opts.fit) {
+    throw new RefusedError('TARGET_TOO_SMALL', `the target (${opts.targetSize} bytes) is smaller than the source (${table.diskSize} bytes); every partition ends by byte ${plan.copyLength}, so --fit can copy them and write the table for the smaller size`, { targetSize: opts.targetSize, neededSize: table.diskSize, fitSize: plan.copyLength });
+  }
   const sorted = [...plan.writes].sort((a, b) => a.offset - b.offset);
   for (let i = 0; i < sorted.length; i++) {
     const w = sorted[i];

@@ -110,7 +110,8 @@ describe('GPT on a smaller target', () => {
     const { image } = gptImage(512, 64 * MIB);
     const before = await read(image);
     const size = 64 * MIB - MIB; // the last partition ends 2 MiB before the source's end
-    const plan = planAdjust(before, { targetSize: size });
+    expect(() => planAdjust(before, { targetSize: size })).toThrow(/smaller than the source.*--fit can copy them/);
+    const plan = planAdjust(before, { targetSize: size, fit: true });
     expect(plan.copyLength).toBe((before.partitions[2].lastLba + 1) * 512);
     const out = target(image, plan, size);
     const after = await read(out);
@@ -125,7 +126,7 @@ describe('GPT on a smaller target', () => {
     const before = await read(image);
     const e = (() => {
       try {
-        planAdjust(before, { targetSize: 48 * MIB });
+        planAdjust(before, { targetSize: 48 * MIB, fit: true });
       } catch (x) {
         return x;
       }
@@ -137,8 +138,8 @@ describe('GPT on a smaller target', () => {
     expect((e as Error).message).toMatch(/partition 4 \("last"\) ends at byte 65011712/);
     expect((e as RefusedError).details.neededSize).toBe(65011712 + 33 * 512);
     // exactly that size fits
-    expect(() => planAdjust(before, { targetSize: 65011712 + 33 * 512 })).not.toThrow();
-    expect(() => planAdjust(before, { targetSize: 65011712 + 33 * 512 - 512 })).toThrow(/TARGET_TOO_SMALL|too small/);
+    expect(() => planAdjust(before, { targetSize: 65011712 + 33 * 512, fit: true })).not.toThrow();
+    expect(() => planAdjust(before, { targetSize: 65011712 + 33 * 512 - 512, fit: true })).toThrow(/partition 4/);
   });
 
   it('refuses a target with another sector size', async () => {
@@ -178,7 +179,7 @@ describe('MBR', () => {
     const image = mbrImage(512, 64 * MIB);
     const before = await read(image);
     const size = 63 * MIB;
-    const plan = planAdjust(before, { targetSize: size });
+    const plan = planAdjust(before, { targetSize: size, fit: true });
     const after = await read(target(image, plan, size));
     expect(after.problems).toEqual([]);
     expect(after.partitions.find((p) => p.kind === 'extended')?.lastLba).toBe(size / 512 - 1);
@@ -188,7 +189,7 @@ describe('MBR', () => {
   it('refuses a smaller target that cuts a logical partition', async () => {
     const image = mbrImage(512, 64 * MIB);
     const t = await read(image);
-    expect(() => planAdjust(t, { targetSize: 40 * MIB })).toThrow(/partition 6 ends at byte/);
+    expect(() => planAdjust(t, { targetSize: 40 * MIB, fit: true })).toThrow(/partition 6 ends at byte/);
   });
 
   it('refuses to grow a partition something lies after', async () => {
@@ -217,7 +218,7 @@ describe('the order of the writes', () => {
   ] as const)('%s: a table stays readable, with the old or the new partitions, after every prefix of the writes', async (_what, make, ss, size) => {
     const image = make();
     const before = await read(image, ss);
-    const plan = planAdjust(before, { targetSize: size, growLast: size > image.length });
+    const plan = planAdjust(before, { targetSize: size, growLast: size > image.length, fit: true });
     const out = Buffer.alloc(size);
     image.copy(out, 0, 0, plan.copyLength);
     const final = await read(applyWrites(Buffer.from(out), plan.writes), ss);
@@ -236,7 +237,7 @@ describe('refusals', () => {
   it('no table: growing is refused, a smaller target is refused, a larger one is a plain copy', async () => {
     const t = await read(Buffer.alloc(MIB));
     expect(() => planAdjust(t, { targetSize: 2 * MIB, growLast: true })).toThrow(PartitionTableError);
-    expect(() => planAdjust(t, { targetSize: MIB / 2 })).toThrow(/no partition table/);
+    expect(() => planAdjust(t, { targetSize: MIB / 2, fit: true })).toThrow(/no partition table/);
     expect(planAdjust(t, { targetSize: 2 * MIB })).toEqual({ writes: [], notes: [], copyLength: MIB });
   });
 

@@ -21,7 +21,7 @@ async function survive(image: Buffer, ss: number, seed: number): Promise<'table'
     const t = await readPartitionTable(bufferReader(image), { sectorSize: ss, diskSize: image.length });
     for (const targetSize of [image.length, image.length + 8 * MIB, image.length - MIB]) {
       try {
-        planAdjust(t, { targetSize, growLast: targetSize > image.length });
+        planAdjust(t, { targetSize, growLast: targetSize > image.length, fit: true });
       } catch (e) {
         if (!(e instanceof CloneStationError) || e.code === 'INTERNAL') throw new Error(`seed ${seed}: planAdjust threw ${String(e)}`);
       }
