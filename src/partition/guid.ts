@@ -11,13 +11,13 @@ const HEX = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-
 
 /** The 16 bytes at `offset` as an upper-case GUID string (first three fields little endian). */
 export function readGuid(buf: Buffer, offset: number): string {
-  const b = buf.subarray(offset, offset + 16);
-  const hex = (from: number, to: number, reverse: boolean): string => {
-    const part = Array.from(b.subarray(from, to));
-    if (reverse) part.reverse();
-    return part.map((x) => x.toString(16).padStart(2, '0')).join('');
+  const h = buf.toString('hex', offset, offset + 16).toUpperCase();
+  const swap = (from: number, to: number): string => {
+    let out = '';
+    for (let i = to - 2; i >= from; i -= 2) out += h.slice(i, i + 2);
+    return out;
   };
-  return `${hex(0, 4, true)}-${hex(4, 6, true)}-${hex(6, 8, true)}-${hex(8, 10, false)}-${hex(10, 16, false)}`.toUpperCase();
+  return `${swap(0, 8)}-${swap(8, 12)}-${swap(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 /** Writes a GUID string as GPT stores it. */
