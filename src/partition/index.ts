@@ -4,5 +4,6 @@ export type { Ebr, Gpt, GptHeader, Mbr, MbrEntry, MbrKind, Partition, PartitionK
 export { probeGptSectorSize, readPartitionTable, SECTOR_SIZES, type ReadOptions } from './read.js';
 export { planAdjust, type AdjustOptions, type AdjustPlan } from './adjust.js';
 export { bufferReader, fdReader, overlayReader } from './io.js';
+export { readTableOf, type TableSource } from './open.js';
 export { crc32, gptTypeName, mbrTypeName } from './guid.js';
 export { applyWrites, buildGpt, buildMbr, type NewGpt, type NewGptPartition, type NewLogical, type NewMbrPartition } from './build.js';

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { sh, sha256, useLoopScratch, type Loop } from '../helpers/fixtures.js';
 import { applyTo, geometry, ourTable, run, sfdiskJson, sfdiskVerify, sgdiskTable, sgdiskVerify } from '../helpers/partition-tools.js';
-import { planAdjust, type PartitionTable } from '../../src/partition/index.js';
+import { planAdjust, readTableOf, type PartitionTable } from '../../src/partition/index.js';
+import { inspectDrive } from '../../src/drive.js';
 import { buildGpt, type NewGptPartition } from '../../src/partition/build.js';
 import { ESP, LINUX, guid } from '../helpers/partition-images.js';
 import { RefusedError } from '../../src/errors.js';
@@ -375,5 +376,37 @@ describeRoot('partition tables we write, checked by sgdisk and sfdisk', () => {
     applyTo(e.path, buildGpt({ sectorSize: 512, diskSize: 32 * MiB, diskGuid: guid(), partitions: q }));
     expect(sgdiskVerify(e.path).clean).toBe(false);
     expect((await ourTable(e.path)).problems.map((x) => x.code)).toEqual(['PARTITION_OUTSIDE_USABLE']);
+  });
+});
+
+describeRoot('readTableOf: a drive at its sector size, an image file at its GPT\'s', () => {
+  const fx = useLoopScratch({ beforeAll, afterAll });
+
+  it('reads a 4096-sector GPT through the loop device and from its backing file alone', async () => {
+    const file = join(fx.dir(), 'g4k.img');
+    sh('truncate', ['-s', String(64 * MiB), file]);
+    const loop = fx.loop(file, 4096);
+    sh('sgdisk', ['-n1:0:+8M', '-c1:one', '-n2:0:0', '-c2:two', loop.dev]);
+    const viaDrive = await readTableOf(inspectDrive(loop.dev, 'source'));
+    const viaFile = await readTableOf(inspectDrive(file, 'source'));
+    expect(viaDrive.sectorSize).toBe(4096);
+    expect(viaFile.sectorSize).toBe(4096);
+    expect(viaFile.partitions).toEqual(viaDrive.partitions);
+    expect(viaDrive.partitions.map((p) => [p.name, p.start])).toEqual([['one', MiB], ['two', 9 * MiB]]);
+  });
+
+  it('reads a 4096-sector DOS image file with the sector size the manifest recorded', async () => {
+    const file = join(fx.dir(), 'm4k.img');
+    sh('truncate', ['-s', String(64 * MiB), file]);
+    const loop = fx.loop(file, 4096);
+    expect(run('sfdisk', ['-q', loop.dev], 'label: dos\nsize=8M, type=83\ntype=83\n').status).toBe(0);
+    const viaDrive = await readTableOf(inspectDrive(loop.dev, 'source'));
+    const viaFile = await readTableOf(inspectDrive(file, 'source'), 4096);
+    expect(viaFile.partitions).toEqual(viaDrive.partitions);
+    expect(viaDrive.partitions[0].start).toBe(MiB);
+  });
+
+  it('a path that does not exist is the usual NOT_FOUND', async () => {
+    await expect(readTableOf({ path: join(fx.dir(), 'nope'), kind: 'file', size: 0, logicalSectorSize: 512 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });
