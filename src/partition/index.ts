@@ -5,5 +5,6 @@ export { probeGptSectorSize, readPartitionTable, SECTOR_SIZES, type ReadOptions 
 export { planAdjust, type AdjustOptions, type AdjustPlan } from './adjust.js';
 export { bufferReader, fdReader, overlayReader } from './io.js';
 export { readTableOf, type TableSource } from './open.js';
+export { summarizeTable, type TableSummary } from './summary.js';
 export { crc32, gptTypeName, mbrTypeName } from './guid.js';
 export { applyWrites, buildGpt, buildMbr, type NewGpt, type NewGptPartition, type NewLogical, type NewMbrPartition } from './build.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { crc32 as zlibCrc } from 'node:zlib';
 import { PartitionTableError } from '../../src/errors.js';
 import { applyWrites, buildMbr } from '../../src/partition/build.js';
-import { bufferReader, crc32, probeGptSectorSize, readPartitionTable, type PartitionTable } from '../../src/partition/index.js';
+import { bufferReader, crc32, probeGptSectorSize, readPartitionTable, summarizeTable, type PartitionTable } from '../../src/partition/index.js';
 import { ESP, gptImage, LINUX, MIB, mbrImage } from '../helpers/partition-images.js';
 
 const read = (image: Buffer, sectorSize = 512, diskSize = image.length): Promise<PartitionTable> => readPartitionTable(bufferReader(image), { sectorSize, diskSize });
@@ -291,5 +291,26 @@ describe('a stale GPT behind a DOS table', () => {
     const t = await read(image);
     expect(t.scheme).toBe('mbr');
     expect(t.warnings.join()).toMatch(/stale GPT header/);
+  });
+});
+
+describe('summary for manifests and --json', () => {
+  it('survives JSON exactly and holds no raw sectors', async () => {
+    const { image, diskGuid } = gptImage(512, 32 * MIB, { hybrid: [2] });
+    image[512 + 60] ^= 0xff;
+    const s = summarizeTable(await read(image));
+    const json = JSON.stringify(s);
+    expect(JSON.parse(json)).toEqual(s);
+    expect(json).not.toContain('"Buffer"');
+    expect(json.length).toBeLessThan(4000);
+    expect(s).toMatchObject({ scheme: 'gpt', mbr: 'hybrid', diskGuid, readFromBackup: true, sectorSize: 512 });
+    expect(s.partitions).toHaveLength(3);
+    expect(s.problems.map((p) => p.code)).toEqual(['PRIMARY_GPT_CORRUPT']);
+  });
+  it('an MBR summary has its signature and no GPT fields', async () => {
+    const s = summarizeTable(await read(mbrImage(512, 32 * MIB)));
+    expect(s).toMatchObject({ scheme: 'mbr', mbr: 'plain', diskSignature: '1234abcd' });
+    expect(s.diskGuid).toBeUndefined();
+    expect(s.readFromBackup).toBeUndefined();
   });
 });
