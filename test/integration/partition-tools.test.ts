@@ -233,6 +233,20 @@ describeRoot('partition tables against sgdisk and sfdisk', () => {
     for (const p of table.partitions) expect(sha256(dst.file, p.start, p.size), `partition ${p.number}`).toBe(sha256(src.file, p.start, p.size));
   });
 
+  it('a GPT cut short by a plain copy to a smaller disk: flagged by the checkers and by us, repaired in place', async () => {
+    const src = disk('file', 64 * MiB);
+    sgdiskGpt(src.path);
+    const dst = disk('loop512', 63 * MiB);
+    copy(src.path, dst.path, 63 * MiB);
+    expect(sgdiskVerify(dst.path).clean).toBe(false);
+    expect(sfdiskVerify(dst.path).clean).toBe(false);
+    const cut = await ourTable(dst.path);
+    expect(cut.problems.map((p) => p.code)).toContain('BACKUP_GPT_CORRUPT');
+    applyTo(dst.path, planAdjust(cut, { targetSize: 63 * MiB }).writes);
+    expectCheckersClean(dst.path);
+    expect((await ourTable(dst.path)).partitions).toEqual((await ourTable(src.path)).partitions);
+  });
+
   it('a target too small for a partition is refused naming it, and nothing is written', async () => {
     const src = disk('file', 64 * MiB);
     sgdiskGpt(src.path);

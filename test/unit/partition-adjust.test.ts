@@ -97,6 +97,19 @@ describe('GPT on a larger target', () => {
     expect(after.gpt?.usedFrom).toBe('primary');
   });
 
+  it('repairs a GPT cut short (a plain copy to a smaller disk): the missing backup is written at the end', async () => {
+    const { image } = gptImage(512, 64 * MIB);
+    const cut = Buffer.from(image.subarray(0, 63 * MIB)); // partition 4 ends 1 MiB before
+    const before = await read(cut);
+    expect(before.problems.map((p) => p.code).sort()).toEqual(['BACKUP_GPT_CORRUPT', 'BACKUP_GPT_NOT_AT_END', 'GPT_LARGER_THAN_DISK']);
+    const plan = planAdjust(before, { targetSize: cut.length });
+    expect(plan.notes.join()).toMatch(/moved from sector 131071 to the last sector 129023/);
+    expect(plan.writes.map((w) => w.what)).not.toContain('stale backup GPT header (zeroed)');
+    const after = await read(target(cut, plan, cut.length));
+    expect(after.problems).toEqual([]);
+    expect(after.partitions).toEqual(before.partitions);
+  });
+
   it('an equal target with the backup at the end needs no writes', async () => {
     const { image } = gptImage(512, 32 * MIB);
     const plan = planAdjust(await read(image), { targetSize: image.length });
