@@ -334,6 +334,25 @@ describeRoot('partition tables against sgdisk and sfdisk', () => {
     expect(sg.lastUsable).toBe(size / 512 - 34);
   });
 
+  it.each(['file', 'loop4096'] as const)('a smaller DOS target (%s): the extended partition shrinks to the end, sfdisk --verify is clean', async (where) => {
+    const src = disk(where, 64 * MiB);
+    sfdiskMbr(src.path, false);
+    const table = await ourTable(src.path);
+    const size = 50 * MiB;
+    const dst = disk(where, size);
+    const plan = planAdjust(table, { targetSize: size, targetSectorSize: geometry(dst.path).sectorSize, fit: true });
+    copy(src.path, dst.path, plan.copyLength);
+    applyTo(dst.path, plan.writes);
+    const v = run('sfdisk', ['--verify', dst.path]);
+    expect(v.status, v.out).toBe(0);
+    expect(v.out).toMatch(/No errors detected/);
+    const sf = sfdiskJson(dst.path);
+    const ext = sf.partitions.find((p) => p.type === '5');
+    expect((ext?.start ?? 0) + (ext?.size ?? 0)).toBe(size / table.sectorSize);
+    expectSameAsSfdisk(await ourTable(dst.path), dst.path);
+    for (const p of table.partitions.filter((x) => x.kind !== 'extended')) expect(sha256(dst.file, p.start, p.size), `partition ${p.number}`).toBe(sha256(src.file, p.start, p.size));
+  });
+
   it('grow-last of a last primary DOS partition on a file', async () => {
     const src = disk('file', 32 * MiB);
     expect(run('sfdisk', ['-q', src.path], 'label: dos\nsize=8M, type=83\nsize=8M, type=7, bootable\n').status).toBe(0);
