@@ -136,3 +136,26 @@ export class ImageError extends CloneStationError {
     super(code, ImageErrorStatus[code], message, details);
   }
 }
+
+/**
+ * Codes of PartitionTableError (src/partition/), all bad input (exit 2): the table on a
+ * drive or in an image cannot be read as one table, or cannot be changed as asked. A target
+ * too small for the partitions is a RefusedError (TARGET_TOO_SMALL, exit 4) like any other.
+ */
+export const PartitionErrorStatus = {
+  /** both GPT headers (or an EBR chain, or a protective MBR's GPT) are damaged or out of bounds */
+  PARTITION_TABLE_CORRUPT: ExitStatus.usage,
+  /** --grow-last asked for a drive or image with no partition table */
+  NO_PARTITION_TABLE: ExitStatus.usage,
+  /** the last partition cannot grow: another partition or an extended partition record lies after it */
+  PARTITION_NOT_GROWABLE: ExitStatus.usage,
+} as const;
+export type PartitionErrorCode = keyof typeof PartitionErrorStatus;
+
+/** A partition table that cannot be read, or cannot be adjusted as asked. */
+export class PartitionTableError extends CloneStationError {
+  declare readonly code: PartitionErrorCode;
+  constructor(code: PartitionErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(code, PartitionErrorStatus[code], message, details);
+  }
+}
