@@ -82,7 +82,7 @@ const CHUNK_ENTRIES = 1 << 22;
 
 export async function fatUsedMap(reader: Reader, size: number, boot: Buffer, opts: MapOptions = {}, shape: ReadShape = defaultShape): Promise<UsedMap> {
   const g = parseBootSector(boot, size, opts.where);
-  const name = fsName(g.type.toUpperCase().replace('FAT', 'FAT'), opts.where);
+  const name = fsName(g.type.toUpperCase(), opts.where);
   const fsType: FsType = g.type;
   if (g.type !== 'fat12' && boot[g.stateOffset]! & 0x01) {
     throw new FsDirtyError(`${name} is marked dirty (mounted, or not cleanly unmounted)`, 'unmount it and run fsck.fat -a', { fsType });

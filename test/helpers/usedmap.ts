@@ -40,8 +40,8 @@ export function freeUnits(map: UsedMap, unit: number, origin = 0, units = Math.f
   let next = 0;
   const end = origin + units * unit;
   for (let i = 0; i < map.flat.length; i += 2) {
-    const off = map.flat[i]!;
-    const stop = off + map.flat[i + 1]!;
+    const off = Math.max(origin, map.flat[i]!);
+    const stop = map.flat[i]! + map.flat[i + 1]!;
     if (stop <= origin) continue;
     if (off >= end) break;
     if ((off - origin) % unit !== 0 || (stop < end && (stop - origin) % unit !== 0)) throw new Error(`extent ${off}+${stop - off} is not on ${unit}-byte units`);
