@@ -23,6 +23,7 @@ interface NtfsGeometry {
   totalSectors: number;
   clusters: number;
   mftLcn: number;
+  mirrorLcn: number;
   recordSize: number;
   serial: string;
 }
@@ -180,11 +181,13 @@ function parseBootSector(b: Buffer, size: number, where: string | undefined): Nt
   }
   const mftLcn = safe(b.readBigUInt64LE(0x30));
   if (mftLcn >= clusters) throw bad(`MFT at cluster ${mftLcn} of ${clusters}`);
+  const mirrorLcn = safe(b.readBigUInt64LE(0x38));
+  if (mirrorLcn >= clusters) throw bad(`MFT mirror at cluster ${mirrorLcn} of ${clusters}`);
   const cpr = b.readInt8(0x40);
   const recordSize = cpr > 0 ? cpr * clusterBytes : 2 ** -cpr;
   if (recordSize < 512 || recordSize > 65536 || (recordSize & (recordSize - 1)) !== 0) throw bad(`MFT records of ${recordSize} bytes`);
   const serial = b.readBigUInt64LE(0x48).toString(16).toUpperCase().padStart(16, '0');
-  return { bps, clusterBytes, totalSectors, clusters, mftLcn, recordSize, serial };
+  return { bps, clusterBytes, totalSectors, clusters, mftLcn, mirrorLcn, recordSize, serial };
 }
 
 /** Bitmap bytes read at a time: bounded memory whatever the size. */
@@ -200,6 +203,14 @@ export async function ntfsUsedMap(reader: Reader, size: number, boot: Buffer, op
   const mft = fs.runs(mftData, 0);
 
   const volume = await fs.record(mft.runs, 3);
+  // $MFTMirr keeps records 0-3 twice; ntfs-3g refuses a volume where they differ, and so do we.
+  const mirrorRuns = [{ vcn: 0, length: Math.ceil((4 * g.recordSize) / g.clusterBytes), lcn: g.mirrorLcn }];
+  for (const n of [0, 3]) {
+    const own = n === 0 ? first : volume;
+    const copy = await fs.record(mirrorRuns, n);
+    const used = Math.min(own.readUInt32LE(0x18), own.length);
+    if (!own.subarray(0, used).equals(copy.subarray(0, used))) throw fs.corrupt(`$MFTMirr does not match $MFT (record ${n})`);
+  }
   const info = fs.attribute(volume, ATTR_VOLUME_INFORMATION, 3);
   if (!info) throw fs.corrupt('$Volume has no volume information');
   const infoValue = fs.resident(info, 3);
