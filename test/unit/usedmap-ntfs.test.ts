@@ -134,7 +134,7 @@ describe('NTFS refusals', () => {
     // Record 3 ($Volume) changed in the MFT only: ntfs-3g refuses the volume, so do we.
     const split = mkntfs('split.img', 64);
     const r3 = recordOffset(split, 3);
-    patch(split, r3 + 0x100, readAt(split, r3 + 0x100, 1).map((b) => b ^ 0xff));
+    patch(split, r3 + 0x100, [readAt(split, r3 + 0x100, 1)[0]! ^ 0xff]);
     expect(spawnSync('ntfsinfo', ['-f', '-m', split]).status).not.toBe(0);
     expect((await mapError(split)).message).toMatch(/MFTMirr/);
 
