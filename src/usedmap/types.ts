@@ -1,5 +1,4 @@
 // The shapes of used-block maps: the reader they read through, the map they return, and their errors.
-import { RefusedError } from '../errors.js';
 
 /**
  * Reads `length` bytes at `offset` of one partition or drive. It returns exactly `length`
@@ -38,25 +37,7 @@ export interface MapOptions {
   where?: string;
 }
 
-/**
- * The file system needs a check before its used blocks can be trusted (not cleanly
- * unmounted, errors recorded, a journal to replay): refused, nothing written.
- */
-export class FsDirtyError extends RefusedError {
-  constructor(what: string, fix: string, details: Record<string, unknown> = {}) {
-    super('FS_DIRTY', `${what}: ${fix}, or copy it whole (without --used-only)`, details);
-  }
-}
-
-/**
- * The file system's structures contradict themselves or the size of what holds them (a
- * corrupt superblock, counts that disagree with the bitmaps): refused, nothing written.
- */
-export class FsInconsistentError extends RefusedError {
-  constructor(what: string, fix: string, details: Record<string, unknown> = {}) {
-    super('FS_INCONSISTENT', `${what}: ${fix}, or copy it whole (without --used-only)`, details);
-  }
-}
+export { FsDirtyError, FsInconsistentError } from '../errors.js';
 
 /** "the ext4 file system on /dev/sdb2" or "the ext4 file system". */
 export function fsName(type: string, where: string | undefined): string {
