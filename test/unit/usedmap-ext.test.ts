@@ -219,6 +219,10 @@ describeRoot('ext used maps on a block device written by the kernel', () => {
     mnt = join(s.dir, 'mnt');
     execFileSync('mkdir', ['-p', mnt]);
     execFileSync('mount', [dev, mnt]);
+    // While mounted, the kernel keeps needs_recovery set on disk: refused.
+    const whileMounted = await mapError(dev);
+    expect(whileMounted.code).toBe('FS_DIRTY');
+    expect(whileMounted.message).toMatch(/journal to replay \(it is mounted/);
     for (const [i, mib] of [3, 17, 40].entries()) execFileSync('dd', ['if=/dev/urandom', `of=${join(mnt, `f${i}`)}`, 'bs=1M', `count=${mib}`, 'status=none']);
     execFileSync('umount', [mnt]);
     mnt = '';
