@@ -48,6 +48,13 @@ describe('ext used maps match dumpe2fs', () => {
     ['ext4 meta_bg', 512, ['-t', 'ext4', '-b', '1024', '-O', 'meta_bg,^resize_inode']],
     ['ext4 sparse_super2', 512, ['-t', 'ext4', '-b', '4096', '-O', 'sparse_super2']],
     ['ext4 bigalloc', 512, ['-t', 'ext4', '-b', '4096', '-O', 'bigalloc', '-C', '16384']],
+    ['ext4 bigalloc 1024 ^flex_bg (block 0 outside the clusters)', 512, ['-t', 'ext4', '-b', '1024', '-O', 'bigalloc,^flex_bg', '-C', '8192']],
+    ['ext4 65536-byte blocks', 600, ['-t', 'ext4', '-b', '65536']],
+    ['ext4 2048-byte blocks', 256, ['-t', 'ext4', '-b', '2048']],
+    ['ext4 meta_bg ^flex_bg 4096', 512, ['-t', 'ext4', '-b', '4096', '-O', 'meta_bg,^resize_inode,^flex_bg']],
+    ['ext4 uninit_bg ^flex_bg (crc16, bitmaps in their own groups)', 512, ['-t', 'ext4', '-b', '4096', '-O', '^metadata_csum,uninit_bg,^flex_bg']],
+    ['ext4 sparse_super2 with one backup, 1024', 512, ['-t', 'ext4', '-b', '1024', '-O', 'sparse_super2', '-E', 'num_backup_sb=1']],
+    ['ext4 without a journal', 256, ['-t', 'ext4', '-O', '^has_journal']],
     ['ext3', 256, ['-t', 'ext3']],
     ['ext2 ^sparse_super', 128, ['-t', 'ext2', '-b', '1024', '-O', '^sparse_super,^resize_inode']],
   ];
@@ -86,6 +93,12 @@ describe('ext used maps match dumpe2fs', () => {
     }
     // ...and the on-disk bitmaps of those groups are all zeros: the rebuild is what found them.
     await expectMatchesDumpe2fs(img);
+  });
+
+  it('an external journal device maps whole (no block bitmaps of its own)', async () => {
+    const img = mkfs('journal-dev.img', 64, ['-O', 'journal_dev', '-b', '4096']);
+    const map = await mapFile(img);
+    expect([map.fsType, map.usedBytes, map.note]).toEqual(['unknown', 64 << 20, expect.stringMatching(/journal device/)]);
   });
 
   it('a partition larger than its file system: the rest counts as used', async () => {
