@@ -1,21 +1,31 @@
 // Bitmaps to runs, bit counts, and a growing list of sorted, coalesced extents in flat form.
 import { InternalError } from '../errors.js';
 
-const POP = new Uint8Array(256);
-for (let i = 1; i < 256; i++) POP[i] = (i & 1) + POP[i >> 1]!;
+/** A 32-bit view of `bits` when it is 4-byte aligned (whole words are then skipped at once). */
+function words(bits: Uint8Array): Uint32Array | null {
+  return bits.byteOffset % 4 === 0 ? new Uint32Array(bits.buffer, bits.byteOffset, bits.byteLength >> 2) : null;
+}
+
+function popcount32(v: number): number {
+  v = v - ((v >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
 
 /** The number of set bits among bits [start, start + count) of `bits` (little-endian bit order). */
 export function countSet(bits: Uint8Array, start: number, count: number): number {
   let n = 0;
   let i = start;
   const end = start + count;
-  while (i < end && (i & 7) !== 0) {
+  const w = words(bits);
+  while (i < end && (i & 31) !== 0) {
     n += (bits[i >> 3]! >> (i & 7)) & 1;
     i++;
   }
-  while (i + 8 <= end) {
-    n += POP[bits[i >> 3]!]!;
-    i += 8;
+  if (w) {
+    for (; i + 32 <= end; i += 32) n += popcount32(w[i >> 5]!);
+  } else {
+    for (; i + 8 <= end; i += 8) n += popcount32(bits[i >> 3]!);
   }
   while (i < end) {
     n += (bits[i >> 3]! >> (i & 7)) & 1;
@@ -26,20 +36,25 @@ export function countSet(bits: Uint8Array, start: number, count: number): number
 
 /**
  * Calls `run(first, count)` for each run of set bits among bits [start, start + count),
- * in order, with bit numbers relative to `start`. Whole 0x00 and 0xFF bytes are skipped.
+ * in order, with bit numbers relative to `start`. Whole zero and all-ones words (or bytes)
+ * inside and outside a run are skipped at once.
  */
 export function setRuns(bits: Uint8Array, start: number, count: number, run: (first: number, count: number) => void): void {
   const end = start + count;
+  const w = words(bits);
   let i = start;
   let runStart = -1;
   while (i < end) {
-    if ((i & 7) === 0 && i + 8 <= end) {
-      const b = bits[i >> 3]!;
-      if (b === 0 && runStart < 0) {
-        i += 8;
+    if (w && (i & 31) === 0 && i + 32 <= end) {
+      const v = w[i >> 5]!;
+      if ((v === 0 && runStart < 0) || (v === 0xffffffff && runStart >= 0)) {
+        i += 32;
         continue;
       }
-      if (b === 0xff && runStart >= 0) {
+    }
+    if ((i & 7) === 0 && i + 8 <= end) {
+      const b = bits[i >> 3]!;
+      if ((b === 0 && runStart < 0) || (b === 0xff && runStart >= 0)) {
         i += 8;
         continue;
       }
@@ -55,9 +70,23 @@ export function setRuns(bits: Uint8Array, start: number, count: number, run: (fi
   if (runStart >= 0) run(runStart - start, end - runStart);
 }
 
-/** Sets bits [first, first + count) of `bits`. */
+/** Sets bits [first, first + count) of `bits`, whole bytes at once. */
 export function setBits(bits: Uint8Array, first: number, count: number): void {
-  for (let i = first; i < first + count; i++) bits[i >> 3]! |= 1 << (i & 7);
+  let i = first;
+  const end = first + count;
+  while (i < end && (i & 7) !== 0) {
+    bits[i >> 3]! |= 1 << (i & 7);
+    i++;
+  }
+  if (i + 8 <= end) {
+    const bytesEnd = end >> 3;
+    bits.fill(0xff, i >> 3, bytesEnd);
+    i = bytesEnd << 3;
+  }
+  while (i < end) {
+    bits[i >> 3]! |= 1 << (i & 7);
+    i++;
+  }
 }
 
 /**

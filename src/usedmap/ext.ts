@@ -1,6 +1,6 @@
 // The blocks an ext2/3/4 file system uses: its group descriptors and block bitmaps, with
 // BLOCK_UNINIT groups rebuilt as libext2fs does, checked against the free counts.
-import { ExtentBuilder, countSet, setBits, setRuns } from './bits.js';
+import { ExtentBuilder, setBits, setRuns } from './bits.js';
 import { crc16, crc32cLe, le32 } from './checksum.js';
 import { readPieces, type Piece, type ReadShape, defaultShape } from './read.js';
 import { FsDirtyError, FsInconsistentError, fsName, wholeMap, type FsType, type MapOptions, type Reader, type UsedMap } from './types.js';
@@ -361,15 +361,18 @@ export async function extUsedMap(reader: Reader, size: number, sb: Buffer, opts:
         const u1 = Math.ceil((m[k]! + m[k + 1]! - firstBlock) / g.ratio);
         setBits(bits, base + u0, Math.min(u1, units) - u0);
       }
-      const free = units - countSet(bits, base, units);
+      // One pass: the runs become extents and their lengths the group's used count.
+      let usedUnits = 0;
+      setRuns(bits, base, units, (u, n) => {
+        usedUnits += n;
+        const off = firstBlock * bs + u * unitBytes;
+        out.add(off, Math.min(n * unitBytes, fsSize - off));
+      });
+      const free = units - usedUnits;
       if (free !== descs[grp]!.free) {
         throw new FsInconsistentError(`${name} is inconsistent: group ${grp} says ${descs[grp]!.free} free blocks, its bitmap ${free}`, 'repair it with e2fsck -f', { group: grp, descriptor: descs[grp]!.free, bitmap: free });
       }
       totalFree += free;
-      setRuns(bits, base, units, (u, n) => {
-        const off = firstBlock * bs + u * unitBytes;
-        out.add(off, Math.min(n * unitBytes, fsSize - off));
-      });
     }
   }
   if (totalFree * g.ratio !== g.freeBlocks) {
