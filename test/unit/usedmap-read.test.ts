@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countSet, ExtentBuilder, setRuns } from '../../src/usedmap/bits.js';
+import { countSet, ExtentBuilder, setBits, setRuns } from '../../src/usedmap/bits.js';
 import { fileReader, usedMap, type Reader } from '../../src/usedmap/index.js';
 import { defaultShape, planReads, readPieces } from '../../src/usedmap/read.js';
 import { scratch } from '../helpers/fixtures.js';
@@ -27,6 +27,30 @@ describe('bits', () => {
       expect(fromRuns).toEqual(naive);
       expect(countSet(bits, start, count)).toBe(naive.length);
     }
+  });
+
+  it('whole zero and all-ones words, and bitmaps not 4-byte aligned, give the same runs', () => {
+    const backing = new Uint8Array(1 + 96);
+    const bits = backing.subarray(1);
+    bits.fill(0xff, 8, 24);
+    bits.fill(0x0f, 40, 41);
+    bits.fill(0xff, 60, 96);
+    const aligned = new Uint8Array(bits);
+    for (const b of [bits, aligned]) {
+      const runs: [number, number][] = [];
+      setRuns(b, 0, 96 * 8, (f, n) => runs.push([f, n]));
+      expect(runs).toEqual([
+        [64, 128],
+        [320, 4],
+        [480, 288],
+      ]);
+      expect(countSet(b, 0, 96 * 8)).toBe(128 + 4 + 288);
+      expect(countSet(b, 65, 300)).toBe(127 + 4);
+    }
+    const set = new Uint8Array(16);
+    setBits(set, 3, 100);
+    expect(countSet(set, 0, 128)).toBe(100);
+    expect([set[0], set[12], set[13]]).toEqual([0xf8, 0x7f, 0]);
   });
 
   it('the extent builder merges touching and overlapping extents and keeps the total', () => {
