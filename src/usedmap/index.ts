@@ -7,7 +7,7 @@ import { isNtfsBootSector, ntfsUsedMap } from './ntfs.js';
 import { OutsideError, defaultShape, readExact, subReader, type ReadShape } from './read.js';
 import { probeSwap, swapUsedMap } from './swap.js';
 import { CloneStationError } from '../errors.js';
-import { FsInconsistentError, fsName, wholeMap, type FsType, type MapOptions, type Reader, type UsedMap } from './types.js';
+import { FsInconsistentError, fsName, wholeMap, type MapOptions, type Reader, type UsedMap } from './types.js';
 
 export type { FsType, MapOptions, Reader, UsedMap } from './types.js';
 export { FsDirtyError, FsInconsistentError } from './types.js';

@@ -160,7 +160,7 @@ function readLe(b: Buffer, at: number, n: number, signed: boolean): bigint {
   return v;
 }
 
-/** A bigint from disk as a number; out-of-range values (corruption) become NaN-proof huge values that fail range checks. */
+/** A bigint from disk as a number; one out of the safe range (corruption) becomes MAX_SAFE_INTEGER, which every range check then refuses. */
 function safe(v: bigint, signed = false): number {
   if (v > BigInt(Number.MAX_SAFE_INTEGER) || (!signed && v < 0n) || v < -BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
   return Number(v);
