@@ -159,3 +159,25 @@ export class PartitionTableError extends CloneStationError {
     super(code, PartitionErrorStatus[code], message, details);
   }
 }
+
+// Used-block maps (src/usedmap/): a file system whose used blocks cannot be trusted.
+
+/**
+ * The file system needs a check before its used blocks can be trusted (not cleanly
+ * unmounted, errors recorded, a journal to replay): refused, nothing written.
+ */
+export class FsDirtyError extends RefusedError {
+  constructor(what: string, fix: string, details: Record<string, unknown> = {}) {
+    super('FS_DIRTY', `${what}: ${fix}, or copy it whole (without --used-only)`, details);
+  }
+}
+
+/**
+ * The file system's structures contradict themselves or the size of what holds them (a
+ * corrupt superblock, counts that disagree with the bitmaps): refused, nothing written.
+ */
+export class FsInconsistentError extends RefusedError {
+  constructor(what: string, fix: string, details: Record<string, unknown> = {}) {
+    super('FS_INCONSISTENT', `${what}: ${fix}, or copy it whole (without --used-only)`, details);
+  }
+}
