@@ -15,7 +15,8 @@ import { MultiHash } from '../image/hash.js';
 import { Claims } from '../claim.js';
 import { trace } from '../trace.js';
 import { formatBytes, formatRate } from '../units.js';
-import type { DriveView, JobView } from '../../dashboard/source.js';
+import type { JobView } from '../../dashboard/source.js';
+import { driveView } from './view-parts.js';
 import {
   Phase,
   allocateCounters,
@@ -55,10 +56,6 @@ async function runJob(job: EngineJob, control: Int32Array, maxRate: number | und
   } finally {
     paused.ms += stop();
   }
-}
-
-export function driveView(role: DriveView['role'], path: string, d: { model?: string; serial?: string } | undefined, note?: string): DriveView {
-  return { role, path, model: d?.model || undefined, serial: d?.serial || undefined, ...(note ? { note } : {}) };
 }
 
 /** A clone job's dashboard row, from its counters and its control and phase words. */

@@ -32,12 +32,17 @@ registerKind(backupKind);
 registerKind(restoreKind);
 registerKind(verifyKind);
 
+/** The kind of a job that names none: job files from before kinds had clones, and rescues (with a map). */
+export function defaultKind(input: { [field: string]: unknown }): string {
+  return input.map !== undefined ? 'rescue' : 'clone';
+}
+
 /**
  * The kind of a job as asked, and its entry without unset fields. Without `kind`, a job with
  * a map is a rescue and any other a clone (job files and --pair from before kinds).
  */
 export function entryKind(input: { kind?: string; [field: string]: unknown }): { kind: JobKind; entry: JobEntry } {
-  const name = input.kind ?? (input.map !== undefined ? 'rescue' : 'clone');
+  const name = input.kind ?? defaultKind(input);
   const kind = kindNamed(name);
   if (!kind) throw new UsageError(`no job kind is named ${JSON.stringify(name).slice(0, 80)} (known: ${kindNames().join(', ')})`, 'USAGE');
   const entry: JobEntry = { kind: name };

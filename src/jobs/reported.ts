@@ -7,7 +7,7 @@ import { Phase, cancelRequested, enterPhase, pauseRequested, postEvent } from '.
 import type { JobIo, JobResult, StationJob } from './kind.js';
 import type { JobView } from '../../dashboard/source.js';
 import { ENDED, elapsedSeconds } from './kind.js';
-import { driveView } from './clone.js';
+import { driveView } from './view-parts.js';
 
 /** The end of a reported job: its policy's value when it finished, else why not. */
 export interface ReportedResult<T> extends JobResult {

@@ -5,30 +5,21 @@ import { resolve } from 'node:path';
 import { planClone } from '../clone.js';
 import { rescue, type RescueOptions, type RescueSummary } from '../rescue/rescue.js';
 import { checkMapPath } from '../rescue/mapfile.js';
-import { mapSnapshot, type MapSnapshot } from '../rescue/snapshot.js';
+import { mapSnapshot } from '../rescue/snapshot.js';
 import type { Mapbook } from '../rescue/mapbook.js';
 import type { Reporter } from '../progress.js';
 import { formatBytes, formatRate } from '../units.js';
-import type { JobView, MapView } from '../../dashboard/source.js';
+import type { JobView } from '../../dashboard/source.js';
 import { pauseRequested, postEvent, type RescueTaskResult } from '../contract.js';
 import { runReported } from './reported.js';
 import { defineKind, driveIdentity, elapsedSeconds, ENDED, type JobEntry, type JobIo } from './kind.js';
-import { driveView } from './clone.js';
+import { driveView, hasBadAreas, mapView } from './view-parts.js';
 
 /** How often the map goes to the main thread for the dashboard: compact, once a second. */
 const MAP_EVERY_MS = 1000;
 
 /** What a rescue job's run gets: rescue()'s options without the display hooks. */
 export type RescuePayload = Omit<RescueOptions, 'watch' | 'ready' | 'paused'>;
-
-export function mapView(m: MapSnapshot | undefined): MapView | undefined {
-  return m ? { size: m.size, extents: m.extents, current: m.current } : undefined;
-}
-
-/** Unreadable areas found, or still being worked on: no honest ETA. */
-export function hasBadAreas(m: MapSnapshot | undefined, bytesBad: number): boolean {
-  return bytesBad > 0 || (m !== undefined && m.totals['*'] + m.totals['/'] + m.totals['-'] > 0);
-}
 
 const rescueKind = defineKind<RescuePayload, RescueTaskResult>({
   name: 'rescue',

@@ -3,7 +3,7 @@
 import { readInputFile } from '../outpath.js';
 import { UsageError } from '../errors.js';
 import type { StationJobInput } from './station.js';
-import { kindNamed, kindNames } from '../jobs/index.js';
+import { defaultKind, kindNamed, kindNames } from '../jobs/index.js';
 import type { FieldDecl } from '../jobs/kind.js';
 import { HASH_ALGORITHMS } from '../image/hash.js';
 import { nearest } from '../command.js';
@@ -132,7 +132,7 @@ export function jsonErrorText(text: string, e: unknown): string {
   return `${reason} at line ${line}, column ${column} (character ${pos + 1})`;
 }
 
-/** A job file: {"jobs": [{"kind"?: "clone" | "rescue" | ..., ...its fields}], "maxParallel"?, "verify"?}. */
+/** A job file: {"jobs": [{"kind"?: a registered kind's name, ...its fields}], "maxParallel"?, "verify"?}. */
 export function parseJobFile(path: string): { jobs: StationJobInput[]; maxParallel?: number; verify?: boolean } {
   // a regular file of sane size: a FIFO or device is refused, never waited on (src/outpath.ts)
   const bytes = readInputFile(path, 'job file', JOBFILE_MAX_BYTES, { code: 'BAD_JOBFILE', tooLarge: `more than a job file may be (${JOBFILE_MAX_BYTES}): split it` });
@@ -191,7 +191,7 @@ export function parseJobDocument(doc: unknown, path: string): { jobs: StationJob
       const near = typeof o.kind === 'string' ? nearest(o.kind, kindNames()) : undefined;
       throw bad(`job ${i + 1}: "kind" must be one of ${kindNames().join(', ')}${near ? ` (did you mean "${near}"?)` : ''}`);
     }
-    const name = (o.kind as string | undefined) ?? (o.map !== undefined ? 'rescue' : 'clone');
+    const name = (o.kind as string | undefined) ?? defaultKind(o);
     const kind = kindNamed(name)!;
     const job = o.kind !== undefined ? `job ${i + 1} (${name})` : `job ${i + 1}`;
     const fields = Object.entries(kind.fields).filter(([, f]) => !f.internal);

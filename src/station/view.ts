@@ -10,8 +10,7 @@ import type { ProgressView, Reporter } from '../progress.js';
 import type { Station, StationJob } from './station.js';
 import { jobReport } from './report.js';
 import { ENDED } from '../jobs/kind.js';
-import { driveView as drive } from '../jobs/clone.js';
-import { hasBadAreas, mapView } from '../jobs/rescue.js';
+import { driveView as drive, hasBadAreas, mapView } from '../jobs/view-parts.js';
 
 const ended: ReadonlySet<string> = ENDED;
 

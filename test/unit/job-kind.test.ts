@@ -39,6 +39,16 @@ function refusal(f: () => unknown): CloneStationError {
   throw new Error('accepted');
 }
 
+describe('the parts that run jobs', () => {
+  it('name no kind: the station, its report, the job-file reader, the pool and the worker task', () => {
+    for (const f of ['src/station/station.ts', 'src/station/report.ts', 'src/station/jobfile.ts', 'src/station/pool.ts', 'src/station/cli.ts', 'workers/job-task.ts']) {
+      const text = readFileSync(join(root, f), 'utf8');
+      expect(text, f).not.toMatch(/['"](clone|rescue|backup|restore)['"]/);
+      expect(text, f).not.toMatch(/kind\.name\s*===|\.map\s*\?|j\.map\b/);
+    }
+  });
+});
+
 describe('a kind registered from outside', () => {
   it('is known to the job-file reader, which checks its fields by its declaration', () => {
     expect(kindNames()).toEqual(expect.arrayContaining(['clone', 'rescue', 'backup', 'restore', 'verify', 'toy']));

@@ -38,6 +38,17 @@ const badJobFiles: [string, unknown, boolean?][] = [
   ['"map" empty', { jobs: [{ ...pair, map: '' }] }],
   ['"map" a number', { jobs: [{ ...pair, map: 5 }] }, true],
   ['a job with a map and two targets', { jobs: [{ source: 'src.img', targets: ['dst.img', 'b.img'], map: 'm.map' }] }],
+  // kinds (issue 12): each job checked against its kind's declared fields
+  ['an unknown kind (near miss "backpu")', { jobs: [{ kind: 'backpu', source: 'src.img', out: 'b.zip' }] }],
+  ['a kind that is a number', { jobs: [{ kind: 3, source: 'src.img', targets: ['dst.img'] }] }],
+  ['a backup without "out"', { jobs: [{ kind: 'backup', source: 'src.img' }] }],
+  ['a backup with clone\'s "targets"', { jobs: [{ kind: 'backup', source: 'src.img', out: 'b.zip', targets: ['dst.img'] }] }],
+  ['a backup "level" of 10', { jobs: [{ kind: 'backup', source: 'src.img', out: 'b.zip', level: 10 }] }],
+  ['a backup "hash" that is no hash', { jobs: [{ kind: 'backup', source: 'src.img', out: 'b.zip', hash: ['sha3'] }] }],
+  ['a restore whose "targets" is a string', { jobs: [{ kind: 'restore', image: 'src.img', targets: 'dst.img' }] }],
+  ['a verify with a stray "level"', { jobs: [{ kind: 'verify', image: 'src.img', level: 3 }] }],
+  ['a rescue with two targets', { jobs: [{ kind: 'rescue', source: 'src.img', targets: ['dst.img', 'b.img'], map: 'm.map' }] }],
+  ['the demo\'s "simulateErrors" in a rescue job', { jobs: [{ kind: 'rescue', source: 'src.img', targets: ['dst.img'], map: 'm.map', simulateErrors: 'm.map' }] }],
 ];
 
 export const stationCases: BadInputCase[] = [
@@ -104,6 +115,15 @@ export const stationCases: BadInputCase[] = [
   { name: 'clone 1:N with --report into a missing folder', args: ['clone', 'src.img', 'dst.img', 'b.img', '--report', 'nope/r.json', '--yes'], status: 2, codes: ['BAD_PATH', 'BAD_REPORT', 'BAD_OUTPUT', 'NOT_FOUND', 'USAGE'], from: '7' },
   { name: 'clone 1:N with --report onto a directory', setup: [{ dir: 'r.d' }], args: ['clone', 'src.img', 'dst.img', 'b.img', '--report', 'r.d', '--yes'], status: 2, codes: ['BAD_PATH', 'BAD_REPORT', 'BAD_OUTPUT', 'USAGE'], from: '7' },
   { name: 'clone 1:N with --offset past the end', args: ['clone', 'src.img', 'dst.img', 'b.img', '--offset', '4MiB', '--yes'], status: 2, code: 'RANGE' },
+  // backups and verifies as station jobs (issue 12)
+  { name: 'backup --pair without a colon', args: ['backup', '--pair', 'src.img'], status: 2, code: 'USAGE', from: '12' },
+  { name: 'backup --pair and one --map for several', args: ['backup', '--pair', 'src.img:b.zip', '--map', 'm.map'], status: 2, code: 'USAGE', from: '12' },
+  { name: 'backup --pair twice to one image', setup: [{ copy: 'src.img', to: 'src2.img' }], args: ['backup', '--pair', 'src.img:b.zip', '--pair', 'src2.img:b.zip'], status: 4, code: 'STATION_CONFLICT', from: '12' },
+  { name: 'backup --pair onto another pair\'s source', args: ['backup', '--pair', 'src.img:b.img', '--pair', 'dst.img:src.img'], status: 4, codes: ['STATION_CONFLICT', 'OUTPUT_EXISTS'], from: '12' },
+  { name: 'verify --pair with an empty image', args: ['verify', '--pair', ':dst.img'], status: 2, code: 'USAGE', from: '12' },
+  { name: 'verify --pair of an image that does not exist', args: ['verify', '--pair', 'none.zip:dst.img'], status: 2, code: 'IMAGE_NOT_FOUND', from: '12' },
+  { name: 'run: a backup and a restore of its image (another spelling) in one run', ...run([jobs({ jobs: [{ kind: 'backup', source: 'src.img', out: 'new.img', split: '1MiB' }, { kind: 'restore', image: 'new.img.001', targets: ['b.img'] }] })]), status: 4, code: 'STATION_CONFLICT', from: '12' },
+  { name: 'run: a backup whose image is another job\'s target', ...run([{ copy: 'src.img', to: 'src2.img' }, jobs({ jobs: [{ source: 'src2.img', targets: ['b.zip'] }, { kind: 'backup', source: 'src.img', out: 'b.zip' }] })]), status: 4, code: 'STATION_CONFLICT', from: '12' },
   { name: 'clone 1:N with --max-parallel abc', args: ['clone', 'src.img', 'dst.img', 'b.img', '--max-parallel', 'abc', '--yes'], status: 2, code: 'BAD_NUMBER' },
 ];
 
