@@ -226,7 +226,7 @@ void IoGen::uringLane(Lane& l) {
     laneReady(false);
     return;
   }
-  const int rc = ring.init(nextPow2(depth));
+  const int rc = ring.init(nextPow2(depth), false);
   if (rc != 0) {
     fail(rc, "io_uring_setup", 0);
     laneReady(false);
@@ -245,7 +245,6 @@ void IoGen::uringLane(Lane& l) {
   for (unsigned i = depth; i-- > 0;) freeSlots.push_back(i);
   if (!laneReady(true)) return;
 
-  std::vector<unsigned> queued;
   unsigned inflight = 0;
   auto prep = [&](unsigned idx) {
     Slot& s = slots[idx];
@@ -269,7 +268,20 @@ void IoGen::uringLane(Lane& l) {
     e->addr = reinterpret_cast<uint64_t>(s.buf);
     e->len = spec_.blockSize;
     e->user_data = idx;
-    queued.push_back(idx);
+  };
+
+  // Each I/O is submitted on its own and stamped when its submission returns, as fio does
+  // (iodepth_batch=1): a batch of 32 stamped after one io_uring_enter would start the clock
+  // late for the first ones, which the kernel may have finished during that very call.
+  auto submit = [&](unsigned idx) -> bool {
+    const int src = ring.submitAndWait(0);
+    if (src != 0) {
+      fail(src, "io_uring_enter", 0);
+      return false;  // closing the ring waits for what is in flight
+    }
+    slots[idx].t = now();
+    ++inflight;
+    return true;
   };
 
   for (;;) {
@@ -281,20 +293,9 @@ void IoGen::uringLane(Lane& l) {
       slots[idx].op = op;
       if (op.write) fillWrite(l, bufs[idx * per + (reads ? 1 : 0)].data());
       prep(idx);
+      if (!submit(idx)) return;
     }
-    if (!queued.empty()) {
-      // Submit alone, then stamp: like fio, latency runs from the submission's return.
-      const int src = ring.submitAndWait(0);
-      if (src != 0) {
-        fail(src, "io_uring_enter", 0);
-        return;  // closing the ring waits for what is in flight
-      }
-      const uint64_t t = now();
-      for (unsigned idx : queued) slots[idx].t = t;
-      inflight += unsigned(queued.size());
-      queued.clear();
-      __atomic_store_n(&l.inFlight, inflight, __ATOMIC_RELAXED);
-    }
+    __atomic_store_n(&l.inFlight, inflight, __ATOMIC_RELAXED);
     if (inflight == 0) break;
     io_uring_cqe cqe{};
     if (!ring.peek(cqe)) {
@@ -305,22 +306,21 @@ void IoGen::uringLane(Lane& l) {
       }
       if (!ring.peek(cqe)) continue;
     }
-    // One clock reading per batch of completions, as fio does.
+    // One completion at a time, each slot refilled at once: fio's defaults
+    // (iodepth_batch_complete_min = max = 1), so a slot never idles behind a batch.
     const uint64_t done = now();
-    do {
-      const unsigned idx = unsigned(cqe.user_data);
-      Slot& s = slots[idx];
-      --inflight;
-      if (cqe.res == -EINTR || cqe.res == -EAGAIN) {
-        prep(idx);
-        continue;
-      }
-      if (cqe.res < 0) fail(-cqe.res, s.op.write ? "write" : "read", s.op.offset);
-      else if (unsigned(cqe.res) != spec_.blockSize) fail(EIO, s.op.write ? "short write" : "short read", s.op.offset);
-      else completed(l, s.op, s.t, done);
-      freeSlots.push_back(idx);
-    } while (ring.peek(cqe));
-    __atomic_store_n(&l.inFlight, inflight, __ATOMIC_RELAXED);
+    const unsigned idx = unsigned(cqe.user_data);
+    Slot& s = slots[idx];
+    --inflight;
+    if (cqe.res == -EINTR || cqe.res == -EAGAIN) {
+      prep(idx);
+      if (!submit(idx)) return;
+      continue;
+    }
+    if (cqe.res < 0) fail(-cqe.res, s.op.write ? "write" : "read", s.op.offset);
+    else if (unsigned(cqe.res) != spec_.blockSize) fail(EIO, s.op.write ? "short write" : "short read", s.op.offset);
+    else completed(l, s.op, s.t, done);
+    freeSlots.push_back(idx);
   }
 }
 

@@ -37,14 +37,14 @@ Uring::~Uring() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-int Uring::init(unsigned entries) {
+int Uring::init(unsigned entries, bool cooperative) {
   io_uring_params p{};
   // SINGLE_ISSUER + COOP_TASKRUN: the ring lives on the one I/O thread that submits, so
   // the kernel may skip cross-thread locking and interrupts (6.0+); older kernels reject
   // the flags with EINVAL and we retry plain.
-  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+  p.flags = cooperative ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN : 0;
   int fd = sysSetup(entries, &p);
-  if (fd < 0 && errno == EINVAL) {
+  if (fd < 0 && errno == EINVAL && cooperative) {
     p = io_uring_params{};
     fd = sysSetup(entries, &p);
   }

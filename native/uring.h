@@ -19,7 +19,9 @@ class Uring {
   ~Uring();
 
   // Returns 0 or a positive errno (ENOSYS/EPERM when io_uring is unavailable or disabled).
-  int init(unsigned entries);
+  // cooperative: SINGLE_ISSUER + COOP_TASKRUN (completions are posted only when this thread
+  // enters the kernel); off for the I/O generator, whose latency clock must not absorb them.
+  int init(unsigned entries, bool cooperative = true);
 
   // The next free submission entry, zeroed; nullptr when the queue is full (flush first).
   io_uring_sqe* sqe();
