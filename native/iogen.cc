@@ -226,7 +226,8 @@ void IoGen::uringLane(Lane& l) {
     laneReady(false);
     return;
   }
-  const int rc = ring.init(nextPow2(depth), false);
+  // Set up as fio sets up its rings (SINGLE_ISSUER, COOP_TASKRUN, DEFER_TASKRUN).
+  const int rc = ring.init(nextPow2(depth), true);
   if (rc != 0) {
     fail(rc, "io_uring_setup", 0);
     laneReady(false);
