@@ -5,10 +5,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { basename, join } from 'node:path';
 import { mkdirSync, openSync, readFileSync, readSync, closeSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { deflateRawSync } from 'node:zlib';
 import { describeRoot } from '../helpers/root.js';
-import { makeFile, sh, sha256, umountWhenFree, useLoopScratch } from '../helpers/fixtures.js';
-import { IoGenerator, readIoGenHistogram, readIoGenLive, type IoGenSpec } from '../../src/iogen.js';
+import { makeFile, root, sh, sha256, umountWhenFree, useLoopScratch } from '../helpers/fixtures.js';
+import { IoGenerator, allocateIoGenCounters, readIoGenHistogram, readIoGenLive, type IoGenSpec } from '../../src/iogen.js';
 import { CloneStationError } from '../../src/errors.js';
 
 const MiB = 1 << 20;
@@ -261,6 +262,41 @@ describeRoot('I/O generator', () => {
       expect(sha256(loop.file)).toBe(before);
     });
   }
+
+  it('runs in a worker thread while this thread reads its live figures; a worker torn down mid-run stops it', async () => {
+    const loop = fx.loop(makeFile(join(fx.dir(), 'worker.img'), 16 * MiB));
+    const counters = allocateIoGenCounters();
+    // the built module (a worker cannot load TypeScript), as the station's workers do
+    const code = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.module).then(async ({ IoGenerator }) => {
+        const gen = new IoGenerator(workerData.spec, { counters: workerData.counters });
+        parentPort.postMessage('started');
+        await gen.run();
+        parentPort.postMessage('ended');
+      });`;
+    const spec: IoGenSpec = { path: loop.dev, rw: 'randread', blockSize: 4096, depth: 4, runtimeMs: 600_000 };
+    const worker = new Worker(code, { eval: true, workerData: { module: join(root, 'dist', 'src', 'iogen.js'), spec, counters } });
+    const messages: string[] = [];
+    worker.on('message', (m: string) => messages.push(m));
+    let live = readIoGenLive(counters);
+    for (let i = 0; i < 1000 && live.read.ops === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      live = readIoGenLive(counters);
+    }
+    expect(live.state).toBe('running');
+    expect(live.read.ops).toBeGreaterThan(0);
+    expect(readIoGenHistogram(counters, 'read').reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    const s0 = devStat(loop.dev);
+    await worker.terminate();
+    // the generator was cancelled and joined with its worker: the drive is idle now
+    expect(messages).toEqual(['started']);
+    expect(readIoGenLive(counters).state).toBe('cancelled');
+    const s1 = devStat(loop.dev);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(devStat(loop.dev).reads).toBe(s1.reads);
+    expect(s1.reads).toBeGreaterThanOrEqual(s0.reads);
+  });
 
   it('refuses bad specs with a code before opening anything', () => {
     const loop = fx.loop(makeFile(join(fx.dir(), 'bad.img'), 8 * MiB, 'zero'), 4096);
