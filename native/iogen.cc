@@ -78,6 +78,12 @@ uint64_t IoGen::now() {
   return uint64_t(ts.tv_sec) * 1000000000ULL + uint64_t(ts.tv_nsec);
 }
 
+uint64_t IoGen::threadCpu() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ULL + uint64_t(ts.tv_nsec);
+}
+
 void IoGen::cancel() {
   cancel_.store(true, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lk(mu_);
@@ -127,6 +133,10 @@ void IoGen::fillWrite(Lane& l, unsigned char* buf) {
 
 void IoGen::completed(Lane& l, const Op& op, uint64_t submitted, uint64_t done) {
   if (done < measureFrom_) return;  // the ramp
+  if (!l.cpuOn) {
+    l.cpuOn = true;
+    l.cpuFrom = threadCpu();
+  }
   l.stat[op.write ? 1 : 0].record(done > submitted ? done - submitted : 0, spec_.blockSize);
   __atomic_store_n(&l.lastDone, done, __ATOMIC_RELAXED);
 }
@@ -143,6 +153,7 @@ bool IoGen::laneReady(bool ok) {
 void IoGen::runLane(Lane& l, bool uring) {
   if (uring) uringLane(l);
   else threadLane(l);
+  if (l.cpuOn) l.cpuNs = threadCpu() - l.cpuFrom;
   std::lock_guard<std::mutex> lk(mu_);
   ++finished_;
   cv_.notify_all();
@@ -425,7 +436,10 @@ void IoGen::run() {
   for (auto& th : threads) th.join();
 
   uint64_t last = 0;
-  for (const auto& l : lanes_) last = std::max(last, l->lastDone);
+  for (const auto& l : lanes_) {
+    last = std::max(last, l->lastDone);
+    cpuNs_ += l->cpuNs;
+  }
   const uint64_t end = now();
   elapsedNs_ = end - t0_;
   measuredNs_ = last > measureFrom_ ? last - measureFrom_ : 0;

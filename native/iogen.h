@@ -113,6 +113,11 @@ class IoGen {
     DirStats stat[2];  // [0] reads, [1] writes
     uint64_t inFlight = 0;
     uint64_t lastDone = 0;  // ns of its last counted completion
+    // This thread's own CPU time while counting (CLOCK_THREAD_CPUTIME_ID, as fio's per-job
+    // usr_cpu/sys_cpu count the job thread only): from its first counted completion to its end.
+    bool cpuOn = false;
+    uint64_t cpuFrom = 0;
+    uint64_t cpuNs = 0;
   };
   struct RingState {
     std::atomic<uint64_t> seq{0};      // sequential: the next block
@@ -141,6 +146,8 @@ class IoGen {
   const IoGenError& error() const { return error_; }
   uint64_t elapsedNs() const { return elapsedNs_; }
   uint64_t measuredNs() const { return measuredNs_; }
+  // CPU time of the I/O threads (rings, or the portable backend's threads) while counting.
+  uint64_t cpuNs() const { return cpuNs_; }
   size_t rings() const { return rings_.size(); }
   const DirStats& ringStats(size_t r, int dir) const { return ringStats_[r * 2 + size_t(dir)]; }
   const RingState& ring(size_t r) const { return *rings_[r]; }
@@ -148,6 +155,7 @@ class IoGen {
 
  private:
   static uint64_t now();
+  static uint64_t threadCpu();
   bool stopping() const {
     return stop_.load(std::memory_order_relaxed) || cancel_.load(std::memory_order_relaxed) ||
            failed_.load(std::memory_order_relaxed);
@@ -193,6 +201,7 @@ class IoGen {
   std::string backendNote_;
   uint64_t elapsedNs_ = 0;
   uint64_t measuredNs_ = 0;
+  uint64_t cpuNs_ = 0;
 
   std::thread thread_;
   std::function<void()> onFinish_;

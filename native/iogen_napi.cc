@@ -149,6 +149,7 @@ class IoGenWrap : public Napi::ObjectWrap<IoGenWrap> {
     o.Set("backendNote", g.backendNote());
     o.Set("elapsedNs", Napi::Number::New(env, double(g.elapsedNs())));
     o.Set("measuredNs", Napi::Number::New(env, double(g.measuredNs())));
+    o.Set("cpuNs", Napi::Number::New(env, double(g.cpuNs())));
     if (g.error().err != 0) {
       Napi::Error e = sysError(env, g.error().err, g.error().op, "");
       e.Set("offset", Napi::Number::New(env, double(g.error().offset)));

@@ -121,6 +121,7 @@ interface NativeIoGenResult {
   registeredFiles: boolean;
   elapsedNs: number;
   measuredNs: number;
+  cpuNs: number;
   error?: Error & { code: string; errno: number; syscall: string; offset: number };
   rings: { read: NativeDirStats; write: NativeDirStats; offsets: Float64Array }[];
 }
@@ -340,6 +341,12 @@ export interface IoGenResult {
   registeredFiles: boolean;
   /** start to end, ramp included */
   elapsedSeconds: number;
+  /**
+   * CPU time of the I/O threads while counting (from each one's first counted completion):
+   * what fio's usr_cpu + sys_cpu count (its job thread only; neither counts the kernel's
+   * io-wq workers nor the driver's threads)
+   */
+  cpuSeconds: number;
   /** the I/O error that stopped the run (state 'failed') */
   error?: IoError;
   read: DirectionFigures;
@@ -419,6 +426,7 @@ export class IoGenerator {
       registeredBuffers: r.registeredBuffers,
       registeredFiles: r.registeredFiles,
       elapsedSeconds: r.elapsedNs / 1e9,
+      cpuSeconds: r.cpuNs / 1e9,
       error: r.error ? runError(r.error, this.spec.path) : undefined,
       read: figures(r.rings.map((x) => x.read), seconds, list),
       write: figures(r.rings.map((x) => x.write), seconds, list),

@@ -236,6 +236,9 @@ describeRoot('I/O generator', () => {
     expect(d.reads).toBeGreaterThan(result.read.ops);
     expect(result.read.seconds).toBeGreaterThan(0.39);
     expect(result.elapsedSeconds).toBeGreaterThan(0.69);
+    // the one ring's thread CPU while counting: some, and no more than the wall time
+    expect(result.cpuSeconds).toBeGreaterThan(0);
+    expect(result.cpuSeconds).toBeLessThanOrEqual(result.elapsedSeconds);
     const end = readIoGenLive(gen.counters);
     expect(end.state).toBe('done');
     expect(end.phase).toBe('ended');
