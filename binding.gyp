@@ -9,7 +9,9 @@
         "native/job.cc",
         "native/backend_uring.cc",
         "native/backend_threads.cc",
-        "native/lock.cc"
+        "native/lock.cc",
+        "native/iogen.cc",
+        "native/iogen_napi.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],

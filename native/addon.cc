@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 
+#include "iogen_napi.h"
 #include "job.h"
 #include "lock.h"
 #include "probe.h"
@@ -133,7 +134,9 @@ class Engine : public Napi::Addon<Engine> {
                           InstanceMethod<&Engine::AlignPad>("alignPad"),
                           InstanceValue("lockFile", Napi::Function::New(env, LockFile, "lockFile"), napi_enumerable),
                           InstanceValue("Job", jobCtor_.Value(), napi_enumerable),
-                          InstanceValue("counterSlots", counterSlots(env), napi_enumerable)});
+                          InstanceValue("counterSlots", counterSlots(env), napi_enumerable),
+                          InstanceValue("IoGen", defineIoGen(env, &gens_), napi_enumerable),
+                          InstanceValue("ioGenLayout", ioGenLayout(env), napi_enumerable)});
   }
 
   // The worker (or process) is going away: no I/O thread may outlive the memory it uses.
@@ -225,6 +228,8 @@ class Engine : public Napi::Addon<Engine> {
     return o;
   }
 
+  // The I/O generators (bench): cancelled and joined when this instance goes away.
+  IoGenRegistry gens_;
   Napi::FunctionReference jobCtor_;
   std::mutex mu_;
   std::set<std::shared_ptr<Job>> live_;

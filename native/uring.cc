@@ -37,13 +37,18 @@ Uring::~Uring() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-int Uring::init(unsigned entries) {
+int Uring::init(unsigned entries, bool deferTaskrun) {
   io_uring_params p{};
   // SINGLE_ISSUER + COOP_TASKRUN: the ring lives on the one I/O thread that submits, so
   // the kernel may skip cross-thread locking and interrupts (6.0+); older kernels reject
-  // the flags with EINVAL and we retry plain.
-  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+  // the flags with EINVAL and we retry without DEFER_TASKRUN, then plain.
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | (deferTaskrun ? IORING_SETUP_DEFER_TASKRUN : 0);
   int fd = sysSetup(entries, &p);
+  if (fd < 0 && errno == EINVAL && deferTaskrun) {
+    p = io_uring_params{};
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+    fd = sysSetup(entries, &p);
+  }
   if (fd < 0 && errno == EINVAL) {
     p = io_uring_params{};
     fd = sysSetup(entries, &p);

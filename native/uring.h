@@ -19,7 +19,10 @@ class Uring {
   ~Uring();
 
   // Returns 0 or a positive errno (ENOSYS/EPERM when io_uring is unavailable or disabled).
-  int init(unsigned entries);
+  // deferTaskrun: also IORING_SETUP_DEFER_TASKRUN (6.1+: completion work runs only when
+  // this thread waits for completions), as fio sets its rings up; the I/O generator uses it
+  // so that its figures and fio's come from the same kernel path.
+  int init(unsigned entries, bool deferTaskrun = false);
 
   // The next free submission entry, zeroed; nullptr when the queue is full (flush first).
   io_uring_sqe* sqe();
