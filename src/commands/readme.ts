@@ -22,7 +22,7 @@ export function commandMarkdown(c: Command): string {
     lines.push('', '| option | meaning |', '|---|---|');
     for (const { group, options } of groups) {
       if (groups.length > 1) lines.push(`| **${group}** | |`);
-      for (const [name, o] of options) lines.push(`| \`${optionLabel(name, o).replace(/, /g, '`, `')}\` | ${cell(optionHelp(name, o))} |`);
+      for (const [name, o] of options) lines.push(`| \`${cell(optionLabel(name, o)).replace(/, /g, '`, `')}\` | ${cell(optionHelp(name, o))} |`);
     }
   }
   return lines.join('\n');
@@ -39,6 +39,10 @@ function fieldType(f: FieldDecl): string {
       return `whole number ${f.min ?? 0}..${f.max ?? ''}`;
     case 'hashes':
       return 'list of hash names';
+    case 'strings':
+      return 'list of texts';
+    case 'enum':
+      return (f.values ?? []).join(', ');
     default:
       return f.type;
   }

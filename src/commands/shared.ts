@@ -27,6 +27,7 @@ export async function stationCommand(
   context: Context,
   file?: { maxParallel?: number; verify?: boolean },
   title?: string,
+  onEnded?: import('../station/cli.js').StationRun['onEnded'],
 ): Promise<number> {
   const rep = context.reporter(values.json);
   const verify = values['no-verify'] ? false : values.verify ? true : file?.verify;
@@ -54,6 +55,7 @@ export async function stationCommand(
       version: context.version(),
       ui: wantsUi(values),
       title,
+      onEnded,
     },
     rep,
     context.signal,

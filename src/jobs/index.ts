@@ -6,6 +6,7 @@ import rescueKind from './rescue.js';
 import backupKind from './backup.js';
 import restoreKind from './restore.js';
 import verifyKind from './verify.js';
+import benchKind from './bench.js';
 
 // (the registry holds kinds of every payload and result type: their members are only
 // ever called with what the same kind planned)
@@ -31,6 +32,7 @@ registerKind(rescueKind);
 registerKind(backupKind);
 registerKind(restoreKind);
 registerKind(verifyKind);
+registerKind(benchKind);
 
 /** The kind of a job that names none: job files from before kinds had clones, and rescues (with a map). */
 export function defaultKind(input: { [field: string]: unknown }): string {

@@ -11,7 +11,9 @@ import type { EventSink, TaskState } from '../contract.js';
 
 /** A field of a job-file entry, declared with its type and help (the reader checks it). */
 export interface FieldDecl {
-  type: 'path' | 'paths' | 'size' | 'boolean' | 'count' | 'string' | 'hashes';
+  type: 'path' | 'paths' | 'size' | 'boolean' | 'count' | 'string' | 'strings' | 'enum' | 'hashes';
+  /** enum: the values taken */
+  values?: readonly string[];
   help: string;
   required?: boolean;
   /** count: the bounds */

@@ -6,7 +6,7 @@ import { JsonReporter, type Reporter } from '../progress.js';
 import { feedReporter, runWithDashboard } from '../ui.js';
 import { StationSource } from './view.js';
 import { formatRate } from '../units.js';
-import { Station, type StationJobInput, type StationOptions } from './station.js';
+import { Station, type StationJob, type StationJobInput, type StationOptions } from './station.js';
 import { stationReport, summaryTable } from './report.js';
 import { trace } from '../trace.js';
 import { entryPaths, needsJsWork } from '../jobs/index.js';
@@ -28,6 +28,8 @@ export interface StationRun {
   ui?: boolean;
   /** the dashboard's title */
   title?: string;
+  /** called with every job once the run is over and summed up (a command's own output) */
+  onEnded?: (jobs: readonly StationJob[]) => void;
 }
 
 export async function runStation(r: StationRun, outer: Reporter, signal: AbortSignal): Promise<number> {
@@ -118,6 +120,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
       ...report,
     });
     trace('station: reported');
+    r.onEnded?.(station.jobs);
   } finally {
     // every record written, whatever happened (pino is loaded now if no job ever started)
     await log?.close();

@@ -165,6 +165,10 @@ function fieldProblem(name: string, f: FieldDecl, v: unknown): string | undefine
       return Number.isInteger(v) && (v as number) >= (f.min ?? 0) && (v as number) <= (f.max ?? Number.MAX_SAFE_INTEGER) ? undefined : `"${name}" must be a whole number from ${f.min ?? 0} to ${f.max ?? Number.MAX_SAFE_INTEGER}`;
     case 'string':
       return typeof v === 'string' && v.length > 0 && !v.includes('\0') ? undefined : `"${name}" must be a text (${f.help})`;
+    case 'strings':
+      return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x.length > 0 && !x.includes('\0')) ? undefined : `"${name}" must be a list of texts (${f.help})`;
+    case 'enum':
+      return typeof v === 'string' && (f.values ?? []).includes(v) ? undefined : `"${name}" must be one of ${(f.values ?? []).join(', ')}`;
     case 'hashes':
       return Array.isArray(v) && v.every((a) => (HASH_ALGORITHMS as readonly unknown[]).includes(a)) ? undefined : `"${name}" must be a list of hash names (${HASH_ALGORITHMS.join(', ')})`;
   }

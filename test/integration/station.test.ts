@@ -103,7 +103,7 @@ describeRoot('station: many jobs at once', () => {
     expect(jobs[6].targets[0]).toMatchObject({ state: 'failed', code: 'TARGET_FULL' });
     expect(typeof jobs[6].targets[0].offset).toBe('number');
     // 1:N with a slow target: all three good and verified; the slow one caught up alone
-    expect(jobs[7].state).toBe('done');
+    expect(jobs[7].state, JSON.stringify(jobs[7].targets)).toBe('done');
     expect(jobs[7].targets.map((t) => [t.state, t.verified])).toEqual([
       ['done', true],
       ['done', true],
