@@ -10,7 +10,7 @@ export const benchCommand = defineCommand({
   args: 'DRIVE...',
   options: {
     profile: { type: 'enum', values: ['default', 'quick', 'peak', 'realworld'], group: 'Tests', help: "CrystalDiskMark's set, read and write (SEQ1M Q8T1, SEQ1M Q1T1, RND4K Q32T1, RND4K Q1T1), loops averaged; quick: short; peak: SEQ1M Q8T1 and RND4K Q32T16, best loop; realworld: the Q1T1 tests", default: 'default' },
-    test: { type: 'string', multiple: true, arg: 'SPEC', group: 'Tests', help: 'a custom test instead (repeat it): rw=read|write|randread|randwrite|rw|randrw,bs=SIZE,qd=N,jobs=N[,mix=READ%]' },
+    test: { type: 'string', multiple: true, arg: 'SPEC', group: 'Tests', help: 'a custom test instead (repeat it): rw=PATTERN,bs=SIZE,qd=N,jobs=N with PATTERN read, write, randread, randwrite, rw or randrw (and mix=READ% for rw, randrw)' },
     threads: { type: 'boolean', group: 'Tests', help: 'add RND4K Q32T16 to the default set' },
     'read-only': { type: 'boolean', group: 'Tests', help: 'skip the write tests: nothing is written' },
     runtime: { type: 'string', arg: 'SECONDS', group: 'Tests', help: 'measured per test and loop', defaultText: '5 (quick: 1)' },
