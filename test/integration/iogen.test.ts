@@ -11,6 +11,7 @@ import { describeRoot } from '../helpers/root.js';
 import { makeFile, root, sh, sha256, umountWhenFree, useLoopScratch } from '../helpers/fixtures.js';
 import { IoGenerator, allocateIoGenCounters, readIoGenHistogram, readIoGenLive, type IoGenSpec } from '../../src/iogen.js';
 import { CloneStationError } from '../../src/errors.js';
+import { failingDrive } from '../helpers/failing-drive.js';
 
 const MiB = 1 << 20;
 const backends = ['io_uring', 'threads'] as const;
@@ -301,45 +302,64 @@ describeRoot('I/O generator', () => {
     expect(s1.reads).toBeGreaterThanOrEqual(s0.reads);
   });
 
-  it('refuses bad specs with a code before opening anything', () => {
-    const loop = fx.loop(makeFile(join(fx.dir(), 'bad.img'), 8 * MiB, 'zero'), 4096);
-    const base: IoGenSpec = { path: loop.dev, rw: 'randread', blockSize: 4096, bytes: 4096 };
-    expectCode(() => new IoGenerator({ ...base, blockSize: 512 }), 'IOGEN_BLOCK_SIZE');
-    expectCode(() => new IoGenerator({ ...base, offset: 512 }), 'IOGEN_RANGE');
-    expectCode(() => new IoGenerator({ ...base, offset: 4096, size: 8 * MiB }), 'IOGEN_RANGE');
-    expectCode(() => new IoGenerator({ ...base, size: 2048 }), 'IOGEN_RANGE');
-    expectCode(() => new IoGenerator({ ...base, runtimeMs: 100 }), 'IOGEN_LIMIT');
-    expectCode(() => new IoGenerator({ ...base, bytes: undefined }), 'IOGEN_LIMIT');
-    expectCode(() => new IoGenerator({ ...base, bytes: 6000 }), 'IOGEN_LIMIT');
-    expectCode(() => new IoGenerator({ ...base, rampMs: 100 }), 'IOGEN_LIMIT');
-    expectCode(() => new IoGenerator({ ...base, depth: 0 }), 'IOGEN_DEPTH');
-    expectCode(() => new IoGenerator({ ...base, jobs: 1000 }), 'IOGEN_JOBS');
-    expectCode(() => new IoGenerator({ ...base, readPercent: 50 }), 'IOGEN_READ_PERCENT');
-    expectCode(() => new IoGenerator({ ...base, rw: 'randrw', readPercent: 101 }), 'IOGEN_READ_PERCENT');
-    expectCode(() => new IoGenerator({ ...base, rw: 'trim' as IoGenSpec['rw'] }), 'IOGEN_RW');
-    expectCode(() => new IoGenerator({ ...base, seed: -1 }), 'IOGEN_SEED');
-    expectCode(() => new IoGenerator({ ...base, path: join(fx.dir(), 'missing.img') }), 'NOT_FOUND');
-  });
+  for (const backend of backends) {
+    it(`${backend}: a read error stops the run: failed, with the errno and the offset, and only the I/Os before it counted`, async () => {
+      const dir = join(fx.dir(), `fd-${backend}`);
+      mkdirSync(dir);
+      const drive = failingDrive({ dir, size: 4 * MiB, bad: [{ offset: 2 * MiB, length: 64 * 1024 }], fill: 'random' });
+      try {
+        const bs = 64 * 1024;
+        const { result } = await run({ path: drive.dev, rw: 'read', blockSize: bs, depth: 1, bytes: 64 * bs, backend });
+        expect(result.state).toBe('failed');
+        expect(result.error?.code).toBe('BENCH_IO_FAILED');
+        expect(result.error?.details).toMatchObject({ errno: 'EIO', op: 'read', offset: 2 * MiB });
+        // depth 1, sequential: the 32 blocks before the bad one, and nothing after it
+        expect(result.read.ops).toBe(32);
+      } finally {
+        drive.down();
+      }
+    });
+    }
 
-  it('refuses to write a read-only drive and a mounted one, and writes nothing', () => {
-    const ro = fx.loop(makeFile(join(fx.dir(), 'ro.img'), 8 * MiB), 512, true);
-    const roBefore = sha256(ro.file);
-    expectCode(() => new IoGenerator({ path: ro.dev, rw: 'randwrite', blockSize: 4096, bytes: 4096 }), 'READ_ONLY');
-    expect(sha256(ro.file)).toBe(roBefore);
+    it('refuses bad specs with a code before opening anything', () => {
+      const loop = fx.loop(makeFile(join(fx.dir(), 'bad.img'), 8 * MiB, 'zero'), 4096);
+      const base: IoGenSpec = { path: loop.dev, rw: 'randread', blockSize: 4096, bytes: 4096 };
+      expectCode(() => new IoGenerator({ ...base, blockSize: 512 }), 'IOGEN_BLOCK_SIZE');
+      expectCode(() => new IoGenerator({ ...base, offset: 512 }), 'IOGEN_RANGE');
+      expectCode(() => new IoGenerator({ ...base, offset: 4096, size: 8 * MiB }), 'IOGEN_RANGE');
+      expectCode(() => new IoGenerator({ ...base, size: 2048 }), 'IOGEN_RANGE');
+      expectCode(() => new IoGenerator({ ...base, runtimeMs: 100 }), 'IOGEN_LIMIT');
+      expectCode(() => new IoGenerator({ ...base, bytes: undefined }), 'IOGEN_LIMIT');
+      expectCode(() => new IoGenerator({ ...base, bytes: 6000 }), 'IOGEN_LIMIT');
+      expectCode(() => new IoGenerator({ ...base, rampMs: 100 }), 'IOGEN_LIMIT');
+      expectCode(() => new IoGenerator({ ...base, depth: 0 }), 'IOGEN_DEPTH');
+      expectCode(() => new IoGenerator({ ...base, jobs: 1000 }), 'IOGEN_JOBS');
+      expectCode(() => new IoGenerator({ ...base, readPercent: 50 }), 'IOGEN_READ_PERCENT');
+      expectCode(() => new IoGenerator({ ...base, rw: 'randrw', readPercent: 101 }), 'IOGEN_READ_PERCENT');
+      expectCode(() => new IoGenerator({ ...base, rw: 'trim' as IoGenSpec['rw'] }), 'IOGEN_RW');
+      expectCode(() => new IoGenerator({ ...base, seed: -1 }), 'IOGEN_SEED');
+      expectCode(() => new IoGenerator({ ...base, path: join(fx.dir(), 'missing.img') }), 'NOT_FOUND');
+    });
 
-    const fsLoop = fx.loop(makeFile(join(fx.dir(), 'mounted.img'), 32 * MiB, 'zero'));
-    sh('mkfs.ext4', ['-q', '-F', fsLoop.dev]);
-    const mnt = join(fx.dir(), 'mnt');
-    mkdirSync(mnt);
-    sh('mount', [fsLoop.dev, mnt]);
-    try {
-      writeFileSync(join(mnt, 'keep.txt'), 'data');
-      sh('sync', []);
-      const before = sha256(fsLoop.file);
-      expectCode(() => new IoGenerator({ path: fsLoop.dev, rw: 'randwrite', blockSize: 4096, bytes: 4096 }), 'TARGET_BUSY');
-      expect(sha256(fsLoop.file)).toBe(before);
-    } finally {
-      umountWhenFree(mnt);
+    it('refuses to write a read-only drive and a mounted one, and writes nothing', () => {
+      const ro = fx.loop(makeFile(join(fx.dir(), 'ro.img'), 8 * MiB), 512, true);
+      const roBefore = sha256(ro.file);
+      expectCode(() => new IoGenerator({ path: ro.dev, rw: 'randwrite', blockSize: 4096, bytes: 4096 }), 'READ_ONLY');
+      expect(sha256(ro.file)).toBe(roBefore);
+
+      const fsLoop = fx.loop(makeFile(join(fx.dir(), 'mounted.img'), 32 * MiB, 'zero'));
+      sh('mkfs.ext4', ['-q', '-F', fsLoop.dev]);
+      const mnt = join(fx.dir(), 'mnt');
+      mkdirSync(mnt);
+      sh('mount', [fsLoop.dev, mnt]);
+      try {
+        writeFileSync(join(mnt, 'keep.txt'), 'data');
+        sh('sync', []);
+        const before = sha256(fsLoop.file);
+        expectCode(() => new IoGenerator({ path: fsLoop.dev, rw: 'randwrite', blockSize: 4096, bytes: 4096 }), 'TARGET_BUSY');
+        expect(sha256(fsLoop.file)).toBe(before);
+      } finally {
+        umountWhenFree(mnt);
     }
   });
 
