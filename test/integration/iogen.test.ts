@@ -319,47 +319,47 @@ describeRoot('I/O generator', () => {
         drive.down();
       }
     });
-    }
+  }
 
-    it('refuses bad specs with a code before opening anything', () => {
-      const loop = fx.loop(makeFile(join(fx.dir(), 'bad.img'), 8 * MiB, 'zero'), 4096);
-      const base: IoGenSpec = { path: loop.dev, rw: 'randread', blockSize: 4096, bytes: 4096 };
-      expectCode(() => new IoGenerator({ ...base, blockSize: 512 }), 'IOGEN_BLOCK_SIZE');
-      expectCode(() => new IoGenerator({ ...base, offset: 512 }), 'IOGEN_RANGE');
-      expectCode(() => new IoGenerator({ ...base, offset: 4096, size: 8 * MiB }), 'IOGEN_RANGE');
-      expectCode(() => new IoGenerator({ ...base, size: 2048 }), 'IOGEN_RANGE');
-      expectCode(() => new IoGenerator({ ...base, runtimeMs: 100 }), 'IOGEN_LIMIT');
-      expectCode(() => new IoGenerator({ ...base, bytes: undefined }), 'IOGEN_LIMIT');
-      expectCode(() => new IoGenerator({ ...base, bytes: 6000 }), 'IOGEN_LIMIT');
-      expectCode(() => new IoGenerator({ ...base, rampMs: 100 }), 'IOGEN_LIMIT');
-      expectCode(() => new IoGenerator({ ...base, depth: 0 }), 'IOGEN_DEPTH');
-      expectCode(() => new IoGenerator({ ...base, jobs: 1000 }), 'IOGEN_JOBS');
-      expectCode(() => new IoGenerator({ ...base, readPercent: 50 }), 'IOGEN_READ_PERCENT');
-      expectCode(() => new IoGenerator({ ...base, rw: 'randrw', readPercent: 101 }), 'IOGEN_READ_PERCENT');
-      expectCode(() => new IoGenerator({ ...base, rw: 'trim' as IoGenSpec['rw'] }), 'IOGEN_RW');
-      expectCode(() => new IoGenerator({ ...base, seed: -1 }), 'IOGEN_SEED');
-      expectCode(() => new IoGenerator({ ...base, path: join(fx.dir(), 'missing.img') }), 'NOT_FOUND');
-    });
+  it('refuses bad specs with a code before opening anything', () => {
+    const loop = fx.loop(makeFile(join(fx.dir(), 'bad.img'), 8 * MiB, 'zero'), 4096);
+    const base: IoGenSpec = { path: loop.dev, rw: 'randread', blockSize: 4096, bytes: 4096 };
+    expectCode(() => new IoGenerator({ ...base, blockSize: 512 }), 'IOGEN_BLOCK_SIZE');
+    expectCode(() => new IoGenerator({ ...base, offset: 512 }), 'IOGEN_RANGE');
+    expectCode(() => new IoGenerator({ ...base, offset: 4096, size: 8 * MiB }), 'IOGEN_RANGE');
+    expectCode(() => new IoGenerator({ ...base, size: 2048 }), 'IOGEN_RANGE');
+    expectCode(() => new IoGenerator({ ...base, runtimeMs: 100 }), 'IOGEN_LIMIT');
+    expectCode(() => new IoGenerator({ ...base, bytes: undefined }), 'IOGEN_LIMIT');
+    expectCode(() => new IoGenerator({ ...base, bytes: 6000 }), 'IOGEN_LIMIT');
+    expectCode(() => new IoGenerator({ ...base, rampMs: 100 }), 'IOGEN_LIMIT');
+    expectCode(() => new IoGenerator({ ...base, depth: 0 }), 'IOGEN_DEPTH');
+    expectCode(() => new IoGenerator({ ...base, jobs: 1000 }), 'IOGEN_JOBS');
+    expectCode(() => new IoGenerator({ ...base, readPercent: 50 }), 'IOGEN_READ_PERCENT');
+    expectCode(() => new IoGenerator({ ...base, rw: 'randrw', readPercent: 101 }), 'IOGEN_READ_PERCENT');
+    expectCode(() => new IoGenerator({ ...base, rw: 'trim' as IoGenSpec['rw'] }), 'IOGEN_RW');
+    expectCode(() => new IoGenerator({ ...base, seed: -1 }), 'IOGEN_SEED');
+    expectCode(() => new IoGenerator({ ...base, path: join(fx.dir(), 'missing.img') }), 'NOT_FOUND');
+  });
 
-    it('refuses to write a read-only drive and a mounted one, and writes nothing', () => {
-      const ro = fx.loop(makeFile(join(fx.dir(), 'ro.img'), 8 * MiB), 512, true);
-      const roBefore = sha256(ro.file);
-      expectCode(() => new IoGenerator({ path: ro.dev, rw: 'randwrite', blockSize: 4096, bytes: 4096 }), 'READ_ONLY');
-      expect(sha256(ro.file)).toBe(roBefore);
+  it('refuses to write a read-only drive and a mounted one, and writes nothing', () => {
+    const ro = fx.loop(makeFile(join(fx.dir(), 'ro.img'), 8 * MiB), 512, true);
+    const roBefore = sha256(ro.file);
+    expectCode(() => new IoGenerator({ path: ro.dev, rw: 'randwrite', blockSize: 4096, bytes: 4096 }), 'READ_ONLY');
+    expect(sha256(ro.file)).toBe(roBefore);
 
-      const fsLoop = fx.loop(makeFile(join(fx.dir(), 'mounted.img'), 32 * MiB, 'zero'));
-      sh('mkfs.ext4', ['-q', '-F', fsLoop.dev]);
-      const mnt = join(fx.dir(), 'mnt');
-      mkdirSync(mnt);
-      sh('mount', [fsLoop.dev, mnt]);
-      try {
-        writeFileSync(join(mnt, 'keep.txt'), 'data');
-        sh('sync', []);
-        const before = sha256(fsLoop.file);
-        expectCode(() => new IoGenerator({ path: fsLoop.dev, rw: 'randwrite', blockSize: 4096, bytes: 4096 }), 'TARGET_BUSY');
-        expect(sha256(fsLoop.file)).toBe(before);
-      } finally {
-        umountWhenFree(mnt);
+    const fsLoop = fx.loop(makeFile(join(fx.dir(), 'mounted.img'), 32 * MiB, 'zero'));
+    sh('mkfs.ext4', ['-q', '-F', fsLoop.dev]);
+    const mnt = join(fx.dir(), 'mnt');
+    mkdirSync(mnt);
+    sh('mount', [fsLoop.dev, mnt]);
+    try {
+      writeFileSync(join(mnt, 'keep.txt'), 'data');
+      sh('sync', []);
+      const before = sha256(fsLoop.file);
+      expectCode(() => new IoGenerator({ path: fsLoop.dev, rw: 'randwrite', blockSize: 4096, bytes: 4096 }), 'TARGET_BUSY');
+      expect(sha256(fsLoop.file)).toBe(before);
+    } finally {
+      umountWhenFree(mnt);
     }
   });
 
