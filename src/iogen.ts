@@ -29,6 +29,8 @@ export const IOGEN_LIMITS = {
   maxDepth: 1024,
   /** rings */
   maxJobs: 256,
+  /** threads of the portable backend (depth x jobs) */
+  maxThreads: 4096,
   /** offsets kept per ring by recordOffsets */
   maxRecordOffsets: 1 << 20,
 } as const;
@@ -198,6 +200,9 @@ export function checkIoGenSpec(spec: IoGenSpec, target: Pick<IoGenTarget, 'size'
   }
   const depth = integerIn(spec.depth, 1, 1, IOGEN_LIMITS.maxDepth, 'IOGEN_DEPTH', 'the queue depth');
   const jobs = integerIn(spec.jobs, 1, 1, IOGEN_LIMITS.maxJobs, 'IOGEN_JOBS', 'the number of jobs (rings)');
+  if (spec.backend === 'threads' && depth * jobs > IOGEN_LIMITS.maxThreads) {
+    throw usage('IOGEN_DEPTH', `the portable backend runs depth x jobs threads (${depth * jobs} asked): at most ${IOGEN_LIMITS.maxThreads}`);
+  }
   const offset = spec.offset ?? 0;
   if (!Number.isSafeInteger(offset) || offset < 0 || offset % align !== 0) {
     throw usage('IOGEN_RANGE', `offset ${String(offset)} must be a multiple of ${align} bytes (the O_DIRECT alignment of ${spec.path})`);

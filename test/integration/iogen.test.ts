@@ -11,6 +11,7 @@ import { describeRoot } from '../helpers/root.js';
 import { makeFile, root, sh, sha256, umountWhenFree, useLoopScratch } from '../helpers/fixtures.js';
 import { IoGenerator, allocateIoGenCounters, readIoGenHistogram, readIoGenLive, type IoGenSpec } from '../../src/iogen.js';
 import { CloneStationError } from '../../src/errors.js';
+import { failingDrive } from '../helpers/failing-drive.js';
 
 const MiB = 1 << 20;
 const backends = ['io_uring', 'threads'] as const;
@@ -300,6 +301,25 @@ describeRoot('I/O generator', () => {
     expect(devStat(loop.dev).reads).toBe(s1.reads);
     expect(s1.reads).toBeGreaterThanOrEqual(s0.reads);
   });
+
+  for (const backend of backends) {
+    it(`${backend}: a read error stops the run: failed, with the errno and the offset, and only the I/Os before it counted`, async () => {
+      const dir = join(fx.dir(), `fd-${backend}`);
+      mkdirSync(dir);
+      const drive = failingDrive({ dir, size: 4 * MiB, bad: [{ offset: 2 * MiB, length: 64 * 1024 }], fill: 'random' });
+      try {
+        const bs = 64 * 1024;
+        const { result } = await run({ path: drive.dev, rw: 'read', blockSize: bs, depth: 1, bytes: 64 * bs, backend });
+        expect(result.state).toBe('failed');
+        expect(result.error?.code).toBe('BENCH_IO_FAILED');
+        expect(result.error?.details).toMatchObject({ errno: 'EIO', op: 'read', offset: 2 * MiB });
+        // depth 1, sequential: the 32 blocks before the bad one, and nothing after it
+        expect(result.read.ops).toBe(32);
+      } finally {
+        drive.down();
+      }
+    });
+  }
 
   it('refuses bad specs with a code before opening anything', () => {
     const loop = fx.loop(makeFile(join(fx.dir(), 'bad.img'), 8 * MiB, 'zero'), 4096);

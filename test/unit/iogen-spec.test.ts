@@ -48,6 +48,9 @@ describe('checkIoGenSpec', () => {
     expect(code({ blockSize: 512 })).toBe('accepted');
     expect(code({ depth: 0 })).toBe('IOGEN_DEPTH');
     expect(code({ depth: 1025 })).toBe('IOGEN_DEPTH');
+    expect(code({ depth: 128, jobs: 64, backend: 'threads' })).toBe('IOGEN_DEPTH');
+    expect(code({ depth: 64, jobs: 64, backend: 'threads' })).toBe('accepted');
+    expect(code({ depth: 64, jobs: 64, backend: 'io_uring' })).toBe('accepted');
     expect(code({ jobs: 0 })).toBe('IOGEN_JOBS');
     expect(code({ jobs: 1.5 })).toBe('IOGEN_JOBS');
     expect(code({ offset: 100 })).toBe('IOGEN_RANGE');
