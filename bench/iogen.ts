@@ -2,8 +2,12 @@
  * The I/O generator against fio: the same workloads (CrystalDiskMark's set, read and write)
  * run by `fio --ioengine=io_uring --direct=1` and by src/iogen.ts on one tmpfs-backed loop
  * device, interleaved; MB/s, IOPS, p50, p99 and CPU per I/O of both, and their ratios.
+ * `--via cli` runs `clonestation bench DEV --json --test ...` as a process instead (the whole
+ * command, its figures read from its fio-shaped JSON by the parser that reads fio's), and
+ * `--backing tmpfs,disk` repeats it on a loop over a file on disk (npm run bench:drive).
  *
  *   npm run bench:iogen                                   # 1 GiB, 5 s + 1 s ramp, 3 runs
+ *   npm run bench:drive                                   # the bench command, tmpfs and disk
  *   BENCH_RUNS=1 BENCH_RUNTIME_S=2 npm run bench:iogen -- --workloads rnd4k-q32t1-read
  *
  * Needs root (losetup) and fio. Writes only to the loop device it attached itself, over a
@@ -35,6 +39,7 @@ import {
   median,
   memAvailableBytes,
   onCleanup,
+  parseList,
   positiveIntEnv,
   resultsFile,
   rotate,
@@ -66,7 +71,7 @@ const WORKLOADS: readonly Workload[] = [
 ];
 const DEFAULT_WORKLOADS = WORKLOADS.slice(0, 8).map((w) => w.name);
 
-const USAGE = `usage: npm run bench:iogen [-- --workloads NAME,...]
+const USAGE = `usage: npm run bench:iogen [-- --workloads NAME,...] [--via generator|cli] [--backing tmpfs,disk]
   workloads: ${WORKLOADS.map((w) => w.name).join(', ')}
   (default: the first 8, CrystalDiskMark's set)
   environment: BENCH_SIZE_MIB (1024), BENCH_RUNTIME_S (5), BENCH_RAMP_S (1), BENCH_RUNS (3),
@@ -81,10 +86,13 @@ interface Config {
   workloads: Workload[];
   fioPlain: boolean;
   repoRoot: string;
+  /** generator: src/iogen.ts in this process; cli: `clonestation bench --json` as a process */
+  via: 'generator' | 'cli';
+  backings: ('tmpfs' | 'disk')[];
 }
 
 function parseConfig(argv: string[]): Config | 'help' {
-  const { values } = parseArgs({ args: argv, options: { workloads: { type: 'string' }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({ args: argv, options: { workloads: { type: 'string' }, via: { type: 'string' }, backing: { type: 'string' }, help: { type: 'boolean' } } });
   if (values.help) return 'help';
   const names = values.workloads ? values.workloads.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_WORKLOADS;
   const workloads = names.map((n) => {
@@ -103,6 +111,8 @@ function parseConfig(argv: string[]): Config | 'help' {
     workloads,
     fioPlain: process.env['BENCH_FIO_PLAIN'] === '1',
     repoRoot: findRepoRoot(),
+    via: values.via === undefined ? 'generator' : values.via === 'cli' || values.via === 'generator' ? values.via : ((): never => { throw new UsageError(`--via must be generator or cli, got "${values.via}"`); })(),
+    backings: parseList(values.backing ?? 'tmpfs', ['tmpfs', 'disk'] as const, 'backing'),
   };
 }
 
@@ -139,10 +149,14 @@ async function runFio(dev: string, w: Workload, cfg: Config): Promise<Figures> {
   ];
   const r = await runTimed('fio', args, { timeoutMs: (cfg.runtimeS + cfg.rampS + 60) * 1000 });
   if (r.code !== 0) throw new Error(describeFailure('fio', r));
-  const doc: unknown = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')));
+  return fioFigures(JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))), w, 'fio');
+}
+
+/** The figures of a fio-shaped JSON document's first job (fio's, or clonestation bench --json's). */
+function fioFigures(doc: unknown, w: Workload, who: string): Figures {
   const job = isRecord(doc) && Array.isArray(doc['jobs']) ? (doc['jobs'][0] as Record<string, unknown>) : undefined;
   const d = job?.[dirOf(w)] as Record<string, unknown> | undefined;
-  if (!job || !d) throw new Error('fio printed no job figures');
+  if (!job || !d) throw new Error(`${who} printed no job figures`);
   const clat = d['clat_ns'] as { percentile?: Record<string, number> };
   const pct = clat.percentile ?? {};
   const ios = Number(d['total_ios']);
@@ -156,7 +170,18 @@ async function runFio(dev: string, w: Workload, cfg: Config): Promise<Figures> {
   };
 }
 
+/** `clonestation bench DEV --json` with the workload as its one --test, as a user runs it. */
+async function runCli(dev: string, w: Workload, cfg: Config): Promise<Figures> {
+  const cli = join(cfg.repoRoot, 'dist', 'src', 'cli.js');
+  const test = `rw=${w.rw},bs=${w.bs},qd=${w.depth},jobs=${w.jobs}`;
+  const args = [cli, 'bench', dev, '--test', test, '--size', String(cfg.sizeBytes), '--runtime', String(cfg.runtimeS), '--ramp', String(cfg.rampS), '--backend', 'io_uring', '--yes', '--no-ui', '--no-log', '--json'];
+  const r = await runTimed(process.execPath, args, { timeoutMs: (cfg.runtimeS + cfg.rampS + 60) * 1000 });
+  if (r.code !== 0) throw new Error(describeFailure('clonestation bench', r));
+  return fioFigures(JSON.parse(r.stdout), w, 'clonestation bench');
+}
+
 async function runOurs(dev: string, w: Workload, cfg: Config): Promise<Figures> {
+  if (cfg.via === 'cli') return runCli(dev, w, cfg);
   const gen = new IoGenerator({
     path: dev,
     rw: w.rw,
@@ -199,33 +224,37 @@ async function main(): Promise<number> {
     return 1;
   }
   installSignalHandlers('stopping fio, detaching the loop, deleting its file...', 3000);
-  const dir = mkdtempSync(join('/dev/shm', 'clonestation-bench-iogen-'));
-  onCleanup(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'drive.img');
-  await fillRandom(file, cfg.sizeBytes, { chunkBytes: 4 * MiB, sync: false });
-  const dev = losetupAttach(file, true);
-  onCleanup(`detach ${dev}`, () => execFileSync('losetup', ['--detach', dev]));
-  assertOwnedLoop(dev, file);
-
   const fioVersion = firstLineOf('fio', ['--version']) ?? 'fio';
-  console.log(`I/O generator vs ${fioVersion}${cfg.fioPlain ? '' : ' --fixedbufs --registerfiles'}: ${dev} over tmpfs (${cfg.sizeBytes / MiB} MiB, direct-io=on), ` +
-    `${cfg.runtimeS} s + ${cfg.rampS} s ramp, ${cfg.runs} interleaved runs; ${machineText()}`);
+  const ours = cfg.via === 'cli' ? 'clonestation bench (the command, as a process)' : 'the I/O generator';
   const rows: Row[] = [];
-  for (const w of cfg.workloads) {
-    const row: Row = { workload: w.name, runs: { fio: [], clonestation: [] } };
-    rows.push(row);
-    try {
-      for (let r = 0; r < cfg.runs; r++) {
-        for (const tool of rotate<Tool>(['fio', 'clonestation'], r)) {
-          assertOwnedLoop(dev, file);
-          const f = tool === 'fio' ? await runFio(dev, w, cfg) : await runOurs(dev, w, cfg);
-          row.runs[tool].push(f);
-          console.log(`  ${w.name} run ${r + 1} ${tool}: ${f.mbps.toFixed(0)} MB/s, ${f.iops.toFixed(0)} IOPS, p50 ${f.p50us.toFixed(1)} µs, p99 ${f.p99us.toFixed(1)} µs, ${f.cpuUsPerIo.toFixed(2)} µs CPU/IO`);
+  for (const backing of cfg.backings) {
+    // tmpfs: the loop driver copies memory (the tools' own cost shows); disk: a file on the
+    // root file system's disk, through its direct I/O
+    const dir = mkdtempSync(join(backing === 'tmpfs' ? '/dev/shm' : '/var/tmp', 'clonestation-bench-iogen-'));
+    onCleanup(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'drive.img');
+    await fillRandom(file, cfg.sizeBytes, { chunkBytes: 4 * MiB, sync: backing === 'disk' });
+    const dev = losetupAttach(file, true);
+    onCleanup(`detach ${dev}`, () => execFileSync('losetup', ['--detach', dev]));
+    assertOwnedLoop(dev, file);
+    console.log(`${ours} vs ${fioVersion}${cfg.fioPlain ? '' : ' --fixedbufs --registerfiles'}: ${dev} over ${backing} (${cfg.sizeBytes / MiB} MiB, direct-io=on), ` +
+      `${cfg.runtimeS} s + ${cfg.rampS} s ramp, ${cfg.runs} interleaved runs; ${machineText()}`);
+    for (const w of cfg.workloads) {
+      const row: Row = { workload: cfg.backings.length > 1 ? `${w.name} (${backing})` : w.name, runs: { fio: [], clonestation: [] } };
+      rows.push(row);
+      try {
+        for (let r = 0; r < cfg.runs; r++) {
+          for (const tool of rotate<Tool>(['fio', 'clonestation'], r)) {
+            assertOwnedLoop(dev, file);
+            const f = tool === 'fio' ? await runFio(dev, w, cfg) : await runOurs(dev, w, cfg);
+            row.runs[tool].push(f);
+            console.log(`  ${row.workload} run ${r + 1} ${tool}: ${f.mbps.toFixed(0)} MB/s, ${f.iops.toFixed(0)} IOPS, p50 ${f.p50us.toFixed(1)} µs, p99 ${f.p99us.toFixed(1)} µs, ${f.cpuUsPerIo.toFixed(2)} µs CPU/IO`);
+          }
         }
+      } catch (err) {
+        row.error = errorMessage(err);
+        console.error(`  ${row.workload} FAILED: ${row.error}`);
       }
-    } catch (err) {
-      row.error = errorMessage(err);
-      console.error(`  ${w.name} FAILED: ${row.error}`);
     }
   }
 
@@ -247,7 +276,7 @@ async function main(): Promise<number> {
   }
   console.log(`\nmedians of ${cfg.runs} runs; x = ours / fio (CPU: of the I/O threads after the ramp, as fio counts its job thread; neither counts io_uring's io-wq workers nor the loop driver's threads)\n`);
   console.log(table(lines));
-  const out = resultsFile(cfg.repoRoot, 'iogen');
+  const out = resultsFile(cfg.repoRoot, cfg.via === 'cli' ? 'drive' : 'iogen');
   writeJson(out, { machine: machineInfo(), fio: fioVersion, config: { ...cfg, workloads: cfg.workloads.map((w) => w.name) }, rows });
   console.log(`\nresults written to ${out}`);
   return rows.some((r) => r.error) ? 1 : 0;

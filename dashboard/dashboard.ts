@@ -235,7 +235,7 @@ export class Dashboard {
     if (this.w.detail) this.w.detail.setContent(this.detailLines(jobs[this.selected], stats.get(jobs[this.selected]?.id ?? -1)).join('\n'));
     this.w.legend.setContent(this.legendText());
     const sel = jobs[this.selected];
-    if (!this.compact) this.w.map.setLabel(sel ? ` block map: job ${sel.id}${sel.map ? `, ${sel.pass === '-' ? sel.state : sel.pass}` : ' (a clone: copied so far)'} ` : ' block map ');
+    if (!this.compact) this.w.map.setLabel(sel ? ` block map: job ${sel.id}${sel.map ? `, ${sel.pass === '-' ? sel.state : sel.pass}` : sel.drives.some((d) => d.role === 'source') ? ' (a clone: copied so far)' : ` (${sel.role}: no map, done so far)`} ` : ' block map ');
     // (the log pane is parsed again only when it has new lines or a new size)
     const logKey = `${this.feed.version} ${String(this.w.log.width)}x${String(this.w.log.height)}`;
     const logChanged = logKey !== this.logKey;
@@ -315,7 +315,8 @@ export class Dashboard {
     const tgts = j.drives.filter((d) => d.role === 'target');
     const shown = [src, ...(tgts.length <= 2 ? tgts : tgts.slice(0, 1))];
     const more = tgts.length > 2 ? ` +${tgts.length - 1}` : '';
-    const join = (names: string[]): string => `${names[0]} → ${names.slice(1).join(', ')}${more}`;
+    // a job with no source (a bench, an erase) names its drives alone
+    const join = (names: string[]): string => (src ? `${names[0]} → ${names.slice(1).join(', ')}${more}` : `${names.slice(1).join(', ')}${more}`);
     const ident = (d: DriveView | undefined): string => (d && (d.model || d.serial) ? ` [${[d.model, d.serial].filter(Boolean).join(' ')}]` : '');
     const paths = shown.map((d) => d?.path ?? '?');
     if (!this.compact) {

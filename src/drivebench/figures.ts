@@ -140,6 +140,7 @@ export function fioJson(jobs: readonly FioJob[], version: string, now = new Date
         read: fioDir(j.outcome.read),
         write: fioDir(j.outcome.write),
         trim: fioDir(undefined),
+        job_runtime: Math.round(seconds * 1000),
         usr_cpu: seconds > 0 ? (100 * j.outcome.cpuSeconds) / seconds : 0,
         sys_cpu: 0,
       };

@@ -62,6 +62,21 @@ describeRoot('clonestation bench on loop devices', () => {
     expect(sha256(d.file, 8 * MiB, 16 * MiB)).not.toBe(middle);
   });
 
+  it('preconditions (fill, then random-write rounds until steady by SNIA) before it measures, and reports the rounds', () => {
+    const d = fx.loop(makeFile(join(fx.dir(), 'p.img'), 32 * MiB, 'zero'));
+    const report = join(fx.dir(), 'p.json');
+    const r = runCli(['bench', d.dev, ...quick, '--precondition', '--test', 'rw=randwrite,bs=4k,qd=8', '--yes', '--report', report]);
+    expect(r.status, r.stderr).toBe(0);
+    const job = (JSON.parse(readFileSync(report, 'utf8')) as { jobs: { precondition: { filledBytes: number; rounds: number[]; steady: boolean }; notes: string[] }[] }).jobs[0];
+    expect(job.precondition.filledBytes).toBe(32 * MiB);
+    expect(job.precondition.rounds.length).toBeGreaterThanOrEqual(job.precondition.steady ? 5 : 25);
+    for (const iops of job.precondition.rounds) expect(iops).toBeGreaterThan(0);
+    // not steady within 25 rounds is said, not hidden
+    expect(job.notes.some((n) => /without steady IOPS/.test(n))).toBe(!job.precondition.steady);
+    // the zeros it started with are gone: the fill wrote every byte
+    expect(readFileSync(d.file).subarray(0, 1 << 20).some((b) => b !== 0)).toBe(true);
+  });
+
   it('refuses write tests on a mounted drive and on the system disk, writing nothing', () => {
     const file = makeFile(join(fx.dir(), 'm.img'), 32 * MiB, 'zero');
     const d = fx.loop(file);
