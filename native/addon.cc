@@ -11,6 +11,7 @@
 #include "job.h"
 #include "lock.h"
 #include "probe.h"
+#include "zstd.h"
 
 namespace cs {
 
@@ -134,6 +135,7 @@ class Engine : public Napi::Addon<Engine> {
                           InstanceValue("lockFile", Napi::Function::New(env, LockFile, "lockFile"), napi_enumerable),
                           InstanceValue("Job", jobCtor_.Value(), napi_enumerable),
                           InstanceValue("counterSlots", counterSlots(env), napi_enumerable)});
+    registerZstd(env, exports);
   }
 
   // The worker (or process) is going away: no I/O thread may outlive the memory it uses.
