@@ -1,0 +1,215 @@
+// Seekable zstd images (src/image/zstd): the writer's files read back by our reader, by
+// `zstd -d` and by 7-Zip (identical bytes); a range reads only its frames (counted against
+// the seek table parsed here by hand); damaged files are refused with the frame named.
+import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPartSink } from '../../src/image/parts.js';
+import { ZstdImageReader } from '../../src/image/zstd/reader.js';
+import { ZstdImageWriter, type ZstdImageResult } from '../../src/image/zstd/writer.js';
+import { scratch } from '../helpers/fixtures.js';
+import { mixedImage, rejectsWithCode, sha256, tool } from '../helpers/zip.js';
+
+const MiB = 1024 * 1024;
+const FRAME = 256 * 1024;
+let s: ReturnType<typeof scratch>;
+beforeAll(() => {
+  s = scratch('cs-zstd-');
+});
+afterAll(() => s.cleanup());
+
+/** Divides neither the frame size nor the split size. */
+const image = mixedImage(5 * MiB + 12_345, 7);
+
+async function write(name: string, data: Uint8Array, o: { partSize?: number; writeSize?: number; level?: number } = {}): Promise<{ path: string; r: ZstdImageResult }> {
+  const path = join(s.dir, name);
+  const w = new ZstdImageWriter({ sink: openPartSink(path, { overwrite: true, partSize: o.partSize }), level: o.level ?? 3, frameSize: FRAME, threads: 2, size: data.length });
+  const step = o.writeSize ?? 100_000;
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < data.length; i += step) pending.push(w.write(data.subarray(i, Math.min(data.length, i + step))));
+  await Promise.all(pending);
+  return { path, r: await w.finish() };
+}
+
+async function readAll(r: ZstdImageReader, range?: { offset: number; length: number }): Promise<Buffer> {
+  const out: Uint8Array[] = [];
+  for await (const c of r.chunks(range)) out.push(c);
+  return Buffer.concat(out);
+}
+
+/** The seek table, parsed here independently of src/image/zstd/format.ts. */
+function seekTable(file: Buffer): { comp: number[]; decomp: number[]; tableSize: number } {
+  const n = file.readUInt32LE(file.length - 9);
+  expect(file.readUInt32LE(file.length - 4)).toBe(0x8f92eab1);
+  const withSums = (file[file.length - 5]! & 0x80) !== 0;
+  const entry = withSums ? 12 : 8;
+  const tableSize = 8 + n * entry + 9;
+  const start = file.length - tableSize;
+  expect(file.readUInt32LE(start)).toBe(0x184d2a5e);
+  const comp: number[] = [];
+  const decomp: number[] = [];
+  for (let i = 0; i < n; i++) {
+    comp.push(file.readUInt32LE(start + 8 + i * entry));
+    decomp.push(file.readUInt32LE(start + 8 + i * entry + 4));
+  }
+  return { comp, decomp, tableSize };
+}
+
+describe('seekable zstd images', () => {
+  it('round-trips through our reader, zstd -d and 7z x with identical bytes', async () => {
+    const { path, r } = await write('a.img.zst', image);
+    expect(r.size).toBe(image.length);
+    expect(r.frames).toBe(Math.ceil(image.length / FRAME));
+    const reader = await ZstdImageReader.open([path]);
+    try {
+      expect(reader.info.size).toBe(image.length);
+      expect(sha256(await readAll(reader))).toBe(sha256(image));
+    } finally {
+      await reader.close();
+    }
+    const out = join(s.dir, 'a.out');
+    expect(tool('zstd', ['-d', '-q', '-f', path, '-o', out]).status).toBe(0);
+    expect(sha256(readFileSync(out))).toBe(sha256(image));
+    // zstd's own test of every frame's checksum
+    expect(tool('zstd', ['-t', '-q', path]).status).toBe(0);
+    const x = join(s.dir, '7z');
+    const r7 = tool('7z', ['x', '-y', `-o${x}`, path]);
+    expect(r7.status, r7.out).toBe(0);
+    expect(sha256(readFileSync(join(x, 'a.img')))).toBe(sha256(image));
+  });
+
+  it('a byte split reads back, and its parts concatenated are a file zstd -d reads', async () => {
+    const { path, r } = await write('b.img.zst', image, { partSize: 1 * MiB + 512, writeSize: FRAME });
+    const parts = readdirSync(s.dir).filter((n) => n.startsWith('b.img.zst.')).sort();
+    expect(parts.length).toBe(r.parts.parts.length);
+    expect(parts.length).toBeGreaterThan(1);
+    const reader = await ZstdImageReader.open(parts.map((p) => join(s.dir, p)));
+    try {
+      expect(sha256(await readAll(reader))).toBe(sha256(image));
+    } finally {
+      await reader.close();
+    }
+    const joined = join(s.dir, 'b.joined.zst');
+    writeFileSync(joined, Buffer.concat(parts.map((p) => readFileSync(join(s.dir, p)))));
+    const out = join(s.dir, 'b.out');
+    expect(tool('zstd', ['-d', '-q', '-f', joined, '-o', out]).status).toBe(0);
+    expect(sha256(readFileSync(out))).toBe(sha256(image));
+    expect(path.endsWith('.zst')).toBe(true);
+  });
+
+  it('a middle range reads only the frames holding it', async () => {
+    const { path } = await write('c.img.zst', image);
+    const file = readFileSync(path);
+    const t = seekTable(file);
+    // from the middle of frame 6 to the middle of frame 9 (1-based)
+    const offset = 5 * FRAME + 1000;
+    const length = 3 * FRAME;
+    const reader = await ZstdImageReader.open([path]);
+    try {
+      const got = await readAll(reader, { offset, length });
+      expect(sha256(got)).toBe(sha256(image.subarray(offset, offset + length)));
+      const frames = t.comp.slice(5, 9).reduce((a, b) => a + b, 0);
+      // the footer, the table, and frames 6..9: nothing else
+      expect(reader.bytesRead).toBe(9 + t.tableSize + frames);
+      expect(reader.bytesRead).toBeLessThan(file.length / 2);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('an empty image is a seek table alone, and zstd -d makes an empty file of it', async () => {
+    const { path, r } = await write('e.img.zst', new Uint8Array(0));
+    expect(r.frames).toBe(0);
+    const reader = await ZstdImageReader.open([path]);
+    try {
+      expect(reader.info.size).toBe(0);
+      expect((await readAll(reader)).length).toBe(0);
+    } finally {
+      await reader.close();
+    }
+    const out = join(s.dir, 'e.out');
+    expect(tool('zstd', ['-d', '-q', '-f', path, '-o', out]).status).toBe(0);
+    expect(readFileSync(out).length).toBe(0);
+  });
+
+  it('a higher level makes a smaller file of compressible data', async () => {
+    const text = Buffer.from('a drive of text, a drive of text, and then some numbers 1234567890 '.repeat(40_000));
+    const low = (await write('l1.img.zst', text, { level: 1 })).r.compressedSize;
+    const high = (await write('l19.img.zst', text, { level: 19 })).r.compressedSize;
+    expect(high).toBeLessThan(low);
+  });
+});
+
+describe('damaged zstd images are refused, saying where', () => {
+  let good: Buffer;
+  beforeAll(async () => {
+    good = readFileSync((await write('good.img.zst', image)).path);
+  });
+  const variant = (name: string, edit: (b: Buffer) => Buffer): string => {
+    const p = join(s.dir, name);
+    writeFileSync(p, edit(Buffer.from(good)));
+    return p;
+  };
+
+  it('a cut file has no seek table: IMAGE_TRUNCATED', async () => {
+    await rejectsWithCode(ZstdImageReader.open([variant('cut.zst', (b) => b.subarray(0, b.length - 1))]), 'IMAGE_TRUNCATED');
+    await rejectsWithCode(ZstdImageReader.open([variant('tiny.zst', (b) => b.subarray(0, 4))]), 'IMAGE_TRUNCATED');
+  });
+
+  it('a seek table whose sizes do not add up to the file: IMAGE_CORRUPT', async () => {
+    const t = seekTable(good);
+    const bump = variant('bump.zst', (b) => {
+      const at = b.length - t.tableSize + 8;
+      b.writeUInt32LE(b.readUInt32LE(at) + 1, at);
+      return b;
+    });
+    await rejectsWithCode(ZstdImageReader.open([bump]), 'IMAGE_CORRUPT');
+    const count = variant('count.zst', (b) => {
+      b.writeUInt32LE(0x7fffffff, b.length - 9);
+      return b;
+    });
+    await rejectsWithCode(ZstdImageReader.open([count]), 'IMAGE_CORRUPT');
+    const reserved = variant('reserved.zst', (b) => {
+      b[b.length - 5] = 0x80 | 0x04;
+      return b;
+    });
+    await rejectsWithCode(ZstdImageReader.open([reserved]), 'IMAGE_CORRUPT');
+    const bytes = variant('extra.zst', (b) => Buffer.concat([Buffer.alloc(3), b]));
+    await rejectsWithCode(ZstdImageReader.open([bytes]), 'IMAGE_CORRUPT');
+  });
+
+  it('a damaged byte inside frame 3 fails reading it, naming frame 3', async () => {
+    const t = seekTable(good);
+    const at = t.comp[0]! + t.comp[1]! + Math.floor(t.comp[2]! / 2);
+    const p = variant('flip.zst', (b) => {
+      b[at] = b[at]! ^ 0x5a;
+      return b;
+    });
+    const reader = await ZstdImageReader.open([p]);
+    try {
+      // frames 1 and 2 are fine
+      expect(sha256(await readAll(reader, { offset: 0, length: 2 * FRAME }))).toBe(sha256(image.subarray(0, 2 * FRAME)));
+      const e = await rejectsWithCode(readAll(reader), 'IMAGE_CORRUPT');
+      expect(e.message).toContain('frame 3 of');
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('a table entry whose size differs from its frame fails that frame', async () => {
+    const t = seekTable(good);
+    const p = variant('size.zst', (b) => {
+      // frame 2 claims one byte less; the total changes too, but open() cannot know the image size
+      const at = b.length - t.tableSize + 8 + 12 + 4;
+      b.writeUInt32LE(b.readUInt32LE(at) - 1, at);
+      return b;
+    });
+    const reader = await ZstdImageReader.open([p]);
+    try {
+      const e = await rejectsWithCode(readAll(reader), 'IMAGE_CORRUPT');
+      expect(e.message).toContain('frame 2 of');
+    } finally {
+      await reader.close();
+    }
+  });
+});
