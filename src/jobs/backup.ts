@@ -19,7 +19,7 @@ const backupKind = defineKind<BackupPayload, ReportedResult<BackupResult>>({
   jsWork: true,
   fields: {
     source: { type: 'path', required: true, help: 'the drive (or image) read' },
-    out: { type: 'path', required: true, writes: true, help: 'the image: NAME.img, NAME.zip; may hold {date} {serial} ... fields' },
+    out: { type: 'path', required: true, writes: true, help: 'the image: NAME.img, NAME.zip, NAME.img.zst; may hold {date} {serial} ... fields' },
     split: { type: 'size', help: 'cut the image into parts of this many bytes' },
     hash: { type: 'hashes', help: 'hashes of the image (default sha256)' },
     level: { type: 'count', min: 0, max: 19, help: 'zip: deflate level 0..9; zstd: 1..19' },
