@@ -201,8 +201,8 @@ export function planBackup(o: BackupOptions): BackupPlan {
   const mapPath = o.map ?? (o.rescue ? `${name}.map` : undefined);
   if (mapPath !== undefined && (format !== 'raw' || o.splitSize))
     throw new UsageError('a rescue backup (--map) writes one raw image: use OUT.img without --split', 'USAGE');
-  if (format === 'zip' && o.level !== undefined && o.level > 9) throw new UsageError(`--level ${o.level} is not a deflate level: a ZIP takes 0 (stored) to 9`, 'BAD_LEVEL');
-  if (format === 'zstd' && o.level !== undefined && (o.level < 1 || o.level > 19)) throw new UsageError(`--level ${o.level} is not a zstd level: a .zst image takes 1 to 19`, 'BAD_LEVEL');
+  if (format === 'zip' && o.level !== undefined && o.level > 9) throw new UsageError(`--level ${o.level} is not a deflate level: a ZIP takes 0 (stored) to 9`, 'BAD_NUMBER');
+  if (format === 'zstd' && o.level !== undefined && (o.level < 1 || o.level > 19)) throw new UsageError(`--level ${o.level} is not a zstd level: a .zst image takes 1 to 19`, 'BAD_NUMBER');
   const level = o.level ?? (format === 'zstd' ? 3 : 6);
   checkOutputNotOnSource(source, name);
   const mPath = manifestPath(name);

@@ -101,7 +101,7 @@ function consistency(m: Manifest): void {
   if (!Number.isSafeInteger(range.offset + range.length)) fail('range', 'within 2^53 bytes', 'larger');
   const ext = image.format === 'zip' ? /\.zip$/i : image.format === 'zstd' ? /\.zst$/i : /\.(img|raw)$/i;
   if (!ext.test(image.name)) fail('image.name', `a ${image.format === 'zip' ? '.zip' : image.format === 'zstd' ? '.zst' : '.img or .raw'} name (format ${image.format})`, image.name);
-  if (image.format === 'zip' && image.level !== undefined && image.level > 9) fail('image.level', 'a deflate level 0..9', image.level);
+  if (image.format !== 'zstd' && image.level !== undefined && image.level > 9) fail('image.level', 'a deflate level 0..9', image.level);
   if (image.format === 'zstd' && image.level !== undefined && image.level < 1) fail('image.level', 'a zstd level 1..19', image.level);
   const split = image.splitSize !== undefined;
   const seen = new Set<string>();

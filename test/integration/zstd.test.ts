@@ -137,14 +137,14 @@ describeRoot('zstd images on loop devices', () => {
     expect(runCli(['verify', bad]).status).not.toBe(0);
   });
 
-  it('refuses a level a format does not have (BAD_LEVEL, exit 2), writing nothing', () => {
+  it('refuses a level a format does not have (BAD_NUMBER, exit 2), writing nothing', () => {
     for (const [name, level] of [
       ['l0.img.zst', '0'],
       ['l12.zip', '12'],
     ] as const) {
       const r = runCli(['backup', src, join(dir, name), '--level', level]);
       expect(r.status).toBe(2);
-      expect(r.stderr).toContain('[BAD_LEVEL]');
+      expect(r.stderr).toContain('[BAD_NUMBER]');
       expect(readdirSync(dir).some((f) => f.startsWith(name))).toBe(false);
     }
   });
