@@ -5,6 +5,8 @@ import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPartSink } from '../../src/image/parts.js';
+import { MANIFEST_FORMAT, parseManifest, type Manifest } from '../../src/image/manifest.js';
+import { ImageError } from '../../src/errors.js';
 import { ZstdImageReader } from '../../src/image/zstd/reader.js';
 import { ZstdImageWriter, type ZstdImageResult } from '../../src/image/zstd/writer.js';
 import { scratch } from '../helpers/fixtures.js';
@@ -210,6 +212,43 @@ describe('damaged zstd images are refused, saying where', () => {
       expect(e.message).toContain('frame 2 of');
     } finally {
       await reader.close();
+    }
+  });
+});
+
+describe('a zstd manifest', () => {
+  const base = (): Manifest => ({
+    format: MANIFEST_FORMAT,
+    tool: { name: 'clonestation', version: '0.1.0' },
+    complete: true,
+    startedAt: new Date().toISOString(),
+    source: { path: '/dev/sdb', kind: 'block', size: 1 << 20, logicalSectorSize: 512, physicalSectorSize: 4096 },
+    range: { offset: 0, length: 1 << 20 },
+    image: { format: 'zstd', name: 'sdb.img.zst', level: 19, frameSize: 4 << 20, compressedSize: 1000, parts: [{ name: 'sdb.img.zst', size: 1000, hashes: {} }] },
+    hashes: {},
+  });
+  it('is accepted with a zstd level up to 19 and a compressed file smaller than the range', () => {
+    expect(parseManifest(base(), 'm').image.format).toBe('zstd');
+  });
+  it('is refused with a name that is not .zst, a level of 0 or 20, or a zip with level 12 (IMAGE_CORRUPT, the field named)', () => {
+    const cases: Array<[string, (m: Manifest) => void]> = [
+      ['image.name', (m) => (m.image.name = 'sdb.img')],
+      ['image.level', (m) => (m.image.level = 0)],
+      ['image.level', (m) => (m.image.level = 20)],
+      ['image.level', (m) => Object.assign(m.image, { format: 'zip', name: 'sdb.zip', level: 12, parts: [{ name: 'sdb.zip', size: 1000, hashes: {} }] })],
+    ];
+    for (const [field, edit] of cases) {
+      const m = base();
+      edit(m);
+      let err: unknown;
+      try {
+        parseManifest(m, 'm');
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ImageError);
+      expect((err as ImageError).code).toBe('IMAGE_CORRUPT');
+      expect((err as ImageError).message).toContain(field);
     }
   });
 });
