@@ -175,7 +175,9 @@ export async function verifyImage(image: ResolvedImage, reporter: Reporter, sign
     if (image.format === 'zstd') {
       // Every frame: decompressed on native threads, each checked against its own checksum
       // and the seek table's sizes and checksum, the whole hashed against the manifest.
-      const zh = m && algorithmsOf(image.hashes).length > 0 ? await MultiHash.create(algorithmsOf(image.hashes)) : undefined;
+      // without a manifest, sha256 of the image is reported for checking by hand (as for raw)
+      const algs: HashAlgorithm[] = m ? algorithmsOf(image.hashes) : ['sha256'];
+      const zh = algs.length > 0 ? await MultiHash.create(algs) : undefined;
       const zstd = await (await import('./restore.js')).openZstd(image);
       try {
         for await (const c of zstd.chunks()) {

@@ -51,6 +51,13 @@ describeRoot('zstd images on loop devices', () => {
     const r7 = tool('7z', ['x', '-y', `-o${x}`, out]);
     expect(r7.status, r7.out).toBe(0);
     expect(sha256Of(readFileSync(join(x, 'a.img')))).toBe(dataHash);
+    // without its manifest, verify decompresses every frame and reports the image's sha256
+    const lone = join(fx.dir(), 'lone');
+    mkdirSync(lone);
+    copyFileSync(out, join(lone, 'a.img.zst'));
+    const v = runCli(['verify', join(lone, 'a.img.zst')]);
+    expect(v.status, v.stderr).toBe(0);
+    expect(v.stdout + v.stderr).toContain(dataHash);
   });
 
   it('restores it to drives of 512 and 4096-byte sectors, checked against the manifest, and verify agrees', () => {
