@@ -9,6 +9,9 @@ import { describeRoot } from '../helpers/root.js';
 import { lastEvent, makeFile, runCli, useLoopScratch } from '../helpers/fixtures.js';
 import { mixedImage, sha256 as sha256Of, tool } from '../helpers/zip.js';
 import type { Manifest } from '../../src/image/manifest.js';
+import { slowTarget, type SlowTarget } from '../helpers/slow-target.js';
+import { openPartSink } from '../../src/image/parts.js';
+import { ZstdImageWriter } from '../../src/image/zstd/writer.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 13 * MiB + 3 * 4096;
@@ -23,6 +26,10 @@ describeRoot('zstd images on loop devices', () => {
   const target = (sector: 512 | 4096 = 512, size = SIZE): string => fx.loop(makeFile(join(fx.dir(), `t-${n++}.img`), size, 'random'), sector).dev;
   const devHash = (dev: string, length = SIZE, offset = 0): string => sha256Of(readFileSync(dev).subarray(offset, offset + length));
 
+  const nbd: SlowTarget[] = [];
+  afterAll(() => {
+    for (const t of nbd) t.down();
+  });
   beforeAll(() => {
     dir = join(fx.dir(), 'images');
     mkdirSync(dir);
@@ -117,6 +124,24 @@ describeRoot('zstd images on loop devices', () => {
     expect(rows.map((x) => x.state)).toEqual(['done', 'done', 'done']);
     expect(rows.every((x) => x.verified)).toBe(true);
     for (const t of ts) expect(devHash(t)).toBe(dataHash);
+  });
+
+  it('a target that falls behind leaves the shared stream and catches up from its own reader', async () => {
+    // small frames (no manifest), so the shared stream has many chunks to fall behind by
+    const out = join(fx.dir(), 'small-frames.img.zst');
+    const w = new ZstdImageWriter({ sink: openPartSink(out, { overwrite: true }), frameSize: 256 * 1024, threads: 2 });
+    await w.write(data);
+    await w.finish();
+    const slow = slowTarget(join(fx.dir(), `slow-${n++}`), SIZE, 3 * MiB);
+    nbd.push(slow);
+    const fast = target(512);
+    const r = runCli(['restore', out, fast, slow.dev, '--yes', '--json'], undefined, { CLONESTATION_ZIP_WINDOW: String(2 * MiB) });
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.events.some((e) => e.event === 'note' && e.target === slow.dev && /left the shared stream/.test(String(e.message)))).toBe(true);
+    const rows = lastEvent(r, 'done')?.targets as { state: string }[];
+    expect(rows.map((x) => x.state)).toEqual(['done', 'done']);
+    expect(devHash(fast)).toBe(dataHash);
+    expect(devHash(slow.dev)).toBe(dataHash);
   });
 
   it('a damaged frame: restore fails with IMAGE_CORRUPT naming the frame (exit 2); verify fails too', () => {
