@@ -136,12 +136,12 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
     // nothing would check what is restored. Said, and done only when asked for.
     if (full && image.manifest?.complete && Object.keys(image.hashes).length === 0 && !o.noCheck)
       throw new UsageError(
-        `the manifest of ${image.name} has no hashes: the restored bytes could not be checked against it${image.format === 'zip' ? ' (only the archive\'s CRC-32 would be)' : ''}; pass --no-check to restore it unchecked`,
+        `the manifest of ${image.name} has no hashes: the restored bytes could not be checked against it${image.format === 'zip' ? ' (only the archive\'s CRC-32 would be)' : image.format === 'zstd' ? " (only the frames' checksums would be)" : ''}; pass --no-check to restore it unchecked`,
         'NO_HASHES',
         { path: image.manifestPath },
       );
     if (full && image.manifest && Object.keys(image.hashes).length === 0 && (o.noCheck || !image.manifest.complete))
-      notes.push(`the manifest has no hashes: the restored bytes are not checked${image.format === 'zip' ? ' (the archive\'s CRC-32 is)' : ''}`);
+      notes.push(`the manifest has no hashes: the restored bytes are not checked${image.format === 'zip' ? ' (the archive\'s CRC-32 is)' : image.format === 'zstd' ? " (the frames' checksums are)" : ''}`);
     const check = full && !o.noCheck ? fastestAlgorithm(image.hashes) : undefined;
     if (o.noCheck && full && Object.keys(image.hashes).length > 0) notes.push('--no-check: the restored bytes are not checked against the manifest (clonestation verify IMAGE TARGET does it afterwards)');
     if (!full && Object.keys(image.hashes).length > 0) notes.push('a part of the image is restored: the manifest hashes (of the whole image) are not checked');
