@@ -19,7 +19,7 @@ const stationOnly = ['pair', 'max-parallel', 'report', 'log', 'no-log'];
 
 export const backupCommand = defineCommand({
   name: 'backup',
-  summary: 'a drive to an image: raw, split or zip',
+  summary: 'a drive to an image: raw, split, zip or zstd',
   args: 'SOURCE OUT',
   usage: [{ args: '--pair SRC:OUT --pair ...', summary: 'many backups at once (a station)' }],
   options: {

@@ -14,7 +14,7 @@ export type BackupPayload = Omit<BackupOptions, 'ready' | 'watch' | 'paused'>;
 
 const backupKind = defineKind<BackupPayload, ReportedResult<BackupResult>>({
   name: 'backup',
-  summary: 'a drive to an image (raw, split or zip) with a manifest and hashes',
+  summary: 'a drive to an image (raw, split, zip or zstd) with a manifest and hashes',
   module: import.meta.url,
   jsWork: true,
   fields: {

@@ -15,7 +15,7 @@ const RESTORE_RING = 16 * (4 << 20);
 
 const restoreKind = defineKind<RestorePayload, ReportedResult<RestoreManyResult>>({
   name: 'restore',
-  summary: 'an image (raw, split or zip) to one drive or many, each checked against the manifest',
+  summary: 'an image (raw, split, zip or zstd) to one drive or many, each checked against the manifest',
   module: import.meta.url,
   jsWork: true,
   fields: {

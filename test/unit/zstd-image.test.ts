@@ -252,3 +252,89 @@ describe('a zstd manifest', () => {
     }
   });
 });
+
+describe('reading seekable zstd files', () => {
+  let path: string;
+  let file: Buffer;
+  beforeAll(async () => {
+    path = (await write('rand.img.zst', image)).path;
+    file = readFileSync(path);
+  });
+
+  it('readAt gives any byte range (across frames, at the end), reading each frame once while it is cached', async () => {
+    const reader = await ZstdImageReader.open([path]);
+    try {
+      let x = 99;
+      for (let k = 0; k < 40; k++) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        const pos = x % image.length;
+        const len = 1 + ((x >>> 3) % (FRAME + 5000));
+        const buf = new Uint8Array(len);
+        const n = await reader.readAt(buf, pos);
+        expect(n).toBe(Math.min(len, image.length - pos));
+        expect(Buffer.compare(buf.subarray(0, n), image.subarray(pos, pos + n))).toBe(0);
+      }
+      expect(await reader.readAt(new Uint8Array(10), image.length)).toBe(0);
+      // the same small range again and again: its frame is read once
+      const before = reader.bytesRead;
+      const t = seekTable(file);
+      for (let k = 0; k < 5; k++) await reader.readAt(new Uint8Array(100), 3 * FRAME + 10 * k);
+      expect(reader.bytesRead - before).toBeLessThanOrEqual(t.comp[3]!);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  /** The file with its seek table rebuilt from `entries` (8-byte entries when no checksums). */
+  function withTable(frames: Buffer[], entries: Array<{ c: number; d: number; sum?: number }>, checksums: boolean): Buffer {
+    const size = entries.length * (checksums ? 12 : 8) + 9;
+    const t = Buffer.alloc(8 + size);
+    t.writeUInt32LE(0x184d2a5e, 0);
+    t.writeUInt32LE(size, 4);
+    let o = 8;
+    for (const e of entries) {
+      t.writeUInt32LE(e.c, o);
+      t.writeUInt32LE(e.d, o + 4);
+      o += 8;
+      if (checksums) {
+        t.writeUInt32LE(e.sum ?? 0, o);
+        o += 4;
+      }
+    }
+    t.writeUInt32LE(entries.length, o);
+    t[o + 4] = checksums ? 0x80 : 0;
+    t.writeUInt32LE(0x8f92eab1, o + 5);
+    return Buffer.concat([...frames, t]);
+  }
+
+  it('a table without checksums, and a skippable frame among the frames, read as the format allows (and zstd -d agrees)', async () => {
+    const t = seekTable(file);
+    const frames: Buffer[] = [];
+    let at = 0;
+    for (const c of t.comp) {
+      frames.push(file.subarray(at, at + c));
+      at += c;
+    }
+    const skippable = Buffer.alloc(12);
+    skippable.writeUInt32LE(0x184d2a53, 0);
+    skippable.writeUInt32LE(4, 4);
+    const entries = t.comp.map((c, i) => ({ c, d: t.decomp[i]! }));
+    const mixed = withTable([frames[0]!, skippable, ...frames.slice(1)], [entries[0]!, { c: 12, d: 0 }, ...entries.slice(1)], false);
+    const p = join(s.dir, 'foreign.img.zst');
+    writeFileSync(p, mixed);
+    const reader = await ZstdImageReader.open([p]);
+    try {
+      expect(reader.info.checksums).toBe(false);
+      expect(reader.info.size).toBe(image.length);
+      expect(sha256(await readAll(reader))).toBe(sha256(image));
+      const buf = new Uint8Array(2000);
+      await reader.readAt(buf, FRAME - 1000);
+      expect(Buffer.compare(buf, image.subarray(FRAME - 1000, FRAME + 1000))).toBe(0);
+    } finally {
+      await reader.close();
+    }
+    const out = join(s.dir, 'foreign.out');
+    expect(tool('zstd', ['-d', '-q', '-f', p, '-o', out]).status).toBe(0);
+    expect(sha256(readFileSync(out))).toBe(sha256(image));
+  });
+});

@@ -43,10 +43,13 @@ export function seekTableFrame(frames: readonly FrameEntry[]): Uint8Array {
   return b;
 }
 
-/** The content checksum a frame written with the checksum flag ends with (its last 4 bytes). */
+/** A zstd frame's magic number (skippable frames have 0x184D2A50..5F). */
+export const ZSTD_MAGIC = 0xfd2fb528;
+
+/** The content checksum a zstd frame written with the checksum flag ends with (its last 4 bytes); undefined for others. */
 export function frameChecksum(frame: Uint8Array): number | undefined {
   // frame header descriptor: byte 4 (after the 4-byte magic); bit 2 = Content_Checksum_flag
-  if (frame.length < 9 || (frame[4]! & 0x04) === 0) return undefined;
+  if (frame.length < 9 || Buffer.from(frame.buffer, frame.byteOffset, 4).readUInt32LE(0) !== ZSTD_MAGIC || (frame[4]! & 0x04) === 0) return undefined;
   return Buffer.from(frame.buffer, frame.byteOffset + frame.length - 4, 4).readUInt32LE(0);
 }
 
@@ -97,8 +100,8 @@ export function parseSeekTable(table: Uint8Array, fileSize: number): SeekTable {
   for (let i = 0; i < footer.count; i++) {
     const o = SKIPPABLE_HEADER + i * entry;
     const f: FrameEntry = { compressedSize: b.readUInt32LE(o), decompressedSize: b.readUInt32LE(o + 4), ...(footer.checksums ? { checksum: b.readUInt32LE(o + 8) } : {}) };
-    // a zstd frame is at least 9 bytes (magic, header, an empty last block)
-    if (f.compressedSize < 9) throw new SeekTableError(`frame ${i + 1}'s compressed size ${f.compressedSize} is too small for a zstd frame`);
+    // a skippable frame (which the format allows among the frames) is at least 8 bytes, a zstd frame more
+    if (f.compressedSize < 8) throw new SeekTableError(`frame ${i + 1}'s compressed size ${f.compressedSize} is too small for a frame`);
     if (f.decompressedSize > MAX_FRAME_DECOMPRESSED) throw new SeekTableError(`frame ${i + 1} claims ${f.decompressedSize} bytes, more than a frame may hold (${MAX_FRAME_DECOMPRESSED})`);
     c += f.compressedSize;
     d += f.decompressedSize;

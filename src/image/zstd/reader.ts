@@ -14,6 +14,9 @@ import { PartSet } from '../parts.js';
 import { FOOTER_SIZE, SeekTableError, frameChecksum, framesFor, parseFooter, parseSeekTable, type SeekTable } from './format.js';
 import { createZstdPool, type NativeZstdPool } from './native.js';
 
+/** Frames readAt() keeps decompressed (4 MiB each as we write them). */
+const RANDOM_CACHE = 4;
+
 export interface ZstdImageInfo {
   /** bytes of the image */
   size: number;
@@ -28,6 +31,9 @@ export interface ZstdImageInfo {
 export class ZstdImageReader {
   /** compressed bytes read from the files so far */
   bytesRead = 0;
+  /** readAt(): its pool (made on first use) and the last frames it decompressed */
+  private randomPool: NativeZstdPool | undefined;
+  private readonly cache = new Map<number, Promise<Uint8Array>>();
 
   private constructor(
     private readonly set: PartSet,
@@ -146,7 +152,46 @@ export class ZstdImageReader {
     return out;
   }
 
+  /**
+   * Random access (an image mount, a partition inside the image): reads image bytes
+   * [position, position + buf.length) into buf, fewer at the image's end; returns how many.
+   * Each frame it needs is read and checked once while it stays among the last few used.
+   */
+  async readAt(buf: Uint8Array, position: number): Promise<number> {
+    if (!Number.isSafeInteger(position) || position < 0) throw new RangeError(`position ${position} is not a byte offset`);
+    const length = Math.min(buf.length, Math.max(0, this.info.size - position));
+    if (length === 0) return 0;
+    const pool = (this.randomPool ??= createZstdPool(1));
+    const { first, last } = framesFor(this.table, position, length);
+    let done = 0;
+    for (let i = first; i <= last; i++) {
+      let frame = this.cache.get(i);
+      if (frame) this.cache.delete(i);
+      else frame = this.frame(pool, i);
+      // most recently used last; the oldest beyond RANDOM_CACHE go
+      this.cache.set(i, frame);
+      while (this.cache.size > RANDOM_CACHE) this.cache.delete(this.cache.keys().next().value as number);
+      let data: Uint8Array;
+      try {
+        data = await frame;
+      } catch (e) {
+        this.cache.delete(i);
+        throw e;
+      }
+      const start = this.table.starts[i]!;
+      const from = Math.max(0, position + done - start);
+      const n = Math.min(data.length - from, length - done);
+      if (n <= 0) continue;
+      buf.set(data.subarray(from, from + n), done);
+      done += n;
+    }
+    return done;
+  }
+
   async close(): Promise<void> {
+    this.cache.clear();
+    this.randomPool?.close();
+    this.randomPool = undefined;
     await this.set.close();
   }
 }
