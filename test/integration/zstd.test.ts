@@ -2,6 +2,7 @@
 // and a split), read back by `zstd -d` and 7-Zip with identical bytes, restored to drives of
 // 512 and 4096-byte sectors (one target and many), verified, a middle range restored, and a
 // damaged frame refused by name.
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readFileSync, readdirSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -167,6 +168,26 @@ describeRoot('zstd images on loop devices', () => {
     expect(r.stderr.split('\n').filter((l) => l.startsWith('clonestation:'))).toHaveLength(1);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(runCli(['verify', bad]).status).not.toBe(0);
+  });
+
+  it('a zstd backup that outgrows its file system is OUTPUT_FULL (exit 1), marked incomplete, its partial file deleted', () => {
+    const mnt = join(fx.dir(), 'small');
+    mkdirSync(mnt);
+    // random bytes do not shrink: 8 MiB cannot fit in 3 MiB
+    const rnd = join(fx.dir(), 'random.img');
+    makeFile(rnd, 8 * MiB, 'random');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3M', 'tmpfs', mnt]);
+    try {
+      const out = join(mnt, 'f.img.zst');
+      const r = runCli(['backup', rnd, out]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('[OUTPUT_FULL]');
+      const m = JSON.parse(readFileSync(`${out}.manifest.json`, 'utf8')) as Manifest;
+      expect(m.complete).toBe(false);
+      expect(readdirSync(mnt).filter((f) => f.includes('partial') && !f.endsWith('.json'))).toEqual([]);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
   });
 
   it('refuses a level a format does not have (BAD_NUMBER, exit 2), writing nothing', () => {
