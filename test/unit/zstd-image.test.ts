@@ -338,3 +338,57 @@ describe('reading seekable zstd files', () => {
     expect(sha256(readFileSync(out))).toBe(sha256(image));
   });
 });
+
+describe('the native zstd pool', () => {
+  it('compresses and decompresses frames on its threads, many at once, from shared and plain memory', async () => {
+    const { createZstdPool, compressBound } = await import('../../src/image/zstd/native.js');
+    const pool = createZstdPool(2);
+    try {
+      const inputs = Array.from({ length: 12 }, (_, i) => {
+        const shared = new Uint8Array(new SharedArrayBuffer(FRAME));
+        shared.set(image.subarray(i * FRAME, (i + 1) * FRAME));
+        return i % 2 === 0 ? shared : new Uint8Array(image.subarray(i * FRAME, (i + 1) * FRAME));
+      });
+      const outs = inputs.map(() => new Uint8Array(compressBound(FRAME)));
+      const sizes = await Promise.all(inputs.map((d, i) => pool.compress(d, outs[i]!, 3)));
+      const back = await Promise.all(sizes.map(async (n, i) => {
+        const o = new Uint8Array(FRAME);
+        expect(await pool.decompress(outs[i]!.subarray(0, n), o)).toBe(FRAME);
+        return o;
+      }));
+      back.forEach((b, i) => expect(Buffer.compare(b, inputs[i]!)).toBe(0));
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('rejects (code ZSTD_FAILED) an output too small, garbage, two frames as one, and content larger than the output', async () => {
+    const { createZstdPool, compressBound } = await import('../../src/image/zstd/native.js');
+    const pool = createZstdPool(1);
+    try {
+      const data = image.subarray(0, FRAME);
+      const out = new Uint8Array(compressBound(FRAME));
+      const n = await pool.compress(data, out, 3);
+      const frame = out.subarray(0, n);
+      const codeOf = async (p: Promise<unknown>): Promise<string> => p.then(() => 'resolved', (e: { code?: string }) => e.code ?? 'no code');
+      expect(await codeOf(pool.compress(data, new Uint8Array(16), 3))).toBe('ZSTD_FAILED');
+      expect(await codeOf(pool.decompress(new Uint8Array(64).fill(7), new Uint8Array(FRAME)))).toBe('ZSTD_FAILED');
+      expect(await codeOf(pool.decompress(Buffer.concat([frame, frame]), new Uint8Array(2 * FRAME)))).toBe('ZSTD_FAILED');
+      expect(await codeOf(pool.decompress(frame, new Uint8Array(FRAME - 1)))).toBe('ZSTD_FAILED');
+      // and it still works after failures
+      expect(await pool.decompress(frame, new Uint8Array(FRAME))).toBe(FRAME);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('settles the tasks queued before close()', async () => {
+    const { createZstdPool, compressBound } = await import('../../src/image/zstd/native.js');
+    const pool = createZstdPool(1);
+    const tasks = Array.from({ length: 6 }, (_, i) => pool.compress(image.subarray(i * FRAME, (i + 1) * FRAME), new Uint8Array(compressBound(FRAME)), 1));
+    pool.close();
+    const sizes = await Promise.all(tasks);
+    expect(sizes.every((n) => n > 0)).toBe(true);
+    expect(() => pool.compress(image.subarray(0, 10), new Uint8Array(100), 1)).toThrow(/closed/);
+  });
+});
