@@ -12,6 +12,7 @@
 #include "job.h"
 #include "lock.h"
 #include "probe.h"
+#include "zstd.h"
 
 namespace cs {
 
@@ -137,6 +138,7 @@ class Engine : public Napi::Addon<Engine> {
                           InstanceValue("counterSlots", counterSlots(env), napi_enumerable),
                           InstanceValue("IoGen", defineIoGen(env, &gens_), napi_enumerable),
                           InstanceValue("ioGenLayout", ioGenLayout(env), napi_enumerable)});
+    registerZstd(env, exports);
   }
 
   // The worker (or process) is going away: no I/O thread may outlive the memory it uses.

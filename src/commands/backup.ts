@@ -19,7 +19,7 @@ const stationOnly = ['pair', 'max-parallel', 'report', 'log', 'no-log'];
 
 export const backupCommand = defineCommand({
   name: 'backup',
-  summary: 'a drive to an image: raw, split or zip',
+  summary: 'a drive to an image: raw, split, zip or zstd',
   args: 'SOURCE OUT',
   usage: [{ args: '--pair SRC:OUT --pair ...', summary: 'many backups at once (a station)' }],
   options: {
@@ -33,7 +33,7 @@ export const backupCommand = defineCommand({
       help: 'hashes of the image, on the fly: md5, sha1, sha256, sha512, xxh3, xxh128, blake3, crc32, comma-separated, or none; written to the manifest and to OUT.sha256 etc. for sha256sum -c',
       default: 'sha256',
     },
-    level: { type: 'count', min: 0, max: 9, group: 'Image', help: 'zip: deflate level, 0 (stored) to 9', defaultText: '6' },
+    level: { type: 'count', min: 0, max: 19, group: 'Image', help: 'compression level: zip 0 (stored) to 9, default 6; zstd (OUT.img.zst) 1 to 19, default 3', defaultText: '6 (zip), 3 (zstd)' },
     keep: { type: 'count', min: 1, max: 100000, group: 'Image', help: "after success, delete all but the newest N complete backups of the same source in OUT's folder" },
     force: { type: 'boolean', group: 'Image', help: 'replace a complete backup of the same name (an unfinished one is replaced, or a rescue continued, by running the command again)' },
     rescue: { type: 'boolean', group: 'Failing drives', help: 'rescue with a ddrescue map (OUT.map); resumable: re-run the same command to go on' },

@@ -35,8 +35,10 @@ export interface BackupOptions extends Pick<RangeText, 'offset' | 'length'>, Eng
   /** bytes per part of a byte split (OUT.001, OUT.002, ...) */
   splitSize?: number;
   hash: HashAlgorithm[];
-  /** zip: deflate level 0..9 (default 6) */
+  /** zip: deflate level 0..9 (default 6); zstd: level 1..19 (default 3) */
   level?: number;
+  /** zstd: bytes of image per frame (default 4 MiB) */
+  frameSize?: number;
   /** a rescue of a failing drive: resumable, with this ddrescue map */
   map?: string;
   /** a rescue with its map beside the image (OUT.map), when no --map is given */
@@ -73,7 +75,8 @@ export interface BackupResult {
 export function imageFormat(name: string): ImageFormat {
   if (/\.(img|raw)$/i.test(name)) return 'raw';
   if (/\.zip$/i.test(name)) return 'zip';
-  throw new UsageError(`OUT ${name} must end in .img or .raw (a raw image) or .zip (a ZIP archive)`, 'USAGE');
+  if (/\.zst$/i.test(name)) return 'zstd';
+  throw new UsageError(`OUT ${name} must end in .img or .raw (a raw image), .zip (a ZIP archive) or .zst (a seekable zstd image, e.g. OUT.img.zst)`, 'USAGE');
 }
 
 /** The files of an image under `base`: one file, or base.001, base.002, ... */
@@ -112,7 +115,7 @@ function allocatedBytes(path: string): number {
  * `freed`: bytes the replaced unfinished backup's files give back.
  */
 function checkFreeSpace(name: string, format: ImageFormat, level: number, length: number, have: number, freed: number, rescue: boolean): void {
-  if (format === 'zip' && level > 0) return;
+  if ((format === 'zip' && level > 0) || format === 'zstd') return;
   const need = Math.max(0, length - have);
   const fs = statfsSync(dirname(resolve(name)));
   const free = fs.bavail * fs.bsize + freed;
@@ -198,7 +201,9 @@ export function planBackup(o: BackupOptions): BackupPlan {
   const mapPath = o.map ?? (o.rescue ? `${name}.map` : undefined);
   if (mapPath !== undefined && (format !== 'raw' || o.splitSize))
     throw new UsageError('a rescue backup (--map) writes one raw image: use OUT.img without --split', 'USAGE');
-  const level = o.level ?? 6;
+  if (format === 'zip' && o.level !== undefined && o.level > 9) throw new UsageError(`--level ${o.level} is not a deflate level: a ZIP takes 0 (stored) to 9`, 'BAD_NUMBER');
+  if (format === 'zstd' && o.level !== undefined && (o.level < 1 || o.level > 19)) throw new UsageError(`--level ${o.level} is not a zstd level: a .zst image takes 1 to 19`, 'BAD_NUMBER');
+  const level = o.level ?? (format === 'zstd' ? 3 : 6);
   checkOutputNotOnSource(source, name);
   const mPath = manifestPath(name);
   const work = `${name}.partial`;
@@ -238,7 +243,8 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
       name: basename(name),
       splitSize: o.splitSize,
       entryName: format === 'zip' ? basename(name).replace(/\.zip$/i, '.img') : undefined,
-      level: format === 'zip' ? level : undefined,
+      level: format === 'zip' || format === 'zstd' ? level : undefined,
+      frameSize: format === 'zstd' ? (o.frameSize ?? (await import('./zstd/writer.js')).DEFAULT_FRAME_SIZE) : undefined,
       parts: [],
     },
     hashes: {},
@@ -264,6 +270,7 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   try {
     if (mapPath !== undefined) written = await rescueBackup(o, mapPath, source, range, work, whole, reporter, signal);
     else if (format === 'zip') written = await zipBackup(o, source, range, work, name, level, whole, reporter, signal);
+    else if (format === 'zstd') written = await zstdBackup(o, source, range, work, name, level, whole, reporter, signal);
     else written = await rawBackup(o, source, range, work, whole, reporter, signal);
   } catch (e) {
     // one line, as the manifest's schema wants it
@@ -437,6 +444,53 @@ async function zipBackup(
     result = await writer.finish();
   } catch (e) {
     await writer.abort?.().catch(() => undefined);
+    throw e;
+  }
+  return {
+    parts: result.parts.parts.map((p) => ({ path: p.path, size: p.size, hashes: p.hashes ?? {} })),
+    compressedSize: result.compressedSize,
+  };
+}
+
+/**
+ * A seekable zstd image: the engine reads the source into its ring; the hash tap and the
+ * zstd writer read each slot in place, the writer's native threads compress one frame each.
+ */
+async function zstdBackup(
+  o: BackupOptions,
+  source: DriveInfo,
+  range: Extent,
+  work: string,
+  name: string,
+  level: number,
+  whole: MultiHash,
+  reporter: Reporter,
+  signal?: AbortSignal,
+): Promise<Written> {
+  const { openPartSink } = await import('./parts.js');
+  const { ZstdImageWriter } = await import('./zstd/writer.js');
+  const sink = openPartSink(work, { partSize: o.splitSize, hash: o.hash, overwrite: true });
+  const writer = new ZstdImageWriter({ sink, level, frameSize: o.frameSize, size: range.length });
+  const tap: Tap = { consume: (data) => writer.write(data) };
+  const job = new EngineJob({
+    mode: 'copy',
+    source: { path: source.path, direct: o.direct ?? true },
+    targets: [],
+    extents: range.length > 0 ? [range] : [],
+    // one slot, one frame: the native threads compress the ring's memory in place
+    blockSize: o.blockSize ?? writer.frameSize,
+    depth: o.depth ?? 8,
+    backend: o.backend ?? 'auto',
+    stopOnReadError: true,
+    taps: o.hash.length > 0 ? [whole, tap] : [tap],
+  });
+  let result;
+  try {
+    const { outcome } = await runWithProgress(job, 'copy', reporter, (j) => j.snapshot().bytesRead, signal);
+    checkOutcome(outcome, { source, targetPath: work, targetOffset: 0, range }, `image ${name}`);
+    result = await writer.finish();
+  } catch (e) {
+    await writer.abort().catch(() => undefined);
     throw e;
   }
   return {

@@ -64,14 +64,16 @@ const manifestSchema = obj({
   /** the bytes of the source this image holds */
   range: extent(),
   image: obj({
-    format: oneOf(['raw', 'zip']),
+    format: oneOf(['raw', 'zip', 'zstd']),
     /** the image's file name as written (single file, or the base name of a split set) */
     name: fileName(),
     /** part size of a byte split (name.001, name.002, ...), absent for one file */
     splitSize: opt(int(1)),
-    /** zip: the entry holding the image, and deflate level */
+    /** zip: the entry holding the image, and deflate level (zstd: the zstd level, 1..19) */
     entryName: opt(text(65535)),
-    level: opt(int(0, 9)),
+    level: opt(int(0, 19)),
+    /** zstd: bytes of image per frame (the seek table in the file is the truth) */
+    frameSize: opt(int(1)),
     compressedSize: opt(int()),
     /** the files, in order */
     parts: arr(partSchema),
@@ -97,8 +99,10 @@ function consistency(m: Manifest): void {
   const { range, image, source } = m;
   if (range.offset + range.length > source.size) fail('range', `within the source's ${source.size} bytes`, `${range.length} bytes at ${range.offset}`);
   if (!Number.isSafeInteger(range.offset + range.length)) fail('range', 'within 2^53 bytes', 'larger');
-  const ext = image.format === 'zip' ? /\.zip$/i : /\.(img|raw)$/i;
-  if (!ext.test(image.name)) fail('image.name', `a ${image.format === 'zip' ? '.zip' : '.img or .raw'} name (format ${image.format})`, image.name);
+  const ext = image.format === 'zip' ? /\.zip$/i : image.format === 'zstd' ? /\.zst$/i : /\.(img|raw)$/i;
+  if (!ext.test(image.name)) fail('image.name', `a ${image.format === 'zip' ? '.zip' : image.format === 'zstd' ? '.zst' : '.img or .raw'} name (format ${image.format})`, image.name);
+  if (image.format !== 'zstd' && image.level !== undefined && image.level > 9) fail('image.level', 'a deflate level 0..9', image.level);
+  if (image.format === 'zstd' && image.level !== undefined && image.level < 1) fail('image.level', 'a zstd level 1..19', image.level);
   const split = image.splitSize !== undefined;
   const seen = new Set<string>();
   image.parts.forEach((p, i) => {

@@ -97,6 +97,20 @@ function hasZipMagic(path: string): boolean {
   }
 }
 
+/** A zstd frame's magic (or, for an empty seekable image, the seek table's skippable frame) at the start of a file. */
+function hasZstdMagic(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 0) === 4 && (b.readUInt32LE(0) === 0xfd2fb528 || b.readUInt32LE(0) === 0x184d2a5e);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 function incomplete(name: string, m: Manifest | undefined, where: string): ImageError {
   const why = m?.incompleteReason ? ` (${m.incompleteReason})` : '';
   return new ImageError(
@@ -243,7 +257,7 @@ async function withoutManifest(base: string): Promise<ResolvedImage> {
   if (parts.length > 1 && sizes[sizes.length - 1] === sizes[0])
     notes.push(`the last part ${basename(paths[paths.length - 1] ?? '')} is as large as the others: if the backup had more parts, they are missing (no manifest to tell)`);
   const first = paths[0] ?? base;
-  const format: ImageFormat = /\.zip$/i.test(base) || hasZipMagic(first) ? 'zip' : 'raw';
+  const format: ImageFormat = /\.zip$/i.test(base) || hasZipMagic(first) ? 'zip' : /\.zst$/i.test(base) || hasZstdMagic(first) ? 'zstd' : 'raw';
   const size = parts.reduce((n, p) => n + p.size, 0);
   return { format, name: base, split: paths.length > 1, parts, size: format === 'raw' ? size : 0, hashes: {}, notes };
 }

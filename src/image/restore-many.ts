@@ -71,7 +71,7 @@ export interface RestoreTargetOutcome {
 
 export interface RestoreManyResult {
   image: string;
-  format: 'raw' | 'zip';
+  format: 'raw' | 'zip' | 'zstd';
   parts: number;
   /** bytes restored to each target */
   bytes: number;
@@ -96,12 +96,16 @@ export async function planRestoreMany(o: RestoreManyOptions): Promise<RestorePla
     for (const target of o.targets) {
       const p = await planRestore({ ...o, target, depth: o.depth ?? MANY_DEPTH });
       // one archive reader is enough: the others are closed at once
-      if (plans.length > 0) await p.zip?.close();
-      plans.push(plans.length > 0 ? { ...p, zip: undefined } : p);
+      if (plans.length > 0) {
+        await p.zip?.close();
+        await p.zstd?.close();
+      }
+      plans.push(plans.length > 0 ? { ...p, zip: undefined, zstd: undefined } : p);
     }
     checkTargetsDistinct(plans);
   } catch (e) {
     await plans[0]?.zip?.close();
+    await plans[0]?.zstd?.close();
     throw e;
   }
   return plans;
@@ -146,6 +150,7 @@ export async function restoreMany(o: RestoreManyOptions, reporter: Reporter, sig
     }
   } catch (e) {
     await first.zip?.close();
+    await first.zstd?.close();
     throw e;
   }
   o.ready?.();
@@ -197,7 +202,8 @@ export async function executeRestoreMany(plans: RestorePlan[], o: RestoreManyOpt
       `restoring ${first.range.length} bytes of ${first.image.format}${first.image.split ? ` (${first.image.parts.length} parts)` : ''} image ${first.image.name} at ${first.range.offset} to ${plans.length} targets (${plans.map((p) => p.targetPath).join(', ')})${first.check ? `; checking ${first.check} of each against the manifest` : ''}`,
       { image: first.image.name, format: first.image.format, parts: first.image.parts.length, targets: plans.map((p) => p.targetPath), offset: first.range.offset, length: first.range.length },
     );
-    if (first.zip) await restoreZipMany(plans, first.zip, o.zipWindow ?? zipWindowFromEnv(), outcomes, { fail, written, detached }, reporter, signal);
+    if (first.zip) await restoreZipMany(plans, zipStreams(first, first.zip), o.zipWindow ?? zipWindowFromEnv(), outcomes, { fail, written, detached }, reporter, signal);
+    else if (first.zstd) await restoreZipMany(plans, zstdStreams(first, first.zstd), o.zipWindow ?? zipWindowFromEnv(), outcomes, { fail, written, detached }, reporter, signal);
     else await restoreRawMany(plans, claims, outcomes, { fail, written, detached }, reporter, signal);
     const copySeconds = since();
     if (signal?.aborted) for (const x of outcomes) if (x.state === 'done') x.state = 'cancelled';
@@ -224,7 +230,44 @@ export async function executeRestoreMany(plans: RestorePlan[], o: RestoreManyOpt
     };
   } finally {
     await first.zip?.close();
+    await first.zstd?.close();
   }
+}
+
+/** A decoded image stream: its chunks, from image offset `startAt` on. */
+interface DecodedStream {
+  chunks: AsyncIterable<Uint8Array>;
+  startAt: number;
+  close(): Promise<void>;
+}
+
+/** The shared stream of a compressed image, and how a laggard opens its own from image offset `from`. */
+interface DecodedStreams {
+  shared: DecodedStream;
+  reopen(from: number): Promise<DecodedStream>;
+}
+
+/** A ZIP entry is inflated from its start, for the shared stream and for a laggard. */
+function zipStreams(first: RestorePlan, zip: NonNullable<RestorePlan['zip']>): DecodedStreams {
+  return {
+    shared: { chunks: zip.chunks(), startAt: 0, close: async () => undefined },
+    reopen: async () => {
+      const own = await (await import('./zip/reader.js')).ZipImageReader.open(zipFiles(first.image));
+      return { chunks: own.chunks(), startAt: 0, close: () => own.close() };
+    },
+  };
+}
+
+/** A zstd image is read from the frame holding the range's first byte (a laggard: its first missing byte). */
+function zstdStreams(first: RestorePlan, zstd: NonNullable<RestorePlan['zstd']>): DecodedStreams {
+  const end = first.range.offset + first.range.length;
+  return {
+    shared: { chunks: zstd.chunks(first.range), startAt: first.range.offset, close: async () => undefined },
+    reopen: async (from) => {
+      const own = await (await import('./zstd/reader.js')).ZstdImageReader.open(zipFiles(first.image));
+      return { chunks: own.chunks({ offset: from, length: end - from }), startAt: from, close: () => own.close() };
+    },
+  };
 }
 
 interface Events {
@@ -349,10 +392,10 @@ class Ticker {
   }
 }
 
-/** Zip and split zip: one inflate fanned out; a laggard leaves for an inflate of its own. */
+/** Zip and zstd (split or not): one decoded stream fanned out; a laggard leaves for a stream of its own. */
 async function restoreZipMany(
   plans: RestorePlan[],
-  zip: NonNullable<RestorePlan['zip']>,
+  streams: DecodedStreams,
   window: number,
   outcomes: RestoreTargetOutcome[],
   ev: Events,
@@ -421,11 +464,17 @@ async function restoreZipMany(
   const catchUp = async (z: ZipTarget): Promise<void> => {
     await z.pump; // its last write in the shared stream is over: z.fed is exact
     if (z.state !== 'detached') return;
-    const own = await (await import('./zip/reader.js')).ZipImageReader.open(zipFiles(first.image));
+    const from = start + z.fed;
+    let own: DecodedStream;
     try {
-      const from = start + z.fed;
-      let pos = 0;
-      for await (const chunk of own.chunks()) {
+      own = await streams.reopen(from);
+    } catch (e) {
+      failWith(z, e);
+      return;
+    }
+    try {
+      let pos = own.startAt;
+      for await (const chunk of own.chunks) {
         if (signal?.aborted) return;
         const a = Math.max(from - pos, 0);
         const b = Math.min(end - pos, chunk.length);
@@ -446,10 +495,10 @@ async function restoreZipMany(
     await finishTarget(z);
   };
   for (const z of targets) z.pump = pump(z);
-  let pos = 0;
+  let pos = streams.shared.startAt;
   let failure: unknown;
   try {
-    for await (const chunk of zip.chunks()) {
+    for await (const chunk of streams.shared.chunks) {
       if (signal?.aborted) break;
       const a = Math.max(start - pos, 0);
       const b = Math.min(end - pos, chunk.length);

@@ -17,6 +17,7 @@ import { HashThread } from './hash-thread.js';
 import { defaultTargetOffset, fastestAlgorithm, firstHashMismatch, resolveImage, zipFiles, type ImagePart, type ResolvedImage } from './open.js';
 // type only: yauzl and zlib are loaded when an image is a zip (45 ms of start-up otherwise)
 import type { ZipImageReader } from './zip/reader.js';
+import type { ZstdImageReader } from './zstd/reader.js';
 import { TargetWriter, type TargetWriterOptions } from './target-writer.js';
 import { checkBlockSize, checkNewImagePath, prepareFileTarget } from '../clone.js';
 import { Claims } from '../claim.js';
@@ -40,6 +41,8 @@ export interface RestorePlan {
   image: ResolvedImage;
   /** zip: the opened archive (structure already checked) */
   zip?: ZipImageReader;
+  /** zstd: the opened image (seek table already checked) */
+  zstd?: ZstdImageReader;
   target: DriveInfo | undefined;
   targetPath: string;
   /** bytes of the image to restore */
@@ -61,7 +64,7 @@ export interface RestoreResult {
   bytes: number;
   seconds: number;
   bytesPerSec: number;
-  format: 'raw' | 'zip';
+  format: 'raw' | 'zip' | 'zstd';
   parts: number;
   targetDirect: boolean;
   /** the manifest hash that was checked and matched, if any */
@@ -88,6 +91,7 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
   const image = await resolveImage(o.image, { force: o.force });
   const notes = [...image.notes];
   let zip: ZipImageReader | undefined;
+  let zstd: ZstdImageReader | undefined;
   try {
     if (image.format === 'zip') {
       // Opening checks the archive's structure (end records, local header, descriptor):
@@ -105,6 +109,10 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
           expected: entry,
         });
       image.size = zip.info.size;
+    }
+    if (image.format === 'zstd') {
+      // Opening checks the seek table against the files: a cut or shuffled image is refused here.
+      zstd = await openZstd(image);
     }
     const target = existsSync(o.target) ? inspectDrive(o.target, 'target') : undefined;
     if (!target) checkNewFilePath(o.target);
@@ -128,12 +136,12 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
     // nothing would check what is restored. Said, and done only when asked for.
     if (full && image.manifest?.complete && Object.keys(image.hashes).length === 0 && !o.noCheck)
       throw new UsageError(
-        `the manifest of ${image.name} has no hashes: the restored bytes could not be checked against it${image.format === 'zip' ? ' (only the archive\'s CRC-32 would be)' : ''}; pass --no-check to restore it unchecked`,
+        `the manifest of ${image.name} has no hashes: the restored bytes could not be checked against it${image.format === 'zip' ? ' (only the archive\'s CRC-32 would be)' : image.format === 'zstd' ? " (only the frames' checksums would be)" : ''}; pass --no-check to restore it unchecked`,
         'NO_HASHES',
         { path: image.manifestPath },
       );
     if (full && image.manifest && Object.keys(image.hashes).length === 0 && (o.noCheck || !image.manifest.complete))
-      notes.push(`the manifest has no hashes: the restored bytes are not checked${image.format === 'zip' ? ' (the archive\'s CRC-32 is)' : ''}`);
+      notes.push(`the manifest has no hashes: the restored bytes are not checked${image.format === 'zip' ? ' (the archive\'s CRC-32 is)' : image.format === 'zstd' ? " (the frames' checksums are)" : ''}`);
     const check = full && !o.noCheck ? fastestAlgorithm(image.hashes) : undefined;
     if (o.noCheck && full && Object.keys(image.hashes).length > 0) notes.push('--no-check: the restored bytes are not checked against the manifest (clonestation verify IMAGE TARGET does it afterwards)');
     if (!full && Object.keys(image.hashes).length > 0) notes.push('a part of the image is restored: the manifest hashes (of the whole image) are not checked');
@@ -141,6 +149,7 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
     return {
       image,
       zip,
+      zstd,
       target,
       targetPath: o.target,
       range,
@@ -156,8 +165,23 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
     };
   } catch (e) {
     await zip?.close();
+    await zstd?.close();
     throw e;
   }
+}
+
+/** Opens a zstd image's files and checks its seek table against the manifest's size (IMAGE_CORRUPT when they differ). */
+export async function openZstd(image: ResolvedImage): Promise<ZstdImageReader> {
+  const r = await (await import('./zstd/reader.js')).ZstdImageReader.open(zipFiles(image));
+  if (image.manifest && r.info.size !== image.size) {
+    await r.close();
+    throw new ImageError('IMAGE_CORRUPT', `the zstd image's seek table holds ${r.info.size} bytes but the manifest says ${image.size}: the manifest does not belong to this image`, {
+      size: r.info.size,
+      expected: image.size,
+    });
+  }
+  image.size = r.info.size;
+  return r;
 }
 
 /** The part of each image file that the range covers, and where it lands on the target. */
@@ -342,6 +366,33 @@ async function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: HashThre
   return { bytes: writer.written, targetDirect: writer.direct };
 }
 
+/** zstd and split zstd: only the frames the range needs are read (the seek table says which), decompressed on native threads. */
+async function restoreZstd(plan: RestorePlan, zstd: ZstdImageReader, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
+  const writer = openTargetWriter(plan, hash ? (slot) => hash.update(slot) : undefined);
+  reporter.note(`target ${writer.direct ? 'O_DIRECT' : `buffered (${writer.directNote})`}`, { targetDirect: writer.direct });
+  const progress = startProgress('copy', plan.range.length, reporter, () => writer.written);
+  let ok = false;
+  try {
+    for await (const chunk of zstd.chunks(plan.range)) {
+      if (signal?.aborted) break;
+      await writer.write(chunk);
+    }
+    if (signal?.aborted) throw new CancelledError(`cancelled after ${writer.written} bytes: target ${plan.targetPath} is incomplete`, { bytesWritten: writer.written });
+    await writer.finish();
+    ok = true;
+  } catch (e) {
+    if (e instanceof ImageError)
+      throw new ImageError(e.code, `${e.message}; target ${plan.targetPath} was partly written and is not a faithful copy`, { ...e.details, bytesWritten: writer.written });
+    throw e;
+  } finally {
+    if (!ok) await writer.abort();
+    progress.end();
+  }
+  if (writer.written !== plan.range.length)
+    throw new IoError('INCOMPLETE', `only ${writer.written} of ${plan.range.length} bytes were written: target ${plan.targetPath} is incomplete`);
+  return { bytes: writer.written, targetDirect: writer.direct };
+}
+
 export async function executeRestore(plan: RestorePlan, reporter: Reporter, signal?: AbortSignal): Promise<RestoreResult> {
   try {
     for (const n of plan.notes) reporter.note(n);
@@ -359,7 +410,11 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
     let hashes: Partial<Record<HashAlgorithm, string>> | undefined;
     let w: Written;
     try {
-      w = plan.zip ? await restoreZip(plan, plan.zip, hash, reporter, signal) : await restoreRaw(plan, hash, reporter, signal);
+      w = plan.zip
+        ? await restoreZip(plan, plan.zip, hash, reporter, signal)
+        : plan.zstd
+          ? await restoreZstd(plan, plan.zstd, hash, reporter, signal)
+          : await restoreRaw(plan, hash, reporter, signal);
       hashes = hash ? await hash.digest() : undefined;
     } finally {
       await hash?.close();
@@ -385,6 +440,7 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
     };
   } finally {
     await plan.zip?.close();
+    await plan.zstd?.close();
   }
 }
 
@@ -405,6 +461,7 @@ export async function restore(o: RestoreOptions, reporter: Reporter, signal?: Ab
       await confirmOverwrite(plan.target, `with ${plan.range.length} bytes of image ${plan.image.name}${imageOrigin(plan.image)} at offset ${plan.targetOffset}`, { yes: o.yes ?? false });
     } catch (e) {
       await plan.zip?.close();
+      await plan.zstd?.close();
       throw e;
     }
   }

@@ -14,15 +14,15 @@ export type BackupPayload = Omit<BackupOptions, 'ready' | 'watch' | 'paused'>;
 
 const backupKind = defineKind<BackupPayload, ReportedResult<BackupResult>>({
   name: 'backup',
-  summary: 'a drive to an image (raw, split or zip) with a manifest and hashes',
+  summary: 'a drive to an image (raw, split, zip or zstd) with a manifest and hashes',
   module: import.meta.url,
   jsWork: true,
   fields: {
     source: { type: 'path', required: true, help: 'the drive (or image) read' },
-    out: { type: 'path', required: true, writes: true, help: 'the image: NAME.img, NAME.zip; may hold {date} {serial} ... fields' },
+    out: { type: 'path', required: true, writes: true, help: 'the image: NAME.img, NAME.zip, NAME.img.zst; may hold {date} {serial} ... fields' },
     split: { type: 'size', help: 'cut the image into parts of this many bytes' },
     hash: { type: 'hashes', help: 'hashes of the image (default sha256)' },
-    level: { type: 'count', min: 0, max: 9, help: 'zip: deflate level' },
+    level: { type: 'count', min: 0, max: 19, help: 'zip: deflate level 0..9; zstd: 1..19' },
     keep: { type: 'count', min: 1, max: 100000, help: 'after success, keep only the newest N complete backups of the same source' },
     force: { type: 'boolean', help: 'replace a complete backup of the same name' },
     rescue: { type: 'boolean', help: 'rescue with a ddrescue map beside the image (OUT.map)' },

@@ -15,7 +15,7 @@ const RESTORE_RING = 16 * (4 << 20);
 
 const restoreKind = defineKind<RestorePayload, ReportedResult<RestoreManyResult>>({
   name: 'restore',
-  summary: 'an image (raw, split or zip) to one drive or many, each checked against the manifest',
+  summary: 'an image (raw, split, zip or zstd) to one drive or many, each checked against the manifest',
   module: import.meta.url,
   jsWork: true,
   fields: {
@@ -51,6 +51,7 @@ const restoreKind = defineKind<RestorePayload, ReportedResult<RestoreManyResult>
     // the run plans again where it runs (the archive is opened there)
     const plans = await planRestoreMany(payload);
     await plans[0]?.zip?.close();
+    await plans[0]?.zstd?.close();
     const first = plans[0];
     const image = first.image;
     const imageFiles = [...image.parts.map((p) => p.path), ...(image.manifestPath ? [image.manifestPath] : [])];

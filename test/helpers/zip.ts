@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
 
 /** Debian packages of the tools (scripts/system-packages.txt installs them). */
-const packages: Record<string, string> = { unzip: 'unzip', zip: 'zip', '7z': 'p7zip-full', zipinfo: 'unzip' };
+const packages: Record<string, string> = { unzip: 'unzip', zip: 'zip', '7z': 'p7zip-full', zipinfo: 'unzip', zstd: 'zstd' };
 
 /** Runs a tool; throws (fails the test loudly) when it is not installed. */
 export function tool(cmd: string, args: string[], cwd?: string): { status: number | null; out: string } {

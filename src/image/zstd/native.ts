@@ -1,0 +1,33 @@
+// The typed face of the engine's zstd pool (native/zstd.cc): frames compressed and
+// decompressed on native threads, one ZSTD_CCtx/ZSTD_DCtx per thread.
+import { engine } from '../../native.js';
+
+export interface NativeZstdPool {
+  /** one frame (content size and checksum in it) of `input` into `output`: bytes written */
+  compress(input: Uint8Array, output: Uint8Array, level: number): Promise<number>;
+  /** exactly one frame, into at most output.length bytes: bytes produced (rejects with code ZSTD_FAILED) */
+  decompress(input: Uint8Array, output: Uint8Array): Promise<number>;
+  /** stops the threads (after the tasks queued so far) */
+  close(): void;
+}
+
+interface ZstdAddon {
+  ZstdPool: new (threads: number) => NativeZstdPool;
+  zstdInfo: { version: string; minLevel: number; maxLevel: number; compressBound(n: number): number };
+}
+
+const addon = engine as unknown as ZstdAddon;
+
+export function createZstdPool(threads: number): NativeZstdPool {
+  return new addon.ZstdPool(Math.max(1, Math.floor(threads)));
+}
+
+/** The largest frame zstd can make of `n` bytes. */
+export function compressBound(n: number): number {
+  return addon.zstdInfo.compressBound(n);
+}
+
+/** The linked libzstd's version (for the manifest and the report). */
+export function zstdVersion(): string {
+  return addon.zstdInfo.version;
+}
