@@ -5,6 +5,7 @@ import { formatBytes, formatRate } from '../units.js';
 import { hashList, jsonOption, rangeOptions, readRange, readTuning, stationFileOptions, tuningOptions, uiOption, yesOption } from './options.js';
 import { hashesText, stationCommand } from './shared.js';
 import { rescueOnlyOptions, runRescue } from './rescue.js';
+import { readWholeDisk, wholeDiskOptions } from './partition-options.js';
 
 /** The options of a station started from the command line (several targets, --pair) and of `run`. */
 export const stationOptions = defineOptions({
@@ -30,7 +31,7 @@ const cloneOnly = defineOptions({
 });
 
 /** What a rescue through clone cannot do: these are a copy's or a station's. */
-const notForRescue = ['block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log'];
+const notForRescue = ['grow-last', 'grow-fs', 'fit', 'block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log'];
 const rescueNames = optionNames(rescueOnlyOptions);
 
 export const cloneCommand = defineCommand({
@@ -44,6 +45,7 @@ export const cloneCommand = defineCommand({
   ],
   options: {
     ...rangeOptions,
+    ...wholeDiskOptions,
     ...tuningOptions,
     ...stationOptions,
     ...cloneOnly,
@@ -73,7 +75,7 @@ export const cloneCommand = defineCommand({
   },
   async run({ values, positionals }, context) {
     if (values.map !== undefined) return runRescue(values, positionals[0], positionals[1], values.map, context);
-    const range = readRange(values);
+    const range = { ...readRange(values), ...readWholeDisk(values) };
     const tuning = readTuning(values);
     if (values.pair || positionals.length > 2) {
       // A station: one master to many targets, or many pairs; the range applies to every job.
@@ -93,7 +95,7 @@ export const cloneCommand = defineCommand({
     const { cloneOne } = await import('../jobs/clone.js');
     const result = await cloneOne({ source: positionals[0], target: positionals[1], ...range, ...tuning, verify: values.verify, yes: values.yes, hash: values.hash }, rep, context.signal);
     rep.done({
-      message: `cloned ${formatBytes(result.bytes)} in ${result.seconds.toFixed(2)} s (${formatRate(result.bytesPerSec)})${result.verified ? ', verified' : ''}${hashesText(result.hashes)}`,
+      message: `cloned ${formatBytes(result.bytes)} in ${result.seconds.toFixed(2)} s (${formatRate(result.bytesPerSec)})${result.verified ? ', verified' : ''}${hashesText(result.hashes)}${result.adjusted ? `; ${result.adjusted.join('; ')}` : ''}`,
       ...result,
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
     });

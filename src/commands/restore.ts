@@ -5,6 +5,7 @@ import { formatBytes, formatRate } from '../units.js';
 import type { Reporter } from '../progress.js';
 import { hashList, jsonOption, readRange, readTuning, tuningOptions, uiOption, yesOption } from './options.js';
 import { hashesText, withDashboard, type DisplayHooks } from './shared.js';
+import { readWholeDisk, wholeDiskOptions } from './partition-options.js';
 
 /** restore's and verify's range: of the image, landing where the backup read it unless told. */
 export const imageRangeOptions = defineOptions({
@@ -32,6 +33,7 @@ export const restoreCommand = defineCommand({
     'no-check': { type: 'boolean', help: 'do not hash the restored bytes against the manifest (needed for a manifest without hashes; by default its fastest hash is checked)' },
     hash: { type: 'list', parse: hashList, help: 'more hashes of the restored bytes, for the report' },
     ...imageRangeOptions,
+    ...wholeDiskOptions,
     ...tuningOptions,
     report: { type: 'string', arg: 'FILE', group: 'Output and safety', help: 'write a JSON report, one row per target (several targets, or one)' },
     ...yesOption,
@@ -49,7 +51,7 @@ export const restoreCommand = defineCommand({
     if (targets.length > 1 || values.report !== undefined) {
       const { restoreManyCommand } = await import('../image/restore-many-cli.js');
       return restoreManyCommand(
-        { image, targets, ...readRange(values), ...readTuning(values), yes: values.yes, force: values.force, hash: values.hash, noCheck: values['no-check'] },
+        { image, targets, ...readRange(values), ...readWholeDisk(values), ...readTuning(values), yes: values.yes, force: values.force, hash: values.hash, noCheck: values['no-check'] },
         values.report,
         rep,
         context.signal,
@@ -64,6 +66,7 @@ export const restoreCommand = defineCommand({
           image,
           target,
           ...readRange(values),
+          ...readWholeDisk(values),
           ...readTuning(values),
           yes: values.yes,
           force: values.force,
@@ -77,7 +80,7 @@ export const restoreCommand = defineCommand({
     // On the dashboard a restore is one job; the confirmation comes first, on the terminal.
     const r = wantsUi(values) ? await withDashboard(image, target, run, rep, context.signal, { title: 'restore', role: 'restore', canPause: false }) : await run(rep, context.signal);
     rep.done({
-      message: `restored ${formatBytes(r.bytes)} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})${r.checked ? `, ${r.checked} matches the manifest` : ''}${hashesText(r.hashes)}`,
+      message: `restored ${formatBytes(r.bytes)} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})${r.checked ? `, ${r.checked} matches the manifest` : ''}${hashesText(r.hashes)}${r.adjusted ? `; ${r.adjusted.join('; ')}` : ''}`,
       ...r,
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
     });

@@ -240,5 +240,7 @@ export const imageRootCases: BadInputCase[] = [
   { name: 'restore: a zip with no file entry onto a loop', root: true, setup: [{ image: 'zip' }, { remove: 'z.zip.manifest.json' }, { text: 'z.zip', content: emptyZip }], args: ['restore', 'z.zip', '%T%', '--yes'], status: 2, code: 'IMAGE_CORRUPT', from: '6' },
   { name: 'backup: OUT onto the source loop\'s backing file', root: true, setup: [{ loop: 'A', file: 'dst.img' }], args: ['backup', '%A%', 'dst.img', '--force'], status: 4, code: 'SAME_DRIVE' },
   { name: 'backup: OUT on a read-only file system', root: true, setup: [{ tmpfs: 'ro', size: '4m' }, { remountRo: 'ro' }], args: ['backup', 'src.img', 'ro/o.img'], status: 2, codes: ['BAD_OUTPUT', 'BAD_PATH', 'USAGE'] },
+  { name: 'restore: --grow-last to an image file', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--grow-last'], status: 4, code: 'PARTITION_OPTION_FILE', from: '15' },
+  { name: 'restore: --grow-fs without --grow-last', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--grow-fs'], status: 2, code: 'GROW_FS_NEEDS_GROW_LAST', from: '15' },
   { name: 'backup: raw OUT on a file system too small', root: true, setup: [{ tmpfs: 'tiny', size: '256k' }], args: ['backup', 'src.img', 'tiny/o.img'], status: 4, code: 'TARGET_TOO_SMALL', from: '13' },
 ];
