@@ -6,6 +6,7 @@ import type { Reporter } from '../progress.js';
 import { hashList, jsonOption, readRange, readTuning, tuningOptions, uiOption, yesOption } from './options.js';
 import { hashesText, withDashboard, type DisplayHooks } from './shared.js';
 import { readWholeDisk, wholeDiskOptions } from './partition-options.js';
+import { parsePartitionList } from '../partition/select.js';
 
 /** restore's and verify's range: of the image, landing where the backup read it unless told. */
 export const imageRangeOptions = defineOptions({
@@ -34,6 +35,8 @@ export const restoreCommand = defineCommand({
     hash: { type: 'list', parse: hashList, help: 'more hashes of the restored bytes, for the report' },
     ...imageRangeOptions,
     ...wholeDiskOptions,
+    partition: { type: 'list', parse: (t: string, o: string) => parsePartitionList(t, o), arg: 'N[,M]', group: 'Partitions', help: "restore only these partitions of a whole-disk image, each to the same-numbered partition of TARGET (at least as large); nothing else on TARGET is written; each is checked against the manifest's hash of it" },
+    to: { type: 'string', arg: 'DEV', group: 'Partitions', help: 'with --partition N (one): write it to the start of DEV (any partition, drive or file) instead; then give no TARGET' },
     ...tuningOptions,
     report: { type: 'string', arg: 'FILE', group: 'Output and safety', help: 'write a JSON report, one row per target (several targets, or one)' },
     ...yesOption,
@@ -44,9 +47,33 @@ export const restoreCommand = defineCommand({
     'Several TARGETs: the image is read (and inflated) once and written to all of them; a slow target leaves the shared stream and catches up on its own, a failing one drops out with its reason while the others finish, and each is read back and checked.',
     'IMAGE may be the image file, the base name of a split set, any one of its parts, or its manifest (X.img.manifest.json).',
   ],
+  checkArgs: (positionals, given) => {
+    if (given.has('to')) {
+      if (!given.has('partition')) throw new UsageError('--to DEV goes with --partition N: give the partition to restore (see clonestation restore --help)');
+      if (positionals.length !== 1) throw new UsageError('with --to DEV, give only IMAGE (DEV is the target; see clonestation restore --help)');
+      return;
+    }
+    if (positionals.length < 2) throw new UsageError('restore needs IMAGE and at least one TARGET (see clonestation restore --help)');
+    if (given.has('partition') && positionals.length > 2) throw new UsageError('--partition restores to one TARGET: give one (see clonestation restore --help)');
+  },
   async run({ values, positionals }, context) {
     const [image, ...targets] = positionals;
     const rep = context.reporter(values.json);
+    if (values.partition) {
+      if (values['grow-last'] || values['grow-fs'] || values.fit || values.report !== undefined) throw new UsageError('--partition restores partitions in place: leave out --grow-last, --grow-fs, --fit and --report', 'PARTITION_OPTION_RANGE');
+      const { restorePartitions } = await import('../image/restore-partitions.js');
+      const r = await restorePartitions(
+        { image, target: values.to ?? targets[0], to: values.to !== undefined, partitions: [...values.partition] as number[], ...readRange(values), ...readTuning(values), yes: values.yes, force: values.force, hash: values.hash, noCheck: values['no-check'] },
+        rep,
+        context.signal,
+      );
+      rep.done({
+        message: `restored partition${r.partitions.length > 1 ? 's' : ''} ${r.partitions.map((p) => `${p.number} (${formatBytes(p.bytes)} at ${p.targetOffset}${p.checked ? `, ${p.checked} matches the manifest` : ''})`).join(', ')} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})`,
+        ...r,
+        maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      });
+      return ExitStatus.ok;
+    }
     // Several targets (or a report asked for): the image is read once and written to all of them.
     if (targets.length > 1 || values.report !== undefined) {
       const { restoreManyCommand } = await import('../image/restore-many-cli.js');

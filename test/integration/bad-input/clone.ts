@@ -120,6 +120,8 @@ export const cloneRootCases: BadInputCase[] = [
   { name: 'clone: --offset in sectors past the end of a source loop', root: true, args: ['clone', '%S%', 'new.img', '--offset', '4096s'], status: 2, code: 'RANGE' },
   { name: 'clone: source is a missing /dev node', root: true, args: ['clone', '/dev/loop-cs-none', 'dst.img'], status: 2, code: 'NOT_FOUND' },
   // partition options (issue 15)
+  { name: 'clone: --partition of a source with no table', args: ['clone', 'src.img', 'dst.img', '--partition', '1'], status: 2, code: 'NO_PARTITION_TABLE', from: '15' },
+  { name: 'clone: --partition with --offset', args: ['clone', 'src.img', 'dst.img', '--partition', '1', '--offset', '0'], status: 2, code: 'PARTITION_OPTION_RANGE', from: '15' },
   { name: 'clone: --grow-fs without --grow-last', args: ['clone', 'src.img', 'dst.img', '--grow-fs'], status: 2, code: 'GROW_FS_NEEDS_GROW_LAST', from: '15' },
   { name: 'clone: --fit with a range', args: ['clone', 'src.img', 'dst.img', '--fit', '--length', '4096'], status: 2, code: 'PARTITION_OPTION_RANGE', from: '15' },
   { name: 'clone: --grow-last to an image file', args: ['clone', 'src.img', 'dst.img', '--grow-last'], status: 4, code: 'PARTITION_OPTION_FILE', from: '15' },

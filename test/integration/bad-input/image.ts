@@ -241,6 +241,13 @@ export const imageRootCases: BadInputCase[] = [
   { name: 'backup: OUT onto the source loop\'s backing file', root: true, setup: [{ loop: 'A', file: 'dst.img' }], args: ['backup', '%A%', 'dst.img', '--force'], status: 4, code: 'SAME_DRIVE' },
   { name: 'backup: OUT on a read-only file system', root: true, setup: [{ tmpfs: 'ro', size: '4m' }, { remountRo: 'ro' }], args: ['backup', 'src.img', 'ro/o.img'], status: 2, codes: ['BAD_OUTPUT', 'BAD_PATH', 'USAGE'] },
   { name: 'restore: --grow-last to an image file', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--grow-last'], status: 4, code: 'PARTITION_OPTION_FILE', from: '15' },
+  { name: 'restore: --partition 0', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--partition', '0'], status: 2, code: 'BAD_NUMBER', from: '15' },
+  { name: 'restore: --partition 1,1', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--partition', '1,1'], status: 2, code: 'BAD_NUMBER', from: '15' },
+  { name: 'restore: --partition of an image with no table', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--partition', '1'], status: 2, code: 'NO_PARTITION_TABLE', from: '15' },
+  { name: 'restore: --to without --partition', setup: [{ image: 'raw' }], args: ['restore', 'b.img', '--to', 'dst.img'], status: 2, code: 'USAGE', from: '15' },
+  { name: 'restore: --partition with --offset', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--partition', '1', '--offset', '0'], status: 2, code: 'PARTITION_OPTION_RANGE', from: '15' },
+  { name: 'backup: --partition of a source with no table', args: ['backup', 'src.img', 'o.img', '--partition', '1'], status: 2, code: 'NO_PARTITION_TABLE', from: '15' },
+  { name: 'backup: --partition with --length', args: ['backup', 'src.img', 'o.img', '--partition', '1', '--length', '4096'], status: 2, code: 'PARTITION_OPTION_RANGE', from: '15' },
   { name: 'restore: --grow-fs without --grow-last', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--grow-fs'], status: 2, code: 'GROW_FS_NEEDS_GROW_LAST', from: '15' },
   { name: 'backup: raw OUT on a file system too small', root: true, setup: [{ tmpfs: 'tiny', size: '256k' }], args: ['backup', 'src.img', 'tiny/o.img'], status: 4, code: 'TARGET_TOO_SMALL', from: '13' },
 ];
