@@ -10,5 +10,6 @@ import { backupCommand } from './backup.js';
 import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
 import { helpCommand } from './help.js';
+import { imageInfoCommand, imageMountCommand, imageUmountCommand } from './image.js';
 
-export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, helpCommand];
+export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, imageInfoCommand, imageMountCommand, imageUmountCommand, helpCommand];

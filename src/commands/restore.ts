@@ -1,4 +1,5 @@
 // `restore IMAGE TARGET...`: a backup image (raw, split, ZIP) written to a drive or file, checked against its manifest.
+import { resolve } from 'node:path';
 import { defineCommand, defineOptions } from '../command.js';
 import { ExitStatus, UsageError } from '../errors.js';
 import { formatBytes, formatRate } from '../units.js';
@@ -36,6 +37,8 @@ export const restoreCommand = defineCommand({
     ...imageRangeOptions,
     ...wholeDiskOptions,
     partition: { type: 'list', parse: (t: string, o: string) => parsePartitionList(t, o), arg: 'N[,M]', group: 'Partitions', help: "restore only these partitions of a whole-disk image, each to the same-numbered partition of TARGET (at least as large); nothing else on TARGET is written; each is checked against the manifest's hash of it" },
+    mount: { type: 'string', arg: 'DIR', group: 'Partitions', help: 'afterwards, mount each restored partition with a file system this machine can mount under DIR/<partition> (read-only; DIR must be an empty folder); clonestation image umount DIR undoes it' },
+    'mount-rw': { type: 'boolean', group: 'Partitions', help: 'with --mount: mount them read-write' },
     to: { type: 'string', arg: 'DEV', group: 'Partitions', help: 'with --partition N (one): write it to the start of DEV (any partition, drive or file) instead; then give no TARGET' },
     ...tuningOptions,
     report: { type: 'string', arg: 'FILE', group: 'Output and safety', help: 'write a JSON report, one row per target (several targets, or one)' },
@@ -54,11 +57,19 @@ export const restoreCommand = defineCommand({
       return;
     }
     if (positionals.length < 2) throw new UsageError('restore needs IMAGE and at least one TARGET (see clonestation restore --help)');
+    if (given.has('mount') && positionals.length > 2) throw new UsageError('--mount mounts the partitions of one TARGET: give one (see clonestation restore --help)');
+    if (given.has('mount-rw') && !given.has('mount')) throw new UsageError('--mount-rw goes with --mount DIR (see clonestation restore --help)');
     if (given.has('partition') && positionals.length > 2) throw new UsageError('--partition restores to one TARGET: give one (see clonestation restore --help)');
   },
   async run({ values, positionals }, context) {
     const [image, ...targets] = positionals;
     const rep = context.reporter(values.json);
+    if (values.mount !== undefined) {
+      if (values.report !== undefined) throw new UsageError('--mount mounts the partitions of one TARGET, --report is for several: leave one out');
+      // the folder is checked before anything is written
+      const { checkDir } = await import('../partition/mount.js');
+      checkDir(resolve(values.mount));
+    }
     if (values.partition) {
       if (values['grow-last'] || values['grow-fs'] || values.fit || values.report !== undefined) throw new UsageError('--partition restores partitions in place: leave out --grow-last, --grow-fs, --fit and --report', 'PARTITION_OPTION_RANGE');
       const { restorePartitions } = await import('../image/restore-partitions.js');
@@ -67,7 +78,9 @@ export const restoreCommand = defineCommand({
         rep,
         context.signal,
       );
+      const mounted = values.mount !== undefined ? await mountAfter(values.to ?? targets[0], values.mount, values['mount-rw'] ?? false, rep, r.partitions.map((p) => ({ number: p.number, offset: p.targetOffset, size: p.bytes }))) : undefined;
       rep.done({
+        ...(mounted ? { mounted } : {}),
         message: `restored partition${r.partitions.length > 1 ? 's' : ''} ${r.partitions.map((p) => `${p.number} (${formatBytes(p.bytes)} at ${p.targetOffset}${p.checked ? `, ${p.checked} matches the manifest` : ''})`).join(', ')} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})`,
         ...r,
         maxRssBytes: process.resourceUsage().maxRSS * 1024,
@@ -106,7 +119,9 @@ export const restoreCommand = defineCommand({
       );
     // On the dashboard a restore is one job; the confirmation comes first, on the terminal.
     const r = wantsUi(values) ? await withDashboard(image, target, run, rep, context.signal, { title: 'restore', role: 'restore', canPause: false }) : await run(rep, context.signal);
+    const mounted = values.mount !== undefined ? await mountAfter(target, values.mount, values['mount-rw'] ?? false, rep) : undefined;
     rep.done({
+      ...(mounted ? { mounted } : {}),
       message: `restored ${formatBytes(r.bytes)} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})${r.checked ? `, ${r.checked} matches the manifest` : ''}${hashesText(r.hashes)}${r.adjusted ? `; ${r.adjusted.join('; ')}` : ''}`,
       ...r,
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
@@ -114,3 +129,11 @@ export const restoreCommand = defineCommand({
     return ExitStatus.ok;
   },
 });
+
+/** --mount DIR after a restore: each partition mounted, each said as a note. */
+async function mountAfter(target: string, dir: string, readWrite: boolean, rep: Reporter, written?: { number: number; offset: number; size: number }[]): Promise<import('../partition/mount.js').MountResult> {
+  const { mountRestored, mountLines } = await import('../partition/mount-image.js');
+  const r = await mountRestored(target, dir, readWrite, written);
+  for (const line of mountLines(r)) rep.note(line);
+  return r;
+}

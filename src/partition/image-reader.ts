@@ -25,6 +25,8 @@ export async function openImageReader(image: ResolvedImage): Promise<ImageTableR
   if (image.format === 'zip') {
     const { ZipImageReader } = await import('../image/zip/reader.js');
     const zip = await ZipImageReader.open(zipFiles(image));
+    // without a manifest the size is known once the archive is open (as restore does)
+    image.size = zip.info.size;
     const chunks: Uint8Array[] = [];
     let got = 0;
     try {
@@ -90,4 +92,40 @@ export async function openImageReader(image: ResolvedImage): Promise<ImageTableR
 export async function readImageTable(image: ResolvedImage, reader: Reader): Promise<PartitionTable> {
   const sectorSize = (await probeGptSectorSize(reader, image.size)) ?? image.manifest?.source.logicalSectorSize ?? 512;
   return readPartitionTable(reader, { sectorSize, diskSize: image.size });
+}
+
+/**
+ * A reader over `ranges` of a ZIP image gathered in one inflate pass (plus what `base` reads):
+ * for `image info`, which wants every partition's superblock and the backup GPT at the end.
+ */
+export async function gatherZip(image: ResolvedImage, ranges: readonly { offset: number; length: number }[], base: Reader): Promise<Reader> {
+  const { ZipImageReader } = await import('../image/zip/reader.js');
+  const want = ranges.map((r) => ({ offset: r.offset, end: Math.min(r.offset + r.length, image.size) })).filter((r) => r.end > r.offset);
+  const got = want.map((r) => ({ ...r, bytes: Buffer.alloc(r.end - r.offset) }));
+  const last = Math.max(0, ...want.map((r) => r.end));
+  const zip = await ZipImageReader.open(zipFiles(image));
+  let pos = 0;
+  try {
+    for await (const c of zip.chunks()) {
+      const end = pos + c.length;
+      for (const g of got) {
+        const a = Math.max(g.offset, pos);
+        const b = Math.min(g.end, end);
+        if (a < b) Buffer.from(c.buffer, c.byteOffset, c.length).copy(g.bytes, a - g.offset, a - pos, b - pos);
+      }
+      pos = end;
+      if (pos >= last) break;
+    }
+  } finally {
+    await zip.close();
+  }
+  return async (offset, length) => {
+    const out = await base(offset, length);
+    for (const g of got) {
+      const a = Math.max(g.offset, offset);
+      const b = Math.min(g.end, offset + out.length);
+      if (a < b) g.bytes.copy(out, a - offset, a - g.offset, b - g.offset);
+    }
+    return out;
+  };
 }

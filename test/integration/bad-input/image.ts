@@ -248,6 +248,13 @@ export const imageRootCases: BadInputCase[] = [
   { name: 'restore: --partition with --offset', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--partition', '1', '--offset', '0'], status: 2, code: 'PARTITION_OPTION_RANGE', from: '15' },
   { name: 'backup: --partition of a source with no table', args: ['backup', 'src.img', 'o.img', '--partition', '1'], status: 2, code: 'NO_PARTITION_TABLE', from: '15' },
   { name: 'backup: --partition with --length', args: ['backup', 'src.img', 'o.img', '--partition', '1', '--length', '4096'], status: 2, code: 'PARTITION_OPTION_RANGE', from: '15' },
+  { name: 'image info: the image does not exist', args: ['image', 'info', 'missing.img'], status: 2, codes: ['IMAGE_NOT_FOUND', 'NOT_FOUND'], from: '15' },
+  { name: 'image mount: a ZIP image', setup: [{ image: 'zip' }, { dir: 'm' }], args: ['image', 'mount', 'z.zip', 'm'], status: 2, code: 'IMAGE_NOT_RAW', from: '15' },
+  { name: 'image mount: the folder does not exist', setup: [{ image: 'raw' }], args: ['image', 'mount', 'b.img', 'nowhere'], status: 2, code: 'NOT_FOUND', from: '15' },
+  { name: 'image mount: an image with no table', setup: [{ image: 'raw' }, { dir: 'm' }], args: ['image', 'mount', 'b.img', 'm'], status: 2, code: 'NO_PARTITION_TABLE', from: '15' },
+  { name: 'image umount: a folder nothing was mounted in', setup: [{ dir: 'm' }], args: ['image', 'umount', 'm'], status: 2, code: 'NOT_MOUNTED', from: '15' },
+  { name: 'restore: --mount-rw without --mount', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--mount-rw'], status: 2, code: 'USAGE', from: '15' },
+  { name: 'restore: --mount into a folder that is not empty', setup: [{ image: 'raw' }, { dir: 'm' }, { text: 'm/x', content: 'x' }], args: ['restore', 'b.img', 'dst.img', '--mount', 'm'], status: 2, code: 'BAD_PATH', from: '15' },
   { name: 'restore: --grow-fs without --grow-last', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--grow-fs'], status: 2, code: 'GROW_FS_NEEDS_GROW_LAST', from: '15' },
   { name: 'backup: raw OUT on a file system too small', root: true, setup: [{ tmpfs: 'tiny', size: '256k' }], args: ['backup', 'src.img', 'tiny/o.img'], status: 4, code: 'TARGET_TOO_SMALL', from: '13' },
 ];
