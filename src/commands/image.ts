@@ -5,11 +5,12 @@ import { formatBytes } from '../units.js';
 
 export const imageInfoCommand = defineCommand({
   name: 'image info',
-  summary: "the partition table inside an image (raw, split or zip), without restoring it",
+  summary: 'the partition table inside an image',
   args: 'IMAGE',
   options: {
     json: { type: 'boolean', help: 'everything as one JSON line' },
   },
+  notes: ['IMAGE is raw, split or zip; nothing is restored (a zip is inflated as far as its partitions and its backup GPT).'],
   async run({ values, positionals }) {
     const { imageInfo } = await import('../partition/image-info.js');
     const { tableLines } = await import('../partition/describe.js');
@@ -30,7 +31,7 @@ export const imageInfoCommand = defineCommand({
 
 export const imageMountCommand = defineCommand({
   name: 'image mount',
-  summary: "a raw image's partitions mounted read-only under DIR/<partition>",
+  summary: "a raw image's partitions, mounted read-only",
   args: 'IMAGE DIR',
   options: {
     json: { type: 'boolean', help: 'what was mounted as one JSON line' },
@@ -47,9 +48,10 @@ export const imageMountCommand = defineCommand({
 
 export const imageUmountCommand = defineCommand({
   name: 'image umount',
-  summary: 'undo image mount (or restore --mount): unmount, detach the loops, remove the folders',
+  summary: 'undo image mount or restore --mount',
   args: 'DIR',
   options: {},
+  notes: ['Unmounts what clonestation mounted under DIR, detaches its loop devices and removes the folders it made.'],
   async run({ positionals }) {
     const { unmountPartitions } = await import('../partition/mount.js');
     const gone = unmountPartitions(positionals[0]);
