@@ -179,6 +179,24 @@ describeRoot('whole-disk clone to a drive of another size', () => {
     expect(fsck.clean, fsck.out).toBe(true);
   });
 
+  it('an MBR disk with logical partitions to a smaller drive with --fit: the extended container shrunk, sfdisk --verify clean, the logicals intact', async () => {
+    const src = disk(64 * MiB, 512);
+    expect(run('sfdisk', ['-q', src.dev], 'label: dos\nsize=8M, type=c, bootable\ntype=5\nsize=8M, type=83\nsize=8M, type=82\n').status).toBe(0);
+    const t = await ourTable(src.dev);
+    mkfsAt(src.dev, t.partitions.find((p) => p.number === 5)!.start, 8 * MiB, 'ext4');
+    const dst = disk(40 * MiB, 512);
+    const r = runCli(['clone', src.dev, dst.dev, '--yes', '--json', '--verify', '--fit']);
+    expect(r.status, r.stderr).toBe(0);
+    const sf = sfdiskVerify(dst.dev);
+    expect(sf.clean, sf.out).toBe(true);
+    const after = sfdiskJson(dst.dev).partitions;
+    const before = sfdiskJson(src.dev).partitions;
+    expect(after.filter((p) => p.type !== '5').map((p) => [p.start, p.size, p.type])).toEqual(before.filter((p) => p.type !== '5').map((p) => [p.start, p.size, p.type]));
+    const ext = after.find((p) => p.type === '5');
+    expect(ext && ext.start + ext.size).toBe((40 * MiB) / 512);
+    for (const p of t.partitions.filter((x) => x.kind !== 'extended')) expect(readAt(dst.dev, p.start, p.size).equals(readAt(src.dev, p.start, p.size))).toBe(true);
+  });
+
   it('one master to two larger drives of different sizes (a station job): each gets its own backup GPT at its end', async () => {
     const src = await gptSource(512);
     const a = disk(80 * MiB, 512);
