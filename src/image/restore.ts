@@ -63,6 +63,8 @@ export interface RestorePlan {
   notes: string[];
   /** a whole-disk restore to a drive of another size: its partition table's adjustment after the copy */
   adjust?: TargetAdjust | null;
+  /** --no-check was given */
+  noCheck?: boolean;
 }
 
 export interface RestoreResult {
@@ -137,7 +139,7 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
       );
     }
     const full = range.offset === 0 && range.length === image.size;
-    if (tables && !full) notes.push(`--fit: the first ${range.length} of the image's ${image.size} bytes are restored (every partition ends inside them); the manifest's hashes, of the whole image, are not checked`);
+    if (tables && !full) notes.push(`--fit: the first ${range.length} of the image's ${image.size} bytes are restored (every partition ends inside them); the manifest's whole-image hash cannot be checked, ${image.manifest?.partitions?.length ? "each partition's is" : 'and it records no hash of each partition (an older backup): the restored bytes are not checked'}`);
     // A finished backup whose manifest has no hashes (made with --hash none, or stripped):
     // nothing would check what is restored. Said, and done only when asked for.
     if (full && image.manifest?.complete && Object.keys(image.hashes).length === 0 && !o.noCheck)
@@ -168,6 +170,7 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
       direct: o.direct ?? true,
       notes,
       adjust: tables?.adjust,
+      noCheck: o.noCheck,
     };
   } catch (e) {
     await zip?.close();
@@ -391,6 +394,12 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
         );
     }
     let adjusted: string[] | undefined;
+    // --fit: the whole-image hash cannot be checked, each partition's (backup recorded them) can
+    if (plan.adjust && !plan.full && plan.range.offset === 0 && plan.image.manifest?.partitions?.length && !plan.noCheck) {
+      const { checkPartitionHashes } = await import('../partition/check-parts.js');
+      const c = await checkPartitionHashes(plan.targetPath, plan.image.manifest.partitions, plan.range.length);
+      if (c.checked.length > 0) reporter.note(`partitions ${c.checked.join(', ')} match the manifest's ${c.algorithm} of each`, { partitionsChecked: c.checked });
+    }
     if (plan.adjust) {
       // after the check: a damaged image's table is not made right on the target
       if (plan.zip && plan.target?.kind === 'block') claims.target(plan.targetPath);

@@ -2,7 +2,7 @@
 // the image: the backup GPT moved to the end, --grow-last --grow-fs, --fit; sgdisk -v, sfdisk
 // --verify and e2fsck -fn judge the result, and the partitions' bytes are the image's.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { lastEvent, runCli, sh, useLoopScratch } from '../helpers/fixtures.js';
@@ -106,9 +106,24 @@ describeRoot('whole-disk restore to a drive of another size', () => {
     expect(r.stderr).toMatch(/--fit.*\[TARGET_TOO_SMALL\]/);
     r = runCli(['restore', images.raw, dst, '--yes', '--json', '--fit']);
     expect(r.status, r.stderr).toBe(0);
+    // the whole-image hash cannot be checked; each partition's is
+    expect(r.events.some((e) => e.event === 'note' && /partitions 1, 2 match the manifest's sha256/.test(String(e.message)))).toBe(true);
     expectClean(dst);
     const parts = sgdiskTable(dst).partitions;
     expect(parts).toEqual(sgdiskTable(src).partitions);
+    // a byte of partition 2 damaged in the image: --fit's partition check catches it
+    const at = parts[1].firstLba * 512 + 777;
+    const fd = openSync(images.raw, 'r+');
+    const old = readAt(images.raw, at, 1);
+    try {
+      writeSync(fd, Buffer.from([old[0] ^ 0x5a]), 0, 1, at);
+      const bad = runCli(['restore', images.raw, disk(48 * MiB), '--yes', '--fit']);
+      expect(bad.status).toBe(5);
+      expect(bad.stderr).toMatch(/partition 2 .* differs from the manifest.*\[VERIFY_MISMATCH\]/);
+    } finally {
+      writeSync(fd, old, 0, 1, at);
+      closeSync(fd);
+    }
     const p = parts[1];
     const len = (p.lastLba - p.firstLba + 1) * 512;
     expect(readAt(dst, p.firstLba * 512, len).equals(readAt(src, p.firstLba * 512, len))).toBe(true);
