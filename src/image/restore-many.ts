@@ -211,7 +211,7 @@ export async function executeRestoreMany(plans: RestorePlan[], o: RestoreManyOpt
     const check = first.check;
     if (check && !signal?.aborted) await checkTargets(plans, check, outcomes, fail, reporter, signal);
     // whole-disk restores to drives of another size: each good target's table made right after its check
-    if (!signal?.aborted) adjustTargets(plans, outcomes, claims, fail, reporter);
+    if (!signal?.aborted) await adjustTargets(plans, outcomes, claims, fail, reporter);
     const verifySeconds = since() - v0;
     if (signal?.aborted) for (const x of outcomes) if (x.state === 'done') x.state = 'cancelled';
     const good = outcomes.filter((x) => x.state === 'done').length;
@@ -235,12 +235,12 @@ export async function executeRestoreMany(plans: RestorePlan[], o: RestoreManyOpt
   }
 }
 
-function adjustTargets(plans: RestorePlan[], outcomes: RestoreTargetOutcome[], claims: Claims, fail: Events['fail'], reporter: Reporter): void {
+async function adjustTargets(plans: RestorePlan[], outcomes: RestoreTargetOutcome[], claims: Claims, fail: Events['fail'], reporter: Reporter): Promise<void> {
   for (const [t, p] of plans.entries()) {
     if (!p.adjust || outcomes[t].state !== 'done') continue;
     try {
       if (p.target?.kind === 'block' && !isClaimed(p.targetPath)) claims.target(p.targetPath);
-      outcomes[t].adjusted = applyTargetAdjust(p.targetPath, p.adjust, (n) => reporter.note(`target ${p.targetPath}: ${n}`, { what: 'adjusted', target: p.targetPath, index: t, adjusted: n }));
+      outcomes[t].adjusted = await applyTargetAdjust(p.targetPath, p.adjust, (n) => reporter.note(`target ${p.targetPath}: ${n}`, { what: 'adjusted', target: p.targetPath, index: t, adjusted: n }));
     } catch (e) {
       fail(t, e instanceof CloneStationError ? e : { code: 'WRITE_FAILED', message: String(e) });
     }

@@ -403,7 +403,7 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
     if (plan.adjust) {
       // after the check: a damaged image's table is not made right on the target
       if (plan.zip && plan.target?.kind === 'block') claims.target(plan.targetPath);
-      adjusted = applyTargetAdjust(plan.targetPath, plan.adjust, (n) => reporter.note(`${plan.targetPath}: ${n}`, { adjusted: n }));
+      adjusted = await applyTargetAdjust(plan.targetPath, plan.adjust, (n) => reporter.note(`${plan.targetPath}: ${n}`, { adjusted: n }));
     }
     return {
       ...(adjusted ? { adjusted } : {}),

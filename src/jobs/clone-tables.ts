@@ -138,11 +138,11 @@ function firstDifference(a: Buffer, b: Buffer): number {
 }
 
 /** --grow-fs on each live target whose plan grew an ext partition: e2fsck -fy, resize2fs. */
-export function growTargetFs(spec: CloneJobSpec, targets: TargetOutcome[], fail: Fail, note: Note): void {
+export async function growTargetFs(spec: CloneJobSpec, targets: TargetOutcome[], fail: Fail, note: Note): Promise<void> {
   for (const [t, a] of (spec.adjust ?? []).entries()) {
     if (!a?.growFs || targets[t].state !== 'done') continue;
     try {
-      const n = growExtFs(spec.targets[t], a.growFs);
+      const n = await growExtFs(spec.targets[t], a.growFs);
       (targets[t].adjusted ??= []).push(n);
       note(`${spec.targets[t]}: ${n}`, { target: spec.targets[t], adjusted: n });
     } catch (e) {

@@ -289,7 +289,7 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
     }
   }
   // --grow-fs changes the file system's bytes: after the verify of the copy
-  if (!cancelled()) growTargetFs(spec, targets, fail, note);
+  if (!cancelled()) await growTargetFs(spec, targets, fail, note);
   result.state = targets.every((t) => t.state === 'done') ? 'done' : targets.some((t) => t.state === 'cancelled') ? 'cancelled' : 'failed';
   return finish();
 }

@@ -1,6 +1,7 @@
 // Carries out a partition-table plan on a target after a whole-disk copy: the sector writes
 // (O_DIRECT from aligned memory, fdatasync), their read-back check, and growing an ext2/3/4 file system.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { closeSync, constants as fsConstants, fdatasyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { engine } from '../native.js';
 import { IoError, RefusedError, VerifyMismatchError, isSystemCallError, openError } from '../errors.js';
@@ -127,15 +128,19 @@ export function writeRanges(writes: readonly { offset: number; bytes?: Buffer; d
   return out;
 }
 
-function run(cmd: string, args: string[], okStatus: readonly number[] = [0]): string {
+const execFileAsync = promisify(execFile);
+
+/** Runs a tool without blocking the event loop (e2fsck and resize2fs take minutes on a large file system). */
+async function run(cmd: string, args: string[], okStatus: readonly number[] = [0]): Promise<string> {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return (await execFileAsync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 })).stdout;
   } catch (e) {
-    const err = e as { status?: number | null; stdout?: string; stderr?: string; code?: string };
+    const err = e as { code?: string | number; stdout?: string; stderr?: string };
     if (err.code === 'ENOENT') throw new RefusedError('TOOL_MISSING', `${cmd} is not installed: install it (e2fsprogs, util-linux) or leave out --grow-fs`, { tool: cmd });
-    if (err.status !== undefined && err.status !== null && okStatus.includes(err.status)) return err.stdout ?? '';
+    const status = typeof err.code === 'number' ? err.code : undefined;
+    if (status !== undefined && okStatus.includes(status)) return err.stdout ?? '';
     const why = (err.stderr || err.stdout || String(e)).trim().split('\n').slice(-1)[0];
-    throw new IoError('GROW_FS_FAILED', `${cmd} ${args.join(' ')} failed (status ${err.status ?? '?'}: ${why}): the copy and its partition table are complete, the file system was not grown; run e2fsck and resize2fs on the partition yourself`, { tool: cmd, status: err.status });
+    throw new IoError('GROW_FS_FAILED', `${cmd} ${args.join(' ')} failed (status ${status ?? '?'}: ${why}): the copy and its partition table are complete, the file system was not grown; run e2fsck and resize2fs on the partition yourself`, { tool: cmd, status });
   }
 }
 
@@ -144,15 +149,15 @@ function run(cmd: string, args: string[], okStatus: readonly number[] = [0]): st
  * a loop device maps the partition (this kernel parses no tables), e2fsck -fy first (resize2fs
  * insists), then resize2fs. Returns a note for the report. The caller checked it is ext.
  */
-export function growExtFs(path: string, part: { number: number; offset: number; length: number }): string {
-  const loop = run('losetup', ['--find', '--show', '--offset', String(part.offset), '--sizelimit', String(part.length), path]).trim();
+export async function growExtFs(path: string, part: { number: number; offset: number; length: number }): Promise<string> {
+  const loop = (await run('losetup', ['--find', '--show', '--offset', String(part.offset), '--sizelimit', String(part.length), path])).trim();
   try {
     // e2fsck: 0 clean, 1 errors corrected, 2 corrected and a reboot advised (not for an unmounted copy)
-    run('e2fsck', ['-fy', loop], [0, 1, 2]);
-    run('resize2fs', [loop]);
+    await run('e2fsck', ['-fy', loop], [0, 1, 2]);
+    await run('resize2fs', [loop]);
   } finally {
     try {
-      execFileSync('losetup', ['-d', loop], { stdio: 'ignore' });
+      await run('losetup', ['-d', loop]);
     } catch {
       /* the loop is gone already: nothing to undo */
     }
@@ -164,7 +169,7 @@ export function growExtFs(path: string, part: { number: number; offset: number; 
  * Carries out one target's adjustment after its copy: the sector writes, each read back and
  * compared (VERIFY_MISMATCH otherwise), then --grow-fs. Returns what was done, for the report.
  */
-export function applyTargetAdjust(path: string, adjust: TargetAdjust, note: (message: string) => void): string[] {
+export async function applyTargetAdjust(path: string, adjust: TargetAdjust, note: (message: string) => void): Promise<string[]> {
   const writes = fromWire(adjust.writes);
   if (writes.length > 0) writeSectors(path, writes);
   for (const w of writes) {
@@ -178,7 +183,7 @@ export function applyTargetAdjust(path: string, adjust: TargetAdjust, note: (mes
   const done = [...adjust.notes];
   for (const n of adjust.notes) note(n);
   if (adjust.growFs) {
-    const n = growExtFs(path, adjust.growFs);
+    const n = await growExtFs(path, adjust.growFs);
     note(n);
     done.push(n);
   }
