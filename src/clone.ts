@@ -22,6 +22,10 @@ export interface CloneOptions extends RangeText, EngineTuning {
   yes?: boolean;
   /** hashes of the bytes copied, on the fly */
   hash?: HashAlgorithm[];
+  /** whole-disk copies (src/partition/whole-disk.ts): grow the last partition, its ext fs, allow a smaller target */
+  growLast?: boolean;
+  growFs?: boolean;
+  fit?: boolean;
 }
 
 export interface ClonePlan {
@@ -118,6 +122,8 @@ export interface CloneResult {
   verifySeconds?: number;
   /** hex digests of the bytes copied, by algorithm */
   hashes?: Partial<Record<HashAlgorithm, string>>;
+  /** what was adjusted on the target after the copy (partition table, file system) */
+  adjusted?: string[];
 }
 
 /**

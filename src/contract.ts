@@ -188,6 +188,8 @@ export interface CloneJobSpec {
   maxRate?: number;
   /** facts planning found (a mounted source), told as notes when the job starts */
   notes?: string[];
+  /** whole-disk copies: each target's partition-table adjustment after the copy (src/partition/whole-disk.ts), by target index */
+  adjust?: (import('./partition/apply.js').TargetAdjust | null)[];
 }
 
 export interface TargetOutcome {
@@ -205,6 +207,8 @@ export interface TargetOutcome {
   detachedAt?: number;
   writeRetries: number;
   verified: boolean;
+  /** what was adjusted on it after the copy (partition table moved or grown, file system grown) */
+  adjusted?: string[];
   /** seconds from the job's start until this target was fully written and synced */
   writtenSeconds?: number;
 }

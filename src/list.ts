@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { inspectDrive, systemReasons, type DriveInfo } from './drive.js';
 import { formatBytes } from './units.js';
+import type { DescribedTable } from './partition/describe.js';
 
 export interface ListedDrive extends DriveInfo {
   system: boolean;
@@ -10,6 +11,10 @@ export interface ListedDrive extends DriveInfo {
   /** mounted, swapped on, or held by dm/md/LVM */
   inUse: boolean;
   kernelName: string;
+  /** its partition table, with each partition's file system (issue 15) */
+  table?: DescribedTable;
+  /** why the table could not be read (a damaged GPT, a read error) */
+  tableError?: string;
 }
 
 export interface ListOptions {
@@ -88,4 +93,29 @@ export function driveTable(drives: ListedDrive[]): string[] {
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => (i === 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd());
+}
+
+/** Reads each drive's partition table (read-only); a table that cannot be read is said, not fatal. */
+export async function addTables(drives: ListedDrive[]): Promise<void> {
+  const { describeDrive } = await import('./partition/describe.js');
+  for (const d of drives) {
+    try {
+      d.table = await describeDrive(d);
+    } catch (e) {
+      d.tableError = e instanceof Error ? e.message : String(e);
+    }
+  }
+}
+
+/** Each drive's table under its path, for people. */
+export async function tableSections(drives: ListedDrive[]): Promise<string[]> {
+  const { tableLines } = await import('./partition/describe.js');
+  const out: string[] = [];
+  for (const d of drives) {
+    if (d.table?.scheme === 'none' && d.partitions.length === 0) continue;
+    out.push('', `${d.path}:`);
+    if (d.table) out.push(...tableLines(d.table, '  '));
+    else out.push(`  partition table unreadable: ${d.tableError ?? 'unknown'}`);
+  }
+  return out;
 }

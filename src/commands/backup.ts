@@ -41,6 +41,7 @@ export const backupCommand = defineCommand({
     fill: { type: 'string', arg: 'PATTERN', group: 'Failing drives', help: 'fill unreadable sectors with a byte (0x00) or repeated text', defaultText: 'zeros' },
     offset: { ...rangeOptions.offset, help: 'start reading the source here' },
     length: { ...rangeOptions.length, help: 'back up this many bytes' },
+    partition: { type: 'count', min: 1, max: 99999, arg: 'N', group: 'Range', help: "image just partition N of the source (as Linux numbers them); the manifest says which, and records the table it came from" },
     ...tuningOptions,
     ...jsonOption,
     ...uiOption,
@@ -52,6 +53,7 @@ export const backupCommand = defineCommand({
   checkArgs: (positionals, given) => {
     if (stationOnly.some((n) => given.has(n))) {
       if (given.has('map')) throw new UsageError('--map names one map: with several backups use --rescue (each gets OUT.map) (see clonestation backup --help)');
+      if (given.has('partition')) throw new UsageError('--partition is for one backup: run each partition\'s backup on its own (see clonestation backup --help)');
       if (positionals.length === 0 && given.has('pair')) return;
     }
     if (positionals.length !== 2) throw new UsageError('backup needs SOURCE and OUT, or --pair SRC:OUT (see clonestation backup --help)');
@@ -77,6 +79,7 @@ export const backupCommand = defineCommand({
           out,
           offset: values.offset,
           length: values.length,
+          partition: values.partition,
           splitSize: values.split,
           hash: values.hash ?? [],
           level: values.level,

@@ -5,6 +5,7 @@ import { formatBytes, formatRate } from '../units.js';
 import { hashList, jsonOption, rangeOptions, readRange, readTuning, stationFileOptions, tuningOptions, uiOption, yesOption } from './options.js';
 import { hashesText, stationCommand } from './shared.js';
 import { rescueOnlyOptions, runRescue } from './rescue.js';
+import { readWholeDisk, wholeDiskOptions } from './partition-options.js';
 
 /** The options of a station started from the command line (several targets, --pair) and of `run`. */
 export const stationOptions = defineOptions({
@@ -25,12 +26,13 @@ export const stationOptions = defineOptions({
 });
 
 const cloneOnly = defineOptions({
+  partition: { type: 'count', min: 1, max: 99999, arg: 'N', group: 'Partitions', help: "copy only partition N of SOURCE: to TARGET's partition N when TARGET is a drive or image with a table (at least as large), else to the start of TARGET (a partition, a new file); nothing else is written" },
   pair: { type: 'string', multiple: true, arg: 'SRC:DST', group: 'Station', help: 'one more job of its own (repeat it): many pairs at once' },
   map: { type: 'string', arg: 'MAPFILE', group: 'Rescue', help: 'error-tolerant and resumable: a rescue with the ddrescue map MAPFILE, as `clonestation rescue SOURCE TARGET MAPFILE` (it takes the rescue options below)' },
 });
 
 /** What a rescue through clone cannot do: these are a copy's or a station's. */
-const notForRescue = ['block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log'];
+const notForRescue = ['partition', 'grow-last', 'grow-fs', 'fit', 'block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log'];
 const rescueNames = optionNames(rescueOnlyOptions);
 
 export const cloneCommand = defineCommand({
@@ -44,6 +46,7 @@ export const cloneCommand = defineCommand({
   ],
   options: {
     ...rangeOptions,
+    ...wholeDiskOptions,
     ...tuningOptions,
     ...stationOptions,
     ...cloneOnly,
@@ -73,7 +76,16 @@ export const cloneCommand = defineCommand({
   },
   async run({ values, positionals }, context) {
     if (values.map !== undefined) return runRescue(values, positionals[0], positionals[1], values.map, context);
-    const range = readRange(values);
+    const range = { ...readRange(values), ...readWholeDisk(values) };
+    if (values.partition !== undefined) {
+      if (values.pair || positionals.length > 2) throw new UsageError('--partition copies to one TARGET (see clonestation clone --help)');
+      if (range.offset !== undefined || range.length !== undefined || range.targetOffset !== undefined || range.growLast || range.growFs || range.fit)
+        throw new UsageError('--partition chooses the bytes to copy: leave out --offset, --length, --target-offset, --grow-last, --grow-fs and --fit', 'PARTITION_OPTION_RANGE');
+      const { clonePartitionRange } = await import('../partition/clone-partition.js');
+      const where = await clonePartitionRange(positionals[0], positionals[1], values.partition);
+      Object.assign(range, where.range);
+      context.reporter(values.json).note(where.note);
+    }
     const tuning = readTuning(values);
     if (values.pair || positionals.length > 2) {
       // A station: one master to many targets, or many pairs; the range applies to every job.
@@ -93,7 +105,7 @@ export const cloneCommand = defineCommand({
     const { cloneOne } = await import('../jobs/clone.js');
     const result = await cloneOne({ source: positionals[0], target: positionals[1], ...range, ...tuning, verify: values.verify, yes: values.yes, hash: values.hash }, rep, context.signal);
     rep.done({
-      message: `cloned ${formatBytes(result.bytes)} in ${result.seconds.toFixed(2)} s (${formatRate(result.bytesPerSec)})${result.verified ? ', verified' : ''}${hashesText(result.hashes)}`,
+      message: `cloned ${formatBytes(result.bytes)} in ${result.seconds.toFixed(2)} s (${formatRate(result.bytesPerSec)})${result.verified ? ', verified' : ''}${hashesText(result.hashes)}${result.adjusted ? `; ${result.adjusted.join('; ')}` : ''}`,
       ...result,
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
     });

@@ -19,6 +19,7 @@ import type { Tap } from '../tap.js';
 import { checkOutputPath, sameFile } from '../outpath.js';
 import { Claims } from '../claim.js';
 import { CHECK_TOOL, MultiHash, hashFileText, type HashAlgorithm } from './hash.js';
+import { backupTable, PartitionHashes } from '../partition/backup-table.js';
 import { MANIFEST_FORMAT, MAX_UNREADABLE_LISTED, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
 import { partPath } from './parts.js';
 import { expandName } from './names.js';
@@ -49,6 +50,8 @@ export interface BackupOptions extends Pick<RangeText, 'offset' | 'length'>, Eng
   keep?: number;
   /** replace an existing complete image of the same name */
   force?: boolean;
+  /** image just this partition of the source (its number as Linux gives it) */
+  partition?: number;
   version: string;
   commandLine: string;
   now?: Date;
@@ -219,6 +222,9 @@ export function planBackup(o: BackupOptions): BackupPlan {
 }
 
 export async function backup(o: BackupOptions, reporter: Reporter, signal?: AbortSignal): Promise<BackupResult> {
+  // the source's partition table for the manifest; --partition N: that partition's bytes
+  const parts = await backupTable({ ...o, rescue: o.map !== undefined || o.rescue });
+  if (parts.offset !== undefined) o = { ...o, offset: parts.offset, length: parts.length };
   const { source, name, format, range, level, mapPath, manifest: mPath, work, startedAt } = planBackup(o);
   // One backup to this name at a time (a lock beside it, released when the backup ends).
   using claims = new Claims();
@@ -249,6 +255,8 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     },
     hashes: {},
     writer: thisWriter(),
+    ...(parts.table ? { partitionTable: parts.table } : {}),
+    ...(parts.partition !== undefined ? { partition: parts.partition } : {}),
   };
   // The manifest exists, saying "not complete", before the first byte of the image does.
   saveManifest(mPath, manifest);
@@ -266,6 +274,8 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
 
   const t0 = process.hrtime.bigint();
   const whole = await MultiHash.create(o.hash);
+  const partHashes = await PartitionHashes.create(parts.hashed, range, o.hash);
+  partHashes?.attach(whole);
   let written: Written;
   try {
     if (mapPath !== undefined) written = await rescueBackup(o, mapPath, source, range, work, whole, reporter, signal);
@@ -308,6 +318,7 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   manifest.image.parts = written.parts.map((p, i) => ({ name: basename(finals[i]), size: p.size, hashes: p.hashes }));
   manifest.image.compressedSize = written.compressedSize;
   manifest.hashes = whole.digest();
+  if (partHashes) manifest.partitions = partHashes.digest();
   // A raw image in one file: the file's hashes are the image's.
   if (format === 'raw' && !o.splitSize) manifest.image.parts[0].hashes = manifest.hashes;
   if (written.unreadable && written.unreadable.length > MAX_UNREADABLE_LISTED) {

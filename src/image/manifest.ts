@@ -36,6 +36,23 @@ const partSchema = obj({
   hashes: hashes(),
 });
 
+/** A partition of the source's table as backup records it (src/partition/summary.ts, without problems). */
+const tablePartition = obj({
+  number: int(1, 1 << 20),
+  kind: oneOf(['gpt', 'primary', 'extended', 'logical']),
+  firstLba: int(),
+  lastLba: int(),
+  start: int(),
+  size: int(),
+  typeGuid: opt(text(64)),
+  mbrType: opt(int(0, 255)),
+  typeName: text(100),
+  guid: opt(text(64)),
+  name: opt(text(200)),
+  attributes: opt(text(32)),
+  bootable: opt(bool()),
+});
+
 /**
  * The manifest's shape, checked field by field on every load (restore, verify, prune): the
  * types below are inferred from it. Cross-field rules are in `consistency()`.
@@ -82,6 +99,22 @@ const manifestSchema = obj({
   hashes: hashes(),
   /** a rescue of a failing drive: its ddrescue map, and what could not be read */
   rescue: opt(obj({ map: fileName(), badBytes: int(), badAreas: int(), fill: text(100), unreadable: arr(extent(), MAX_UNREADABLE_LISTED) })),
+  /** the source's partition table when it has one (issue 15): `image info`, `restore --partition` */
+  partitionTable: opt(
+    obj({
+      scheme: oneOf(['none', 'mbr', 'gpt']),
+      sectorSize: int(1, 1 << 20),
+      diskSize: int(),
+      mbr: opt(oneOf(['protective', 'hybrid', 'plain'])),
+      diskGuid: opt(text(64)),
+      diskSignature: opt(text(16)),
+      partitions: arr(tablePartition, 16384),
+    }),
+  ),
+  /** hashes of each partition's bytes inside the image (image offsets), for a partial restore's check */
+  partitions: opt(arr(obj({ number: int(1, 1 << 20), start: int(), size: int(), hashes: hashes() }), 16384)),
+  /** backup --partition N: the image holds this partition of the source (range says where it was) */
+  partition: opt(int(1, 1 << 20)),
   /** how long it took, and how fast */
   seconds: opt(amount()),
   bytesPerSec: opt(amount()),

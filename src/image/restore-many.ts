@@ -13,7 +13,8 @@ import { startProgress, type Reporter } from '../progress.js';
 import { engine } from '../native.js';
 import type { EngineJob } from '../engine.js';
 import { copyToMany } from '../copy-many.js';
-import { Claims } from '../claim.js';
+import { Claims, isClaimed } from '../claim.js';
+import { applyTargetAdjust } from '../partition/apply.js';
 import { prepareFileTarget } from '../clone.js';
 import type { HashAlgorithm } from './hash.js';
 import { HashThread } from './hash-thread.js';
@@ -67,6 +68,8 @@ export interface RestoreTargetOutcome {
   serial?: string;
   size?: number;
   logicalSectorSize?: number;
+  /** what was adjusted on it after the check (partition table, file system) */
+  adjusted?: string[];
 }
 
 export interface RestoreManyResult {
@@ -103,6 +106,9 @@ export async function planRestoreMany(o: RestoreManyOptions): Promise<RestorePla
       plans.push(plans.length > 0 ? { ...p, zip: undefined, zstd: undefined } : p);
     }
     checkTargetsDistinct(plans);
+    const lengths = new Set(plans.map((p) => p.range.length));
+    if (lengths.size > 1)
+      throw new RefusedError('TARGET_SIZES_DIFFER', `with --fit a smaller target takes ${Math.min(...lengths)} bytes of the image and the others ${Math.max(...lengths)}: restore to the smaller targets in a run of their own`, { lengths: [...lengths] });
   } catch (e) {
     await plans[0]?.zip?.close();
     await plans[0]?.zstd?.close();
@@ -210,6 +216,8 @@ export async function executeRestoreMany(plans: RestorePlan[], o: RestoreManyOpt
     const v0 = since();
     const check = first.check;
     if (check && !signal?.aborted) await checkTargets(plans, check, outcomes, fail, reporter, signal);
+    // whole-disk restores to drives of another size: each good target's table made right after its check
+    if (!signal?.aborted) await adjustTargets(plans, outcomes, claims, fail, reporter);
     const verifySeconds = since() - v0;
     if (signal?.aborted) for (const x of outcomes) if (x.state === 'done') x.state = 'cancelled';
     const good = outcomes.filter((x) => x.state === 'done').length;
@@ -268,6 +276,18 @@ function zstdStreams(first: RestorePlan, zstd: NonNullable<RestorePlan['zstd']>)
       return { chunks: own.chunks({ offset: from, length: end - from }), startAt: from, close: () => own.close() };
     },
   };
+}
+
+async function adjustTargets(plans: RestorePlan[], outcomes: RestoreTargetOutcome[], claims: Claims, fail: Events['fail'], reporter: Reporter): Promise<void> {
+  for (const [t, p] of plans.entries()) {
+    if (!p.adjust || outcomes[t].state !== 'done') continue;
+    try {
+      if (p.target?.kind === 'block' && !isClaimed(p.targetPath)) claims.target(p.targetPath);
+      outcomes[t].adjusted = await applyTargetAdjust(p.targetPath, p.adjust, (n) => reporter.note(`target ${p.targetPath}: ${n}`, { what: 'adjusted', target: p.targetPath, index: t, adjusted: n }));
+    } catch (e) {
+      fail(t, e instanceof CloneStationError ? e : { code: 'WRITE_FAILED', message: String(e) });
+    }
+  }
 }
 
 interface Events {

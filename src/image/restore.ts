@@ -20,7 +20,9 @@ import type { ZipImageReader } from './zip/reader.js';
 import type { ZstdImageReader } from './zstd/reader.js';
 import { TargetWriter, type TargetWriterOptions } from './target-writer.js';
 import { checkBlockSize, checkNewImagePath, prepareFileTarget } from '../clone.js';
-import { Claims } from '../claim.js';
+import { Claims, isClaimed } from '../claim.js';
+import { applyTargetAdjust, type TargetAdjust } from '../partition/apply.js';
+import { planRestoreTables } from '../partition/restore-tables.js';
 
 /** offset and length: the part of the image to restore */
 export interface RestoreOptions extends RangeText, EngineTuning {
@@ -35,6 +37,10 @@ export interface RestoreOptions extends RangeText, EngineTuning {
   noCheck?: boolean;
   /** the dashboard's hook: nothing more will be asked on the terminal */
   ready?: () => void;
+  /** whole-disk restore to a drive of another size (src/partition/whole-disk.ts) */
+  growLast?: boolean;
+  growFs?: boolean;
+  fit?: boolean;
 }
 
 export interface RestorePlan {
@@ -58,6 +64,10 @@ export interface RestorePlan {
   backend: Backend;
   direct: boolean;
   notes: string[];
+  /** a whole-disk restore to a drive of another size: its partition table's adjustment after the copy */
+  adjust?: TargetAdjust | null;
+  /** --no-check was given */
+  noCheck?: boolean;
 }
 
 export interface RestoreResult {
@@ -70,6 +80,8 @@ export interface RestoreResult {
   /** the manifest hash that was checked and matched, if any */
   checked?: HashAlgorithm;
   hashes?: Partial<Record<HashAlgorithm, string>>;
+  /** what was adjusted on the target after the copy (partition table, file system) */
+  adjusted?: string[];
 }
 
 /** A missing target becomes a new image file, never in the device folder: clone's check (src/outpath.ts). */
@@ -125,13 +137,17 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
     // them (or onto the loop device over one) is SAME_DRIVE.
     for (const p of [...image.parts.map((x) => x.path), ...(image.manifestPath ? [image.manifestPath] : [])]) checkDistinct(inspectDrive(p, 'source'), target, o.target);
     checkTargetFree(target);
+    // a whole image to a drive of another size: its partition table made right there (or --fit)
+    const tables = await planRestoreTables(o, image, target);
+    if (tables) range.length = tables.copyLength;
     checkTargetSize(target, o.target, { offset: targetOffset, length: range.length });
-    if (target && target.size > targetOffset + range.length) {
+    if (target && target.size > targetOffset + range.length && !tables?.adjust) {
       notes.push(
         `target ${o.target} (${formatBytes(target.size)}) is larger than what is restored (${formatBytes(range.length)} at offset ${targetOffset}): the other ${formatBytes(target.size - targetOffset - range.length)} are left as they are${target.kind === 'block' ? ' (a GPT disk: move its backup header to the end with sgdisk -e)' : ''}`,
       );
     }
     const full = range.offset === 0 && range.length === image.size;
+    if (tables && !full) notes.push(`--fit: the first ${range.length} of the image's ${image.size} bytes are restored (every partition ends inside them); the manifest's whole-image hash cannot be checked, ${image.manifest?.partitions?.length ? "each partition's is" : 'and it records no hash of each partition (an older backup): the restored bytes are not checked'}`);
     // A finished backup whose manifest has no hashes (made with --hash none, or stripped):
     // nothing would check what is restored. Said, and done only when asked for.
     if (full && image.manifest?.complete && Object.keys(image.hashes).length === 0 && !o.noCheck)
@@ -162,6 +178,8 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
       backend: o.backend ?? 'auto',
       direct: o.direct ?? true,
       notes,
+      adjust: tables?.adjust,
+      noCheck: o.noCheck,
     };
   } catch (e) {
     await zip?.close();
@@ -239,7 +257,7 @@ async function restoreRaw(plan: RestorePlan, hash: HashThread | undefined, repor
   // without O_EXCL. (Job after job each taking the claim races the kernel: io_uring drops
   // its registered files asynchronously after a ring is closed, so the next open can see EBUSY.)
   using claims = new Claims();
-  if (plan.target?.kind === 'block') {
+  if (plan.target?.kind === 'block' && !isClaimed(plan.targetPath)) {
     try {
       claims.target(plan.targetPath);
     } catch (e) {
@@ -400,6 +418,8 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
     // a file target is locked for the whole restore (a device is claimed by restoreRaw, or TargetWriter)
     using claims = new Claims();
     prepareFileTarget(plan, claims);
+    // a raw restore whose table is adjusted after it keeps one claim on the drive throughout
+    if (plan.adjust && plan.target?.kind === 'block' && !plan.zip) claims.target(plan.targetPath);
     reporter.note(
       `restoring ${plan.range.length} bytes of ${plan.image.format}${plan.image.split ? ` (${plan.image.parts.length} parts)` : ''} image ${plan.image.name} at ${plan.range.offset} to ${plan.targetPath} at ${plan.targetOffset}${plan.check ? `; checking ${plan.check} against the manifest` : ''}`,
       { image: plan.image.name, format: plan.image.format, parts: plan.image.parts.length, target: plan.targetPath, offset: plan.range.offset, length: plan.range.length, targetOffset: plan.targetOffset },
@@ -428,7 +448,20 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
           { algorithm: bad.algorithm, expected: bad.expected, got: bad.got },
         );
     }
+    let adjusted: string[] | undefined;
+    // --fit: the whole-image hash cannot be checked, each partition's (backup recorded them) can
+    if (plan.adjust && !plan.full && plan.range.offset === 0 && plan.image.manifest?.partitions?.length && !plan.noCheck) {
+      const { checkPartitionHashes } = await import('../partition/check-parts.js');
+      const c = await checkPartitionHashes(plan.targetPath, plan.image.manifest.partitions, plan.range.length);
+      if (c.checked.length > 0) reporter.note(`partitions ${c.checked.join(', ')} match the manifest's ${c.algorithm} of each`, { partitionsChecked: c.checked });
+    }
+    if (plan.adjust) {
+      // after the check: a damaged image's table is not made right on the target
+      if (plan.zip && plan.target?.kind === 'block') claims.target(plan.targetPath);
+      adjusted = await applyTargetAdjust(plan.targetPath, plan.adjust, (n) => reporter.note(`${plan.targetPath}: ${n}`, { adjusted: n }));
+    }
     return {
+      ...(adjusted ? { adjusted } : {}),
       bytes: w.bytes,
       seconds,
       bytesPerSec: seconds > 0 ? w.bytes / seconds : 0,

@@ -4,6 +4,7 @@
 import { truncateSync } from 'node:fs';
 import { copyFailure, directNote, engineFailure, planClone, prepareFileTarget, verifyFailure, type CloneOptions, type CloneResult, type CopyPlace } from '../clone.js';
 import type { Reporter } from '../progress.js';
+import type { Extent } from '../extent.js';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, EngineJob } from '../engine.js';
 import { IdentityIndex, identityOf } from '../identity.js';
 import { CancelledError, CloneStationError, ExitStatus, IoError, RefusedError, type ExitStatusValue } from '../errors.js';
@@ -34,6 +35,7 @@ import {
 } from '../contract.js';
 import { defineKind, driveIdentity, elapsedSeconds, ENDED, type JobEntry, type JobIo, type StationJob } from './kind.js';
 import { mountedSourceNote } from '../safety.js';
+import { adjustTargets, checkAdjusted, growTargetFs, planTargetTables, verifyExtents } from './clone-tables.js';
 
 type CloneJob = StationJob<CloneJobSpec, CloneTaskResult>;
 
@@ -105,7 +107,7 @@ function cloneView(j: CloneJob): JobView {
     elapsed: elapsedSeconds(j),
     badAreas: false,
     canPause: true,
-    note: j.error ?? outcomes?.find((o) => o.reason)?.reason,
+    note: j.error ?? outcomes?.find((o) => o.reason)?.reason ?? outcomes?.find((o) => o.adjusted?.length)?.adjusted?.join('; '),
   };
 }
 
@@ -124,13 +126,14 @@ export async function verifyTargets(
   live: number[],
   counters: SharedArrayBuffer | undefined,
   run: (job: EngineJob) => ReturnType<EngineJob['run']>,
+  extents: Extent[] = [{ offset: spec.offset, length: spec.length }],
 ): Promise<{ failures: Map<number, CloneStationError>; cancelled: boolean }> {
   const verify = new EngineJob(
     {
       mode: 'verify',
       source: { path: spec.source, direct: spec.direct },
       targets: live.map((i) => ({ path: spec.targets[i], direct: true, delta: spec.targetDelta })),
-      extents: [{ offset: spec.offset, length: spec.length }],
+      extents,
       blockSize: spec.blockSize,
       depth: spec.verifyDepth ?? spec.depth,
       backend: spec.backend,
@@ -264,11 +267,16 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
   // seconds the copy ran: time the operator held it paused is not the copy's
   result.copySeconds = Math.max(0, sinceStart() - copyPaused.ms / 1000);
   if (cancelled()) return cancel();
+  // Whole-disk copies to a target of another size: the partition table is made right on it
+  // (src/jobs/clone-tables.ts) before the verify, which then compares the bytes copied
+  // unchanged with the source and the sectors written with what the plan wrote.
+  adjustTargets(spec, targets, fail, note);
   const live = targets.map((t, i) => (t.state === 'done' ? i : -1)).filter((i) => i >= 0);
   if (spec.verify && live.length > 0 && spec.length > 0) {
     setPhase(Phase.verifying);
     const v0 = process.hrtime.bigint();
-    const v = await verifyTargets(spec, live, io.counters.verify, (job) => runJob(job, control, spec.maxRate, verifyPaused));
+    const v = await verifyTargets(spec, live, io.counters.verify, (job) => runJob(job, control, spec.maxRate, verifyPaused), verifyExtents(spec));
+    if (!v.cancelled) for (const [t, err] of await checkAdjusted(spec, live)) if (!v.failures.has(t)) v.failures.set(t, err);
     result.verifySeconds = Math.max(0, Number(process.hrtime.bigint() - v0) / 1e9 - verifyPaused.ms / 1000);
     for (const [t, err] of v.failures) fail(t, err, (err.details.sourceOffset as number | undefined) ?? (err.details.offset as number | undefined));
     for (const t of live) {
@@ -277,6 +285,8 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
       else targets[t].verified = true;
     }
   }
+  // --grow-fs changes the file system's bytes: after the verify of the copy
+  if (!cancelled()) await growTargetFs(spec, targets, fail, note);
   result.state = targets.every((t) => t.state === 'done') ? 'done' : targets.some((t) => t.state === 'cancelled') ? 'cancelled' : 'failed';
   return finish();
 }
@@ -293,13 +303,18 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
     length: { type: 'size', help: 'copy this many bytes' },
     targetOffset: { type: 'size', help: 'write at this offset of each target' },
     verify: { type: 'boolean', help: 'read every target back and compare (default: on for one master to many)' },
+    growLast: { type: 'boolean', help: 'whole-disk copy to a larger drive: grow the last partition to its end' },
+    growFs: { type: 'boolean', help: 'with growLast: grow the ext2/3/4 file system in it (e2fsck -fy, resize2fs)' },
+    fit: { type: 'boolean', help: 'whole-disk copy to a smaller drive: allowed when every partition ends inside it' },
   },
 
-  plan(entry: JobEntry, d, id) {
+  async plan(entry: JobEntry, d, id) {
     const targets = entry.targets as string[];
     const text = (k: string): string | undefined => (entry[k] === undefined ? undefined : String(entry[k]));
+    // a whole-disk copy to a drive of another size: what its partition table needs, and how much to copy
+    const tables = await planTargetTables(entry, targets);
     const plans = targets.map((target) =>
-      planClone({ source: entry.source as string, target, offset: text('offset'), length: text('length'), targetOffset: text('targetOffset'), blockSize: d.blockSize, depth: d.depth, backend: d.backend, direct: d.direct }),
+      planClone({ source: entry.source as string, target, offset: text('offset'), length: tables ? String(tables.copyLength) : text('length'), targetOffset: text('targetOffset'), blockSize: d.blockSize, depth: d.depth, backend: d.backend, direct: d.direct }),
     );
     const mine = new IdentityIndex<string>();
     for (const p of plans) {
@@ -335,6 +350,7 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
       hash: d.hash,
       maxRate: d.maxRate,
     };
+    if (tables) spec.adjust = tables.adjust;
     const mounted = mountedSourceNote(plan.source);
     if (mounted) spec.notes = [mounted];
     // a new file is written as NAME.partial and renamed once written and verified (src/partial.ts)
@@ -449,7 +465,7 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
     return j.planned.targets.map((t, i) => {
       const o = r?.targets[i];
       const written = o?.writtenSeconds !== undefined ? `written at ${o.writtenSeconds.toFixed(2)} s` : '';
-      const note = o?.reason ?? (o?.detachedAt !== undefined ? `slow: left the stream at ${o.detachedAt}, caught up; ${written}` : written || (j.error ?? ''));
+      const note = o?.reason ?? (o?.adjusted?.length ? o.adjusted.join('; ') : undefined) ?? (o?.detachedAt !== undefined ? `slow: left the stream at ${o.detachedAt}, caught up; ${written}` : written || (j.error ?? ''));
       return [spec.source, t.path, o?.state ?? j.state, formatBytes(spec.length), rate, o?.verified ? 'yes' : 'no', note];
     });
   },
@@ -463,7 +479,7 @@ export default cloneKind;
  * as the error the user sees.
  */
 export async function cloneOne(o: CloneOptions, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
-  const entry: JobEntry = { kind: 'clone', source: o.source, targets: [o.target], offset: o.offset, length: o.length, targetOffset: o.targetOffset, verify: o.verify ?? false };
+  const entry: JobEntry = { kind: 'clone', source: o.source, targets: [o.target], offset: o.offset, length: o.length, targetOffset: o.targetOffset, verify: o.verify ?? false, growLast: o.growLast, growFs: o.growFs, fit: o.fit };
   const planned = await cloneKind.plan(entry, { blockSize: o.blockSize, depth: o.depth, backend: o.backend, direct: o.direct, hash: o.hash, version: '', commandLine: '' }, 1);
   if (planned.overwrites.some((w) => w.drive.kind === 'block') && !o.yes) {
     // readline is loaded only when there is a question to ask
@@ -490,5 +506,6 @@ export async function cloneOne(o: CloneOptions, reporter: Reporter, signal?: Abo
     verified: t.verified,
     ...(spec.verify ? { verifySeconds: result.verifySeconds } : {}),
     hashes: result.hashes,
+    ...(t.adjusted?.length ? { adjusted: t.adjusted } : {}),
   };
 }

@@ -27,6 +27,9 @@ const restoreKind = defineKind<RestorePayload, ReportedResult<RestoreManyResult>
     force: { type: 'boolean', help: 'use an image whose manifest says it is not complete' },
     noCheck: { type: 'boolean', help: 'do not check the restored bytes against the manifest' },
     hash: { type: 'hashes', help: 'one target only: more hashes of the restored bytes' },
+    growLast: { type: 'boolean', help: 'whole-disk restore to a larger drive: grow the last partition to its end' },
+    growFs: { type: 'boolean', help: 'with growLast: grow the ext2/3/4 file system in it (e2fsck -fy, resize2fs)' },
+    fit: { type: 'boolean', help: 'whole-disk restore to a smaller drive: allowed when every partition ends inside it' },
   },
 
   async plan(entry: JobEntry, d, id) {
@@ -40,6 +43,9 @@ const restoreKind = defineKind<RestorePayload, ReportedResult<RestoreManyResult>
       force: entry.force as boolean | undefined,
       noCheck: entry.noCheck as boolean | undefined,
       hash: entry.hash as HashAlgorithm[] | undefined,
+      ...(entry.growLast === true ? { growLast: true } : {}),
+      ...(entry.growFs === true ? { growFs: true } : {}),
+      ...(entry.fit === true ? { fit: true } : {}),
       blockSize: d.blockSize,
       depth: d.depth,
       backend: d.backend,

@@ -119,4 +119,11 @@ export const cloneRootCases: BadInputCase[] = [
   { name: 'clone: --target-offset past the end of the target device', root: true, args: ['clone', 'src.img', '%T%', '--length', '4096', '--target-offset', '1MiB', '--yes'], status: 4, code: 'TARGET_TOO_SMALL' },
   { name: 'clone: --offset in sectors past the end of a source loop', root: true, args: ['clone', '%S%', 'new.img', '--offset', '4096s'], status: 2, code: 'RANGE' },
   { name: 'clone: source is a missing /dev node', root: true, args: ['clone', '/dev/loop-cs-none', 'dst.img'], status: 2, code: 'NOT_FOUND' },
+  // partition options (issue 15)
+  { name: 'clone: --partition of a source with no table', args: ['clone', 'src.img', 'dst.img', '--partition', '1'], status: 2, code: 'NO_PARTITION_TABLE', from: '15' },
+  { name: 'clone: --partition with --offset', args: ['clone', 'src.img', 'dst.img', '--partition', '1', '--offset', '0'], status: 2, code: 'PARTITION_OPTION_RANGE', from: '15' },
+  { name: 'clone: --grow-fs without --grow-last', args: ['clone', 'src.img', 'dst.img', '--grow-fs'], status: 2, code: 'GROW_FS_NEEDS_GROW_LAST', from: '15' },
+  { name: 'clone: --fit with a range', args: ['clone', 'src.img', 'dst.img', '--fit', '--length', '4096'], status: 2, code: 'PARTITION_OPTION_RANGE', from: '15' },
+  { name: 'clone: --grow-last to an image file', args: ['clone', 'src.img', 'dst.img', '--grow-last'], status: 4, code: 'PARTITION_OPTION_FILE', from: '15' },
+  { name: 'clone: --grow-last, a source with no partition table', root: true, setup: [{ file: 'big.img', size: 2 << 20, fill: 'zero' }, { loop: 'BIG', file: 'big.img' }], args: ['clone', 'src.img', '%BIG%', '--grow-last', '--yes'], status: 2, code: 'NO_PARTITION_TABLE', from: '15' },
   ];

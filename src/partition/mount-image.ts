@@ -1,0 +1,64 @@
+// `image mount IMAGE DIR`: a raw (or split raw) image's partitions, each through a loop device
+// over the file holding it, at its offset there; and the lines that say where they are.
+import { UsageError } from '../errors.js';
+import { resolveImage } from '../image/open.js';
+import { openImageReader, readImageTable } from './image-reader.js';
+import { checkDir, mountPartitions, type Mountable, type MountResult } from './mount.js';
+import { resolve } from 'node:path';
+import type { Partition } from './model.js';
+
+export async function mountImage(path: string, dir: string): Promise<MountResult> {
+  const image = await resolveImage(path, { force: true });
+  checkDir(resolve(dir));
+  if (image.format !== 'raw') throw new UsageError(`image ${image.name} is ${image.format}: only a raw image can be mounted in place; restore it to a drive or a raw file first (clonestation restore ${image.name} FILE.img)`, 'IMAGE_NOT_RAW');
+  if (image.manifest && image.manifest.range.offset !== 0) throw new UsageError(`image ${image.name} holds ${image.manifest.partition !== undefined ? `partition ${image.manifest.partition}` : 'a part'} of its source, not a whole disk: mount it with mount -o loop,ro`, 'IMAGE_NOT_WHOLE_DISK');
+  const r = await openImageReader(image);
+  let parts: Partition[];
+  try {
+    parts = (await readImageTable(image, r.reader)).partitions.filter((p) => p.kind !== 'extended');
+  } finally {
+    r.close();
+  }
+  if (parts.length === 0) throw new UsageError(`image ${image.name} has no partitions to mount`, 'NO_PARTITION_TABLE');
+  const mountable: Mountable[] = [];
+  const skipped: MountResult['skipped'] = [];
+  for (const p of parts) {
+    const file = image.parts.find((f) => f.start <= p.start && p.start + p.size <= f.start + f.size);
+    if (file) mountable.push({ number: p.number, path: file.path, offset: p.start - file.start, size: p.size });
+    else skipped.push({ number: p.number, reason: 'it spans two files of the split image (join them, or restore the image)' });
+  }
+  const res = await mountPartitions(dir, mountable, false);
+  res.skipped.push(...skipped);
+  res.skipped.sort((a, b) => a.number - b.number);
+  return res;
+}
+
+export function mountLines(r: MountResult): string[] {
+  return [
+    ...r.mounted.map((m) => `partition ${m.number} (${m.type}${m.label ? ` "${m.label}"` : ''}) mounted ${m.readOnly ? 'read-only' : 'read-write'} at ${m.mountPoint} (${m.loop})`),
+    ...r.skipped.map((s) => `partition ${s.number} not mounted: ${s.reason}`),
+    ...(r.mounted.length > 0 ? [`undo with: clonestation image umount ${r.dir}`] : []),
+  ];
+}
+
+/**
+ * `restore ... --mount DIR`: the restored target's partitions (those of its table after a
+ * whole-disk restore, or the ones `--partition` wrote, at their offsets) mounted under DIR.
+ */
+export async function mountRestored(target: string, dir: string, readWrite: boolean, written?: { number: number; offset: number; size: number }[]): Promise<MountResult> {
+  let parts: Mountable[];
+  if (written) parts = written.map((w) => ({ number: w.number, path: target, offset: w.offset, size: w.size }));
+  else {
+    const { inspectDrive } = await import('../drive.js');
+    const { readTableOf } = await import('./open.js');
+    const table = await readTableOf(inspectDrive(target, 'target'));
+    parts = table.partitions.filter((p) => p.kind !== 'extended').map((p) => ({ number: p.number, path: target, offset: p.start, size: p.size }));
+    if (parts.length === 0) {
+      // a drive without a table: the file system may be on the whole of it
+      const st = (await import('node:fs')).statSync(target);
+      const size = st.isBlockDevice() ? table.diskSize : st.size;
+      parts = [{ number: 1, path: target, offset: 0, size }];
+    }
+  }
+  return mountPartitions(dir, parts, readWrite);
+}
