@@ -2,6 +2,7 @@
 // module (the file that declared it) is imported here and its run() does the work; this
 // file knows no kind by name.
 import { pathToFileURL } from 'node:url';
+import { workerData } from 'node:worker_threads';
 import type { JobTask } from '../src/contract.js';
 import type { JobKind, JobResult } from '../src/jobs/kind.js';
 import { InternalError } from '../src/errors.js';
@@ -22,6 +23,10 @@ function kindIn(file: string): Promise<JobKind> {
   }
   return k;
 }
+
+// The kinds the station's jobs are of, imported now, while the main thread plans (a failure
+// shows when a task of that kind runs).
+for (const f of (workerData as { preload?: string[] } | undefined)?.preload ?? []) kindIn(f).catch(() => undefined);
 
 export default async function jobTask(task: JobTask): Promise<JobResult> {
   const kind = await kindIn(task.module);

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { groupedOptions, optionHelp, optionLabel, synopsis, type Command } from '../command.js';
 import { commands } from './index.js';
-import { kindNamed, kindNames } from '../jobs/index.js';
+import { kindNamed, kindNames, loadAllKinds } from '../jobs/index.js';
 import type { FieldDecl, JobKind } from '../jobs/kind.js';
 
 const START = /^<!-- generated: clonestation help (.+?) -->$/;
@@ -49,7 +49,7 @@ function fieldType(f: FieldDecl): string {
 }
 
 /** Every registered job kind's job-file fields, as markdown (internal fields left out). */
-export function kindsMarkdown(kinds: readonly JobKind[] = kindNames().map((n) => kindNamed(n)!)): string {
+export function kindsMarkdown(kinds: readonly JobKind[] = kindNames().flatMap((n) => kindNamed(n) ?? [])): string {
   const lines = ['| kind | field | takes | meaning |', '|---|---|---|---|'];
   for (const k of kinds) {
     lines.push(`| **${k.name}** | | | ${cell(k.summary)} |`);
@@ -95,6 +95,7 @@ export function updateReadme(readme: string, all: readonly Command[] = commands)
 
 // `node dist/src/commands/readme.js [README.md]` (npm run docs:cli): rewrite the blocks in place.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await loadAllKinds();
   const path = process.argv[2] ?? 'README.md';
   const before = readFileSync(path, 'utf8');
   const after = updateReadme(before);

@@ -12,7 +12,7 @@ export const runCommand = defineCommand({
   notes: ["The job file's maxParallel and verify apply unless --max-parallel or --verify/--no-verify are given; each job has its own range."],
   async run({ values, positionals }, context) {
     const { parseJobFile } = await import('../station/jobfile.js');
-    const file = parseJobFile(positionals[0]);
+    const file = await parseJobFile(positionals[0]);
     return stationCommand(file.jobs, values, readTuning(values), context, file);
   },
 });

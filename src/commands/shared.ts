@@ -40,8 +40,13 @@ export async function stationCommand(
   // The workers first: they boot on the other core while this thread loads the station and
   // plans (bench:station measured the first job starting ~70 ms sooner).
   const { startStationPool } = await import('../station/pool.js');
-  const { needsJsWork } = await import('../jobs/index.js');
-  const pool = startStationPool({ jobs: jobs.length, jsWork: needsJsWork(jobs, options.hash), maxParallel: options.maxParallel, hash: options.hash });
+  const { builtInModule, kindsAsked, needsJsWork } = await import('../jobs/index.js');
+  const { compiledFile } = await import('../worker-file.js');
+  const preload = [...new Set(kindsAsked(jobs))].flatMap((k) => {
+    const m = builtInModule(k);
+    return m ? [compiledFile(m)] : [];
+  });
+  const pool = startStationPool({ jobs: jobs.length, jsWork: needsJsWork(jobs, options.hash), maxParallel: options.maxParallel, hash: options.hash, preload });
   const { runStation } = await import('../station/cli.js');
   const { wantsUi } = await import('../ui.js');
   return runStation(

@@ -2,17 +2,15 @@
 // Slow targets leave the stream and catch up on their own, failed writes are retried, then
 // every target is read back and compared (src/copy-many.ts holds the 1:N policy).
 import { truncateSync } from 'node:fs';
-import { copyFailure, directNote, engineFailure, planClone, prepareFileTarget, verifyFailure, type CloneOptions, type CloneResult, type CopyPlace } from '../clone.js';
+import { copyFailure, directNote, engineFailure, verifyFailure, type CopyPlace } from '../copy-failure.js';
+import type { CloneOptions, CloneResult } from '../clone.js';
 import type { Reporter } from '../progress.js';
 import type { Extent } from '../extent.js';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, EngineJob } from '../engine.js';
-import { IdentityIndex, identityOf } from '../identity.js';
 import { CancelledError, CloneStationError, ExitStatus, IoError, RefusedError, type ExitStatusValue } from '../errors.js';
 import { checkPartial, partialPath, publishPartial } from '../partial.js';
-import { ringShape } from '../station/ring.js';
 import { copyToMany } from '../copy-many.js';
 import { steer } from './steer.js';
-import { MultiHash } from '../image/hash.js';
 import { Claims } from '../claim.js';
 import { trace } from '../trace.js';
 import { formatBytes, formatRate } from '../units.js';
@@ -34,8 +32,6 @@ import {
   type TargetOutcome,
 } from '../contract.js';
 import { defineKind, driveIdentity, elapsedSeconds, ENDED, type JobEntry, type JobIo, type StationJob } from './kind.js';
-import { mountedSourceNote } from '../safety.js';
-import { adjustTargets, checkAdjusted, growTargetFs, planTargetTables, verifyExtents } from './clone-tables.js';
 
 type CloneJob = StationJob<CloneJobSpec, CloneTaskResult>;
 
@@ -174,7 +170,8 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
   setPhase(Phase.copying);
   for (const n of spec.notes ?? []) note(n);
   const t0 = process.hrtime.bigint();
-  const hash = spec.hash?.length ? await MultiHash.create(spec.hash) : undefined;
+  // (the hash module loads only for a job that hashes)
+  const hash = spec.hash?.length ? await (await import('../image/hash.js')).MultiHash.create(spec.hash) : undefined;
   const sinceStart = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
   let sourceDirect: boolean | undefined;
   const out = await copyToMany(
@@ -270,13 +267,15 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
   // Whole-disk copies to a target of another size: the partition table is made right on it
   // (src/jobs/clone-tables.ts) before the verify, which then compares the bytes copied
   // unchanged with the source and the sectors written with what the plan wrote.
-  adjustTargets(spec, targets, fail, note);
+  // (the partition code loads only for a job that has a table to adjust)
+  const tables = spec.adjust?.some(Boolean) ? await import('./clone-tables.js') : undefined;
+  tables?.adjustTargets(spec, targets, fail, note);
   const live = targets.map((t, i) => (t.state === 'done' ? i : -1)).filter((i) => i >= 0);
   if (spec.verify && live.length > 0 && spec.length > 0) {
     setPhase(Phase.verifying);
     const v0 = process.hrtime.bigint();
-    const v = await verifyTargets(spec, live, io.counters.verify, (job) => runJob(job, control, spec.maxRate, verifyPaused), verifyExtents(spec));
-    if (!v.cancelled) for (const [t, err] of await checkAdjusted(spec, live)) if (!v.failures.has(t)) v.failures.set(t, err);
+    const v = await verifyTargets(spec, live, io.counters.verify, (job) => runJob(job, control, spec.maxRate, verifyPaused), tables?.verifyExtents(spec));
+    if (!v.cancelled && tables) for (const [t, err] of await tables.checkAdjusted(spec, live)) if (!v.failures.has(t)) v.failures.set(t, err);
     result.verifySeconds = Math.max(0, Number(process.hrtime.bigint() - v0) / 1e9 - verifyPaused.ms / 1000);
     for (const [t, err] of v.failures) fail(t, err, (err.details.sourceOffset as number | undefined) ?? (err.details.offset as number | undefined));
     for (const t of live) {
@@ -286,7 +285,7 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
     }
   }
   // --grow-fs changes the file system's bytes: after the verify of the copy
-  if (!cancelled()) await growTargetFs(spec, targets, fail, note);
+  if (!cancelled()) await tables?.growTargetFs(spec, targets, fail, note);
   result.state = targets.every((t) => t.state === 'done') ? 'done' : targets.some((t) => t.state === 'cancelled') ? 'cancelled' : 'failed';
   return finish();
 }
@@ -309,6 +308,14 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
   },
 
   async plan(entry: JobEntry, d, id) {
+    // planning's modules load here, on the main thread: a worker running the job never needs them
+    const [{ planClone, prepareFileTarget }, { IdentityIndex, identityOf }, { ringShape }, { mountedSourceNote }, { planTargetTables }] = await Promise.all([
+      import('../clone.js'),
+      import('../identity.js'),
+      import('../station/ring.js'),
+      import('../safety.js'),
+      import('./clone-tables.js'),
+    ]);
     const targets = entry.targets as string[];
     const text = (k: string): string | undefined => (entry[k] === undefined ? undefined : String(entry[k]));
     // a whole-disk copy to a drive of another size: what its partition table needs, and how much to copy

@@ -9,7 +9,7 @@ import { formatRate } from '../units.js';
 import { Station, type StationJob, type StationJobInput, type StationOptions } from './station.js';
 import { stationReport, summaryTable } from './report.js';
 import { trace } from '../trace.js';
-import { entryPaths, needsJsWork } from '../jobs/index.js';
+import { entryPaths, kindsAsked, loadKinds, needsJsWork } from '../jobs/index.js';
 import { openRunLog } from './log.js';
 import { withLoopTable } from '../identity.js';
 import { checkOutputPath, checkOwnFile, why, writeOutputFile } from '../outpath.js';
@@ -36,6 +36,8 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   // Every file the run will write is checked before anything is: a --report that cannot be
   // written is refused now, not after every drive was copied.
   // The report and the log are files of their own, never a source, target or map of a job.
+  // the kinds asked for, loaded (only those): their fields name the paths to compare
+  await loadKinds(kindsAsked(r.jobs));
   const jobFiles = r.jobs.flatMap((j, i) => entryPaths(j, i + 1));
   if (r.reportPath !== undefined) {
     checkOutputPath(r.reportPath, 'the report', { code: 'BAD_REPORT', fix: 'give --report a writable file path' });

@@ -3,7 +3,7 @@
 import { readInputFile } from '../outpath.js';
 import { UsageError } from '../errors.js';
 import type { StationJobInput } from './station.js';
-import { defaultKind, kindNamed, kindNames } from '../jobs/index.js';
+import { defaultKind, kindNamed, kindNames, kindsAsked, loadKinds } from '../jobs/index.js';
 import type { FieldDecl } from '../jobs/kind.js';
 import { HASH_ALGORITHMS } from '../image/hash.js';
 import { nearest } from '../command.js';
@@ -133,7 +133,7 @@ export function jsonErrorText(text: string, e: unknown): string {
 }
 
 /** A job file: {"jobs": [{"kind"?: a registered kind's name, ...its fields}], "maxParallel"?, "verify"?}. */
-export function parseJobFile(path: string): { jobs: StationJobInput[]; maxParallel?: number; verify?: boolean } {
+export async function parseJobFile(path: string): Promise<{ jobs: StationJobInput[]; maxParallel?: number; verify?: boolean }> {
   // a regular file of sane size: a FIFO or device is refused, never waited on (src/outpath.ts)
   const bytes = readInputFile(path, 'job file', JOBFILE_MAX_BYTES, { code: 'BAD_JOBFILE', tooLarge: `more than a job file may be (${JOBFILE_MAX_BYTES}): split it` });
   if (bytes === undefined) throw new UsageError(`job file ${path} does not exist`, 'NOT_FOUND');
@@ -144,7 +144,7 @@ export function parseJobFile(path: string): { jobs: StationJobInput[]; maxParall
   } catch (e) {
     throw new UsageError(`job file ${path} is not JSON: ${jsonErrorText(text, e)}: fix it`, 'BAD_JOBFILE');
   }
-  return parseJobDocument(doc, path);
+  return await parseJobDocument(doc, path);
 }
 
 const isPath = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && !v.includes('\0');
@@ -179,7 +179,7 @@ function fieldProblem(name: string, f: FieldDecl, v: unknown): string | undefine
  * job's kind (`kind`; without it, a job with a "map" is a rescue, any other a clone), or
  * BAD_JOBFILE names the job and the field.
  */
-export function parseJobDocument(doc: unknown, path: string): { jobs: StationJobInput[]; maxParallel?: number; verify?: boolean } {
+export async function parseJobDocument(doc: unknown, path: string): Promise<{ jobs: StationJobInput[]; maxParallel?: number; verify?: boolean }> {
   const bad = (what: string): UsageError => new UsageError(`job file ${path}: ${what}`, 'BAD_JOBFILE');
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('must be a JSON object with a "jobs" array');
   for (const k of Object.keys(doc)) if (!topKeys.has(k)) throw bad(`unknown field ${JSON.stringify(k).slice(0, 80)} (known: ${[...topKeys].join(', ')})`);
@@ -188,6 +188,8 @@ export function parseJobDocument(doc: unknown, path: string): { jobs: StationJob
   if (d.jobs.length === 0) throw bad('"jobs" is empty');
   if (d.maxParallel !== undefined && (!Number.isInteger(d.maxParallel) || (d.maxParallel as number) < 1 || (d.maxParallel as number) > 64)) throw bad('"maxParallel" must be a whole number from 1 to 64');
   if (d.verify !== undefined && typeof d.verify !== 'boolean') throw bad('"verify" must be true or false');
+  // the kinds the jobs name, loaded (only those): their declarations check the jobs' fields
+  await loadKinds(kindsAsked(d.jobs.filter((j): j is Record<string, unknown> => typeof j === 'object' && j !== null && !Array.isArray(j))));
   const jobs = d.jobs.map((j, i): StationJobInput => {
     if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad(`job ${i + 1} is not an object`);
     const o = j as Record<string, unknown>;

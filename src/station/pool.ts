@@ -14,6 +14,8 @@ export interface PoolShape {
   maxParallel: number;
   /** hashes every clone job takes on the fly */
   hash?: readonly string[];
+  /** compiled kind modules each worker starts importing at once (the jobs' kinds) */
+  preload?: readonly string[];
 }
 
 /**
@@ -34,6 +36,8 @@ export function startStationPool(shape: PoolShape): Piscina {
     maxThreads: threads,
     concurrentTasksPerWorker: Math.ceil(shape.maxParallel / threads),
     idleTimeout: 500,
+    // each worker imports the jobs' kinds while the main thread plans, not at its first task
+    workerData: { preload: [...(shape.preload ?? [])] },
     // Jobs close what they open themselves (claims, rings, RAII in native/), and some of it is
     // opened natively (engine.lockFile): tracking would warn "closed but not opened in
     // unmanaged mode" for every such descriptor a job closes.

@@ -14,7 +14,7 @@ import { Phase, allocateControl, onEvents, requestCancel, requestPause, requestR
 import { ResourceTable, driveResource, pathResource, type Resource } from './resources.js';
 import { MemoryGate, RING_BUDGET_BYTES } from './ring.js';
 import { trace } from '../trace.js';
-import { entryKind } from '../jobs/index.js';
+import { entryKind, kindsAsked, loadKinds } from '../jobs/index.js';
 import type { JobEntry, JobResult, JobState, StationDefaults, StationJob } from '../jobs/kind.js';
 
 export type { JobState, StationJob } from '../jobs/kind.js';
@@ -101,6 +101,7 @@ export class Station {
    * when one writes it.
    */
   async add(input: StationJobInput): Promise<StationJob> {
+    await loadKinds(kindsAsked([input]));
     const { kind, entry } = entryKind(input);
     const id = this.jobs.length + 1;
     // Names not made yet (an image another job of this run writes) are compared before the

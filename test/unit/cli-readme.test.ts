@@ -1,14 +1,16 @@
 // README's CLI reference is generated from the command declarations (npm run docs:cli): this fails when they drift apart. No root.
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { commands } from '../../src/commands/index.js';
 import { commandMarkdown, kindsMarkdown, readmeBlocks, updateReadme } from '../../src/commands/readme.js';
-import { kindNamed, kindNames } from '../../src/jobs/index.js';
+import { kindNamed, kindNames, loadAllKinds } from '../../src/jobs/index.js';
 import { optionLabel } from '../../src/command.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
 describe("README's CLI reference", () => {
+  // the table of job kinds is made from every kind's declaration: each is loaded first
+  beforeAll(async () => void (await loadAllKinds()));
   it('is what the declarations generate (run npm run docs:cli after changing a command)', () => {
     expect(updateReadme(readme)).toBe(readme);
   });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { registerKind, kindNames } from '../../src/jobs/index.js';
+import { BUILT_IN_KINDS, loadAllKinds, registerKind, kindNames } from '../../src/jobs/index.js';
 import { Station } from '../../src/station/station.js';
 import { StationSource } from '../../src/station/view.js';
 import { stationReport, summaryTable } from '../../src/station/report.js';
@@ -29,15 +29,21 @@ beforeAll(() => {
   registerKind(toyKind);
 });
 
-function refusal(f: () => unknown): CloneStationError {
+async function refusal(f: () => unknown): Promise<CloneStationError> {
   try {
-    f();
+    await f();
   } catch (e) {
     if (e instanceof CloneStationError) return e;
     throw e;
   }
   throw new Error('accepted');
 }
+
+describe('the registry', () => {
+  it("says each built-in kind's JS work as the kind itself does (the pool is sized before kinds load)", async () => {
+    for (const k of await loadAllKinds()) if (Object.hasOwn(BUILT_IN_KINDS, k.name)) expect(BUILT_IN_KINDS[k.name].jsWork, k.name).toBe(k.jsWork);
+  });
+});
 
 describe('the parts that run jobs', () => {
   it('name no kind: the station, its report, the job-file reader, the pool and the worker task', () => {
@@ -50,17 +56,17 @@ describe('the parts that run jobs', () => {
 });
 
 describe('a kind registered from outside', () => {
-  it('is known to the job-file reader, which checks its fields by its declaration', () => {
+  it('is known to the job-file reader, which checks its fields by its declaration', async () => {
     expect(kindNames()).toEqual(expect.arrayContaining(['clone', 'rescue', 'backup', 'restore', 'verify', 'toy']));
-    const got = parseJobDocument({ jobs: [{ kind: 'toy', out: '/x', lines: 3 }, { source: '/a', targets: ['/b'] }] }, 'j.json');
+    const got = await parseJobDocument({ jobs: [{ kind: 'toy', out: '/x', lines: 3 }, { source: '/a', targets: ['/b'] }] }, 'j.json');
     expect(got.jobs).toEqual([{ kind: 'toy', out: '/x', lines: 3 }, { kind: 'clone', source: '/a', targets: ['/b'] }]);
-    const zero = refusal(() => parseJobDocument({ jobs: [{ source: '/a', targets: ['/b'] }, { kind: 'toy', out: '/x', lines: 0 }] }, 'j.json'));
+    const zero = await refusal(() => parseJobDocument({ jobs: [{ source: '/a', targets: ['/b'] }, { kind: 'toy', out: '/x', lines: 0 }] }, 'j.json'));
     expect([zero.code, zero.message]).toEqual(['BAD_JOBFILE', 'job file j.json: job 2 (toy): "lines" must be a whole number from 1 to 100000']);
-    const stray = refusal(() => parseJobDocument({ jobs: [{ kind: 'toy', out: '/x', lines: 2, line: 2 }] }, 'j.json'));
+    const stray = await refusal(() => parseJobDocument({ jobs: [{ kind: 'toy', out: '/x', lines: 2, line: 2 }] }, 'j.json'));
     expect(stray.message).toMatch(/job 1 \(toy\) has an unknown field "line" \(did you mean "lines"\?\)/);
-    const missing = refusal(() => parseJobDocument({ jobs: [{ kind: 'toy', lines: 2 }] }, 'j.json'));
+    const missing = await refusal(() => parseJobDocument({ jobs: [{ kind: 'toy', lines: 2 }] }, 'j.json'));
     expect(missing.message).toMatch(/job 1 \(toy\) needs a "out" path/);
-    const unknown = refusal(() => parseJobDocument({ jobs: [{ kind: 'toys', out: '/x', lines: 2 }] }, 'j.json'));
+    const unknown = await refusal(() => parseJobDocument({ jobs: [{ kind: 'toys', out: '/x', lines: 2 }] }, 'j.json'));
     expect(unknown.message).toMatch(/job 1: "kind" must be one of .*toy.* \(did you mean "toy"\?\)/);
   });
 

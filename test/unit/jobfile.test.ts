@@ -58,9 +58,9 @@ const badTexts: { name: string; text: string; says: RegExp }[] = [
   { name: 'a bad third job', text: doc({ jobs: [ok, ok, { source: '/a' }] }), says: /job 3 needs "targets"/ },
 ];
 
-function refusal(path: string): CloneStationError {
+async function refusal(path: string): Promise<CloneStationError> {
   try {
-    parseJobFile(path);
+    await parseJobFile(path);
   } catch (e) {
     if (e instanceof CloneStationError) return e;
     throw e;
@@ -69,10 +69,10 @@ function refusal(path: string): CloneStationError {
 }
 
 describe('job files', () => {
-  it.each(badTexts)('refuses $name: BAD_JOBFILE, exit 2, one line naming it', ({ name, text, says }) => {
+  it.each(badTexts)('refuses $name: BAD_JOBFILE, exit 2, one line naming it', async ({ name, text, says }) => {
     const f = join(dir, `${name.replace(/\W+/g, '-')}.json`);
     writeFileSync(f, text);
-    const e = refusal(f);
+    const e = await refusal(f);
     expect(e.code).toBe('BAD_JOBFILE');
     expect(e.exitStatus).toBe(2);
     expect(e.message).toMatch(says);
@@ -80,42 +80,42 @@ describe('job files', () => {
     expect(e.message).not.toMatch(/[\n\r]/);
   });
 
-  it('refuses what is not a regular file, without opening or reading it', () => {
+  it('refuses what is not a regular file, without opening or reading it', async () => {
     const fifo = join(dir, 'fifo.json');
     execFileSync('mkfifo', [fifo]);
     const folder = join(dir, 'folder.json');
     mkdirSync(folder);
     // a FIFO nobody writes would block a plain read forever; /dev/zero would fill memory
     for (const [path, what] of [[fifo, 'a FIFO'], ['/dev/zero', 'a character device'], [folder, 'a folder']] as const) {
-      const e = refusal(path);
+      const e = await refusal(path);
       expect(e.code, path).toBe('BAD_JOBFILE');
       expect(e.exitStatus).toBe(2);
       expect(e.message).toContain(`it is ${what}`);
     }
   });
 
-  it('refuses a job file larger than the limit before reading it', () => {
+  it('refuses a job file larger than the limit before reading it', async () => {
     const big = join(dir, 'big.json');
     writeFileSync(big, '');
     truncateSync(big, JOBFILE_MAX_BYTES + 1); // sparse: nothing to read, but too large
-    const e = refusal(big);
+    const e = await refusal(big);
     expect(e.code).toBe('BAD_JOBFILE');
     expect(e.message).toMatch(/more than a job file may be/);
   });
 
-  it('says NOT_FOUND for a missing job file', () => {
-    const e = refusal(join(dir, 'missing.json'));
+  it('says NOT_FOUND for a missing job file', async () => {
+    const e = await refusal(join(dir, 'missing.json'));
     expect(e.code).toBe('NOT_FOUND');
     expect(e.exitStatus).toBe(2);
   });
 
-  it('reads a good job file, a link to one, and one with a byte order mark', () => {
+  it('reads a good job file, a link to one, and one with a byte order mark', async () => {
     const good = join(dir, 'good.json');
     writeFileSync(good, `\uFEFF${doc({ jobs: [ok, { source: '/a', targets: ['/b'], offset: 4096, length: '1MiB', map: '/m' }], maxParallel: 2, verify: true })}`);
     const link = join(dir, 'link.json');
     execFileSync('ln', ['-s', good, link]);
     for (const f of [good, link]) {
-      const got = parseJobFile(f);
+      const got = await parseJobFile(f);
       expect(got.maxParallel).toBe(2);
       expect(got.verify).toBe(true);
       expect(got.jobs).toEqual([

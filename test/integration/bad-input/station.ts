@@ -43,7 +43,7 @@ const badJobFiles: [string, unknown, boolean?][] = [
   ['a kind that is a number', { jobs: [{ kind: 3, source: 'src.img', targets: ['dst.img'] }] }],
   ['a backup without "out"', { jobs: [{ kind: 'backup', source: 'src.img' }] }],
   ['a backup with clone\'s "targets"', { jobs: [{ kind: 'backup', source: 'src.img', out: 'b.zip', targets: ['dst.img'] }] }],
-  ['a backup "level" of 10', { jobs: [{ kind: 'backup', source: 'src.img', out: 'b.zip', level: 10 }] }],
+  ['a backup "level" of 20', { jobs: [{ kind: 'backup', source: 'src.img', out: 'b.zip', level: 20 }] }],
   ['a backup "hash" that is no hash', { jobs: [{ kind: 'backup', source: 'src.img', out: 'b.zip', hash: ['sha3'] }] }],
   ['a restore whose "targets" is a string', { jobs: [{ kind: 'restore', image: 'src.img', targets: 'dst.img' }] }],
   ['a verify with a stray "level"', { jobs: [{ kind: 'verify', image: 'src.img', level: 3 }] }],
