@@ -1,5 +1,6 @@
-// Reads the partition table inside a backup image (raw, split raw, ZIP) without restoring it: a
-// raw image is read where the bytes are; a ZIP entry is inflated up to its first MiBs only.
+// Reads the partition table inside a backup image (raw, split raw, ZIP, zstd) without restoring
+// it: a raw image is read where the bytes are, a zstd image frame by frame through its seek
+// table, a ZIP entry inflated up to its first MiBs only.
 import { closeSync, openSync } from 'node:fs';
 import { openError } from '../errors.js';
 import type { ResolvedImage } from '../image/open.js';
@@ -22,6 +23,22 @@ export interface ImageTableReader {
 
 /** A reader over the image's bytes (offsets of the image, across the parts of a split set). */
 export async function openImageReader(image: ResolvedImage): Promise<ImageTableReader> {
+  if (image.format === 'zstd') {
+    // a seekable zstd image: each read decompresses only the frames it falls in (seek table)
+    const { ZstdImageReader } = await import('../image/zstd/reader.js');
+    const z = await ZstdImageReader.open(zipFiles(image));
+    image.size = z.info.size;
+    const reader: Reader = async (offset, length) => {
+      const out = Buffer.alloc(Math.max(0, Math.min(offset + length, image.size) - offset));
+      for (let got = 0; got < out.length; ) {
+        const n = await z.readAt(out.subarray(got), offset + got);
+        if (n <= 0) break;
+        got += n;
+      }
+      return out;
+    };
+    return { reader, whole: true, far: reader, close: () => void z.close() };
+  }
   if (image.format === 'zip') {
     const { ZipImageReader } = await import('../image/zip/reader.js');
     const zip = await ZipImageReader.open(zipFiles(image));

@@ -21,7 +21,7 @@ export async function planRestoreTables(
     return undefined;
   }
   if (!asked && target.size === image.size) return undefined;
-  if (image.format !== 'raw' && image.format !== 'zip') {
+  if (image.format !== 'raw' && image.format !== 'zip' && image.format !== 'zstd') {
     if (asked || target.size < image.size) throw new RefusedError('PARTITION_IMAGE_FORMAT', `the partition table inside a ${image.format} image cannot be read yet: restore it to a drive of its size, without --grow-last or --fit`, {});
     return undefined;
   }

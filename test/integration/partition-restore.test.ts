@@ -1,6 +1,6 @@
 // Partition-level operations on loop devices: backup records the table and each partition's
 // hash; restore --partition N[,M] (raw, split, ZIP) writes only those partitions (everything else
-// hashed before and after), --to DEV, the refusals, a damaged partition caught by its hash;
+// hashed before and after; a zstd image read frame by frame), --to DEV, the refusals, a damaged partition caught by its hash;
 // clone --partition N; backup --partition N.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
@@ -74,6 +74,7 @@ describeRoot('partitions one by one: backup, restore --partition, clone --partit
       ['raw', 'disk.img', []],
       ['split', 'disk-s.img', ['--split', '10MiB']],
       ['zip', 'disk.zip', []],
+      ['zstd', 'disk.img.zst', []],
     ] as const) {
       const path = join(fx.dir(), out);
       const r = runCli(['backup', src, path, '--json', '--hash', 'sha256,xxh3', ...extra]);
@@ -90,7 +91,7 @@ describeRoot('partitions one by one: backup, restore --partition, clone --partit
     expect(m.partitions.every((p) => /^[0-9a-f]{16}$/.test(p.hashes.xxh3))).toBe(true);
   });
 
-  for (const kind of ['raw', 'split', 'zip'] as const) {
+  for (const kind of ['raw', 'split', 'zip', 'zstd'] as const) {
     it(`restore --partition 2,3 from a ${kind} image writes those partitions and nothing else`, () => {
       const dst = target([8, 20, 12]);
       const t = parts.map((p) => p); // same starts for 1, 2; 3 starts later on the target

@@ -103,6 +103,7 @@ describeRoot('seeing and mounting partitions', () => {
       ['raw', 'v.img', []],
       ['split', 'v-s.img', ['--split', '20MiB']],
       ['zip', 'v.zip', []],
+      ['zstd', 'v.img.zst', []],
     ] as const) {
       const path = join(fx.dir(), out);
       const r = runCli(['backup', src, path, '--json', ...extra]);
@@ -133,7 +134,7 @@ describeRoot('seeing and mounting partitions', () => {
     expect(text.stdout).toMatch(/2\s+\d+s\s+\d+s\s+32\.00 MiB\s+Linux filesystem\s+root\s+ext4 "rootfs"/);
   });
 
-  for (const kind of ['raw', 'split', 'zip'] as const) {
+  for (const kind of ['raw', 'split', 'zip', 'zstd'] as const) {
     it(`image info on a ${kind} image agrees with sgdisk -p and blkid on the raw image`, () => {
       const r = runCli(['image', 'info', images[kind], '--json']);
       expect(r.status, r.stderr).toBe(0);
