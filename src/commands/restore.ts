@@ -1,4 +1,4 @@
-// `restore IMAGE TARGET...`: a backup image (raw, split, ZIP) written to a drive or file, checked against its manifest.
+// `restore IMAGE TARGET...`: a backup image (raw, split, ZIP, zstd) written to a drive or file, checked against its manifest.
 import { resolve } from 'node:path';
 import { defineCommand, defineOptions } from '../command.js';
 import { ExitStatus, UsageError } from '../errors.js';
