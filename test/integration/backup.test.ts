@@ -11,6 +11,7 @@ import { cli, lastEvent, runCli, sha256, sh, useLoopScratch } from '../helpers/f
 import { mixedImage, tool } from '../helpers/zip.js';
 import { badSectors, failingDrive } from '../helpers/failing-drive.js';
 import { pausableDevice, slowTarget } from '../helpers/slow-target.js';
+import { startCli } from '../helpers/running-cli.js';
 import type { Manifest } from '../../src/image/manifest.js';
 
 const MiB = 1 << 20;
@@ -248,9 +249,16 @@ describeRoot('backup', () => {
       const out = join(dir, 'busy.img');
       const running = start(out, []);
       await running.progressed;
-      const second = runCli(['backup', slow.dev, out, '--json']);
-      expect(second.status, second.stderr).toBe(4);
-      expect(lastEvent(second, 'error')?.code).toBe('BACKUP_RUNNING');
+      // the first is held mid-copy while the second starts (a busy machine could otherwise
+      // finish it first); the second may itself read the source before it meets the lock, so
+      // it runs in the background and the drive is let go once it has had time to start
+      await slow.pause();
+      const second = startCli(['backup', slow.dev, out, '--json']);
+      await new Promise((r) => setTimeout(r, 1500));
+      await slow.resume();
+      const ended = await second.ended;
+      expect(ended.status, second.stderr()).toBe(4);
+      expect(second.stdout()).toMatch(/"code":"BACKUP_RUNNING"/);
       expect(await running.closed, running.out()).toBe(0);
       expect(sha256(out)).toBe(sha256(data));
       // --force over a complete split: parts and hash files it does not write again go
