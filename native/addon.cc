@@ -138,7 +138,9 @@ class Engine : public Napi::Addon<Engine> {
                           InstanceValue("counterSlots", counterSlots(env), napi_enumerable),
                           InstanceValue("IoGen", defineIoGen(env, &gens_), napi_enumerable),
                           InstanceValue("ioGenLayout", ioGenLayout(env), napi_enumerable)});
+#ifdef CLONESTATION_ZSTD
     registerZstd(env, exports);
+#endif
   }
 
   // The worker (or process) is going away: no I/O thread may outlive the memory it uses.
