@@ -28,6 +28,7 @@ import { namedFiles, previousBackup, removeFiles, thisWriter } from './rerun.js'
 import { formatBytes } from '../units.js';
 import type { RescueOptions } from '../rescue/rescue.js';
 import { checkMapPath } from '../rescue/mapfile.js';
+import { zstdVersion } from './zstd/native.js';
 
 export interface BackupOptions extends Pick<RangeText, 'offset' | 'length'>, EngineTuning {
   source: string;
@@ -206,6 +207,8 @@ export function planBackup(o: BackupOptions): BackupPlan {
     throw new UsageError('a rescue backup (--map) writes one raw image: use OUT.img without --split', 'USAGE');
   if (format === 'zip' && o.level !== undefined && o.level > 9) throw new UsageError(`--level ${o.level} is not a deflate level: a ZIP takes 0 (stored) to 9`, 'BAD_NUMBER');
   if (format === 'zstd' && o.level !== undefined && (o.level < 1 || o.level > 19)) throw new UsageError(`--level ${o.level} is not a zstd level: a .zst image takes 1 to 19`, 'BAD_NUMBER');
+  // a build without libzstd refuses now, before the manifest is written (ZSTD_UNAVAILABLE)
+  if (format === 'zstd') zstdVersion();
   const level = o.level ?? (format === 'zstd' ? 3 : 6);
   checkOutputNotOnSource(source, name);
   const mPath = manifestPath(name);
