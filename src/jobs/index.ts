@@ -7,6 +7,7 @@ import backupKind from './backup.js';
 import restoreKind from './restore.js';
 import verifyKind from './verify.js';
 import benchKind from './bench.js';
+import eraseKind from './erase.js';
 
 // (the registry holds kinds of every payload and result type: their members are only
 // ever called with what the same kind planned)
@@ -33,6 +34,7 @@ registerKind(backupKind);
 registerKind(restoreKind);
 registerKind(verifyKind);
 registerKind(benchKind);
+registerKind(eraseKind);
 
 /** The kind of a job that names none: job files from before kinds had clones, and rescues (with a map). */
 export function defaultKind(input: { [field: string]: unknown }): string {
