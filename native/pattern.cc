@@ -202,10 +202,12 @@ void PatternRun::ioLoop(int fd, int plainFd, uint32_t align) {
       if (r <= 0) {
         int e = r < 0 ? errno : EIO;
         uint64_t at = off + pos;
-        if (verify && r < 0) {
-          // name the sector that fails, not only the block
+        if (r < 0) {
+          // name the sector that fails, not only the block (a sector at a time)
           for (uint64_t q = pos; q < len; q += align) {
-            if (::pread(q < direct ? fd : plainFd, b + q, std::min<uint64_t>(align, len - q), off + q) < 0) {
+            const int u = q < direct ? fd : plainFd;
+            const size_t m = size_t(std::min<uint64_t>(align, len - q));
+            if ((verify ? ::pread(u, b + q, m, off + q) : ::pwrite(u, b + q, m, off + q)) < 0) {
               e = errno;
               at = off + q;
               break;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { describeRoot } from '../helpers/root.js';
 import { makeFile, runCli, sh, sha256, umountWhenFree, useLoopScratch } from '../helpers/fixtures.js';
 import { runPattern, patternBytes } from '../../src/erase/pattern.js';
@@ -197,6 +198,7 @@ describeRoot('clonestation erase on loop devices', () => {
     expect(ask.stderr).toMatch(/\[CONFIRMATION_REQUIRED\]/);
     const twice = erase([e.dev, e.dev, '--yes']);
     expect(twice.status).toBe(4);
+    expect(twice.stderr).toMatch(/can be in one job only \[STATION_CONFLICT\]/);
     sh('mkfs.ext4', ['-q', '-F', d.dev]);
     const mnt = join(fx.dir(), 'mnt');
     mkdirSync(mnt);
@@ -249,4 +251,56 @@ describeRoot('clonestation erase on loop devices', () => {
     // the station key was made once, 0600
     expect(sh('stat', ['-c', '%a', env.CLONESTATION_KEY!])).toBe('600');
   });
+
+  it('a drive whose writes fail (nbdkit: EIO on sectors 8200-8207) fails alone, naming the sector; the other drive is erased', () => {
+    const good = fx.loop(makeFile(join(fx.dir(), 'ok.img'), 8 * MiB), 512);
+    const dir = join(fx.dir(), 'wf');
+    mkdirSync(join(dir, 'mnt'), { recursive: true });
+    const data = makeFile(join(dir, 'data.img'), 8 * MiB);
+    const script = join(dir, 'drive.sh');
+    // an nbdkit sh plugin: a file, whose writes touching bytes [8200*512, 8208*512) fail with EIO
+    writeFileSync(
+      script,
+      `#!/bin/bash
+f=${data}
+case "$1" in
+  get_size) stat -c %s "$f" ;;
+  can_write) exit 0 ;;
+  pread) dd if="$f" skip="$4" count="$3" iflag=skip_bytes,count_bytes status=none ;;
+  pwrite) if (( $4 < ${8208 * 512} && $4 + $3 > ${8200 * 512} )); then cat >/dev/null; echo "EIO bad sector" >&2; exit 1; fi
+          dd of="$f" seek="$4" oflag=seek_bytes conv=notrunc status=none ;;
+  *) exit 2 ;;
+esac
+`,
+      { mode: 0o755 },
+    );
+    const sock = join(dir, 's');
+    sh('nbdkit', ['-U', sock, '-P', join(dir, 'nbdkit.pid'), 'sh', script]);
+    const fuse = spawnSync('bash', ['-c', `setsid nbdfuse ${dir}/mnt/disk.img --unix ${sock} </dev/null >/dev/null 2>&1 & for i in $(seq 200); do [ -e ${dir}/mnt/disk.img ] && exit 0; sleep 0.05; done; exit 1`]);
+    expect(fuse.status).toBe(0);
+    const bad = attachLoopRw(join(dir, 'mnt', 'disk.img'));
+    try {
+      const report = join(fx.dir(), 'wf.json');
+      const r = erase([good.dev, bad.dev, '--method', 'zero', '--yes', '--report', report]);
+      expect(r.status).not.toBe(0);
+      expect(repeats(readFileSync(good.file), '00')).toBe(true);
+      const jobs = (JSON.parse(readFileSync(report, 'utf8')) as { jobs: { state: string; errors?: { offset: number; code: string }[]; certificate?: string }[] }).jobs;
+      expect(jobs[0].state).toBe('done');
+      expect(jobs[1].state).toBe('failed');
+      // the first sector that failed, not its 4 MiB block
+      expect(jobs[1].errors?.[0]).toMatchObject({ code: 'EIO', offset: 8200 * 512 });
+      const cert = JSON.parse(readFileSync(jobs[1].certificate!, 'utf8')) as { result: string };
+      expect(cert.result).toBe('failed');
+    } finally {
+      bad.detach();
+      spawnSync('fusermount3', ['-u', join(dir, 'mnt')]);
+      spawnSync('bash', ['-c', `kill $(cat ${dir}/nbdkit.pid)`]);
+    }
+  });
 });
+
+/** A read-write loop with direct I/O (the FUSE file behind it caches nothing twice). */
+function attachLoopRw(file: string): { dev: string; file: string; detach: () => void } {
+  const dev = sh('losetup', ['--find', '--show', '--direct-io=on', file]);
+  return { dev, file, detach: () => void spawnSync('losetup', ['-d', dev]) };
+}
