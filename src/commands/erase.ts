@@ -6,7 +6,7 @@ import { stationCommand } from './shared.js';
 
 export const eraseCommand = defineCommand({
   name: 'erase',
-  summary: 'erase drives: overwrite passes or zeroout/discard, verified, a signed certificate per drive',
+  summary: 'erase drives, verified, a signed certificate each',
   args: 'DRIVE...',
   options: {
     method: {
@@ -54,7 +54,7 @@ export const eraseCommand = defineCommand({
 
 export const eraseVerifyCertCommand = defineCommand({
   name: 'erase verify-cert',
-  summary: "check an erase certificate's ed25519 signature (exit 0: unchanged since signed)",
+  summary: "check an erase certificate's signature",
   args: 'CERT',
   options: {
     json: { type: 'boolean', help: 'the outcome as one JSON line' },
