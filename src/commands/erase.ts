@@ -1,5 +1,5 @@
 // `erase DRIVE...`: drives overwritten (or zeroed out, discarded), read back, a signed certificate each (a station of erase jobs).
-import { defineCommand } from '../command.js';
+import { defineCommand, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { stationFileOptions, uiOption, yesOption } from './options.js';
 import { stationCommand } from './shared.js';
@@ -73,3 +73,6 @@ export const eraseVerifyCertCommand = defineCommand({
     return ExitStatus.ok;
   },
 });
+
+/** The same check under the name issue 14 gives it. */
+export const certCheckCommand: Command = { ...eraseVerifyCertCommand, name: 'cert check', summary: 'the same as erase verify-cert' };

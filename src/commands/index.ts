@@ -11,6 +11,6 @@ import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
 import { helpCommand } from './help.js';
 import { benchCommand } from './bench.js';
-import { eraseCommand, eraseVerifyCertCommand } from './erase.js';
+import { certCheckCommand, eraseCommand, eraseVerifyCertCommand } from './erase.js';
 
-export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, benchCommand, eraseCommand, eraseVerifyCertCommand, helpCommand];
+export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, benchCommand, eraseCommand, eraseVerifyCertCommand, certCheckCommand, helpCommand];
