@@ -13,12 +13,13 @@ export const eraseCommand = defineCommand({
       type: 'string',
       arg: 'M',
       group: 'Erase',
-      help: 'zero, one (0xFF), random (seeded, regenerated to verify), pattern:HEX, dod-short (zeros, ones, random), dod (7 passes: 00, FF, random, 96, 69, random, random), gutmann (35 passes), zeroout (BLKZEROOUT), discard (BLKDISCARD, then a read-back of zeros), secure-discard (BLKSECDISCARD)',
+      help: 'zero, one (0xFF), random (seeded, regenerated to verify), pattern:HEX, dod-short (zeros, ones, random), dod (7 passes: 00, FF, random, 96, 69, random, random), gutmann (35 passes), zeroout (BLKZEROOUT), discard (BLKDISCARD, then a read-back of zeros), secure-discard (BLKSECDISCARD); firmware (after a probe of what the drive supports): ata-secure-erase, ata-enhanced-erase (hdparm), nvme-format, nvme-format-crypto, nvme-sanitize-block, nvme-sanitize-crypto, nvme-sanitize-overwrite (nvme-cli)',
       defaultText: 'zero',
     },
     passes: { type: 'count', min: 1, max: 100, group: 'Erase', arg: 'N', help: "rounds of the method's passes", defaultText: '1' },
     blank: { type: 'boolean', group: 'Erase', help: 'a final zero pass' },
     verify: { type: 'string', arg: 'MODE', group: 'Erase', help: 'read back with O_DIRECT and compare: none, last (the last pass), all (every pass), sample:PERCENT (that share of the last pass)', defaultText: 'last' },
+    'dry-run': { type: 'boolean', group: 'Erase', help: "print each drive's steps (a firmware method's exact hdparm or nvme commands) after every check, and write nothing" },
     fallback: { type: 'boolean', group: 'Erase', help: 'discard, secure-discard: write a zero pass where the range does not read zeros afterwards (else the drive fails)' },
     'max-parallel': { type: 'count', min: 1, max: 64, group: 'Station', help: 'drives erased at once', defaultText: 'all of them, up to 64' },
     operator: { type: 'string', arg: 'NAME', group: 'Certificate', help: 'who erased: written into every certificate' },
@@ -48,6 +49,16 @@ export const eraseCommand = defineCommand({
       customer: values.customer,
       certs: values.certs,
     }));
+    if (values['dry-run']) {
+      const { default: kind } = await import('../jobs/erase.js');
+      const { ExitStatus } = await import('../errors.js');
+      for (const [i, e] of entries.entries()) {
+        const planned = await kind.plan(e, { version: context.version(), commandLine: context.commandLine }, i + 1);
+        const p = planned.payload;
+        process.stdout.write(`${p.path}: ${p.steps.join('; ')}\n${(p.commands ?? []).map((c) => `  ${c.join(' ')}\n`).join('')}`);
+      }
+      return ExitStatus.ok;
+    }
     return stationCommand(entries, { ...values, verify: undefined, hash: undefined }, { backend: 'auto' }, context, { maxParallel: values['max-parallel'] ?? Math.min(64, positionals.length) }, 'erase');
   },
 });

@@ -2,6 +2,7 @@
 // the fast paths (zeroout, discard, secure-discard) are block-layer requests instead of passes.
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../errors.js';
+import { FIRMWARE_METHODS, type FirmwareMethod } from './firmware.js';
 
 /** One overwrite pass: these bytes repeated from the drive's offset 0, or the random stream of a seed. */
 export type Pass = { kind: 'bytes'; hex: string } | { kind: 'random'; seed: string };
@@ -11,7 +12,7 @@ export const FAST_METHODS = ['zeroout', 'discard', 'secure-discard'] as const;
 export type FastMethod = (typeof FAST_METHODS)[number];
 
 /** --method as the help lists it (pattern:HEX aside). */
-export const METHOD_NAMES: readonly string[] = [...OVERWRITE_METHODS, 'pattern:HEX', ...FAST_METHODS];
+export const METHOD_NAMES: readonly string[] = [...OVERWRITE_METHODS, 'pattern:HEX', ...FAST_METHODS, ...FIRMWARE_METHODS];
 
 export type VerifyMode = { mode: 'none' } | { mode: 'last' } | { mode: 'all' } | { mode: 'sample'; percent: number };
 
@@ -20,6 +21,8 @@ export interface ErasePlan {
   /** the overwrite passes in order (empty for a fast path) */
   passes: Pass[];
   fast?: FastMethod;
+  /** a firmware erase (the drive does it; nothing is read back) */
+  firmware?: FirmwareMethod;
   verify: VerifyMode;
 }
 
@@ -72,13 +75,16 @@ export function parseVerify(text: string | undefined): VerifyMode {
 
 /** A method with its rounds, blanking and verify mode, as passes. */
 export function planErase(method: string, opts: { passes?: number; blank?: boolean; verify?: string }): ErasePlan {
+  if ((FIRMWARE_METHODS as readonly string[]).includes(method)) {
+    if (opts.passes !== undefined && opts.passes !== 1) throw new UsageError(`--passes is for overwrite methods: ${method} is one command to the drive`, 'USAGE');
+    if (opts.verify !== undefined && opts.verify !== 'none') throw new UsageError(`--verify ${opts.verify}: what ${method} leaves is the drive's choice (zeros, ones, or ciphertext); use --verify none, or add --blank for a zero pass that is read back`, 'USAGE');
+    const passes: Pass[] = opts.blank ? [bytes('00')] : [];
+    return { method, passes, firmware: method as FirmwareMethod, verify: opts.blank ? { mode: 'last' } : { mode: 'none' } };
+  }
   const verify = parseVerify(opts.verify);
   if ((FAST_METHODS as readonly string[]).includes(method)) {
     if (opts.passes !== undefined && opts.passes !== 1) throw new UsageError(`--passes is for overwrite methods: ${method} is one request to the drive`, 'USAGE');
     if (opts.blank) throw new UsageError(`--blank is for overwrite methods: ${method} already leaves the drive reading zeros, or says it does not`, 'USAGE');
-    if (verify.mode === 'all' || verify.mode === 'sample') {
-      /* a fast path's check is a read-back of zeros: all and sample read what they say */
-    }
     return { method, passes: [], fast: method as FastMethod, verify };
   }
   const rounds = opts.passes ?? 1;

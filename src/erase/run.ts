@@ -2,12 +2,15 @@
 // verify mode asks for, or a fast path and its zeros check; pause and cancel between steps.
 import { passName, type ErasePlan, type Pass } from './methods.js';
 import { runPattern, type PatternOp, type PatternResult } from './pattern.js';
+import { runFirmware } from './firmware.js';
 
 export interface StepOutcome {
   /** "pass 2/7 0xff", "verify pass 7/7 random", "discard", "zeros check" */
   name: string;
-  op: PatternOp;
+  op: PatternOp | 'firmware';
   state: PatternResult['state'];
+  /** a firmware step: the commands it ran */
+  commands?: string[][];
   bytes: number;
   seconds: number;
   error?: { code: string; message: string; offset?: number };
@@ -49,7 +52,7 @@ export interface EraseHooks {
 
 interface Step {
   name: string;
-  op: PatternOp;
+  op: PatternOp | 'firmware';
   pass?: Pass;
   samplePercent?: number;
 }
@@ -64,6 +67,7 @@ export function eraseSteps(plan: ErasePlan): Step[] {
     return steps;
   }
   const steps: Step[] = [];
+  if (plan.firmware) steps.push({ name: plan.firmware, op: 'firmware' });
   const n = plan.passes.length;
   plan.passes.forEach((pass, i) => {
     const label = `pass ${i + 1}/${n} ${passName(pass)}`;
@@ -93,7 +97,24 @@ export async function runErase(req: EraseRequest, hooks: EraseHooks): Promise<Er
       return out;
     }
     hooks.step(s.name, i + 1, steps.length, s.op === 'verify');
-    const r = await runPattern({ path: req.path, op: s.op, pass: s.pass, offset: req.offset, length: req.length, samplePercent: s.samplePercent, blockSize: req.blockSize, threads: req.threads, counters: hooks.counters, cancelled: hooks.cancelled });
+    if (s.op === 'firmware') {
+      const t0 = Date.now();
+      const f = await runFirmware(req.plan.firmware!, req.path, hooks.cancelled);
+      const step: StepOutcome = { name: s.name, op: 'firmware', state: f.ok ? 'done' : 'failed', bytes: f.ok ? req.length : 0, seconds: (Date.now() - t0) / 1000, commands: f.commands, ...(f.ok ? {} : { error: { code: 'FIRMWARE_FAILED', message: f.message } }) };
+      out.steps.push(step);
+      hooks.ended(step);
+      if (!f.ok) {
+        out.errors.push({ code: 'FIRMWARE_FAILED', message: f.message, step: s.name });
+        out.state = 'failed';
+        out.code = 'FIRMWARE_FAILED';
+        out.reason = f.message;
+        return out;
+      }
+      out.bytesWritten += req.length;
+      continue;
+    }
+    const op = s.op;
+    const r = await runPattern({ path: req.path, op, pass: s.pass, offset: req.offset, length: req.length, samplePercent: s.samplePercent, blockSize: req.blockSize, threads: req.threads, counters: hooks.counters, cancelled: hooks.cancelled });
     const step: StepOutcome = { name: s.name, op: s.op, state: r.state, bytes: s.op === 'verify' ? r.bytesChecked : r.bytesDone, seconds: r.elapsedNs / 1e9, ...(r.error ? { error: { code: r.error.code, message: r.error.message, offset: r.error.offset } } : {}) };
     out.steps.push(step);
     hooks.ended(step);

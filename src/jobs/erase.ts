@@ -12,6 +12,7 @@ import { planErase, passName, METHOD_NAMES, type ErasePlan } from '../erase/meth
 import { eraseSteps, runErase, type EraseOutcome } from '../erase/run.js';
 import { allocatePatternCounters, readPatternCounters } from '../erase/pattern.js';
 import { hiddenAreas, type HiddenAreas } from '../erase/hidden.js';
+import { checkFirmware, firmwareCommands, probeFirmware, type FirmwareProbe } from '../erase/firmware.js';
 import { signCertificate } from '../erase/certificate.js';
 import { loadStationKey } from '../erase/keys.js';
 import { defineKind, driveIdentity, elapsedSeconds, ENDED, type JobEntry, type JobIo, type JobResult, type StationJob } from './kind.js';
@@ -26,6 +27,8 @@ export interface ErasePayload {
   fallback: boolean;
   /** the step names, for progress */
   steps: string[];
+  /** a firmware method: the commands it runs (also --dry-run's output) */
+  commands?: string[][];
 }
 
 export interface EraseResult extends JobResult {
@@ -38,6 +41,7 @@ export interface EraseResult extends JobResult {
 
 interface EraseMeta {
   hidden: HiddenAreas;
+  firmware?: FirmwareProbe;
   certDir: string;
   operator?: string;
   customer?: string;
@@ -85,6 +89,9 @@ const eraseKind = defineKind<ErasePayload, EraseResult>({
     checkTargetFree(drive);
     if (drive.readOnly) throw new RefusedError('TARGET_READ_ONLY', `${path} is read-only: it cannot be erased`, { path });
     if (plan.fast && drive.kind !== 'block') throw new UsageError(`--method ${plan.fast} needs a block device: ${path} is a file; use an overwrite method`, 'UNSUPPORTED', { path });
+    if (plan.firmware && drive.kind !== 'block') throw new UsageError(`--method ${plan.firmware} needs a drive: ${path} is a file`, 'UNSUPPORTED', { path });
+    const firmware = plan.firmware ? probeFirmware(path) : undefined;
+    if (plan.firmware && firmware) checkFirmware(plan.firmware, path, firmware);
     if (drive.size === 0) throw new UsageError(`${path} is empty: nothing to erase`, 'BAD_SIZE', { path });
     const certDir = resolve((entry.certs as string | undefined) ?? '.');
     try {
@@ -94,17 +101,18 @@ const eraseKind = defineKind<ErasePayload, EraseResult>({
       throw new UsageError(`certificates cannot be written to ${certDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give a writable folder with --certs`, 'BAD_OUTPUT', { certDir });
     }
     const steps = eraseSteps(plan).map((s) => s.name);
-    const payload: ErasePayload = { path, offset: 0, length: drive.size, plan, fallback: Boolean(entry.fallback), steps };
+    const payload: ErasePayload = { path, offset: 0, length: drive.size, plan, fallback: Boolean(entry.fallback), steps, commands: plan.firmware ? firmwareCommands(plan.firmware, path) : undefined };
     // what only the main thread needs (the certificate's fields): never crosses to a worker
     const meta: EraseMeta = {
       hidden: hiddenAreas(drive),
+      firmware,
       certDir,
       operator: entry.operator as string | undefined,
       customer: entry.customer as string | undefined,
       version: d.version,
       commandLine: d.commandLine,
     };
-    const what = plan.fast ? `erased by ${plan.fast}` : `erased with ${method} (${plan.passes.length} pass${plan.passes.length > 1 ? 'es' : ''}${entry.blank ? ', blanked' : ''})`;
+    const what = plan.firmware ? `erased by its firmware (${plan.firmware})` : plan.fast ? `erased by ${plan.fast}` : `erased with ${method} (${plan.passes.length} pass${plan.passes.length > 1 ? 'es' : ''}${entry.blank ? ', blanked' : ''})`;
     return {
       payload,
       source: { path: `erase ${method}` },
@@ -236,6 +244,7 @@ function writeCertificate(p: ErasePayload, d: DriveInfo, meta: EraseMeta, result
       passes: p.plan.passes.map(passName),
       passCount: p.plan.passes.length,
       fast: p.plan.fast ?? null,
+      firmware: p.plan.firmware ? { method: p.plan.firmware, supports: meta.firmware?.supports ?? [], ata: meta.firmware?.ata, nvme: meta.firmware?.nvme, commands: p.commands } : null,
       range: { offset: p.offset, length: p.length },
       verify: p.plan.verify.mode === 'sample' ? `sample:${p.plan.verify.percent}` : p.plan.verify.mode,
       verifyResult: o?.verifyResult ?? 'not reached',
