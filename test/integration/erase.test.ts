@@ -263,13 +263,13 @@ describeRoot('clonestation erase on loop devices', () => {
     expect(sh('stat', ['-c', '%a', env.CLONESTATION_KEY!])).toBe('600');
   });
 
-  it('a drive whose writes fail (nbdkit: EIO on sectors 8200-8207) fails alone, naming the sector; the other drive is erased', () => {
-    const good = fx.loop(makeFile(join(fx.dir(), 'ok.img'), 8 * MiB), 512);
-    const dir = join(fx.dir(), 'wf');
+  /** A drive behind nbdkit's sh plugin (nbdfuse, then a loop): `op` (pread or pwrite) touching sectors 8200-8207 fails with EIO. */
+  const failing = (name: string, op: 'pread' | 'pwrite'): { dev: string; down: () => void } => {
+    const dir = join(fx.dir(), name);
     mkdirSync(join(dir, 'mnt'), { recursive: true });
     const data = makeFile(join(dir, 'data.img'), 8 * MiB);
     const script = join(dir, 'drive.sh');
-    // an nbdkit sh plugin: a file, whose writes touching bytes [8200*512, 8208*512) fail with EIO
+    const bad = `if (( $4 < ${8208 * 512} && $4 + $3 > ${8200 * 512} )); then ${op === 'pwrite' ? 'cat >/dev/null; ' : ''}echo "EIO bad sector" >&2; exit 1; fi`;
     writeFileSync(
       script,
       `#!/bin/bash
@@ -277,8 +277,9 @@ f=${data}
 case "$1" in
   get_size) stat -c %s "$f" ;;
   can_write) exit 0 ;;
-  pread) dd if="$f" skip="$4" count="$3" iflag=skip_bytes,count_bytes status=none ;;
-  pwrite) if (( $4 < ${8208 * 512} && $4 + $3 > ${8200 * 512} )); then cat >/dev/null; echo "EIO bad sector" >&2; exit 1; fi
+  pread) ${op === 'pread' ? bad : ''}
+         dd if="$f" skip="$4" count="$3" iflag=skip_bytes,count_bytes status=none ;;
+  pwrite) ${op === 'pwrite' ? bad : ''}
           dd of="$f" seek="$4" oflag=seek_bytes conv=notrunc status=none ;;
   *) exit 2 ;;
 esac
@@ -287,27 +288,46 @@ esac
     );
     const sock = join(dir, 's');
     sh('nbdkit', ['-U', sock, '-P', join(dir, 'nbdkit.pid'), 'sh', script]);
+    const stop = (): void => void spawnSync('bash', ['-c', `kill $(cat ${dir}/nbdkit.pid)`]);
     const fuse = spawnSync('bash', ['-c', `setsid nbdfuse ${dir}/mnt/disk.img --unix ${sock} </dev/null >/dev/null 2>&1 & for i in $(seq 200); do [ -e ${dir}/mnt/disk.img ] && exit 0; sleep 0.05; done; exit 1`]);
-    expect(fuse.status).toBe(0);
-    const bad = attachLoopRw(join(dir, 'mnt', 'disk.img'));
-    try {
-      const report = join(fx.dir(), 'wf.json');
-      const r = erase([good.dev, bad.dev, '--method', 'zero', '--yes', '--report', report]);
-      expect(r.status).not.toBe(0);
-      expect(repeats(readFileSync(good.file), '00')).toBe(true);
-      const jobs = (JSON.parse(readFileSync(report, 'utf8')) as { jobs: { state: string; errors?: { offset: number; code: string }[]; certificate?: string }[] }).jobs;
-      expect(jobs[0].state).toBe('done');
-      expect(jobs[1].state).toBe('failed');
-      // the first sector that failed, not its 4 MiB block
-      expect(jobs[1].errors?.[0]).toMatchObject({ code: 'EIO', offset: 8200 * 512 });
-      const cert = JSON.parse(readFileSync(jobs[1].certificate!, 'utf8')) as { result: string };
-      expect(cert.result).toBe('failed');
-    } finally {
-      bad.detach();
-      spawnSync('fusermount3', ['-u', join(dir, 'mnt')]);
-      spawnSync('bash', ['-c', `kill $(cat ${dir}/nbdkit.pid)`]);
+    if (fuse.status !== 0) {
+      stop();
+      throw new Error('nbdfuse did not serve the failing drive');
     }
-  });
+    const loop = attachLoopRw(join(dir, 'mnt', 'disk.img'));
+    return {
+      dev: loop.dev,
+      down: () => {
+        loop.detach();
+        spawnSync('fusermount3', ['-u', join(dir, 'mnt')]);
+        stop();
+      },
+    };
+  };
+
+  for (const op of ['pwrite', 'pread'] as const) {
+    it(`a drive whose ${op === 'pwrite' ? 'writes' : 'reads (the verify)'} fail on sectors 8200-8207 fails alone, naming the first failing sector; the other drive is erased`, () => {
+      const good = fx.loop(makeFile(join(fx.dir(), `ok-${op}.img`), 8 * MiB), 512);
+      const bad = failing(`f-${op}`, op);
+      try {
+        const report = join(fx.dir(), `${op}.json`);
+        const r = erase([good.dev, bad.dev, '--method', 'zero', '--yes', '--report', report]);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/\[JOBS_FAILED\]/);
+        expect(repeats(readFileSync(good.file), '00')).toBe(true);
+        const jobs = (JSON.parse(readFileSync(report, 'utf8')) as { jobs: { state: string; verifyResult: string; errors?: { offset: number; code: string; step: string }[]; certificate?: string }[] }).jobs;
+        expect(jobs[0]).toMatchObject({ state: 'done', verifyResult: 'passed' });
+        expect(jobs[1].state).toBe('failed');
+        // the first sector that failed, not its 4 MiB block
+        expect(jobs[1].errors?.[0]).toMatchObject({ code: 'EIO', offset: 8200 * 512, step: op === 'pwrite' ? 'pass 1/1 0x00' : 'verify pass 1/1 0x00' });
+        const cert = JSON.parse(readFileSync(jobs[1].certificate!, 'utf8')) as { result: string; erase: { verifyResult: string } };
+        expect(cert.result).toBe('failed');
+        expect(cert.erase.verifyResult).toBe(op === 'pwrite' ? 'not reached' : 'failed');
+      } finally {
+        bad.down();
+      }
+    });
+  }
 });
 
 /** A read-write loop with direct I/O (the FUSE file behind it caches nothing twice). */
