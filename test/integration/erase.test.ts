@@ -263,6 +263,20 @@ describeRoot('clonestation erase on loop devices', () => {
     expect(sh('stat', ['-c', '%a', env.CLONESTATION_KEY!])).toBe('600');
   });
 
+  it('runs erase jobs from a job file beside a clone in one station', () => {
+    const src = fx.loop(makeFile(join(fx.dir(), 'js.img'), 8 * MiB), 512);
+    const dst = fx.loop(makeFile(join(fx.dir(), 'jd.img'), 8 * MiB), 512);
+    const wipe = fx.loop(makeFile(join(fx.dir(), 'jw.img'), 8 * MiB), 4096);
+    const file = join(fx.dir(), 'jobs.json');
+    writeFileSync(file, JSON.stringify({ jobs: [{ kind: 'clone', source: src.dev, targets: [dst.dev] }, { kind: 'erase', drive: wipe.dev, method: 'pattern:5a', verify: 'all', operator: 'Job File', certs }] }));
+    const r = runCli(['run', file, '--yes', '--no-ui', '--no-log'], undefined, env);
+    expect(r.status, r.stderr).toBe(0);
+    expect(sha256(dst.file)).toBe(sha256(src.file));
+    expect(repeats(readFileSync(wipe.file), '5a')).toBe(true);
+    const cert = JSON.parse(readFileSync(join(certs, certsOf(wipe.dev)[0]), 'utf8')) as { result: string; operator: string };
+    expect(cert).toMatchObject({ result: 'erased', operator: 'Job File' });
+  });
+
   /** A drive behind nbdkit's sh plugin (nbdfuse, then a loop): `op` (pread or pwrite) touching sectors 8200-8207 fails with EIO. */
   const failing = (name: string, op: 'pread' | 'pwrite'): { dev: string; down: () => void } => {
     const dir = join(fx.dir(), name);
