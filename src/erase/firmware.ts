@@ -127,7 +127,12 @@ export async function runFirmware(method: FirmwareMethod, path: string, cancelle
     // SPROG 65535 with SSTAT's low bits 1 (completed) or 4 (completed, no-deallocate)
     for (;;) {
       const r = await exec(['nvme', 'sanitize-log', path, '--output-format=json']);
-      const log = r.ok ? (JSON.parse(r.output.slice(r.output.indexOf('{'))) as Record<string, { sprog?: number; sstat?: number }>) : undefined;
+      let log: Record<string, { sprog?: number; sstat?: number }> | undefined;
+      try {
+        log = r.ok ? (JSON.parse(r.output.slice(r.output.indexOf('{'))) as typeof log) : undefined;
+      } catch {
+        return { ok: false, message: `nvme sanitize-log ${path} printed no JSON: ${r.output.slice(0, 120)}`, commands };
+      }
       const entry = log ? Object.values(log)[0] : undefined;
       const st = (entry?.sstat ?? 0) & 0x7;
       if (st === 1 || st === 4) break;

@@ -20,11 +20,14 @@ export function hiddenAreas(d: DriveInfo): HiddenAreas {
   const none: HiddenAreas = { hpa: NOT_READABLE, dco: NOT_READABLE };
   // loops, device-mapper, NVMe and files carry no ATA commands
   if (d.kind !== 'block' || !d.disk || /^(loop|dm-|md|nvme|nbd|zram|ram)/.test(d.disk.name)) return none;
-  const n = hdparm(['-N', d.disk.path]);
+  return parseHidden(hdparm(['-N', d.disk.path]), hdparm(['--dco-identify', d.disk.path]));
+}
+
+/** `hdparm -N` and `hdparm --dco-identify` output (undefined: the command failed). */
+export function parseHidden(n: string | undefined, dco: string | undefined): HiddenAreas {
+  const out: HiddenAreas = { hpa: NOT_READABLE, dco: NOT_READABLE };
   const m = n && /max sectors\s*=\s*(\d+)\/(\d+),\s*HPA is (enabled|disabled)/.exec(n);
-  const out: HiddenAreas = { ...none };
   if (m) out.hpa = { reportedSectors: Number(m[1]), nativeSectors: Number(m[2]), enabled: m[3] === 'enabled' };
-  const dco = hdparm(['--dco-identify', d.disk.path]);
   const r = dco && /Real max sectors:\s*(\d+)/.exec(dco);
   if (r) out.dco = { realMaxSectors: Number(r[1]) };
   return out;

@@ -9,6 +9,8 @@ import { eraseSteps } from '../../src/erase/run.js';
 import { canonicalJson, checkCertificate, signCertificate } from '../../src/erase/certificate.js';
 import { loadStationKey } from '../../src/erase/keys.js';
 import { CloneStationError } from '../../src/errors.js';
+import { parseHidden, NOT_READABLE } from '../../src/erase/hidden.js';
+import { checkFirmware, firmwareCommands, parseAtaSecurity } from '../../src/erase/firmware.js';
 
 function code(f: () => unknown): string | undefined {
   try {
@@ -105,5 +107,33 @@ describe('erase certificates', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('hidden areas and firmware probes', () => {
+  it("reads hdparm -N and --dco-identify, and says 'not readable' where they said nothing", () => {
+    expect(parseHidden('\n/dev/sdb:\n max sectors   = 976771055/976773168, HPA is enabled\n', 'DCO Revision: 0x0002\n\tReal max sectors: 976773168\n')).toEqual({
+      hpa: { reportedSectors: 976771055, nativeSectors: 976773168, enabled: true },
+      dco: { realMaxSectors: 976773168 },
+    });
+    expect(parseHidden(undefined, 'SG_IO: bad/missing sense data')).toEqual({ hpa: NOT_READABLE, dco: NOT_READABLE });
+  });
+
+  it("reads the security section of hdparm -I: frozen and locked drives are refused with what to do", () => {
+    const text = (frozen: string, enabled: string) => `Security: \n\tMaster password revision code = 65534\n\t\tsupported\n\t${enabled}\tenabled\n\tnot\tlocked\n\t${frozen}\tfrozen\n\tnot\texpired: security count\n\t\tsupported: enhanced erase\n\t2min for SECURITY ERASE UNIT. 8min for ENHANCED SECURITY ERASE UNIT.\n\n`;
+    const ok = parseAtaSecurity(text('not', 'not'))!;
+    expect(ok).toEqual({ supported: true, enabled: false, locked: false, frozen: false, enhanced: true, minutes: 2, enhancedMinutes: 8 });
+    const frozen = parseAtaSecurity(text('', 'not'))!;
+    expect(frozen.frozen).toBe(true);
+    expect(code(() => checkFirmware('ata-secure-erase', '/dev/sdz', { supports: ['ata-secure-erase'], ata: frozen }))).toBe('DRIVE_FROZEN');
+    expect(code(() => checkFirmware('ata-secure-erase', '/dev/sdz', { supports: ['ata-secure-erase'], ata: parseAtaSecurity(text('not', ''))! }))).toBe('DRIVE_LOCKED');
+    expect(code(() => checkFirmware('nvme-format', '/dev/sdz', { supports: ['ata-secure-erase'], ata: ok }))).toBe('UNSUPPORTED');
+    expect(parseAtaSecurity('no security here')).toBeUndefined();
+  });
+
+  it('gives each firmware method its exact commands', () => {
+    expect(firmwareCommands('nvme-format-crypto', '/dev/nvme0n1')).toEqual([['nvme', 'format', '/dev/nvme0n1', '--ses=2', '--force']]);
+    expect(firmwareCommands('nvme-sanitize-crypto', '/dev/nvme0n1')).toEqual([['nvme', 'sanitize', '/dev/nvme0n1', '--sanact=4']]);
+    expect(firmwareCommands('ata-enhanced-erase', '/dev/sdb')[1]).toEqual(['hdparm', '--user-master', 'u', '--security-erase-enhanced', 'clonestation', '/dev/sdb']);
   });
 });
