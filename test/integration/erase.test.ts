@@ -11,6 +11,8 @@ import { describeRoot } from '../helpers/root.js';
 import { makeFile, runCli, sh, sha256, umountWhenFree, useLoopScratch } from '../helpers/fixtures.js';
 import { runPattern, patternBytes } from '../../src/erase/pattern.js';
 import { GUTMANN_PATTERNS } from '../../src/erase/methods.js';
+import { slowTarget } from '../helpers/slow-target.js';
+import { startCli } from '../helpers/running-cli.js';
 import eraseKind, { type ErasePayload } from '../../src/jobs/erase.js';
 import { allocateControl, requestCancel, requestPause, requestResume, type WorkerEvent } from '../../src/contract.js';
 
@@ -261,6 +263,34 @@ describeRoot('clonestation erase on loop devices', () => {
     }
     // the station key was made once, 0600
     expect(sh('stat', ['-c', '%a', env.CLONESTATION_KEY!])).toBe('600');
+  });
+
+  it('Ctrl-C in the middle of a pass stops it; the certificate says incomplete, with the bytes written so far', async () => {
+    const slow = slowTarget(join(fx.dir(), 'slow'), 64 * MiB, 8 * MiB);
+    const saved = process.env.CLONESTATION_KEY;
+    process.env.CLONESTATION_KEY = env.CLONESTATION_KEY;
+    try {
+      const w0 = written(slow.dev);
+      const run = startCli(['erase', slow.dev, '--method', 'one', '--yes', '--no-ui', '--no-log', '--certs', certs]);
+      await run.waitFor(/station: 1 job/);
+      // the pass has begun once the kernel counts writes on the device
+      for (let i = 0; i < 400 && written(slow.dev) === w0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(written(slow.dev)).toBeGreaterThan(w0);
+      run.child.kill('SIGINT');
+      const end = await run.ended;
+      expect(end.status).toBe(130);
+      const files = certsOf(slow.dev);
+      expect(files, run.stderr()).toHaveLength(1);
+      const cert = JSON.parse(readFileSync(join(certs, files[0]), 'utf8')) as { result: string; erase: { bytesWritten: number; steps: { state: string }[] } };
+      expect(cert.result).toBe('incomplete');
+      expect(cert.erase.steps[0].state).toBe('cancelled');
+      expect(cert.erase.bytesWritten).toBeLessThan(64 * MiB);
+      expect(runCli(['erase', 'verify-cert', join(certs, files[0])]).status).toBe(0);
+    } finally {
+      if (saved === undefined) delete process.env.CLONESTATION_KEY;
+      else process.env.CLONESTATION_KEY = saved;
+      slow.down();
+    }
   });
 
   it('runs erase jobs from a job file beside a clone in one station', () => {
