@@ -94,14 +94,13 @@ void patternFill(const PatternSpec& s, uint64_t off, uint8_t* out, size_t n) {
   }
 }
 
+// Keeps the failure at the lowest offset (threads may fail in several blocks) and stops the rest.
 void PatternRun::fail(int e, const char* call, uint64_t off) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (off < failOffset || err == 0) {
-    if (err == 0 || off < failOffset) {
-      err = e;
-      syscall = call;
-      failOffset = off;
-    }
+  if (err == 0 || off < failOffset) {
+    err = e;
+    syscall = call;
+    failOffset = off;
   }
   state = "failed";
   cancel_.store(true);
