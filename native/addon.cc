@@ -9,6 +9,7 @@
 #include <set>
 
 #include "iogen_napi.h"
+#include "pattern.h"
 #include "job.h"
 #include "lock.h"
 #include "probe.h"
@@ -141,6 +142,7 @@ class Engine : public Napi::Addon<Engine> {
 #ifdef CLONESTATION_ZSTD
     registerZstd(env, exports);
 #endif
+    registerPattern(env, exports, &patterns_);
   }
 
   // The worker (or process) is going away: no I/O thread may outlive the memory it uses.
@@ -234,6 +236,8 @@ class Engine : public Napi::Addon<Engine> {
 
   // The I/O generators (bench): cancelled and joined when this instance goes away.
   IoGenRegistry gens_;
+  // The erase passes (pattern.cc): cancelled and joined likewise.
+  PatternRegistry patterns_;
   Napi::FunctionReference jobCtor_;
   std::mutex mu_;
   std::set<std::shared_ptr<Job>> live_;

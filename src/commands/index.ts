@@ -12,5 +12,6 @@ import { verifyCommand } from './verify.js';
 import { helpCommand } from './help.js';
 import { benchCommand } from './bench.js';
 import { imageInfoCommand, imageMountCommand, imageUmountCommand } from './image.js';
+import { certCheckCommand, eraseCommand, eraseVerifyCertCommand } from './erase.js';
 
-export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, benchCommand, imageInfoCommand, imageMountCommand, imageUmountCommand, helpCommand];
+export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, benchCommand, eraseCommand, eraseVerifyCertCommand, certCheckCommand, imageInfoCommand, imageMountCommand, imageUmountCommand, helpCommand];

@@ -19,6 +19,7 @@ export const BUILT_IN_KINDS: Readonly<Record<string, { jsWork: boolean; load: ()
   restore: { jsWork: true, load: () => import('./restore.js') as Promise<{ default: JobKind }> },
   verify: { jsWork: true, load: () => import('./verify.js') as Promise<{ default: JobKind }> },
   bench: { jsWork: false, load: () => import('./bench.js') as Promise<{ default: JobKind }> },
+  erase: { jsWork: false, load: () => import('./erase.js') as Promise<{ default: JobKind }> },
 };
 
 /**
