@@ -1,7 +1,8 @@
 // The station's ed25519 signing key: one PEM file, made on first use (0600) in the station's
 // state folder ($XDG_STATE_HOME or ~/.local/state/clonestation), or where $CLONESTATION_KEY says.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, createHash, type KeyObject } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { IoError } from '../errors.js';
@@ -40,9 +41,17 @@ export function loadStationKey(path = stationKeyPath()): StationKey {
     pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     try {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      // 'wx': two stations starting at once do not overwrite each other's key
-      writeFileSync(path, pem, { mode: 0o600, flag: 'wx' });
-      chmodSync(path, 0o600);
+      // written whole under a name of its own, then linked to its name (which fails if a key
+      // is there): two stations starting at once neither overwrite each other's key nor read
+      // one half written
+      const tmp = `${path}.${process.pid}.${threadId}.tmp`;
+      writeFileSync(tmp, pem, { mode: 0o600, flag: 'wx' });
+      try {
+        chmodSync(tmp, 0o600);
+        linkSync(tmp, path);
+      } finally {
+        rmSync(tmp, { force: true });
+      }
     } catch (w) {
       if ((w as NodeJS.ErrnoException).code === 'EEXIST') return loadStationKey(path);
       throw new IoError('KEY_UNWRITABLE', `cannot make the station's signing key ${path}: ${(w as Error).message} (set CLONESTATION_KEY to a writable path)`, { path });
