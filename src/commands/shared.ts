@@ -18,6 +18,9 @@ export interface StationValues {
   yes?: boolean;
   ui?: boolean;
   'no-ui'?: boolean;
+  metrics?: string;
+  'metrics-file'?: string;
+  'metrics-interval'?: number;
 }
 
 export async function stationCommand(
@@ -25,7 +28,7 @@ export async function stationCommand(
   values: StationValues,
   tuning: EngineTuning,
   context: Context,
-  file?: { maxParallel?: number; verify?: boolean },
+  file?: { maxParallel?: number; verify?: boolean; metrics?: string },
   title?: string,
   onEnded?: import('../station/cli.js').StationRun['onEnded'],
 ): Promise<number> {
@@ -56,6 +59,7 @@ export async function stationCommand(
       ui: wantsUi(values),
       title,
       onEnded,
+      metrics: { address: values.metrics ?? file?.metrics, file: values['metrics-file'], interval: values['metrics-interval'] },
     },
     rep,
     context.signal,
