@@ -11,5 +11,6 @@ import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
 import { helpCommand } from './help.js';
 import { benchCommand } from './bench.js';
+import { ledgerCommand } from './ledger.js';
 
-export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, benchCommand, helpCommand];
+export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, benchCommand, ledgerCommand, helpCommand];

@@ -18,6 +18,8 @@ export interface StationValues {
   yes?: boolean;
   ui?: boolean;
   'no-ui'?: boolean;
+  ledger?: string;
+  'no-ledger'?: boolean;
   metrics?: string;
   'metrics-file'?: string;
   'metrics-interval'?: number;
@@ -59,6 +61,7 @@ export async function stationCommand(
       ui: wantsUi(values),
       title,
       onEnded,
+      ledgerPath: values['no-ledger'] ? false : values.ledger,
       metrics: { address: values.metrics ?? file?.metrics, file: values['metrics-file'], interval: values['metrics-interval'] },
     },
     rep,

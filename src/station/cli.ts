@@ -36,6 +36,8 @@ export interface StationRun {
   /** exporters that outlive the run (serve): the run's jobs are added to them, as `metricsPrefix` + id */
   exporters?: Exporters;
   metricsPrefix?: string;
+  /** the ledger every ended job is appended to (src/ledger); false: none */
+  ledgerPath?: string | false;
 }
 
 export async function runStation(r: StationRun, outer: Reporter, signal: AbortSignal): Promise<number> {
@@ -48,6 +50,10 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
     checkOwnFile(r.reportPath, 'the report', [...jobFiles, ...(r.logPath !== undefined ? [{ path: r.logPath, role: 'the log' }] : [])], { code: 'BAD_REPORT' });
   }
   if (r.logPath !== undefined) checkOwnFile(r.logPath, 'the log', jobFiles, { code: 'BAD_LOG' });
+  if (typeof r.ledgerPath === 'string') {
+    checkOutputPath(r.ledgerPath, 'the ledger', { code: 'BAD_LEDGER', fix: 'give --ledger a writable file path' });
+    checkOwnFile(r.ledgerPath, 'the ledger', jobFiles, { code: 'BAD_LEDGER' });
+  }
   const metricsFile = r.metrics?.file;
   if (metricsFile !== undefined) {
     checkOutputPath(metricsFile, 'the metrics file', { code: 'BAD_METRICS_FILE', fix: 'give --metrics-file a writable file path' });
@@ -64,7 +70,9 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   let s: { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
   try {
     const outputs = [...(r.reportPath ? [{ path: r.reportPath, what: 'the report (--report)' }] : []), ...(r.logPath !== undefined ? [{ path: r.logPath, what: 'the log (--log)' }] : []), ...(metricsFile !== undefined ? [{ path: metricsFile, what: 'the metrics file (--metrics-file)' }] : [])];
-    const station = new Station({ ...r.options, outputs, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
+    if (typeof r.ledgerPath === 'string') outputs.push({ path: r.ledgerPath, what: 'the ledger (--ledger)' });
+    const ledger = r.ledgerPath === false ? undefined : await import('../ledger/station.js').then((m) => m.stationLedger(r.ledgerPath || undefined, (m2) => reporter.note(m2)));
+    const station = new Station({ ...r.options, outputs, logger: log, onJobEnded: ledger?.append, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
     trace('station: warming up');
     station.warmUp(needsJsWork(r.jobs, r.options.hash), r.jobs.length);
     try {
