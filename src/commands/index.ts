@@ -12,5 +12,6 @@ import { verifyCommand } from './verify.js';
 import { helpCommand } from './help.js';
 import { benchCommand } from './bench.js';
 import { ledgerCommand } from './ledger.js';
+import { serveCommand } from './serve.js';
 
-export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, benchCommand, ledgerCommand, helpCommand];
+export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, benchCommand, ledgerCommand, serveCommand, helpCommand];
