@@ -8,7 +8,7 @@ const { report: _report, ...fileOptions } = stationFileOptions;
 
 export const serveCommand = defineCommand({
   name: 'serve',
-  summary: 'a long-lived station: runs job files dropped into a folder, metrics up between them',
+  summary: 'a long-lived station running job files dropped into a folder',
   args: '[JOBFILE...]',
   usage: [{ args: '--watch DIR [--metrics ADDRESS:PORT]', summary: 'run each job file dropped into DIR, until Ctrl-C or SIGTERM' }],
   options: {
