@@ -69,6 +69,7 @@ export const stationFileOptions = defineOptions({
   },
   metrics: { type: 'string', arg: 'ADDRESS:PORT', group: 'Metrics', help: "serve Prometheus metrics of the jobs and drives on http://ADDRESS:PORT/metrics while the station runs (:9464 for every address; a job file's \"metrics\" applies without it)" },
   'metrics-file': { type: 'string', arg: 'FILE', group: 'Metrics', help: "write the same metrics to FILE for node_exporter's textfile collector (FILE.prom in its folder), atomically, every --metrics-interval seconds and at the end" },
+  'metrics-linger': { type: 'count', min: 1, max: 3600, arg: 'SECONDS', group: 'Metrics', help: 'once the jobs have ended, keep /metrics up until Prometheus has scraped the final states, at most SECONDS (Ctrl-C ends it)' },
   'metrics-interval': { type: 'count', min: 1, max: 3600, arg: 'SECONDS', group: 'Metrics', help: 'seconds between two writes of --metrics-file', defaultText: '10' },
 });
 

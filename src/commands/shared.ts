@@ -23,6 +23,7 @@ export interface StationValues {
   metrics?: string;
   'metrics-file'?: string;
   'metrics-interval'?: number;
+  'metrics-linger'?: number;
 }
 
 export async function stationCommand(
@@ -62,7 +63,7 @@ export async function stationCommand(
       title,
       onEnded,
       ledgerPath: values['no-ledger'] ? false : values.ledger,
-      metrics: { address: values.metrics ?? file?.metrics, file: values['metrics-file'], interval: values['metrics-interval'] },
+      metrics: { address: values.metrics ?? file?.metrics, file: values['metrics-file'], interval: values['metrics-interval'], linger: values['metrics-linger'] },
     },
     rep,
     context.signal,

@@ -11,6 +11,8 @@ export interface MetricsRequest {
   file?: string;
   /** seconds between two writes of the file */
   interval?: number;
+  /** at the end, keep /metrics up until it is scraped once more, at most this many seconds */
+  linger?: number;
 }
 
 export const DEFAULT_METRICS_INTERVAL = 10;
@@ -18,7 +20,8 @@ export const DEFAULT_METRICS_INTERVAL = 10;
 export interface Exporters {
   readonly metrics: StationMetrics;
   readonly server?: MetricsServer;
-  stop(): Promise<void>;
+  /** `signal` cuts the linger short */
+  stop(signal?: AbortSignal): Promise<void>;
 }
 
 /** Starts what `req` asks for; none asked: undefined. A bad address or port is a UsageError before any job starts. */
@@ -33,8 +36,10 @@ export async function startExporters(req: MetricsRequest, o: { version?: string;
   return {
     metrics,
     server,
-    stop: async () => {
+    stop: async (signal) => {
       await file?.stop();
+      // the final state is the one a scrape must not miss: wait for one more (--metrics-linger)
+      if (server && req.linger) await server.nextScrape(req.linger * 1000, signal);
       await server?.close();
     },
   };

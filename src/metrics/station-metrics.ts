@@ -20,9 +20,8 @@ interface Seen {
   processed: number;
   /** the view's bytesDone at the last scrape */
   lastDone: number;
-  /** processed bytes and time when the rate was last taken */
-  rateProcessed: number;
-  rateAt: number;
+  /** processed bytes at past scrapes (the last 10 s): the rate is taken over at least 1 s, whoever scrapes */
+  samples: { at: number; processed: number }[];
   rate: number;
   ended: boolean;
   labels: JobLabels;
@@ -114,7 +113,7 @@ export class StationMetrics {
         const v = job.kind.view(job);
         let s = this.seen.get(id);
         if (!s) {
-          s = { processed: 0, lastDone: 0, rateProcessed: 0, rateAt: now, rate: 0, ended: false, labels };
+          s = { processed: 0, lastDone: 0, samples: [], rate: 0, ended: false, labels };
           this.seen.set(id, s);
         }
         // a new pass starts from 0: what the previous one did stays counted
@@ -123,12 +122,14 @@ export class StationMetrics {
         s.processed += delta;
         s.lastDone = v.bytesDone;
         const ended = ENDED.has(job.state);
-        const dt = (now - s.rateAt) / 1000;
         if (ended) s.rate = 0;
-        else if (dt >= 0.5) {
-          s.rate = (s.processed - s.rateProcessed) / dt;
-          s.rateProcessed = s.processed;
-          s.rateAt = now;
+        else {
+          // over the newest sample at least 1 s old (else the oldest, if 0.2 s old): several
+          // scrapers at once (Prometheus, the textfile) do not shorten each other's window
+          while (s.samples.length > 1 && now - s.samples[1].at >= 1000) s.samples.shift();
+          const base = s.samples[0];
+          if (base && now - base.at >= 200) s.rate = (s.processed - base.processed) / ((now - base.at) / 1000);
+          if (s.samples.length < 64) s.samples.push({ at: now, processed: s.processed });
         }
         if (ended && !s.ended) {
           s.ended = true;

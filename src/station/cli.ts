@@ -152,7 +152,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
     // every record written, whatever happened (pino is loaded now if no job ever started)
     await log?.close();
     // the metrics file written a last time, the endpoint closed
-    await ownExporters?.stop();
+    await ownExporters?.stop(signal);
   }
   if (s.cancelled > 0) throw new CancelledError('station stopped: cancelled targets are incomplete (see the report)');
   if (s.failed > 0) throw new IoError('JOBS_FAILED', `${s.failed} job(s) had failures (see the table above${r.reportPath ? ` and ${r.reportPath}` : ''}): failed targets are not copies`);
