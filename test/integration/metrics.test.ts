@@ -189,4 +189,34 @@ describeRoot('metrics of a station (loop devices, a slow nbdkit drive, promtool,
     served.kill('SIGTERM');
     expect(await exited(served)).toBe(0);
   });
+  it('serve stops on SIGTERM mid-job: the job is cancelled, its file goes to failed/ with its report, the ledger says cancelled', async () => {
+    const dir = s.dir();
+    if (!slow) throw new Error('the slow drive of the first test is needed');
+    const t = s.loop(makeFile(join(dir, 'term-t.img'), 48 * MiB, 'zero'));
+    const watch = join(dir, 'term-jobs');
+    mkdirSync(watch);
+    const port = await freePort();
+    const ledger = join(dir, 'term-ledger.jsonl');
+    const served = spawn(process.execPath, [cli, 'serve', '--watch', watch, '--metrics', `127.0.0.1:${port}`, '--ledger', ledger, '--depth', '1', '--block-size', '1M'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(served);
+    let stderr = '';
+    served.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    await until(() => get(`http://127.0.0.1:${port}/metrics`), 30_000, 'serve to listen');
+    writeFileSync(join(dir, 'slow.tmp'), JSON.stringify({ jobs: [{ kind: 'clone', source: slow.dev, targets: [t.dev] }] }));
+    renameSync(join(dir, 'slow.tmp'), join(watch, 'slow.json'));
+    await until(async () => {
+      const m = await get(`http://127.0.0.1:${port}/metrics`);
+      return m && (value(m, 'clonestation_job_done_bytes', { job_id: '1.1' }) ?? 0) > 0 ? true : undefined;
+    }, 30_000, 'the job to copy');
+    served.kill('SIGTERM');
+    expect(await exited(served)).toBe(130);
+    expect(stderr).toMatch(/\[CANCELLED\]/);
+    expect(readdirSync(join(watch, 'failed')).sort()).toEqual(['slow.json', 'slow.report.json']);
+    expect(readdirSync(join(watch, 'running'))).toEqual([]);
+    const report = JSON.parse(readFileSync(join(watch, 'failed', 'slow.report.json'), 'utf8'));
+    expect(report.summary).toMatchObject({ jobs: 1, cancelled: 1 });
+    const rec = JSON.parse(readFileSync(ledger, 'utf8').trim());
+    expect(rec.outcome).toBe('cancelled');
+    expect(rec.bytesDone).toBeLessThan(48 * MiB);
+  });
 });
