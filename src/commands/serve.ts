@@ -53,7 +53,7 @@ export const serveCommand = defineCommand({
           files: positionals,
           options: { maxParallel: values['max-parallel'], ...readTuning(values), verify, hash: values.hash !== undefined ? [...values.hash] : undefined },
           exporters,
-          ledgerPath: values['no-ledger'] ? false : values.ledger,
+          ledgerPath: values['no-ledger'] ? false : (values.ledger ?? true),
           logPath: values.log,
           defaultLog: !values['no-log'],
           version: context.version(),

@@ -62,7 +62,7 @@ export async function stationCommand(
       ui: wantsUi(values),
       title,
       onEnded,
-      ledgerPath: values['no-ledger'] ? false : values.ledger,
+      ledgerPath: values['no-ledger'] ? false : (values.ledger ?? true),
       metrics: { address: values.metrics ?? file?.metrics, file: values['metrics-file'], interval: values['metrics-interval'], linger: values['metrics-linger'] },
     },
     rep,

@@ -13,7 +13,7 @@ export interface ServeOptions {
   files: string[];
   options: Omit<StationOptions, 'maxParallel'> & { maxParallel?: number };
   exporters?: Exporters;
-  ledgerPath?: string | false;
+  ledgerPath?: string | boolean;
   logPath?: string;
   defaultLog: boolean;
   version: string;

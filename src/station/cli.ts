@@ -36,8 +36,8 @@ export interface StationRun {
   /** exporters that outlive the run (serve): the run's jobs are added to them, as `metricsPrefix` + id */
   exporters?: Exporters;
   metricsPrefix?: string;
-  /** the ledger every ended job is appended to (src/ledger); false: none */
-  ledgerPath?: string | false;
+  /** the ledger every job that ran is appended to (src/ledger): a file, true for the station's default one; none without */
+  ledgerPath?: string | boolean;
 }
 
 export async function runStation(r: StationRun, outer: Reporter, signal: AbortSignal): Promise<number> {
@@ -71,7 +71,8 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   try {
     const outputs = [...(r.reportPath ? [{ path: r.reportPath, what: 'the report (--report)' }] : []), ...(r.logPath !== undefined ? [{ path: r.logPath, what: 'the log (--log)' }] : []), ...(metricsFile !== undefined ? [{ path: metricsFile, what: 'the metrics file (--metrics-file)' }] : [])];
     if (typeof r.ledgerPath === 'string') outputs.push({ path: r.ledgerPath, what: 'the ledger (--ledger)' });
-    const ledger = r.ledgerPath === false ? undefined : await import('../ledger/station.js').then((m) => m.stationLedger(r.ledgerPath || undefined, (m2) => reporter.note(m2)));
+    const ledgerPath = r.ledgerPath;
+    const ledger = ledgerPath === undefined || ledgerPath === false ? undefined : await import('../ledger/station.js').then((m) => m.stationLedger(typeof ledgerPath === 'string' ? ledgerPath : undefined, (m2) => reporter.note(m2)));
     const station = new Station({ ...r.options, outputs, logger: log, onJobEnded: ledger?.append, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
     trace('station: warming up');
     station.warmUp(needsJsWork(r.jobs, r.options.hash), r.jobs.length);

@@ -70,4 +70,16 @@ describe('with metrics, the station runs as without', () => {
     expect(rec).toMatchObject({ kind: 'clone', outcome: 'done', bytes: 1 << 20, bytesDone: 1 << 20 });
     writeFileSync(t1, Buffer.alloc(1 << 20));
   });
+  it("without --ledger the station's default ledger gets the line ($CLONESTATION_LEDGER); --no-ledger writes none", () => {
+    const def = join(dir, 'default-ledger.jsonl');
+    const env = { ...process.env, CLONESTATION_LEDGER: def };
+    const one = spawnSync(process.execPath, [cli, 'clone', '--pair', `${src}:${t2}`, '--yes', '--no-ui'], { encoding: 'utf8', cwd: dir, env });
+    expect(one.status).toBe(0);
+    const none = spawnSync(process.execPath, [cli, 'clone', '--pair', `${src}:${t2}`, '--yes', '--no-ui', '--no-ledger'], { encoding: 'utf8', cwd: dir, env });
+    expect(none.status).toBe(0);
+    const lines = readFileSync(def, 'utf8').trim().split('\n');
+    expect(lines.length).toBe(1);
+    expect(JSON.parse(lines[0]).drives.map((d: { path: string }) => d.path)).toEqual([src, t2]);
+    writeFileSync(t2, Buffer.alloc(1 << 20));
+  });
 });
