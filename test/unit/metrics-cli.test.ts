@@ -82,4 +82,12 @@ describe('with metrics, the station runs as without', () => {
     expect(JSON.parse(lines[0]).drives.map((d: { path: string }) => d.path)).toEqual([src, t2]);
     writeFileSync(t2, Buffer.alloc(1 << 20));
   });
+  it('a job file\'s "metrics" serves /metrics for the run (port 0: one the system picks, said on stderr)', () => {
+    const f = join(dir, 'with-metrics.json');
+    writeFileSync(f, JSON.stringify({ metrics: '127.0.0.1:0', jobs: [{ source: src, targets: [t2] }] }));
+    const r = run(['run', f, '--yes', '--no-ui', '--no-ledger']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^metrics: http:\/\/127\.0\.0\.1:[1-9]\d*\/metrics$/m);
+    writeFileSync(t2, Buffer.alloc(1 << 20));
+  });
 });
