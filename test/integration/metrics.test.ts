@@ -67,7 +67,12 @@ describeRoot('metrics of a station (loop devices, a slow nbdkit drive, promtool,
   const children: ChildProcess[] = [];
   afterAll(() => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    slow?.down();
+    // the loop devices go even if the slow drive's teardown fails
+    try {
+      slow?.down();
+    } finally {
+      s.detachAll();
+    }
   });
 
   it('a station cloning to loop devices: /metrics and the textfile pass promtool while it runs, Prometheus sees its throughput and final state, the ledger has the job', async () => {
