@@ -90,4 +90,27 @@ describe('with metrics, the station runs as without', () => {
     expect(r.stderr).toMatch(/^metrics: http:\/\/127\.0\.0\.1:[1-9]\d*\/metrics$/m);
     writeFileSync(t2, Buffer.alloc(1 << 20));
   });
+  it('serve with job files on its command line (no --watch) runs them in order, leaves them where they are, and ends', () => {
+    const f1 = join(dir, 'serve-1.json');
+    const f2 = join(dir, 'serve-2.json');
+    writeFileSync(f1, JSON.stringify({ jobs: [{ source: src, targets: [t1] }] }));
+    writeFileSync(f2, JSON.stringify({ jobs: [{ source: src, targets: [t2] }] }));
+    const r = run(['serve', f1, f2, '--no-ledger', '--metrics', '127.0.0.1:0']);
+    expect(r.status).toBe(0);
+    expect(r.stderr.indexOf(`serve: run 1: ${f1}`)).toBeGreaterThan(-1);
+    expect(r.stderr.indexOf(`serve: run 2: ${f2}`)).toBeGreaterThan(r.stderr.indexOf(`serve: ${f1}: done`));
+    expect(r.stderr).toMatch(/serve: 2 job file\(s\) run, 0 failed/);
+    expect(readFileSync(t1).equals(readFileSync(src))).toBe(true);
+    expect(readFileSync(t2).equals(readFileSync(src))).toBe(true);
+    expect(readFileSync(f1, 'utf8')).toContain(t1);
+    // a file that fails: serve goes on with the next, and ends with JOBS_FAILED
+    const bad = join(dir, 'serve-bad.json');
+    writeFileSync(bad, '{"jobs": [');
+    const r2 = run(['serve', bad, f1, '--no-ledger']);
+    expect(r2.stderr).toMatch(new RegExp(`serve: ${f1}: done`));
+    expect(r2.stderr).toMatch(/\[JOBS_FAILED\]\n$/);
+    expect(r2.status).toBe(1);
+    writeFileSync(t1, Buffer.alloc(1 << 20));
+    writeFileSync(t2, Buffer.alloc(1 << 20));
+  });
 });
