@@ -1,6 +1,6 @@
 // `serve --watch DIR [JOBFILE...]`: a long-lived station: metrics up between runs, job files dropped into DIR run one after the other.
 import { defineCommand } from '../command.js';
-import { CancelledError, IoError, UsageError } from '../errors.js';
+import { CancelledError, IoError, RefusedError, UsageError } from '../errors.js';
 import { jsonOption, readTuning, stationFileOptions, tuningOptions } from './options.js';
 import { stationOptions } from './clone.js';
 
@@ -30,13 +30,15 @@ export const serveCommand = defineCommand({
     const dir = values.watch;
     if (dir !== undefined) {
       const { statSync } = await import('node:fs');
-      let isDir = false;
+      let st: import('node:fs').Stats | undefined;
       try {
-        isDir = statSync(dir).isDirectory();
+        st = statSync(dir);
       } catch {
-        isDir = false;
+        st = undefined;
       }
-      if (!isDir) throw new UsageError(`--watch ${dir} is not a folder: make it, or give the folder job files are dropped into`, 'BAD_WATCH_DIR');
+      if (!st?.isDirectory()) throw new UsageError(`--watch ${dir} is not a folder: make it, or give the folder job files are dropped into`, 'BAD_WATCH_DIR');
+      // a job file dropped there overwrites drives without a question: only its owner may drop one
+      if ((st.mode & 0o022) !== 0) throw new RefusedError('WATCH_DIR_OPEN', `--watch ${dir} can be written by others (mode ${(st.mode & 0o777).toString(8)}), and a job file there overwrites drives unasked: chmod go-w ${dir}`);
     }
     if (values['metrics-file'] !== undefined) {
       const { checkOutputPath } = await import('../outpath.js');

@@ -1,5 +1,5 @@
 // Bad --metrics, --metrics-file, --ledger and serve arguments: one line, exit 2, a stable code, and no target written.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,12 +44,18 @@ describe('refused before anything is written', () => {
     }, 'BAD_JOBFILE'],
     ['serve with nothing to run', () => ['serve'], 'USAGE'],
     ['serve watching a folder that is not there', () => ['serve', '--watch', join(dir, 'nope')], 'BAD_WATCH_DIR'],
+    ['serve watching a folder others can write', () => {
+      const open = join(dir, 'open-jobs');
+      mkdirSync(open);
+      chmodSync(open, 0o777);
+      return ['serve', '--watch', open];
+    }, 'WATCH_DIR_OPEN'],
     ['--metrics on a rescue', () => ['clone', src, t1, '--map', join(dir, 'm.map'), '--metrics', ':9464'], 'USAGE'],
   ];
-  it.each(cases.map(([name, args, code]) => [`${name}: exit 2, one line, ${code}`, args, code] as const))('%s', (_title, args, code) => {
+  it.each(cases.map(([name, args, code]) => [`${name}: exit ${code === 'WATCH_DIR_OPEN' ? 4 : 2}, one line, ${code}`, args, code] as const))('%s', (_title, args, code) => {
     const r = run(args());
     expect(r.stderr).toMatch(new RegExp(`^clonestation: [^\\n]+ \\[${code}\\]\\n$`));
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(code === 'WATCH_DIR_OPEN' ? 4 : 2);
     expect(readFileSync(t1).every((b) => b === 0)).toBe(true);
     expect(readFileSync(t2).every((b) => b === 0)).toBe(true);
   });
