@@ -20,8 +20,8 @@ export const DEFAULT_METRICS_INTERVAL = 10;
 export interface Exporters {
   readonly metrics: StationMetrics;
   readonly server?: MetricsServer;
-  /** `signal` cuts the linger short */
-  stop(signal?: AbortSignal): Promise<void>;
+  /** `signal` cuts the linger short; `linger` false: none (a run refused before it started) */
+  stop(signal?: AbortSignal, linger?: boolean): Promise<void>;
 }
 
 /** Starts what `req` asks for; none asked: undefined. A bad address or port is a UsageError before any job starts. */
@@ -36,10 +36,10 @@ export async function startExporters(req: MetricsRequest, o: { version?: string;
   return {
     metrics,
     server,
-    stop: async (signal) => {
+    stop: async (signal, linger = true) => {
       await file?.stop();
       // the final state is the one a scrape must not miss: wait for one more (--metrics-linger)
-      if (server && req.linger) await server.nextScrape(req.linger * 1000, signal);
+      if (server && req.linger && linger) await server.nextScrape(req.linger * 1000, signal);
       await server?.close();
     },
   };

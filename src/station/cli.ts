@@ -67,6 +67,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   const { log } = openRunLog({ path: r.logPath, useDefault: r.defaultLog ?? false, also: feed ? [feed] : [], note: (m) => reporter.note(m) });
   let reportFailed: IoError | undefined;
   let ownExporters: Exporters | undefined;
+  let watched = false;
   let s: { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
   try {
     const outputs = [...(r.reportPath ? [{ path: r.reportPath, what: 'the report (--report)' }] : []), ...(r.logPath !== undefined ? [{ path: r.logPath, what: 'the log (--log)' }] : []), ...(metricsFile !== undefined ? [{ path: metricsFile, what: 'the metrics file (--metrics-file)' }] : [])];
@@ -95,6 +96,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
       log?.start();
       // planned and confirmed: the jobs show in the metrics (a refused run shows none)
       (r.exporters ?? ownExporters)?.metrics.watch(station.jobs, r.metricsPrefix);
+      watched = true;
     } catch (e) {
       // a refusal: the warmed-up threads must not keep the process alive
       await station.close();
@@ -153,7 +155,7 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
     // every record written, whatever happened (pino is loaded now if no job ever started)
     await log?.close();
     // the metrics file written a last time, the endpoint closed
-    await ownExporters?.stop(signal);
+    await ownExporters?.stop(signal, watched);
   }
   if (s.cancelled > 0) throw new CancelledError('station stopped: cancelled targets are incomplete (see the report)');
   if (s.failed > 0) throw new IoError('JOBS_FAILED', `${s.failed} job(s) had failures (see the table above${r.reportPath ? ` and ${r.reportPath}` : ''}): failed targets are not copies`);
