@@ -11,7 +11,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     reporters: ['default'],
     // Stations log every run by default; the tests' runs go to a folder of their own.
-    env: { CLONESTATION_LOG_DIR: testLogDir },
+    env: { CLONESTATION_LOG_DIR: testLogDir, CLONESTATION_LEDGER: `${testLogDir}/ledger.jsonl` },
     globalSetup: ['test/helpers/log-dir.ts'],
   },
 });

@@ -15,7 +15,7 @@ export const pairStationOptions = defineOptions({
 });
 
 /** Options that make a backup (or verify) a station run, even of one job. */
-const stationOnly = ['pair', 'max-parallel', 'report', 'log', 'no-log'];
+const stationOnly = ['pair', 'max-parallel', 'report', 'log', 'no-log', 'ledger', 'metrics', 'metrics-file', 'metrics-interval', 'metrics-linger'];
 
 export const backupCommand = defineCommand({
   name: 'backup',

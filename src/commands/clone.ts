@@ -32,7 +32,7 @@ const cloneOnly = defineOptions({
 });
 
 /** What a rescue through clone cannot do: these are a copy's or a station's. */
-const notForRescue = ['partition', 'grow-last', 'grow-fs', 'fit', 'block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log'];
+const notForRescue = ['partition', 'grow-last', 'grow-fs', 'fit', 'block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log', 'ledger', 'no-ledger', 'metrics', 'metrics-file', 'metrics-interval', 'metrics-linger'];
 const rescueNames = optionNames(rescueOnlyOptions);
 
 export const cloneCommand = defineCommand({
@@ -95,9 +95,9 @@ export const cloneCommand = defineCommand({
       return stationCommand(jobs, values, tuning, context);
     }
     const { wantsUi } = await import('../ui.js');
-    if (wantsUi(values)) {
-      // On the dashboard a 1:1 clone is a station of one job: the same plan and refusals,
-      // and it can be paused, cancelled and reported like any station job.
+    if (wantsUi(values) || values.metrics !== undefined || values['metrics-file'] !== undefined) {
+      // On the dashboard (or with metrics) a 1:1 clone is a station of one job: the same plan
+      // and refusals, and it can be paused, cancelled and reported like any station job.
       const verify = values.verify ?? false;
       return stationCommand([{ source: positionals[0], targets: [positionals[1]], ...range }], { ...values, verify }, tuning, context, { maxParallel: 1, verify }, 'clone');
     }

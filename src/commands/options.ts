@@ -60,6 +60,17 @@ export const stationFileOptions = defineOptions({
     help: 'pino log of the run (JSON lines); without it each run is logged to ~/.local/state/clonestation/logs (or $CLONESTATION_LOG_DIR; the last 100 runs are kept)',
     negation: 'no log of this run',
   },
+  ledger: {
+    type: 'string',
+    arg: 'FILE',
+    group: 'Output and safety',
+    help: "append each job that ran, as it ends, to this ledger (one JSON line, fsynced; `clonestation ledger` lists it); without it the station's ledger is ~/.local/state/clonestation/ledger.jsonl (or $CLONESTATION_LEDGER)",
+    negation: 'no ledger line for this run',
+  },
+  metrics: { type: 'string', arg: 'ADDRESS:PORT', group: 'Metrics', help: "serve Prometheus metrics of the jobs and drives on http://ADDRESS:PORT/metrics while the station runs (:9464 for every address; a job file's \"metrics\" applies without it)" },
+  'metrics-file': { type: 'string', arg: 'FILE', group: 'Metrics', help: "write the same metrics to FILE for node_exporter's textfile collector (FILE.prom in its folder), atomically, every --metrics-interval seconds and at the end" },
+  'metrics-linger': { type: 'count', min: 1, max: 3600, arg: 'SECONDS', group: 'Metrics', help: 'once the jobs have ended, keep /metrics up until Prometheus has scraped the final states, at most SECONDS (Ctrl-C ends it)' },
+  'metrics-interval': { type: 'count', min: 1, max: 3600, arg: 'SECONDS', group: 'Metrics', help: 'seconds between two writes of --metrics-file', defaultText: '10' },
 });
 
 /** A list of hash algorithms, checked (md5, sha1, ...). */

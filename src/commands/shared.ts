@@ -18,6 +18,12 @@ export interface StationValues {
   yes?: boolean;
   ui?: boolean;
   'no-ui'?: boolean;
+  ledger?: string;
+  'no-ledger'?: boolean;
+  metrics?: string;
+  'metrics-file'?: string;
+  'metrics-interval'?: number;
+  'metrics-linger'?: number;
 }
 
 export async function stationCommand(
@@ -25,7 +31,7 @@ export async function stationCommand(
   values: StationValues,
   tuning: EngineTuning,
   context: Context,
-  file?: { maxParallel?: number; verify?: boolean },
+  file?: { maxParallel?: number; verify?: boolean; metrics?: string },
   title?: string,
   onEnded?: import('../station/cli.js').StationRun['onEnded'],
 ): Promise<number> {
@@ -61,6 +67,8 @@ export async function stationCommand(
       ui: wantsUi(values),
       title,
       onEnded,
+      ledgerPath: values['no-ledger'] ? false : (values.ledger ?? true),
+      metrics: { address: values.metrics ?? file?.metrics, file: values['metrics-file'], interval: values['metrics-interval'], linger: values['metrics-linger'] },
     },
     rep,
     context.signal,

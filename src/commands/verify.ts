@@ -10,7 +10,7 @@ import { pairStationOptions } from './backup.js';
 import { UsageError } from '../errors.js';
 
 /** Options that make a verify a station run, even of one job. */
-const stationOnly = ['pair', 'max-parallel', 'report', 'log', 'no-log'];
+const stationOnly = ['pair', 'max-parallel', 'report', 'log', 'no-log', 'ledger', 'metrics', 'metrics-file', 'metrics-interval', 'metrics-linger'];
 
 export const verifyCommand = defineCommand({
   name: 'verify',

@@ -13,6 +13,7 @@ import { entryPaths, kindsAsked, loadKinds, needsJsWork } from '../jobs/index.js
 import { openRunLog } from './log.js';
 import { withLoopTable } from '../identity.js';
 import { checkOutputPath, checkOwnFile, why, writeOutputFile } from '../outpath.js';
+import type { Exporters, MetricsRequest } from '../metrics/exporters.js';
 
 export interface StationRun {
   jobs: StationJobInput[];
@@ -30,6 +31,13 @@ export interface StationRun {
   title?: string;
   /** called with every job once the run is over and summed up (a command's own output) */
   onEnded?: (jobs: readonly StationJob[]) => void;
+  /** --metrics ADDRESS:PORT and --metrics-file FILE: exporters of this run's own */
+  metrics?: MetricsRequest;
+  /** exporters that outlive the run (serve): the run's jobs are added to them, as `metricsPrefix` + id */
+  exporters?: Exporters;
+  metricsPrefix?: string;
+  /** the ledger every job that ran is appended to (src/ledger): a file, true for the station's default one; none without */
+  ledgerPath?: string | boolean;
 }
 
 export async function runStation(r: StationRun, outer: Reporter, signal: AbortSignal): Promise<number> {
@@ -44,6 +52,15 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
     checkOwnFile(r.reportPath, 'the report', [...jobFiles, ...(r.logPath !== undefined ? [{ path: r.logPath, role: 'the log' }] : [])], { code: 'BAD_REPORT' });
   }
   if (r.logPath !== undefined) checkOwnFile(r.logPath, 'the log', jobFiles, { code: 'BAD_LOG' });
+  if (typeof r.ledgerPath === 'string') {
+    checkOutputPath(r.ledgerPath, 'the ledger', { code: 'BAD_LEDGER', fix: 'give --ledger a writable file path' });
+    checkOwnFile(r.ledgerPath, 'the ledger', jobFiles, { code: 'BAD_LEDGER' });
+  }
+  const metricsFile = r.metrics?.file;
+  if (metricsFile !== undefined) {
+    checkOutputPath(metricsFile, 'the metrics file', { code: 'BAD_METRICS_FILE', fix: 'give --metrics-file a writable file path' });
+    checkOwnFile(metricsFile, 'the metrics file', [...jobFiles, ...(r.reportPath !== undefined ? [{ path: r.reportPath, role: 'the report' }] : []), ...(r.logPath !== undefined ? [{ path: r.logPath, role: 'the log' }] : [])], { code: 'BAD_METRICS_FILE' });
+  }
   // With the dashboard, the log goes to its log pane (and to --log), never to the terminal.
   const dash = r.ui ? await import('../../dashboard/index.js') : undefined;
   const feed = dash ? new dash.LogFeed() : undefined;
@@ -51,13 +68,23 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   // pino is loaded once the first job has started (log.ts); records wait for it until then
   const { log } = openRunLog({ path: r.logPath, useDefault: r.defaultLog ?? false, also: feed ? [feed] : [], note: (m) => reporter.note(m) });
   let reportFailed: IoError | undefined;
+  let ownExporters: Exporters | undefined;
+  let watched = false;
   let s: { jobs: number; done: number; failed: number; cancelled: number; targetsDone: number; targetsFailed: number; slowestBytesPerSec: number };
   try {
-    const outputs = [...(r.reportPath ? [{ path: r.reportPath, what: 'the report (--report)' }] : []), ...(r.logPath !== undefined ? [{ path: r.logPath, what: 'the log (--log)' }] : [])];
-    const station = new Station({ ...r.options, outputs, logger: log, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
+    const outputs = [...(r.reportPath ? [{ path: r.reportPath, what: 'the report (--report)' }] : []), ...(r.logPath !== undefined ? [{ path: r.logPath, what: 'the log (--log)' }] : []), ...(metricsFile !== undefined ? [{ path: metricsFile, what: 'the metrics file (--metrics-file)' }] : [])];
+    if (typeof r.ledgerPath === 'string') outputs.push({ path: r.ledgerPath, what: 'the ledger (--ledger)' });
+    const ledgerPath = r.ledgerPath;
+    const ledger = ledgerPath === undefined || ledgerPath === false ? undefined : await import('../ledger/station.js').then((m) => m.stationLedger(typeof ledgerPath === 'string' ? ledgerPath : undefined, (m2) => reporter.note(m2)));
+    const station = new Station({ ...r.options, outputs, logger: log, onJobEnded: ledger?.append, whenRunning: () => void log?.load().catch(() => undefined), version: r.version, commandLine: ['clonestation', ...process.argv.slice(2)].join(' ') });
     trace('station: warming up');
     station.warmUp(needsJsWork(r.jobs, r.options.hash), r.jobs.length);
     try {
+      // the metrics: up before the jobs are planned, so a scrape sees them queued (src/metrics)
+      if (!r.exporters && (r.metrics?.address !== undefined || metricsFile !== undefined)) {
+        const { startExporters } = await import('../metrics/exporters.js');
+        ownExporters = await startExporters(r.metrics ?? {}, { version: r.version, note: (m) => reporter.note(m) });
+      }
       // one reading of the system's loop devices serves every job's checks (identity.ts)
       await withLoopTable(async () => {
         for (const j of r.jobs) await station.add(j);
@@ -69,6 +96,9 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
       );
       // the run starts: only now is its log file made (a refused run leaves none)
       log?.start();
+      // planned and confirmed: the jobs show in the metrics (a refused run shows none)
+      (r.exporters ?? ownExporters)?.metrics.watch(station.jobs, r.metricsPrefix);
+      watched = true;
     } catch (e) {
       // a refusal: the warmed-up threads must not keep the process alive
       await station.close();
@@ -126,6 +156,8 @@ export async function runStation(r: StationRun, outer: Reporter, signal: AbortSi
   } finally {
     // every record written, whatever happened (pino is loaded now if no job ever started)
     await log?.close();
+    // the metrics file written a last time, the endpoint closed
+    await ownExporters?.stop(signal, watched);
   }
   if (s.cancelled > 0) throw new CancelledError('station stopped: cancelled targets are incomplete (see the report)');
   if (s.failed > 0) throw new IoError('JOBS_FAILED', `${s.failed} job(s) had failures (see the table above${r.reportPath ? ` and ${r.reportPath}` : ''}): failed targets are not copies`);

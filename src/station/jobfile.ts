@@ -18,7 +18,7 @@ export function parsePair(text: string, job: (a: string, b: string) => StationJo
   return job(parts[0], parts[1]);
 }
 
-const topKeys = new Set(['jobs', 'maxParallel', 'verify']);
+const topKeys = new Set(['jobs', 'maxParallel', 'verify', 'metrics']);
 /** A job file larger than this is refused unread (10,000 jobs take about 1 MiB). */
 export const JOBFILE_MAX_BYTES = 16 << 20;
 
@@ -133,7 +133,7 @@ export function jsonErrorText(text: string, e: unknown): string {
 }
 
 /** A job file: {"jobs": [{"kind"?: a registered kind's name, ...its fields}], "maxParallel"?, "verify"?}. */
-export async function parseJobFile(path: string): Promise<{ jobs: StationJobInput[]; maxParallel?: number; verify?: boolean }> {
+export async function parseJobFile(path: string): Promise<{ jobs: StationJobInput[]; maxParallel?: number; verify?: boolean; metrics?: string }> {
   // a regular file of sane size: a FIFO or device is refused, never waited on (src/outpath.ts)
   const bytes = readInputFile(path, 'job file', JOBFILE_MAX_BYTES, { code: 'BAD_JOBFILE', tooLarge: `more than a job file may be (${JOBFILE_MAX_BYTES}): split it` });
   if (bytes === undefined) throw new UsageError(`job file ${path} does not exist`, 'NOT_FOUND');
@@ -179,15 +179,16 @@ function fieldProblem(name: string, f: FieldDecl, v: unknown): string | undefine
  * job's kind (`kind`; without it, a job with a "map" is a rescue, any other a clone), or
  * BAD_JOBFILE names the job and the field.
  */
-export async function parseJobDocument(doc: unknown, path: string): Promise<{ jobs: StationJobInput[]; maxParallel?: number; verify?: boolean }> {
+export async function parseJobDocument(doc: unknown, path: string): Promise<{ jobs: StationJobInput[]; maxParallel?: number; verify?: boolean; metrics?: string }> {
   const bad = (what: string): UsageError => new UsageError(`job file ${path}: ${what}`, 'BAD_JOBFILE');
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('must be a JSON object with a "jobs" array');
   for (const k of Object.keys(doc)) if (!topKeys.has(k)) throw bad(`unknown field ${JSON.stringify(k).slice(0, 80)} (known: ${[...topKeys].join(', ')})`);
-  const d = doc as { jobs?: unknown; maxParallel?: unknown; verify?: unknown };
+  const d = doc as { jobs?: unknown; maxParallel?: unknown; verify?: unknown; metrics?: unknown };
   if (!Array.isArray(d.jobs)) throw bad('needs a "jobs" array');
   if (d.jobs.length === 0) throw bad('"jobs" is empty');
   if (d.maxParallel !== undefined && (!Number.isInteger(d.maxParallel) || (d.maxParallel as number) < 1 || (d.maxParallel as number) > 64)) throw bad('"maxParallel" must be a whole number from 1 to 64');
   if (d.verify !== undefined && typeof d.verify !== 'boolean') throw bad('"verify" must be true or false');
+  if (d.metrics !== undefined && (typeof d.metrics !== 'string' || !/^\S{1,300}:\d{1,5}$/.test(d.metrics))) throw bad('"metrics" must be "ADDRESS:PORT" (e.g. "127.0.0.1:9464"), where Prometheus scrapes the run');
   // the kinds the jobs name, loaded (only those): their declarations check the jobs' fields
   await loadKinds(kindsAsked(d.jobs.filter((j): j is Record<string, unknown> => typeof j === 'object' && j !== null && !Array.isArray(j))));
   const jobs = d.jobs.map((j, i): StationJobInput => {
@@ -217,5 +218,5 @@ export async function parseJobDocument(doc: unknown, path: string): Promise<{ jo
     }
     return entry;
   });
-  return { jobs, maxParallel: d.maxParallel as number | undefined, verify: d.verify as boolean | undefined };
+  return { jobs, maxParallel: d.maxParallel as number | undefined, verify: d.verify as boolean | undefined, ...(d.metrics !== undefined ? { metrics: d.metrics as string } : {}) };
 }

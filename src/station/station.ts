@@ -39,6 +39,8 @@ export interface StationOptions extends Partial<StationDefaults> {
   outputs?: { path: string; what: string }[];
   /** ring memory (native rings and tap memory) all running jobs may hold at once; default RING_BUDGET_BYTES */
   ringBudget?: number;
+  /** called on the main thread when a job that ran has ended, its result settled (the ledger) */
+  onJobEnded?: (job: StationJob) => void;
 }
 
 /** The job state a worker's phase puts a job in (queued and finished leave it as it is). */
@@ -74,7 +76,7 @@ export class Station {
 
   /** What every job shares unless its entry says otherwise. */
   private get defaults(): StationDefaults {
-    const { maxParallel: _m, logger: _l, whenRunning: _w, pool: _p, outputs: _o, ringBudget: _r, ...d } = this.opts;
+    const { maxParallel: _m, logger: _l, whenRunning: _w, pool: _p, outputs: _o, ringBudget: _r, onJobEnded: _e, ...d } = this.opts;
     return { version: '0', commandLine: 'clonestation station', ...d };
   }
 
@@ -246,6 +248,11 @@ export class Station {
       // (a rescue's compact map is for displays, not the log)
       const { map: _map, ...result } = (job.result ?? {}) as JobResult & { map?: unknown };
       this.opts.logger?.info({ job: job.id, state: job.state, result, error: job.error }, 'job ended');
+      try {
+        this.opts.onJobEnded?.(job);
+      } catch (e) {
+        this.opts.logger?.warn({ job: job.id, error: e instanceof Error ? e.message : String(e) }, 'job ended: its hook failed');
+      }
     }
   }
 }

@@ -29,7 +29,7 @@ const badTexts: { name: string; text: string; says: RegExp }[] = [
   { name: 'no jobs', text: '{}', says: /needs a "jobs" array/ },
   { name: 'jobs not an array', text: doc({ jobs: {} }), says: /needs a "jobs" array/ },
   { name: 'empty jobs', text: doc({ jobs: [] }), says: /"jobs" is empty/ },
-  { name: 'an unknown top-level field', text: doc({ jobs: [ok], maxparallel: 2 }), says: /unknown field "maxparallel" \(known: jobs, maxParallel, verify\)/ },
+  { name: 'an unknown top-level field', text: doc({ jobs: [ok], maxparallel: 2 }), says: /unknown field "maxparallel" \(known: jobs, maxParallel, verify, metrics\)/ },
   { name: 'a misspelt verify', text: doc({ jobs: [ok], verfy: true }), says: /unknown field "verfy"/ },
   { name: 'an unknown job field', text: doc({ jobs: [{ ...ok, colour: 'red' }] }), says: /job 1 has an unknown field "colour"/ },
   { name: 'simulateErrors (not for job files)', text: doc({ jobs: [{ ...ok, simulateErrors: '/m' }] }), says: /job 1 has an unknown field "simulateErrors"/ },
