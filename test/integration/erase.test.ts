@@ -2,9 +2,9 @@
 // the backing file by the test, the kernel's count of sectors written per pass), verify finds a
 // byte changed behind the job's back, the fast paths, refusals with nothing written, two drives
 // at once, signed certificates that check and one that does not once edited.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describeRoot } from '../helpers/root.js';
@@ -52,7 +52,12 @@ describeRoot('clonestation erase on loop devices', () => {
     env = { CLONESTATION_KEY: join(fx.dir(), 'key', 'station.pem') };
   });
   const erase = (args: string[]) => runCli(['erase', ...args, '--no-ui', '--no-log', '--certs', certs], undefined, env);
-  const certsOf = (dev: string) => readdirSync(certs).filter((f) => f.includes(dev.replace('/dev/', '')));
+  // each test starts with no certificate: loop devices are reused from test to test
+  beforeEach(() => {
+    for (const f of readdirSync(certs)) rmSync(join(certs, f), { force: true });
+  });
+  /** the certificates of one drive, by its exact name (loop4 is not loop40) */
+  const certsOf = (dev: string) => readdirSync(certs).filter((f) => f.startsWith(`erase-${dev.replace('/dev/', '')}-`) && /^-\d{4}-/.test(f.slice(`erase-${dev.replace('/dev/', '')}`.length)));
 
   for (const sector of [512, 4096] as const) {
     it(`zero, one and pattern:HEX leave those bytes, once per pass (${sector}-byte sectors)`, () => {
