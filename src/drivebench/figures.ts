@@ -82,11 +82,13 @@ function pctKey(p: number): string {
 function fioDir(d: DirFigures | undefined): Record<string, unknown> {
   if (!d) return { io_bytes: 0, io_kbytes: 0, bw_bytes: 0, bw: 0, iops: 0, runtime: 0, total_ios: 0, short_ios: 0, drop_ios: 0, clat_ns: { min: 0, max: 0, mean: 0, stddev: 0, N: 0 }, lat_ns: { min: 0, max: 0, mean: 0, stddev: 0, N: 0 } };
   const lat = { min: d.lat.minNs, max: d.lat.maxNs, mean: d.lat.meanNs, stddev: d.lat.stddevNs, N: d.ops };
+  // bw (KiB/s) from the same whole bytes/s as bw_bytes, so the two never disagree by a rounding
+  const bwBytes = Math.round(d.bw);
   return {
     io_bytes: d.bytes,
     io_kbytes: Math.floor(d.bytes / 1024),
-    bw_bytes: Math.round(d.bw),
-    bw: Math.floor(d.bw / 1024),
+    bw_bytes: bwBytes,
+    bw: Math.floor(bwBytes / 1024),
     iops: d.iops,
     runtime: Math.round(d.seconds * 1000),
     total_ios: d.ops,
