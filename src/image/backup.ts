@@ -21,7 +21,7 @@ import { Claims } from '../claim.js';
 import { CHECK_TOOL, MultiHash, hashFileText, type HashAlgorithm } from './hash.js';
 import { backupTable, PartitionHashes } from '../partition/backup-table.js';
 import { MANIFEST_FORMAT, MAX_UNREADABLE_LISTED, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
-import { partPath } from './parts.js';
+import { partPath, type PartSink } from './parts.js';
 import { expandName } from './names.js';
 import { pruneBackups } from './prune.js';
 import { namedFiles, previousBackup, removeFiles, thisWriter } from './rerun.js';
@@ -282,8 +282,18 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   let written: Written;
   try {
     if (mapPath !== undefined) written = await rescueBackup(o, mapPath, source, range, work, whole, reporter, signal);
-    else if (format === 'zip') written = await zipBackup(o, source, range, work, name, level, whole, reporter, signal);
-    else if (format === 'zstd') written = await zstdBackup(o, source, range, work, name, level, whole, reporter, signal);
+    else if (format === 'zip') {
+      const { ZipImageWriter } = await import('./zip/writer.js');
+      const entryName = basename(name).replace(/\.zip$/i, '.img');
+      written = await compressedBackup(o, source, range, work, name, whole, reporter, signal, (sink) => ({ writer: new ZipImageWriter({ sink, entryName, level, size: range.length }), blockSize: DEFAULT_BLOCK_SIZE }));
+    } else if (format === 'zstd') {
+      const { ZstdImageWriter } = await import('./zstd/writer.js');
+      // one slot, one frame: the native threads compress the ring's memory in place
+      written = await compressedBackup(o, source, range, work, name, whole, reporter, signal, (sink) => {
+        const writer = new ZstdImageWriter({ sink, level, frameSize: o.frameSize, size: range.length });
+        return { writer, blockSize: writer.frameSize };
+      });
+    }
     else written = await rawBackup(o, source, range, work, whole, reporter, signal);
   } catch (e) {
     // one line, as the manifest's schema wants it
@@ -421,78 +431,39 @@ async function rawBackup(o: BackupOptions, source: DriveInfo, range: Extent, wor
   return { parts };
 }
 
-/** A ZIP image: the engine reads the source into its ring; taps hash and deflate in place. */
-async function zipBackup(
-  o: BackupOptions,
-  source: DriveInfo,
-  range: Extent,
-  work: string,
-  name: string,
-  level: number,
-  whole: MultiHash,
-  reporter: Reporter,
-  signal?: AbortSignal,
-): Promise<Written> {
-  const { openPartSink } = await import('./parts.js');
-  const { ZipImageWriter } = await import('./zip/writer.js');
-  // The archive's own files get every hash too, so `sha256sum -c`, `md5sum -c`, ... check them as they lie.
-  const sink = openPartSink(work, { partSize: o.splitSize, hash: o.hash, overwrite: true });
-  const writer = new ZipImageWriter({ sink, entryName: basename(name).replace(/\.zip$/i, '.img'), level, size: range.length });
-  const zipTap: Tap = { consume: (data) => writer.write(data) };
-  const job = new EngineJob({
-    mode: 'copy',
-    source: { path: source.path, direct: o.direct ?? true },
-    targets: [],
-    extents: range.length > 0 ? [range] : [],
-    blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
-    // deeper than a clone: the deflate workers hold slots while they compress
-    depth: o.depth ?? 8,
-    backend: o.backend ?? 'auto',
-    stopOnReadError: true,
-    taps: o.hash.length > 0 ? [whole, zipTap] : [zipTap],
-  });
-  let result;
-  try {
-    const { outcome } = await runWithProgress(job, 'copy', reporter, (j) => j.snapshot().bytesRead, signal);
-    checkOutcome(outcome, { source, targetPath: work, targetOffset: 0, range }, `image ${name}`);
-    result = await writer.finish();
-  } catch (e) {
-    await writer.abort?.().catch(() => undefined);
-    throw e;
-  }
-  return {
-    parts: result.parts.parts.map((p) => ({ path: p.path, size: p.size, hashes: p.hashes ?? {} })),
-    compressedSize: result.compressedSize,
-  };
+/** What a compressed image's writer does with the ring's slots (ZIP's and zstd's). */
+interface ImageWriter {
+  write(data: Uint8Array): void | Promise<void>;
+  finish(): Promise<{ parts: { parts: { path: string; size: number; hashes?: Partial<Record<HashAlgorithm, string>> }[] }; compressedSize: number }>;
+  abort?(): Promise<unknown>;
 }
 
 /**
- * A seekable zstd image: the engine reads the source into its ring; the hash tap and the
- * zstd writer read each slot in place, the writer's native threads compress one frame each.
+ * A compressed image (ZIP, seekable zstd): the engine reads the source into its ring; the hash
+ * tap and the writer read each slot in place (the writer's deflate workers or native zstd
+ * threads hold slots while they compress, so the ring is deeper than a clone's).
  */
-async function zstdBackup(
+async function compressedBackup(
   o: BackupOptions,
   source: DriveInfo,
   range: Extent,
   work: string,
   name: string,
-  level: number,
   whole: MultiHash,
   reporter: Reporter,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  make: (sink: PartSink) => { writer: ImageWriter; blockSize: number },
 ): Promise<Written> {
   const { openPartSink } = await import('./parts.js');
-  const { ZstdImageWriter } = await import('./zstd/writer.js');
-  const sink = openPartSink(work, { partSize: o.splitSize, hash: o.hash, overwrite: true });
-  const writer = new ZstdImageWriter({ sink, level, frameSize: o.frameSize, size: range.length });
+  // The image's own files get every hash too, so `sha256sum -c`, `md5sum -c`, ... check them as they lie.
+  const { writer, blockSize } = make(openPartSink(work, { partSize: o.splitSize, hash: o.hash, overwrite: true }));
   const tap: Tap = { consume: (data) => writer.write(data) };
   const job = new EngineJob({
     mode: 'copy',
     source: { path: source.path, direct: o.direct ?? true },
     targets: [],
     extents: range.length > 0 ? [range] : [],
-    // one slot, one frame: the native threads compress the ring's memory in place
-    blockSize: o.blockSize ?? writer.frameSize,
+    blockSize: o.blockSize ?? blockSize,
     depth: o.depth ?? 8,
     backend: o.backend ?? 'auto',
     stopOnReadError: true,
@@ -504,7 +475,7 @@ async function zstdBackup(
     checkOutcome(outcome, { source, targetPath: work, targetOffset: 0, range }, `image ${name}`);
     result = await writer.finish();
   } catch (e) {
-    await writer.abort().catch(() => undefined);
+    await writer.abort?.().catch(() => undefined);
     throw e;
   }
   return {

@@ -344,54 +344,37 @@ export function openTargetWriter(
   });
 }
 
-/** Zip and split zip: the inflated entry, streamed through TargetWriter. */
-async function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
-  const writer = openTargetWriter(plan, hash ? (slot) => hash.update(slot) : undefined);
-  reporter.note(`target ${writer.direct ? 'O_DIRECT' : `buffered (${writer.directNote})`}`, { targetDirect: writer.direct });
-  const progress = startProgress('copy', plan.range.length, reporter, () => writer.written);
-  const start = plan.range.offset;
-  const end = plan.range.offset + plan.range.length;
-  let pos = 0;
-  let ok = false;
-  try {
+/** Zip and split zip: the inflated entry, the range's bytes of it, streamed through TargetWriter. */
+function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
+  async function* range(): AsyncGenerator<Uint8Array> {
+    const start = plan.range.offset;
+    const end = plan.range.offset + plan.range.length;
+    let pos = 0;
     for await (const chunk of zip.chunks()) {
-      if (signal?.aborted) break;
       const from = Math.max(start - pos, 0);
       const to = Math.min(end - pos, chunk.length);
       pos += chunk.length;
-      if (to <= from) {
-        if (pos >= end) break;
-        continue;
-      }
-      const piece = from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to);
-      await writer.write(piece);
+      if (to > from) yield from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to);
       // a part of the image: stop reading once it is written (no CRC check then)
-      if (pos >= end && !plan.full) break;
+      if (pos >= end && (to <= from || !plan.full)) return;
     }
-    if (signal?.aborted) throw new CancelledError(`cancelled after ${writer.written} bytes: target ${plan.targetPath} is incomplete`, { bytesWritten: writer.written });
-    await writer.finish();
-    ok = true;
-  } catch (e) {
-    if (e instanceof ImageError)
-      throw new ImageError(e.code, `${e.message}; target ${plan.targetPath} was partly written and is not a faithful copy`, { ...e.details, bytesWritten: writer.written });
-    throw e;
-  } finally {
-    if (!ok) await writer.abort();
-    progress.end();
   }
-  if (writer.written !== plan.range.length)
-    throw new IoError('INCOMPLETE', `only ${writer.written} of ${plan.range.length} bytes were written: target ${plan.targetPath} is incomplete`);
-  return { bytes: writer.written, targetDirect: writer.direct };
+  return restoreStream(plan, range(), hash, reporter, signal);
 }
 
 /** zstd and split zstd: only the frames the range needs are read (the seek table says which), decompressed on native threads. */
-async function restoreZstd(plan: RestorePlan, zstd: ZstdImageReader, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
+function restoreZstd(plan: RestorePlan, zstd: ZstdImageReader, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
+  return restoreStream(plan, zstd.chunks(plan.range), hash, reporter, signal);
+}
+
+/** A decompressed image's bytes of the range, in order, written through TargetWriter: a damaged image says the target is partly written. */
+async function restoreStream(plan: RestorePlan, chunks: AsyncIterable<Uint8Array>, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
   const writer = openTargetWriter(plan, hash ? (slot) => hash.update(slot) : undefined);
   reporter.note(`target ${writer.direct ? 'O_DIRECT' : `buffered (${writer.directNote})`}`, { targetDirect: writer.direct });
   const progress = startProgress('copy', plan.range.length, reporter, () => writer.written);
   let ok = false;
   try {
-    for await (const chunk of zstd.chunks(plan.range)) {
+    for await (const chunk of chunks) {
       if (signal?.aborted) break;
       await writer.write(chunk);
     }

@@ -3,29 +3,12 @@
 // sgdisk -v, sfdisk --verify and e2fsck -fn are the judges, and every byte we did not promise
 // to change is compared with the source.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { lastEvent, runCli, sh, useLoopScratch } from '../helpers/fixtures.js';
-import { ourTable, run, sfdiskJson, sfdiskVerify, sgdiskTable, sgdiskVerify } from '../helpers/partition-tools.js';
+import { ourTable, run, sfdiskJson, sfdiskVerify, sgdiskTable, sgdiskVerify, readAt } from '../helpers/partition-tools.js';
 
 const MiB = 1 << 20;
-
-function readAt(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(fd, b, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return b.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Fills a file system in bytes [offset, offset+size) of `path` with a few files (through a loop at that offset). */
 function mkfsAt(path: string, offset: number, size: number, fs: 'ext4' | 'vfat'): void {

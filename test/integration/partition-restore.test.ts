@@ -3,30 +3,14 @@
 // hashed before and after; a zstd image read frame by frame), --to DEV, the refusals, a damaged partition caught by its hash;
 // clone --partition N; backup --partition N.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { lastEvent, runCli, sh, useLoopScratch } from '../helpers/fixtures.js';
-import { ourTable } from '../helpers/partition-tools.js';
+import { ourTable, readAt } from '../helpers/partition-tools.js';
 
 const MiB = 1 << 20;
-
-function readAt(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(fd, b, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return b.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 const hash = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

@@ -2,29 +2,13 @@
 // the image: the backup GPT moved to the end, --grow-last --grow-fs, --fit; sgdisk -v, sfdisk
 // --verify and e2fsck -fn judge the result, and the partitions' bytes are the image's.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
 import { lastEvent, runCli, sh, useLoopScratch } from '../helpers/fixtures.js';
-import { ourTable, run, sfdiskVerify, sgdiskTable, sgdiskVerify } from '../helpers/partition-tools.js';
+import { ourTable, run, sfdiskVerify, sgdiskTable, sgdiskVerify, readAt } from '../helpers/partition-tools.js';
 
 const MiB = 1 << 20;
-
-function readAt(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(fd, b, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return b.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function expectClean(path: string): void {
   const sg = sgdiskVerify(path);
