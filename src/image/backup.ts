@@ -324,6 +324,13 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     throw e;
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  // A hash of part of the image is a wrong hash: a backup whose taps did not see every byte is
+  // not reported complete (the manifest keeps saying why; a rerun replaces it).
+  if (o.hash.length > 0 && whole.bytes !== range.length) {
+    manifest.incompleteReason = `HASH_INCOMPLETE: the image's hashes saw ${whole.bytes} of its ${range.length} bytes`;
+    saveManifest(mPath, manifest);
+    throw new IoError('HASH_INCOMPLETE', `the hashes of ${name} saw ${whole.bytes} of its ${range.length} bytes, so they would be wrong: the backup is left unfinished; run the same command again`, { hashed: whole.bytes, bytes: range.length });
+  }
 
   // Everything is on disk and synced: now the files take their real names.
   const finals = fileNames(name, written.parts.length, o.splitSize !== undefined);
