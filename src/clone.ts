@@ -73,21 +73,29 @@ export function sourceRange(source: DriveInfo, offsetText: string | undefined, l
   return { offset, length };
 }
 
+/**
+ * sourceRange, refusing an empty one: nothing to copy is a mistake (an empty file, a reader
+ * without a medium, a loop detached under us, --length 0), never a success that leaves the
+ * target as it was or makes an empty image with the empty input's hashes.
+ */
+export function nonEmptyRange(source: DriveInfo, offsetText: string | undefined, lengthText: string | undefined): Extent {
+  const range = sourceRange(source, offsetText, lengthText);
+  if (range.length === 0)
+    throw new UsageError(
+      source.size === 0
+        ? `source ${source.path} is empty (0 bytes): nothing to copy; a card reader without a card looks like this`
+        : `the range to copy is empty (--offset ${range.offset}, --length 0 or the end of the source): nothing to copy`,
+      'RANGE',
+    );
+  return range;
+}
+
 /** Resolves the ranges and runs every safety check. Nothing is opened for writing. */
 export function planClone(o: CloneOptions): ClonePlan {
   const source = inspectDrive(o.source, 'source');
   const target = existsSync(o.target) ? inspectDrive(o.target, 'target') : undefined;
   if (!target) checkNewImagePath(o.target);
-  const { offset, length } = sourceRange(source, o.offset, o.length);
-  // Nothing to copy is a mistake (an empty file, a reader without a medium, --length 0),
-  // never a success that leaves the target as it was or creates an empty file.
-  if (length === 0)
-    throw new UsageError(
-      source.size === 0
-        ? `source ${source.path} is empty (0 bytes): nothing to copy; a card reader without a card looks like this`
-        : `the range to copy is empty (--offset ${offset}, --length 0 or the end of the source): nothing to copy`,
-      'RANGE',
-    );
+  const { offset, length } = nonEmptyRange(source, o.offset, o.length);
   const targetOffset = o.targetOffset !== undefined ? parseSize(o.targetOffset, '--target-offset', target?.logicalSectorSize ?? 512) : 0;
   const blockSize = checkBlockSize(o.blockSize);
 

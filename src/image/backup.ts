@@ -10,7 +10,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { CancelledError, CloneStationError, ImageError, IoError, RefusedError, UsageError } from '../errors.js';
 import { inspectDrive, splitDev, type DriveInfo } from '../drive.js';
 import { blockIdentity, describeIdentity, fileIdentity, identityOf, sameDrive } from '../identity.js';
-import { checkBlockSize, chunkFailure, runWithProgress, sourceRange, type ClonePlan } from '../clone.js';
+import { checkBlockSize, chunkFailure, nonEmptyRange, runWithProgress, type ClonePlan } from '../clone.js';
 import { mountedSourceNote } from '../safety.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type JobOutcome, type RangeText } from '../engine.js';
 import type { Reporter } from '../progress.js';
@@ -199,7 +199,7 @@ export function planBackup(o: BackupOptions): BackupPlan {
   const name = expandName(o.out, source, startedAt);
   const format = imageFormat(name);
   if (!existsSync(dirname(resolve(name)))) throw new UsageError(`the folder of OUT ${name} does not exist: create it first`, 'NOT_FOUND');
-  const range = sourceRange(source, o.offset, o.length);
+  const range = nonEmptyRange(source, o.offset, o.length);
   if (o.splitSize !== undefined && (o.splitSize < 4096 || o.splitSize % 512 !== 0))
     throw new UsageError('--split must be at least 4 KiB and a multiple of 512 bytes', 'BAD_SIZE');
   const mapPath = o.map ?? (o.rescue ? `${name}.map` : undefined);

@@ -6,6 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readSync, readFileSync, rea
 import { join, resolve } from 'node:path';
 import { IoError, RefusedError, UsageError } from '../errors.js';
 import { FS_HEAD, probeFs } from './fs-probe.js';
+import { detachLoopIfSame, loopIdentity } from '../loop.js';
 
 function readHead(p: Mountable): Buffer {
   const fd = openSync(p.path, 'r');
@@ -33,6 +34,8 @@ export interface Mounted {
   type: string;
   label?: string;
   loop: string;
+  /** what the loop maps (loopIdentity): it is detached later only while it still maps that */
+  loopId?: string;
   mountPoint: string;
   readOnly: boolean;
 }
@@ -97,7 +100,8 @@ export async function mountPartitions(dir: string, parts: readonly Mountable[], 
       result.skipped.push({ number: p.number, reason: `${fs.type} could not be mounted (${e instanceof Error ? e.message : String(e)})` });
       continue;
     }
-    result.mounted.push({ number: p.number, type: fs.type, ...(fs.label ? { label: fs.label } : {}), loop, mountPoint: at, readOnly: !readWrite });
+    const loopId = loopIdentity(loop);
+    result.mounted.push({ number: p.number, type: fs.type, ...(fs.label ? { label: fs.label } : {}), loop, ...(loopId ? { loopId } : {}), mountPoint: at, readOnly: !readWrite });
     save();
   }
   return result;
@@ -122,12 +126,12 @@ export function unmountPartitions(dir: string): Mounted[] {
   }
   for (const m of mounted) {
     const mountsText = readFileSync('/proc/self/mounts', 'utf8');
-    if (mountsText.split('\n').some((l) => l.split(' ')[1] === m.mountPoint)) run('umount', [m.mountPoint]);
-    try {
-      execFileSync('losetup', ['-d', m.loop], { stdio: 'ignore' });
-    } catch {
-      /* detached already (autoclear) */
-    }
+    const mountedFrom = mountsText.split('\n').find((l) => l.split(' ')[1] === m.mountPoint)?.split(' ')[0];
+    // The loop is ours if it still holds our mount, or still maps what it mapped when we made
+    // it; unmounted by hand, it may have been freed and its number given to another drive.
+    const loopId = mountedFrom === m.loop ? loopIdentity(m.loop) : typeof m.loopId === 'string' ? m.loopId : undefined;
+    if (mountedFrom !== undefined) run('umount', [m.mountPoint]);
+    detachLoopIfSame(m.loop, loopId);
     if (existsSync(m.mountPoint)) rmdirSync(m.mountPoint);
   }
   unlinkSync(state);

@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cli, sh } from './fixtures.js';
+import { loopDetacher } from '../../src/loop.js';
 
 /** A parsed JSON document a case edits by hand (a manifest): any shape on purpose. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- hostile edits make any shape
@@ -457,10 +458,11 @@ export function attachShared(dir: string): { loops: Record<string, string>; deta
     writeFileSync(file, b);
     loops[name] = sh('losetup', ['--find', '--show', file]);
   }
+  const detachers = Object.values(loops).map((dev) => loopDetacher(dev));
   return {
     loops,
     detach: () => {
-      for (const dev of Object.values(loops)) spawnSync('losetup', ['-d', dev]);
+      for (const detach of detachers) detach();
     },
   };
 }

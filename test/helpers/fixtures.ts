@@ -5,6 +5,9 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loopDetacher } from '../../src/loop.js';
+
+export { loopDetacher };
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const cli = join(root, 'dist', 'src', 'cli.js');
@@ -65,9 +68,7 @@ export function attachLoop(file: string, sectorSize: 512 | 4096 = 512, readOnly 
   return {
     dev,
     file,
-    detach: () => {
-      spawnSync('losetup', ['-d', dev]);
-    },
+    detach: loopDetacher(dev),
   };
 }
 
@@ -118,9 +119,7 @@ export function attachPartitioned(file: string): Loop & { partitions: string[] }
     partitions: sysParts()
       .sort()
       .map((p) => `/dev/${p}`),
-    detach: () => {
-      spawnSync('losetup', ['-d', dev]);
-    },
+    detach: loopDetacher(dev),
   };
 }
 

@@ -4,6 +4,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
+import { loopDetacher } from '../../src/loop.js';
 
 export interface SlowTarget {
   dev: string;
@@ -72,10 +73,11 @@ function nbdTarget(dir: string, plugin: string[]): SlowTarget {
   fuse.unref();
   waitFor(() => existsSync(join(dir, 'mnt', 'disk.img')), 'the nbdfuse file');
   const dev = execFileSync('losetup', ['--find', '--show', '--direct-io=on', join(dir, 'mnt', 'disk.img')], { encoding: 'utf8' }).trim();
+  const detach = loopDetacher(dev);
   return {
     dev,
     down: () => {
-      spawnSync('losetup', ['-d', dev]);
+      detach();
       spawnSync('fusermount3', ['-u', '-z', join(dir, 'mnt')]);
       for (const f of ['nbdfuse.pid', 'nbdkit.pid']) {
         try {

@@ -15,6 +15,7 @@ import { slowTarget } from '../helpers/slow-target.js';
 import { startCli } from '../helpers/running-cli.js';
 import eraseKind, { type ErasePayload } from '../../src/jobs/erase.js';
 import { allocateControl, requestCancel, requestPause, requestResume, type WorkerEvent } from '../../src/contract.js';
+import { loopDetacher } from '../../src/loop.js';
 
 const MiB = 1 << 20;
 
@@ -382,5 +383,5 @@ esac
 /** A read-write loop with direct I/O (the FUSE file behind it caches nothing twice). */
 function attachLoopRw(file: string): { dev: string; file: string; detach: () => void } {
   const dev = sh('losetup', ['--find', '--show', '--direct-io=on', file]);
-  return { dev, file, detach: () => void spawnSync('losetup', ['-d', dev]) };
+  return { dev, file, detach: loopDetacher(dev) };
 }

@@ -12,6 +12,7 @@ import { attachPartitioned, cli, lastEvent, makeFile, runCli, sha256, sh, useLoo
 import { inspectDrive } from '../../src/drive.js';
 import { engine } from '../../src/native.js';
 import { boundLoops, identityOf, sameDrive } from '../../src/identity.js';
+import { loopDetacher } from '../../src/loop.js';
 
 const MiB = 1 << 20;
 
@@ -23,7 +24,7 @@ describeRoot('drive identity: no alias escapes the safety checks', () => {
   /** losetup with extra arguments (offsets, a device as backing), detached after the block. */
   function losetup(backing: string, args: string[] = []): Loop {
     const dev = sh('losetup', ['--find', '--show', ...args, backing]);
-    return fx.track({ dev, file: backing, detach: () => void spawnSync('losetup', ['-d', dev]) });
+    return fx.track({ dev, file: backing, detach: loopDetacher(dev) });
   }
 
   /** Runs the CLI and checks the refusal: status 4, the code, no done, `watch` unchanged. */

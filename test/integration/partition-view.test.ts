@@ -166,6 +166,29 @@ describeRoot('seeing and mounting partitions', () => {
     expect(v.status, v.stderr).toBe(0);
   });
 
+  it('image umount after a hand umount leaves alone a drive that got the freed loop number', () => {
+    const dir = emptyDir();
+    const r = runCli(['image', 'mount', images.raw, dir, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const ext = (lastEvent(r, 'mounted') as { mounted: { number: number; loop: string }[] }).mounted.find((m) => m.number === 2);
+    if (!ext) throw new Error('partition 2 was not mounted');
+    // unmounted and detached by hand; the number goes to another drive at once
+    sh('umount', [join(dir, '2')]);
+    sh('losetup', ['-d', ext.loop]);
+    const other = join(fx.dir(), `other${seq++}.img`);
+    sh('truncate', ['-s', String(MiB), other]);
+    const taken = spawnSync('losetup', [ext.loop, other]).status === 0;
+    try {
+      const u = runCli(['image', 'umount', dir]);
+      expect(u.status, u.stderr).toBe(0);
+      expect(readdirSync(dir)).toEqual([]);
+      if (taken) expect(sh('losetup', ['-n', '-O', 'BACK-FILE', ext.loop])).toBe(other);
+    } finally {
+      if (taken) spawnSync('losetup', ['-d', ext.loop]);
+    }
+    expect(sh('losetup', ['-j', images.raw])).toBe('');
+  });
+
   it('restore --mount (from a ZIP) mounts the restored partitions read-only, --mount-rw read-write', () => {
     const dst = disk(64 * MiB);
     const dir = emptyDir();

@@ -95,6 +95,8 @@ export const backupCases: BadInputCase[] = [
   { name: 'backup: one argument too many', args: ['backup', 'src.img', 'o.img', 'x.img'], status: 2, code: 'USAGE' },
   { name: 'backup: OUT without an extension', args: ['backup', 'src.img', 'out'], status: 2, code: 'USAGE' },
   { name: 'backup: OUT .tar', args: ['backup', 'src.img', 'out.tar'], status: 2, code: 'USAGE' },
+  { name: 'backup: an empty source (a reader without a card, a detached loop) makes no image', setup: [{ file: 'e.img', size: 0 }], args: ['backup', 'e.img', 'out.img', '--hash', 'sha256'], status: 2, code: 'RANGE', from: 'own' },
+  { name: 'backup: --length 0', args: ['backup', 'src.img', 'out.zip', '--length', '0'], status: 2, code: 'RANGE', from: 'own' },
   { name: 'backup: OUT with an unknown field', args: ['backup', 'src.img', '{bogus}.img'], status: 2, code: 'USAGE' },
   { name: 'backup: OUT in a missing folder', args: ['backup', 'src.img', 'nope/o.img'], status: 2, code: 'NOT_FOUND' },
   { name: 'backup: OUT empty', args: ['backup', 'src.img', ''], status: 2, codes: ['USAGE', 'BAD_PATH', 'BAD_OUTPUT', 'NOT_FOUND'], from: '7' },
