@@ -12,23 +12,13 @@
 #include "pattern.h"
 #include "job.h"
 #include "lock.h"
+#include "napi_error.h"
 #include "probe.h"
 #include "zstd.h"
 
 namespace cs {
 
 namespace {
-
-Napi::Error errnoError(Napi::Env env, const SysError& e) {
-  const char* name = e.err > 0 ? strerrorname_np(e.err) : nullptr;
-  std::string msg = e.syscall + (e.path.empty() ? "" : " " + e.path) + ": " + std::strerror(e.err);
-  Napi::Error err = Napi::Error::New(env, msg);
-  err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-  err.Set("errno", Napi::Number::New(env, e.err));
-  err.Set("syscall", Napi::String::New(env, e.syscall));
-  if (!e.path.empty()) err.Set("path", Napi::String::New(env, e.path));
-  return err;
-}
 
 const char* kindName(Kind k) {
   switch (k) {
@@ -59,8 +49,7 @@ Napi::Object probeObject(Napi::Env env, const ProbeInfo& p) {
 std::string errName(int err) {
   if (err == kMismatch) return "MISMATCH";
   if (err == kEndOfData) return "END_OF_DATA";
-  const char* n = strerrorname_np(err);
-  return n ? n : "EUNKNOWN";
+  return errnoName(err);
 }
 
 Napi::Object endpointObject(Napi::Env env, const Endpoint& ep) {

@@ -5,22 +5,11 @@
 #include <cstring>
 
 #include "iogen.h"
+#include "napi_error.h"
 
 namespace cs {
 
 namespace {
-
-// (the same shape as addon.cc's errors: code, errno, syscall, path)
-Napi::Error sysError(Napi::Env env, int errnum, const std::string& syscall, const std::string& path) {
-  const char* name = errnum > 0 ? strerrorname_np(errnum) : nullptr;
-  std::string msg = syscall + (path.empty() ? "" : " " + path) + ": " + std::strerror(errnum);
-  Napi::Error err = Napi::Error::New(env, msg);
-  err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-  err.Set("errno", Napi::Number::New(env, errnum));
-  err.Set("syscall", Napi::String::New(env, syscall));
-  if (!path.empty()) err.Set("path", Napi::String::New(env, path));
-  return err;
-}
 
 uint64_t u64(const Napi::Object& o, const char* key, uint64_t fallback) {
   if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
@@ -93,7 +82,7 @@ class IoGenWrap : public Napi::ObjectWrap<IoGenWrap> {
     try {
       gen_ = std::make_shared<IoGen>(std::move(s), static_cast<uint64_t*>(data));
     } catch (const SysError& e) {
-      throw sysError(env, e.err, e.syscall, e.path);
+      throw errnoError(env, e);
     }
     counters_ = Napi::Persistent(ta.As<Napi::Object>());
   }
@@ -151,7 +140,7 @@ class IoGenWrap : public Napi::ObjectWrap<IoGenWrap> {
     o.Set("measuredNs", Napi::Number::New(env, double(g.measuredNs())));
     o.Set("cpuNs", Napi::Number::New(env, double(g.cpuNs())));
     if (g.error().err != 0) {
-      Napi::Error e = sysError(env, g.error().err, g.error().op, "");
+      Napi::Error e = errnoError(env, SysError{g.error().err, g.error().op, ""});
       e.Set("offset", Napi::Number::New(env, double(g.error().offset)));
       o.Set("error", e.Value());
     }

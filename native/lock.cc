@@ -9,20 +9,11 @@
 #include <string>
 
 #include "fd.h"
+#include "napi_error.h"
 
 namespace cs {
 
 namespace {
-
-Napi::Error lockError(Napi::Env env, const SysError& e) {
-  const char* name = strerrorname_np(e.err);
-  Napi::Error err = Napi::Error::New(env, e.syscall + " " + e.path + ": " + std::strerror(e.err));
-  err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-  err.Set("errno", Napi::Number::New(env, e.err));
-  err.Set("syscall", Napi::String::New(env, e.syscall));
-  err.Set("path", Napi::String::New(env, e.path));
-  return err;
-}
 
 // The locked descriptor, once it is sure to be the file now named `path`. A holder may
 // unlink or rename its lock file while we wait between open() and flock(): a lock on an
@@ -60,7 +51,7 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
     Fd fd = lockPath(path, create, own);
     return Napi::Number::New(env, fd.release());
   } catch (const SysError& e) {
-    throw lockError(env, e);
+    throw errnoError(env, e);
   }
 }
 
