@@ -19,7 +19,7 @@ import type { Tap } from '../tap.js';
 import { checkOutputPath, sameFile } from '../outpath.js';
 import { Claims } from '../claim.js';
 import { CHECK_TOOL, MultiHash, hashFileText, type HashAlgorithm } from './hash.js';
-import { backupTable, PartitionHashes } from '../partition/backup-table.js';
+import { backupTable, checkPartitionRange, PartitionHashes } from '../partition/backup-table.js';
 import { MANIFEST_FORMAT, MAX_UNREADABLE_LISTED, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
 import { partPath, type PartSink } from './parts.js';
 import { expandName } from './names.js';
@@ -225,13 +225,19 @@ export function planBackup(o: BackupOptions): BackupPlan {
 }
 
 export async function backup(o: BackupOptions, reporter: Reporter, signal?: AbortSignal): Promise<BackupResult> {
+  checkPartitionRange(o);
+  // One backup to this name at a time (a lock beside it, released when the backup ends),
+  // claimed before anything reads the source: a second backup to the name of a running one is
+  // refused at once, even while the source hangs. (One clock for both plans: a name from a
+  // template with the time in it is the same name.)
+  o = { ...o, now: o.now ?? new Date() };
+  const named = planBackup(o);
+  using claims = new Claims();
+  claims.backup(named.name);
   // the source's partition table for the manifest; --partition N: that partition's bytes
   const parts = await backupTable({ ...o, rescue: o.map !== undefined || o.rescue });
   if (parts.offset !== undefined) o = { ...o, offset: parts.offset, length: parts.length };
-  const { source, name, format, range, level, mapPath, manifest: mPath, work, startedAt } = planBackup(o);
-  // One backup to this name at a time (a lock beside it, released when the backup ends).
-  using claims = new Claims();
-  claims.backup(name);
+  const { source, name, format, range, level, mapPath, manifest: mPath, work, startedAt } = parts.offset !== undefined ? planBackup(o) : named;
   // A complete backup under this name is kept (unless --force); an unfinished one is
   // replaced, or continued from its rescue map.
   const previous = previousBackup(name, { force: o.force, mapPath });

@@ -40,8 +40,13 @@ export function manifestTable(t: PartitionTable): ManifestTable {
  * that partition. A table that cannot be read is no reason to refuse a whole-drive backup: it
  * is then left out of the manifest.
  */
-export async function backupTable(o: { source: string; offset?: string; length?: string; partition?: number; rescue?: boolean }): Promise<BackupTable> {
+/** --partition chooses the range itself: with --offset or --length it is a usage error. */
+export function checkPartitionRange(o: { offset?: string; length?: string; partition?: number }): void {
   if (o.partition !== undefined && (o.offset !== undefined || o.length !== undefined)) throw new UsageError('--partition chooses the bytes to back up: leave out --offset and --length', 'PARTITION_OPTION_RANGE');
+}
+
+export async function backupTable(o: { source: string; offset?: string; length?: string; partition?: number; rescue?: boolean }): Promise<BackupTable> {
+  checkPartitionRange(o);
   // a failing drive (a rescue) is not read outside the rescue's own careful passes
   if (o.partition === undefined && o.rescue) return { hashed: [] };
   const source = inspectDrive(o.source, 'source');

@@ -250,13 +250,21 @@ describeRoot('backup', () => {
       const running = start(out, []);
       await running.progressed;
       // the first is held mid-copy while the second starts (a busy machine could otherwise
-      // finish it first); the second may itself read the source before it meets the lock, so
-      // it runs in the background and the drive is let go once it has had time to start
+      // finish it first); the second meets the lock before it reads anything of the source,
+      // so it ends while the source is still held (it runs in the background: were it to read
+      // the held source, the drive is let go after 60 s and the test fails)
       await slow.pause();
       const second = startCli(['backup', slow.dev, out, '--json']);
-      await new Promise((r) => setTimeout(r, 1500));
-      await slow.resume();
+      let timer: NodeJS.Timeout | undefined;
+      let hung = true;
+      try {
+        hung = await Promise.race([second.ended.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 60_000)))]);
+      } finally {
+        clearTimeout(timer);
+        await slow.resume();
+      }
       const ended = await second.ended;
+      expect(hung, 'the second backup read the held source before it met the lock').toBe(false);
       expect(ended.status, second.stderr()).toBe(4);
       expect(second.stdout()).toMatch(/"code":"BACKUP_RUNNING"/);
       expect(await running.closed, running.out()).toBe(0);
