@@ -5,7 +5,7 @@ import { openError } from './errors.js';
 import { toFlat, totalLength, type Extent } from './extent.js';
 import { TapSequencer, type Tap, type TapError } from './tap.js';
 import { isClaimed } from './claim.js';
-import { allocateCounters, checkCounterLayout, readCounters, type ProgressSnapshot } from './contract.js';
+import { allocateCounters, checkCounterLayout, readCounters, type ProgressSnapshot } from './counters.js';
 
 // The counters' layout is the thread contract's; an engine built with another is a bug.
 checkCounterLayout({ ...engine.counterSlots });

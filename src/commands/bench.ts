@@ -49,7 +49,7 @@ export const benchCommand = defineCommand({
       precondition: values.precondition,
       zeros: values.zeros,
     }));
-    const { benchSummary } = await import('../drivebench/summary.js');
+    const { benchSummary } = await import('./bench-summary.js');
     return stationCommand(
       entries,
       // the station's own report is human text on stderr; stdout gets fio's JSON or the comparison

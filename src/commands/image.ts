@@ -12,7 +12,7 @@ export const imageInfoCommand = defineCommand({
   },
   notes: ['IMAGE is raw, split or zip; nothing is restored (a zip is inflated as far as its partitions and its backup GPT).'],
   async run({ values, positionals }) {
-    const { imageInfo } = await import('../partition/image-info.js');
+    const { imageInfo } = await import('../image/partitions/image-info.js');
     const { tableLines } = await import('../partition/describe.js');
     const info = await imageInfo(positionals[0]);
     if (values.json) {
@@ -38,8 +38,8 @@ export const imageMountCommand = defineCommand({
   },
   notes: ['Each partition with a file system this machine can mount goes to DIR/<number> through a loop device at its offset in the image (read-only; ext3/4 without replaying the journal). clonestation image umount DIR undoes it.'],
   async run({ values, positionals }) {
-    const { mountImage } = await import('../partition/mount-image.js');
-    const { mountLines } = await import('../partition/mount-image.js');
+    const { mountImage } = await import('../image/partitions/mount-image.js');
+    const { mountLines } = await import('../image/partitions/mount-image.js');
     const r = await mountImage(positionals[0], positionals[1]);
     process.stdout.write(values.json ? `${JSON.stringify({ event: 'mounted', ...r })}\n` : `${mountLines(r).join('\n')}\n`);
     return ExitStatus.ok;

@@ -132,7 +132,7 @@ export const restoreCommand = defineCommand({
 
 /** --mount DIR after a restore: each partition mounted, each said as a note. */
 async function mountAfter(target: string, dir: string, readWrite: boolean, rep: Reporter, written?: { number: number; offset: number; size: number }[]): Promise<import('../partition/mount.js').MountResult> {
-  const { mountRestored, mountLines } = await import('../partition/mount-image.js');
+  const { mountRestored, mountLines } = await import('../image/partitions/mount-image.js');
   const r = await mountRestored(target, dir, readWrite, written);
   for (const line of mountLines(r)) rep.note(line);
   return r;

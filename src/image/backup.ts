@@ -19,7 +19,7 @@ import type { Tap } from '../tap.js';
 import { checkOutputPath, sameFile } from '../outpath.js';
 import { Claims } from '../claim.js';
 import { CHECK_TOOL, MultiHash, hashFileText, type HashAlgorithm } from './hash.js';
-import { backupTable, checkPartitionRange, PartitionHashes } from '../partition/backup-table.js';
+import { backupTable, checkPartitionRange, PartitionHashes } from './partitions/backup-table.js';
 import { MANIFEST_FORMAT, MAX_UNREADABLE_LISTED, manifestPath, saveManifest, type ImageFormat, type Manifest, type ManifestPart } from './manifest.js';
 import { partPath, type PartSink } from './parts.js';
 import { expandName } from './names.js';

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { inspectDrive } from '../drive.js';
 import { UsageError, VerifyMismatchError } from '../errors.js';
 import type { Reporter } from '../progress.js';
-import { openImageReader, readImageTable } from '../partition/image-reader.js';
+import { openImageReader, readImageTable } from './partitions/image-reader.js';
 import { findPartition, partitionDestination } from '../partition/select.js';
 import type { HashAlgorithm } from './hash.js';
 import { fastestAlgorithm, resolveImage } from './open.js';

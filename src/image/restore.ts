@@ -22,7 +22,7 @@ import { TargetWriter, type TargetWriterOptions } from './target-writer.js';
 import { checkBlockSize, checkNewImagePath, prepareFileTarget } from '../clone.js';
 import { Claims, isClaimed } from '../claim.js';
 import { applyTargetAdjust, type TargetAdjust } from '../partition/apply.js';
-import { planRestoreTables } from '../partition/restore-tables.js';
+import { planRestoreTables } from './partitions/restore-tables.js';
 
 /** offset and length: the part of the image to restore */
 export interface RestoreOptions extends RangeText, EngineTuning {
@@ -434,7 +434,7 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
     let adjusted: string[] | undefined;
     // --fit: the whole-image hash cannot be checked, each partition's (backup recorded them) can
     if (plan.adjust && !plan.full && plan.range.offset === 0 && plan.image.manifest?.partitions?.length && !plan.noCheck) {
-      const { checkPartitionHashes } = await import('../partition/check-parts.js');
+      const { checkPartitionHashes } = await import('./partitions/check-parts.js');
       const c = await checkPartitionHashes(plan.targetPath, plan.image.manifest.partitions, plan.range.length);
       if (c.checked.length > 0) reporter.note(`partitions ${c.checked.join(', ')} match the manifest's ${c.algorithm} of each`, { partitionsChecked: c.checked });
     }

@@ -163,10 +163,10 @@ describe('counter layout', () => {
 
   it('a moved, missing or extra slot is an InternalError naming it', () => {
     const slots: Record<string, number> = { ...engine.counterSlots };
-    expect(() => checkCounterLayout({ ...slots, bytesBad: slots.readErrors })).toThrow(/bytesBad: engine 3, src\/contract\.ts 2/);
+    expect(() => checkCounterLayout({ ...slots, bytesBad: slots.readErrors })).toThrow(/bytesBad: engine 3, src\/counters\.ts 2/);
     const { inFlight: _gone, ...missing } = slots;
     expect(() => checkCounterLayout(missing)).toThrow(InternalError);
-    expect(() => checkCounterLayout({ ...slots, retries: 7 })).toThrow(/retries: engine 7, src\/contract\.ts none/);
+    expect(() => checkCounterLayout({ ...slots, retries: 7 })).toThrow(/retries: engine 7, src\/counters\.ts none/);
   });
 
   it('decodes what a real engine job wrote, per target', async () => {

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { subtract, writeRanges, toWire, fromWire } from '../../src/partition/apply.js';
 import { parsePartitionList } from '../../src/partition/select.js';
 import { probeFs } from '../../src/partition/fs-probe.js';
-import { PartitionHashes } from '../../src/partition/backup-table.js';
+import { PartitionHashes } from '../../src/image/partitions/backup-table.js';
 import { planWholeDisk, checkWholeDiskOptions } from '../../src/partition/whole-disk.js';
 import { bufferReader, readPartitionTable } from '../../src/partition/index.js';
 import { gptImage } from '../helpers/partition-images.js';

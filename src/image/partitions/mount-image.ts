@@ -1,11 +1,11 @@
 // `image mount IMAGE DIR`: a raw (or split raw) image's partitions, each through a loop device
 // over the file holding it, at its offset there; and the lines that say where they are.
-import { UsageError } from '../errors.js';
-import { resolveImage } from '../image/open.js';
+import { UsageError } from '../../errors.js';
+import { resolveImage } from '../open.js';
 import { openImageReader, readImageTable } from './image-reader.js';
-import { checkDir, mountPartitions, type Mountable, type MountResult } from './mount.js';
+import { checkDir, mountPartitions, type Mountable, type MountResult } from '../../partition/mount.js';
 import { resolve } from 'node:path';
-import type { Partition } from './model.js';
+import type { Partition } from '../../partition/model.js';
 
 export async function mountImage(path: string, dir: string): Promise<MountResult> {
   const image = await resolveImage(path, { force: true });
@@ -49,8 +49,8 @@ export async function mountRestored(target: string, dir: string, readWrite: bool
   let parts: Mountable[];
   if (written) parts = written.map((w) => ({ number: w.number, path: target, offset: w.offset, size: w.size }));
   else {
-    const { inspectDrive } = await import('../drive.js');
-    const { readTableOf } = await import('./open.js');
+    const { inspectDrive } = await import('../../drive.js');
+    const { readTableOf } = await import('../../partition/open.js');
     const table = await readTableOf(inspectDrive(target, 'target'));
     parts = table.partitions.filter((p) => p.kind !== 'extended').map((p) => ({ number: p.number, path: target, offset: p.start, size: p.size }));
     if (parts.length === 0) {

@@ -1,10 +1,10 @@
 // `image info IMAGE`: the partition table inside a backup image (raw, split, ZIP) and each
 // partition's file system, read without restoring it.
-import { arraySectors } from './gpt.js';
-import { describeTable, type DescribedTable } from './describe.js';
-import { FS_HEAD } from './fs-probe.js';
+import { arraySectors } from '../../partition/gpt.js';
+import { describeTable, type DescribedTable } from '../../partition/describe.js';
+import { FS_HEAD } from '../../partition/fs-probe.js';
 import { gatherZip, openImageReader, readImageTable } from './image-reader.js';
-import { resolveImage } from '../image/open.js';
+import { resolveImage } from '../open.js';
 
 export interface ImageInfo {
   image: string;

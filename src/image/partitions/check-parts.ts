@@ -1,10 +1,10 @@
 // Checks partitions on a target against the hashes backup recorded of them (manifest
 // `partitions`): for a --fit restore, whose copy stops before the image's end, so the
 // whole-image hash cannot be checked but every partition's can.
-import { VerifyMismatchError } from '../errors.js';
-import { MultiHash, type HashAlgorithm } from '../image/hash.js';
-import type { Manifest } from '../image/manifest.js';
-import { readBack } from './apply.js';
+import { VerifyMismatchError } from '../../errors.js';
+import { MultiHash, type HashAlgorithm } from '../hash.js';
+import type { Manifest } from '../manifest.js';
+import { readBack } from '../../partition/apply.js';
 
 const SPEED: readonly HashAlgorithm[] = ['xxh3', 'xxh128', 'crc32', 'sha1', 'sha256', 'md5', 'blake3', 'sha512'];
 const CHUNK = 4 << 20;

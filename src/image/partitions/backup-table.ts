@@ -1,14 +1,14 @@
 // What backup records about partitions: the source's table in the manifest, the byte range of
 // `--partition N`, and hashes of each partition's bytes taken from the stream the image is made of.
-import { inspectDrive } from '../drive.js';
-import { UsageError } from '../errors.js';
-import type { HashAlgorithm } from '../image/hash.js';
-import { MultiHash } from '../image/hash.js';
-import type { Manifest } from '../image/manifest.js';
-import { readTableOf } from './open.js';
-import { findPartition } from './select.js';
-import { summarizeTable } from './summary.js';
-import type { PartitionTable } from './model.js';
+import { inspectDrive } from '../../drive.js';
+import { UsageError } from '../../errors.js';
+import type { HashAlgorithm } from '../hash.js';
+import { MultiHash } from '../hash.js';
+import type { Manifest } from '../manifest.js';
+import { readTableOf } from '../../partition/open.js';
+import { findPartition } from '../../partition/select.js';
+import { summarizeTable } from '../../partition/summary.js';
+import type { PartitionTable } from '../../partition/model.js';
 
 type ManifestTable = NonNullable<Manifest['partitionTable']>;
 type ManifestPartHashes = NonNullable<Manifest['partitions']>;

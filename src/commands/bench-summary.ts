@@ -4,7 +4,7 @@ import { fitTable } from '../../dashboard/format.js';
 import { formatRate } from '../units.js';
 import type { StationJob } from '../station/station.js';
 import type { BenchPayload, BenchResult } from '../jobs/bench.js';
-import { fioJson, type DirFigures, type FioJob } from './figures.js';
+import { fioJson, type DirFigures, type FioJob } from '../drivebench/figures.js';
 
 type BenchJob = StationJob<BenchPayload, BenchResult>;
 

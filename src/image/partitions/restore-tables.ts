@@ -1,10 +1,10 @@
 // A whole-image restore's partition-table plan: the image's table read without restoring it,
 // fitted to the target drive's size (the backup GPT moved, --grow-last, --grow-fs, --fit).
-import type { DriveInfo } from '../drive.js';
-import { RefusedError } from '../errors.js';
-import type { ResolvedImage } from '../image/open.js';
+import type { DriveInfo } from '../../drive.js';
+import { RefusedError } from '../../errors.js';
+import type { ResolvedImage } from '../open.js';
 import { openImageReader, readImageTable } from './image-reader.js';
-import { checkWholeDiskOptions, partitionOptionsGiven, planWholeDisk, type WholeDiskOptions, type WholeDiskPlan } from './whole-disk.js';
+import { checkWholeDiskOptions, partitionOptionsGiven, planWholeDisk, type WholeDiskOptions, type WholeDiskPlan } from '../../partition/whole-disk.js';
 
 /** undefined: a plain restore (a range, a file target, a drive of the image's size, no partition option). */
 export async function planRestoreTables(

@@ -2,12 +2,12 @@
 // it: a raw image is read where the bytes are, a zstd image frame by frame through its seek
 // table, a ZIP entry inflated up to its first MiBs only.
 import { closeSync, openSync } from 'node:fs';
-import { openError } from '../errors.js';
-import type { ResolvedImage } from '../image/open.js';
-import { zipFiles } from '../image/open.js';
-import { fdReader } from './io.js';
-import type { PartitionTable, Reader } from './model.js';
-import { probeGptSectorSize, readPartitionTable } from './read.js';
+import { openError } from '../../errors.js';
+import type { ResolvedImage } from '../open.js';
+import { zipFiles } from '../open.js';
+import { fdReader } from '../../partition/io.js';
+import type { PartitionTable, Reader } from '../../partition/model.js';
+import { probeGptSectorSize, readPartitionTable } from '../../partition/read.js';
 
 /** Bytes of a compressed image inflated to read its table: the MBR, the primary GPT and its largest array (4 MiB). */
 export const ZIP_HEAD = 8 << 20;
@@ -25,7 +25,7 @@ export interface ImageTableReader {
 export async function openImageReader(image: ResolvedImage): Promise<ImageTableReader> {
   if (image.format === 'zstd') {
     // a seekable zstd image: each read decompresses only the frames it falls in (seek table)
-    const { ZstdImageReader } = await import('../image/zstd/reader.js');
+    const { ZstdImageReader } = await import('../zstd/reader.js');
     const z = await ZstdImageReader.open(zipFiles(image));
     image.size = z.info.size;
     const reader: Reader = async (offset, length) => {
@@ -40,7 +40,7 @@ export async function openImageReader(image: ResolvedImage): Promise<ImageTableR
     return { reader, whole: true, far: reader, close: () => void z.close() };
   }
   if (image.format === 'zip') {
-    const { ZipImageReader } = await import('../image/zip/reader.js');
+    const { ZipImageReader } = await import('../zip/reader.js');
     const zip = await ZipImageReader.open(zipFiles(image));
     // without a manifest the size is known once the archive is open (as restore does)
     image.size = zip.info.size;
@@ -116,7 +116,7 @@ export async function readImageTable(image: ResolvedImage, reader: Reader): Prom
  * for `image info`, which wants every partition's superblock and the backup GPT at the end.
  */
 export async function gatherZip(image: ResolvedImage, ranges: readonly { offset: number; length: number }[], base: Reader): Promise<Reader> {
-  const { ZipImageReader } = await import('../image/zip/reader.js');
+  const { ZipImageReader } = await import('../zip/reader.js');
   const want = ranges.map((r) => ({ offset: r.offset, end: Math.min(r.offset + r.length, image.size) })).filter((r) => r.end > r.offset);
   const got = want.map((r) => ({ ...r, bytes: Buffer.alloc(r.end - r.offset) }));
   const last = Math.max(0, ...want.map((r) => r.end));
