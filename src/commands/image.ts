@@ -31,12 +31,12 @@ export const imageInfoCommand = defineCommand({
 
 export const imageMountCommand = defineCommand({
   name: 'image mount',
-  summary: "a raw image's partitions, mounted read-only",
+  summary: "a raw or zstd image's partitions, mounted read-only",
   args: 'IMAGE DIR',
   options: {
     json: { type: 'boolean', help: 'what was mounted as one JSON line' },
   },
-  notes: ['Each partition with a file system this machine can mount goes to DIR/<number> through a loop device at its offset in the image (read-only; ext3/4 without replaying the journal). clonestation image umount DIR undoes it.'],
+  notes: ['Each partition with a file system this machine can mount goes to DIR/<number> through a loop device at its offset in the image (read-only; ext3/4 without replaying the journal). A zstd image is served as a file under DIR/.clonestation-image (nbdfuse), decompressing only the frames that are read. clonestation image umount DIR undoes it.'],
   async run({ values, positionals }) {
     const { mountImage } = await import('../image/partitions/mount-image.js');
     const { mountLines } = await import('../image/partitions/mount-image.js');
@@ -53,8 +53,8 @@ export const imageUmountCommand = defineCommand({
   options: {},
   notes: ['Unmounts what clonestation mounted under DIR, detaches its loop devices and removes the folders it made.'],
   async run({ positionals }) {
-    const { unmountPartitions } = await import('../partition/mount.js');
-    const gone = unmountPartitions(positionals[0]);
+    const { unmountImage } = await import('../image/partitions/mount-image.js');
+    const gone = unmountImage(positionals[0]);
     process.stdout.write(`${gone.length > 0 ? gone.map((m) => `unmounted ${m.mountPoint} (${m.loop} detached)`).join('\n') : `nothing was mounted under ${positionals[0]}`}\n`);
     return ExitStatus.ok;
   },

@@ -72,9 +72,10 @@ export function checkDir(dir: string): void {
  * the journal is replayed). One that fails to mount (a file system the kernel lacks) is
  * skipped and said.
  */
-export async function mountPartitions(dir: string, parts: readonly Mountable[], readWrite = false): Promise<MountResult> {
+export async function mountPartitions(dir: string, parts: readonly Mountable[], readWrite = false, o: { dirChecked?: boolean } = {}): Promise<MountResult> {
   const abs = resolve(dir);
-  checkDir(abs);
+  // (a caller that put something of its own in DIR first checked it was empty then)
+  if (!o.dirChecked) checkDir(abs);
   const result: MountResult = { dir: abs, mounted: [], skipped: [] };
   const save = (): void => writeFileSync(join(abs, STATE_FILE), `${JSON.stringify({ mounted: result.mounted }, null, 1)}\n`);
   for (const p of parts) {

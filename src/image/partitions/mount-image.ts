@@ -1,16 +1,21 @@
 // `image mount IMAGE DIR`: a raw (or split raw) image's partitions, each through a loop device
-// over the file holding it, at its offset there; and the lines that say where they are.
+// over the file holding it, at its offset there; a zstd image's through loops over the image
+// served as a file (served-image.ts); and the lines that say where they are.
 import { UsageError } from '../../errors.js';
 import { resolveImage } from '../open.js';
 import { openImageReader, readImageTable } from './image-reader.js';
-import { checkDir, mountPartitions, type Mountable, type MountResult } from '../../partition/mount.js';
+import { checkDir, mountPartitions, unmountPartitions, STATE_FILE, type Mounted, type Mountable, type MountResult } from '../../partition/mount.js';
+import { SERVED_DIR, serveImage, stopServing } from './served-image.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { resolve } from 'node:path';
 import type { Partition } from '../../partition/model.js';
 
 export async function mountImage(path: string, dir: string): Promise<MountResult> {
   const image = await resolveImage(path, { force: true });
   checkDir(resolve(dir));
-  if (image.format !== 'raw') throw new UsageError(`image ${image.name} is ${image.format}: only a raw image can be mounted in place; restore it to a drive or a raw file first (clonestation restore ${image.name} FILE.img)`, 'IMAGE_NOT_RAW');
+  // a ZIP has no index into its deflate stream: every read far in would inflate from the start
+  if (image.format === 'zip') throw new UsageError(`image ${image.name} is a ZIP, which cannot be read at random without inflating it from its start: restore it to a drive or a raw file first (clonestation restore ${image.name} FILE.img), or back up to .img.zst, which mounts`, 'IMAGE_NOT_RAW');
   if (image.manifest && image.manifest.range.offset !== 0) throw new UsageError(`image ${image.name} holds ${image.manifest.partition !== undefined ? `partition ${image.manifest.partition}` : 'a part'} of its source, not a whole disk: mount it with mount -o loop,ro`, 'IMAGE_NOT_WHOLE_DISK');
   const r = await openImageReader(image);
   let parts: Partition[];
@@ -22,15 +27,40 @@ export async function mountImage(path: string, dir: string): Promise<MountResult
   if (parts.length === 0) throw new UsageError(`image ${image.name} has no partitions to mount`, 'NO_PARTITION_TABLE');
   const mountable: Mountable[] = [];
   const skipped: MountResult['skipped'] = [];
-  for (const p of parts) {
-    const file = image.parts.find((f) => f.start <= p.start && p.start + p.size <= f.start + f.size);
-    if (file) mountable.push({ number: p.number, path: file.path, offset: p.start - file.start, size: p.size });
-    else skipped.push({ number: p.number, reason: 'it spans two files of the split image (join them, or restore the image)' });
+  if (image.format === 'zstd') {
+    // the whole image as one file, decompressed frame by frame as the file systems are read
+    const served = await serveImage(resolve(dir), resolve(path), image.size);
+    for (const p of parts) mountable.push({ number: p.number, path: served.file, offset: p.start, size: p.size });
+  } else {
+    for (const p of parts) {
+      const file = image.parts.find((f) => f.start <= p.start && p.start + p.size <= f.start + f.size);
+      if (file) mountable.push({ number: p.number, path: file.path, offset: p.start - file.start, size: p.size });
+      else skipped.push({ number: p.number, reason: 'it spans two files of the split image (join them, or restore the image)' });
+    }
   }
-  const res = await mountPartitions(dir, mountable, false);
+  let res: MountResult;
+  try {
+    res = await mountPartitions(dir, mountable, false, { dirChecked: true });
+  } catch (e) {
+    unmountImage(dir);
+    throw e;
+  }
+  // nothing mounted: nothing to keep serving
+  if (res.mounted.length === 0) stopServing(resolve(dir));
   res.skipped.push(...skipped);
   res.skipped.sort((a, b) => a.number - b.number);
   return res;
+}
+
+/**
+ * `image umount DIR`: what image mount or restore --mount did under DIR, undone (the
+ * partitions, their loops, then the served image if there is one).
+ */
+export function unmountImage(dir: string): Mounted[] {
+  const abs = resolve(dir);
+  const gone = existsSync(join(abs, STATE_FILE)) || !existsSync(join(abs, SERVED_DIR)) ? unmountPartitions(abs) : [];
+  stopServing(abs);
+  return gone;
 }
 
 export function mountLines(r: MountResult): string[] {
