@@ -38,6 +38,7 @@ describeRoot('image mount of a zstd image', () => {
   const files: Record<string, Buffer> = { 'hello.txt': Buffer.from('served\n'), 'data.bin': randomBytes(3 * MiB) };
   let image = '';
   let disk = '';
+  let src = '';
   const dirs: string[] = [];
   afterAll(() => {
     for (const d of dirs) if (existsSync(join(d, '.clonestation-mounts.json')) || existsSync(join(d, '.clonestation-image'))) runCli(['image', 'umount', d]);
@@ -63,7 +64,7 @@ describeRoot('image mount of a zstd image', () => {
       spawnSync('losetup', ['-d', p1]);
     }
     sh('dd', ['if=/dev/urandom', `of=${disk}`, 'bs=1M', `seek=${9}`, 'count=48', 'conv=notrunc', 'status=none']);
-    const src = fx.loop(disk).dev;
+    src = fx.loop(disk).dev;
     image = join(fx.dir(), 'disk.img.zst');
     const r = runCli(['backup', src, image, '--json']);
     expect(r.status, r.stderr).toBe(0);
@@ -113,6 +114,33 @@ describeRoot('image mount of a zstd image', () => {
     const copy = spawnSync('nbdcopy', ['--', ...server, out], { encoding: 'utf8', timeout: 120_000 });
     expect(copy.status, copy.stderr).toBe(0);
     expect(sha(readFileSync(out))).toBe(sha(readFileSync(disk)));
+  });
+
+  it('a partition\'s image (backup --partition 1), zstd and raw, mounts as that partition', () => {
+    for (const out of ['p1.img.zst', 'p1.img']) {
+      const img = join(fx.dir(), out);
+      const b = runCli(['backup', src, img, '--partition', '1', '--json']);
+      expect(b.status, b.stderr).toBe(0);
+      const dir = join(fx.dir(), `m-${out}`);
+      mkdirSync(dir);
+      dirs.push(dir);
+      const r = runCli(['image', 'mount', img, dir, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      const res = lastEvent(r, 'mounted') as { mounted: { number: number; type: string }[] };
+      expect(res.mounted).toEqual([expect.objectContaining({ number: 1, type: 'ext4' })]);
+      for (const [f, c] of Object.entries(files)) expect(sha(readFileSync(join(dir, '1', f)))).toBe(sha(c));
+      expect(runCli(['image', 'umount', dir]).status).toBe(0);
+      expect(readdirSync(dir)).toEqual([]);
+    }
+    // the noise partition's image has no file system: refused, nothing left behind
+    const noise = join(fx.dir(), 'p2.img.zst');
+    expect(runCli(['backup', src, noise, '--partition', '2']).status).toBe(0);
+    const dir = join(fx.dir(), 'm-noise');
+    mkdirSync(dir);
+    const r = runCli(['image', 'mount', noise, dir]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no file system this machine recognises in partition 2.*\[NO_PARTITION_TABLE\]/);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('a mount that fails leaves nothing behind, and the image is unchanged', () => {

@@ -7,24 +7,32 @@ import { openImageReader, readImageTable } from './image-reader.js';
 import { checkDir, mountPartitions, unmountPartitions, STATE_FILE, type Mounted, type Mountable, type MountResult } from '../../partition/mount.js';
 import { SERVED_DIR, serveImage, stopServing } from './served-image.js';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Partition } from '../../partition/model.js';
+import { FS_HEAD, probeFs } from '../../partition/fs-probe.js';
 
 export async function mountImage(path: string, dir: string): Promise<MountResult> {
   const image = await resolveImage(path, { force: true });
   checkDir(resolve(dir));
   // a ZIP has no index into its deflate stream: every read far in would inflate from the start
   if (image.format === 'zip') throw new UsageError(`image ${image.name} is a ZIP, which cannot be read at random without inflating it from its start: restore it to a drive or a raw file first (clonestation restore ${image.name} FILE.img), or back up to .img.zst, which mounts`, 'IMAGE_NOT_RAW');
-  if (image.manifest && image.manifest.range.offset !== 0) throw new UsageError(`image ${image.name} holds ${image.manifest.partition !== undefined ? `partition ${image.manifest.partition}` : 'a part'} of its source, not a whole disk: mount it with mount -o loop,ro`, 'IMAGE_NOT_WHOLE_DISK');
   const r = await openImageReader(image);
-  let parts: Partition[];
+  // (number, start in the image, size) of what to mount
+  let parts: Pick<Partition, 'number' | 'start' | 'size'>[];
   try {
-    parts = (await readImageTable(image, r.reader)).partitions.filter((p) => p.kind !== 'extended');
+    const whole = image.manifest !== undefined && image.manifest.range.offset !== 0 ? undefined : (await readImageTable(image, r.reader)).partitions.filter((p) => p.kind !== 'extended');
+    if (whole && whole.length > 0) parts = whole;
+    else {
+      // a partition's image (backup --partition N), or a disk without a table: the file system,
+      // if any, is the whole image
+      const number = image.manifest?.partition ?? 1;
+      if (!probeFs(await r.reader(0, FS_HEAD)))
+        throw new UsageError(`image ${image.name} has ${whole ? 'no partition table and no file system on the whole of it' : `no file system this machine recognises in ${image.manifest?.partition !== undefined ? `partition ${number}` : 'the range it holds'}`}: nothing to mount`, 'NO_PARTITION_TABLE');
+      parts = [{ number, start: 0, size: image.size }];
+    }
   } finally {
     r.close();
   }
-  if (parts.length === 0) throw new UsageError(`image ${image.name} has no partitions to mount`, 'NO_PARTITION_TABLE');
   const mountable: Mountable[] = [];
   const skipped: MountResult['skipped'] = [];
   if (image.format === 'zstd') {
