@@ -230,6 +230,50 @@ describeRoot('--used-only: backup, restore and verify read and write only the us
     }
   });
 
+  it('clone --used-only 1:1 and 1:N onto drives of 0xA5: only used extents read, file systems clean, free blocks left as they were; --verify agrees', () => {
+    const raw = images().raw;
+    const free = freeExtents(`${raw}.manifest.json`);
+    const used = JSON.parse(readFileSync(`${raw}.manifest.json`, 'utf8')) as { usedOnly: { usedBytes: number }; hashes: { sha256: string } };
+    for (const n of [1, 2]) {
+      const files = Array.from({ length: n }, (_, i) => join(fx.dir(), `c${n}-${i}.img`));
+      const devs = files.map((f) => {
+        fill(f, size, 0xa5);
+        return fx.loop(f).dev;
+      });
+      const before = bytesRead(src);
+      // 1:1 without --verify: the kernel's count is the copy's reads; 1:N verifies (a second read of the used extents)
+      const r = runCli(['clone', '--used-only', '--hash', 'sha256', '--yes', src, ...devs, ...(n > 1 ? ['--verify', '--no-log'] : [])]);
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      const read = bytesRead(src) - before;
+      expect(read).toBeGreaterThanOrEqual(n * used.usedOnly.usedBytes);
+      expect(read).toBeLessThan(n * used.usedOnly.usedBytes + 16 * MiB);
+      if (n === 1) expect(r.stdout + r.stderr).toContain(used.hashes.sha256);
+      // the image (made with --used-only) and each target agree on the used extents
+      for (const d of devs) expect(runCli(['verify', raw, d]).status).toBe(0);
+      for (const f of files) {
+        checkDisk(f);
+        expect(allBytes(f, free, 0xa5)).toBe(true);
+      }
+    }
+  });
+
+  it('clone --used-only --zero-free: every target is the image as restored, byte for byte', () => {
+    const raw = images().raw;
+    const want = (JSON.parse(readFileSync(`${raw}.manifest.json`, 'utf8')) as { hashes: { sha256: string } }).hashes.sha256;
+    const files = [0, 1].map((i) => join(fx.dir(), `cz-${i}.img`));
+    const devs = files.map((f) => {
+      fill(f, size, 0xa5);
+      return fx.loop(f).dev;
+    });
+    const r = runCli(['clone', '--used-only', '--zero-free', '--yes', '--no-log', src, ...devs]);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    for (const f of files) expect(sh('sha256sum', [f]).split(' ')[0]).toBe(want);
+    // --zero-free without --used-only is a usage error
+    const bad = runCli(['clone', '--zero-free', '--yes', src, devs[0]!]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('a used-only image whose manifest extents are damaged is refused (IMAGE_CORRUPT), the target untouched', () => {
     const image = images().raw;
     const mPath = `${image}.manifest.json`;
@@ -272,6 +316,13 @@ describeRoot('--used-only: backup, restore and verify read and write only the us
     expect(r.stderr).toMatch(/partition 2/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(readdirSync(fx.dir()).filter((n) => n.startsWith('dirty-out'))).toEqual([]);
+    // clone --used-only refuses it before writing the target
+    const t = join(fx.dir(), 'dirty-target.img');
+    fill(t, size, 0xa5);
+    const c = runCli(['clone', '--used-only', '--yes', dirty, t]);
+    expect(c.status).toBe(4);
+    expect(c.stderr).toMatch(/FS_DIRTY/);
+    expect(allBytes(t, [{ offset: 0, length: size }], 0xa5)).toBe(true);
     // without --used-only it is copied whole
     expect(runCli(['backup', dirty, out]).status).toBe(0);
     expect(existsSync(out)).toBe(true);
