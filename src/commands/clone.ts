@@ -34,7 +34,7 @@ const cloneOnly = defineOptions({
 });
 
 /** What a rescue through clone cannot do: these are a copy's or a station's. */
-const notForRescue = ['partition', 'used-only', 'zero-free', 'grow-last', 'grow-fs', 'fit', 'block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log', 'ledger', 'no-ledger', 'metrics', 'metrics-file', 'metrics-interval', 'metrics-linger'];
+const notForRescue = ['partition', 'zero-free', 'grow-last', 'grow-fs', 'fit', 'block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log', 'ledger', 'no-ledger', 'metrics', 'metrics-file', 'metrics-interval', 'metrics-linger'];
 const rescueNames = optionNames(rescueOnlyOptions);
 
 export const cloneCommand = defineCommand({

@@ -2,7 +2,7 @@
 // system (src/usedmap), clipped to the job's range, aligned for O_DIRECT and made coarse
 // enough for the engine and the manifest. Everything outside a recognised file system is used.
 import { open } from 'node:fs/promises';
-import { openError } from '../errors.js';
+import { CloneStationError, IoError, openError } from '../errors.js';
 import type { Extent } from '../extent.js';
 import { readTableOf, type TableSource } from '../partition/open.js';
 import { driveUsedMap, fileReader, type PartitionSpan } from './index.js';
@@ -50,6 +50,11 @@ export async function usedExtentsOf(src: TableSource, range: Extent, opts: { ali
   let map;
   try {
     map = await driveUsedMap(fileReader(handle), src.size, spans, { where: src.path });
+  } catch (e) {
+    if (e instanceof CloneStationError) throw e;
+    // a failing drive that cannot give up its file systems' own maps
+    const code = (e as { code?: string }).code;
+    throw new IoError('USED_MAP_READ_FAILED', `reading the file systems' maps on ${src.path} failed (${code ?? (e as Error).message}): copy it whole (without --used-only)${code === 'EIO' ? ', or rescue it whole' : ''}`, { path: src.path, errno: code });
   } finally {
     await handle.close();
   }
