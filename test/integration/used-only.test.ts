@@ -274,6 +274,25 @@ describeRoot('--used-only: backup, restore and verify read and write only the us
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('a split raw image keeps its free extents as holes in every part, and restores', () => {
+    const out = join(fx.dir(), 'split.img');
+    const b = runCli(['backup', '--used-only', '--split', '16MiB', src, out]);
+    expect(b.status, b.stderr).toBe(0);
+    const parts = readdirSync(fx.dir()).filter((n) => /^split\.img\.\d{3}$/.test(n));
+    expect(parts.length).toBe(Math.ceil(size / (16 * MiB)));
+    const m = JSON.parse(readFileSync(`${out}.manifest.json`, 'utf8')) as { usedOnly: { usedBytes: number }; hashes: { sha256: string } };
+    const allocated = parts.reduce((n, p) => n + statSync(join(fx.dir(), p)).blocks * 512, 0);
+    expect(allocated).toBeLessThan(size * 0.75);
+    // the parts, read in order, are the image as restored
+    expect(sh('sh', ['-c', `cat ${parts.map((p) => join(fx.dir(), p)).join(' ')} | sha256sum`]).split(' ')[0]).toBe(m.hashes.sha256);
+    const t = join(fx.dir(), 'split-target.img');
+    fill(t, size, 0xa5);
+    const r = runCli(['restore', '--yes', out, t]);
+    expect(r.status, r.stderr).toBe(0);
+    checkDisk(t);
+    expect(allBytes(t, freeExtents(`${out}.manifest.json`), 0xa5)).toBe(true);
+  });
+
   it('a used-only image whose manifest extents are damaged is refused (IMAGE_CORRUPT), the target untouched', () => {
     const image = images().raw;
     const mPath = `${image}.manifest.json`;
