@@ -424,8 +424,9 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
       source: { path: spec.source, drive: plan.source },
       targets: plans.map((p) => ({ path: p.targetPath, drive: p.target })),
       touches: [{ path: spec.source, drive: plan.source, what: 'the source', writes: false }, ...plans.map((p) => ({ path: p.targetPath, drive: p.target, what: 'a target', writes: true }))],
-      overwrites: plans.filter((p) => p.target).map((p) => ({ drive: p.target!, what: `with ${spec.length} bytes from ${spec.source} (job ${id})` })),
-      length: spec.length,
+      overwrites: plans.filter((p) => p.target).map((p) => ({ drive: p.target!, what: spec.used ? `with the ${spec.used.usedBytes} used bytes of ${spec.length} from ${spec.source} (job ${id})` : `with ${spec.length} bytes from ${spec.source} (job ${id})` })),
+      // --used-only: the work is the used bytes (progress counts them alone)
+      length: spec.used?.usedBytes ?? spec.length,
       counters: { copy: allocateCounters(targets.length), catchUp: allocateCounters(1), verify: allocateCounters(targets.length) },
       jsWork: Boolean(d.hash?.length),
       fitRing(share) {
@@ -548,7 +549,7 @@ export async function cloneOne(o: CloneOptions, reporter: Reporter, signal?: Abo
   if (planned.overwrites.some((w) => w.drive.kind === 'block') && !o.yes) {
     // readline is loaded only when there is a question to ask
     const { confirmOverwriteAll } = await import('../confirm.js');
-    await confirmOverwriteAll(planned.overwrites.map((w) => ({ ...w, what: `with ${planned.length} bytes from ${o.source} at offset ${planned.payload.offset + planned.payload.targetDelta}` })), { yes: false });
+    await confirmOverwriteAll(planned.overwrites.map((w) => ({ ...w, what: `with ${planned.payload.used ? `the ${planned.length} used bytes of ${planned.payload.length}` : planned.length} bytes from ${o.source} at offset ${planned.payload.offset + planned.payload.targetDelta}` })), { yes: false });
   }
   const { runHere } = await import('./here.js');
   const { result } = await runHere(cloneKind, planned, reporter, signal);
