@@ -26,6 +26,9 @@ export interface CloneOptions extends RangeText, EngineTuning {
   growLast?: boolean;
   growFs?: boolean;
   fit?: boolean;
+  /** copy only the source's used extents (src/usedmap/job.ts); zeroFree: zero the rest on the target */
+  usedOnly?: boolean;
+  zeroFree?: boolean;
 }
 
 export interface ClonePlan {

@@ -127,6 +127,10 @@ export interface CloneJobSpec {
   notes?: string[];
   /** whole-disk copies: each target's partition-table adjustment after the copy (src/partition/whole-disk.ts), by target index */
   adjust?: (import('./partition/apply.js').TargetAdjust | null)[];
+  /** --used-only: only these source extents (flat [offset, length, ...], inside the range) are copied and verified */
+  used?: { extents: number[]; usedBytes: number };
+  /** with used: the range's free extents are zeroed on every target */
+  zeroFree?: boolean;
 }
 
 export interface TargetOutcome {

@@ -12,6 +12,21 @@ export interface CopyPiece {
   source: string;
   extent: Extent;
   delta: number;
+  /** only these extents of `extent` are copied (--used-only), sorted; default the whole extent */
+  extents?: Extent[];
+}
+
+/** The extents of a piece from source offset `from` on. */
+function pieceExtents(pc: CopyPiece, from: number): Extent[] {
+  const end = pc.extent.offset + pc.extent.length;
+  const all = pc.extents ?? [pc.extent];
+  const out: Extent[] = [];
+  for (const e of all) {
+    const s = Math.max(e.offset, from);
+    const t = Math.min(e.offset + e.length, end);
+    if (t > s) out.push({ offset: s, length: t - s });
+  }
+  return out;
 }
 
 export interface CopyManySpec {
@@ -82,7 +97,7 @@ export async function copyToMany(spec: CopyManySpec, hooks: CopyManyHooks): Prom
         mode: 'copy',
         source: { path: piece.source, direct: spec.direct },
         targets: live.map((t) => ({ path: spec.targets[t], direct: spec.direct, exclusive: true, delta: piece.delta })),
-        extents: piece.extent.length > 0 ? [piece.extent] : [],
+        extents: pieceExtents(piece, piece.extent.offset),
         blockSize: spec.blockSize,
         depth: spec.depth,
         backend: spec.backend,
@@ -160,7 +175,7 @@ export async function copyToMany(spec: CopyManySpec, hooks: CopyManyHooks): Prom
           source: { path: pc.source, direct: spec.direct },
           // inside the caller's claim; a detached target's orphaned writes may still be in flight
           targets: [{ path: spec.targets[t], direct: spec.direct, exclusive: true, delta: pc.delta }],
-          extents: end > from ? [{ offset: from, length: end - from }] : [],
+          extents: end > from ? pieceExtents(pc, from) : [],
           blockSize: spec.blockSize,
           depth: spec.depth,
           backend: spec.backend,

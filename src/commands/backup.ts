@@ -41,6 +41,7 @@ export const backupCommand = defineCommand({
     fill: { type: 'string', arg: 'PATTERN', group: 'Failing drives', help: 'fill unreadable sectors with a byte (0x00) or repeated text', defaultText: 'zeros' },
     offset: { ...rangeOptions.offset, help: 'start reading the source here' },
     length: { ...rangeOptions.length, help: 'back up this many bytes' },
+    'used-only': { type: 'boolean', group: 'Image', help: "read only the blocks the source's file systems use (ext2/3/4, FAT, NTFS, swap; the rest of the drive is read whole); the image holds zeros for free blocks: sparse raw, cheap runs in zip/zstd" },
     partition: { type: 'count', min: 1, max: 99999, arg: 'N', group: 'Range', help: "image just partition N of the source (as Linux numbers them); the manifest says which, and records the table it came from" },
     ...tuningOptions,
     ...jsonOption,
@@ -63,7 +64,7 @@ export const backupCommand = defineCommand({
     if (stationOnly.some((n) => values[n as keyof typeof values] !== undefined)) {
       // station jobs: each pair (and SOURCE OUT) a backup with the same options
       const { parsePair } = await import('../station/jobfile.js');
-      const fields = { split: values.split, hash: values.hash ?? [], level: values.level, keep: values.keep, force: values.force, rescue: values.rescue, fill: values.fill, offset: values.offset, length: values.length };
+      const fields = { split: values.split, hash: values.hash ?? [], level: values.level, keep: values.keep, force: values.force, rescue: values.rescue, fill: values.fill, offset: values.offset, length: values.length, usedOnly: values['used-only'] };
       const job = (src: string, image: string) => ({ kind: 'backup', source: src, out: image, ...fields });
       const jobs = (values.pair ?? []).map((p) => parsePair(p, job, 'SOURCE:OUT'));
       if (source !== undefined) jobs.push(job(source, out));
@@ -86,6 +87,7 @@ export const backupCommand = defineCommand({
           map: values.map,
           rescue: values.rescue,
           fill: values.fill,
+          usedOnly: values['used-only'],
           keep: values.keep,
           force: values.force,
           ...readTuning(values),
@@ -101,10 +103,11 @@ export const backupCommand = defineCommand({
     const r = wantsUi(values)
       ? await withDashboard(source, out, run, rep, context.signal, { title: 'backup', role: rescue ? 'backup (rescue)' : 'backup', canPause: rescue })
       : await run(rep, context.signal);
+    const lean = r.usedBytes !== undefined ? ` (read ${formatBytes(r.usedBytes)} used)` : '';
     const bad = r.badBytes ? `; ${formatBytes(r.badBytes)} unreadable (filled, listed in the manifest)` : '';
     const pruned = r.pruned.length > 0 ? `; pruned ${r.pruned.length} file(s) of older backups` : '';
     rep.done({
-      message: `backed up ${formatBytes(r.bytes)} to ${r.image}${r.parts.length > 1 ? ` (${r.parts.length} parts)` : ''} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})${bad}${hashesText(r.hashes)}; manifest ${r.manifest}${pruned}`,
+      message: `backed up ${formatBytes(r.bytes)} to ${r.image}${r.parts.length > 1 ? ` (${r.parts.length} parts)` : ''}${lean} in ${r.seconds.toFixed(2)} s (${formatRate(r.bytesPerSec)})${bad}${hashesText(r.hashes)}; manifest ${r.manifest}${pruned}`,
       ...r,
     });
     return ExitStatus.ok;

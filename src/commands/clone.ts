@@ -28,11 +28,13 @@ export const stationOptions = defineOptions({
 const cloneOnly = defineOptions({
   partition: { type: 'count', min: 1, max: 99999, arg: 'N', group: 'Partitions', help: "copy only partition N of SOURCE: to TARGET's partition N when TARGET is a drive or image with a table (at least as large), else to the start of TARGET (a partition, a new file); nothing else is written" },
   pair: { type: 'string', multiple: true, arg: 'SRC:DST', group: 'Station', help: 'one more job of its own (repeat it): many pairs at once' },
+  'used-only': { type: 'boolean', group: 'Copy', help: "copy only the blocks SOURCE's file systems use (ext2/3/4, FAT, NTFS, swap; anything else is copied whole); the target's free blocks are left as they are, so it is not byte-equal to SOURCE; --verify compares the used blocks" },
+  'zero-free': { type: 'boolean', group: 'Copy', help: 'with --used-only: write zeros over the free blocks on every target (then --verify checks them too)' },
   map: { type: 'string', arg: 'MAPFILE', group: 'Rescue', help: 'error-tolerant and resumable: a rescue with the ddrescue map MAPFILE, as `clonestation rescue SOURCE TARGET MAPFILE` (it takes the rescue options below)' },
 });
 
 /** What a rescue through clone cannot do: these are a copy's or a station's. */
-const notForRescue = ['partition', 'grow-last', 'grow-fs', 'fit', 'block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log', 'ledger', 'no-ledger', 'metrics', 'metrics-file', 'metrics-interval', 'metrics-linger'];
+const notForRescue = ['partition', 'zero-free', 'grow-last', 'grow-fs', 'fit', 'block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log', 'ledger', 'no-ledger', 'metrics', 'metrics-file', 'metrics-interval', 'metrics-linger'];
 const rescueNames = optionNames(rescueOnlyOptions);
 
 export const cloneCommand = defineCommand({
@@ -76,7 +78,7 @@ export const cloneCommand = defineCommand({
   },
   async run({ values, positionals }, context) {
     if (values.map !== undefined) return runRescue(values, positionals[0], positionals[1], values.map, context);
-    const range = { ...readRange(values), ...readWholeDisk(values) };
+    const range = { ...readRange(values), ...readWholeDisk(values), ...(values['used-only'] ? { usedOnly: true } : {}), ...(values['zero-free'] ? { zeroFree: true } : {}) };
     if (values.partition !== undefined) {
       if (values.pair || positionals.length > 2) throw new UsageError('--partition copies to one TARGET (see clonestation clone --help)');
       if (range.offset !== undefined || range.length !== undefined || range.targetOffset !== undefined || range.growLast || range.growFs || range.fit)

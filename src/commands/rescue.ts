@@ -10,6 +10,11 @@ import type { Reporter } from '../progress.js';
 const seconds = { type: 'count', min: 0, max: 10 ** 9, arg: 'SECONDS' } as const;
 
 /** The options only a rescue has (clone takes them with --map). */
+/** --used-only on a rescue (clone declares its own, which clone --map passes on) */
+export const rescueUsedOnly = defineOptions({
+  'used-only': { type: 'boolean', group: 'Rescue', help: "rescue only the blocks SOURCE's file systems use (ext2/3/4, FAT, NTFS, swap; anything else whole): the files' blocks, never the free ones; the map leaves free blocks untried" },
+});
+
 export const rescueOnlyOptions = defineOptions({
   'sector-size': { type: 'size', asText: true, group: 'Rescue', help: 'bad sectors are recorded at this size', defaultText: "the drive's logical sector size" },
   cluster: { type: 'size', asText: true, group: 'Rescue', help: 'bytes per read in the copy passes', defaultText: '128 sectors, as ddrescue' },
@@ -43,6 +48,7 @@ export interface RescueValues {
   'max-errors'?: number;
   fill?: string;
   domain?: string;
+  'used-only'?: boolean;
   'simulate-errors'?: string;
   'wait-for-return'?: boolean;
   'gone-after'?: number;
@@ -79,6 +85,7 @@ export async function runRescue(v: RescueValues, source: string, target: string,
         maxErrors: v['max-errors'],
         fill: v.fill,
         domain: v.domain,
+        usedOnly: v['used-only'],
         simulateErrors: v['simulate-errors'],
         waitForReturn: v['wait-for-return'],
         goneAfter: v['gone-after'],
@@ -109,6 +116,7 @@ export const rescueCommand = defineCommand({
   args: 'SOURCE TARGET MAPFILE',
   options: {
     ...rescueOnlyOptions,
+    ...rescueUsedOnly,
     ...rangeOptions,
     depth: { ...tuningOptions.depth, help: 'reads in flight', defaultText: '8' },
     backend: tuningOptions.backend,

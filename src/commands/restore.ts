@@ -32,6 +32,7 @@ export const restoreCommand = defineCommand({
   args: 'IMAGE TARGET...',
   options: {
     ...forceImageOption,
+    'zero-free': { type: 'boolean', help: 'an image made with --used-only: write zeros over its free blocks on the target too (by default they are left as they are)' },
     'no-check': { type: 'boolean', help: 'do not hash the restored bytes against the manifest (needed for a manifest without hashes; by default its fastest hash is checked)' },
     hash: { type: 'list', parse: hashList, help: 'more hashes of the restored bytes, for the report' },
     ...imageRangeOptions,
@@ -112,6 +113,7 @@ export const restoreCommand = defineCommand({
           force: values.force,
           hash: values.hash,
           noCheck: values['no-check'],
+          zeroFree: values['zero-free'],
           ready: hooks.ready,
         },
         into,

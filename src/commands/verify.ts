@@ -21,6 +21,7 @@ export const verifyCommand = defineCommand({
     pair: { type: 'string', multiple: true, arg: 'IMAGE:DRIVE', group: 'Station', help: 'one more drive compared with an image (repeat it): many at once' },
     ...pairStationOptions,
     ...forceImageOption,
+    'zero-free': { type: 'boolean', help: 'an image made with --used-only: its free blocks were zeroed on DRIVE (restore --zero-free): compare them too' },
     ...imageRangeOptions,
     ...tuningOptions,
     yes: { ...yesOption.yes, help: 'accepted as restore takes it; verify writes nothing and asks nothing' },
@@ -39,7 +40,7 @@ export const verifyCommand = defineCommand({
     const [image, drive] = positionals;
     if (stationOnly.some((n) => values[n as keyof typeof values] !== undefined)) {
       const { parsePair } = await import('../station/jobfile.js');
-      const fields = { force: values.force, ...readRange(values) };
+      const fields = { force: values.force, zeroFree: values['zero-free'], ...readRange(values) };
       const job = (img: string, d: string | undefined) => ({ kind: 'verify', image: img, drive: d, ...fields });
       const jobs = (values.pair ?? []).map((p) => parsePair(p, job, 'IMAGE:DRIVE'));
       if (image !== undefined) jobs.push(job(image, drive));
@@ -50,7 +51,7 @@ export const verifyCommand = defineCommand({
     const { wantsUi } = await import('../ui.js');
     const run = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) => {
       hooks.ready?.();
-      return verify({ image, drive, ...readRange(values), ...readTuning(values), force: values.force }, into, sig);
+      return verify({ image, drive, ...readRange(values), ...readTuning(values), force: values.force, zeroFree: values['zero-free'] }, into, sig);
     };
     const r = wantsUi(values) ? await withDashboard(image, drive ?? 'its manifest', run, rep, context.signal, { title: 'verify', role: 'verify', canPause: false }) : await run(rep, context.signal);
     for (const n of r.notes) rep.note(n);

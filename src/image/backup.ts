@@ -29,6 +29,14 @@ import { formatBytes } from '../units.js';
 import type { RescueOptions } from '../rescue/rescue.js';
 import { checkMapPath } from '../rescue/mapfile.js';
 import { zstdVersion } from './zstd/native.js';
+import { GapFill, toManifestExtents, usedWithin } from './used.js';
+import type { UsedExtents } from '../usedmap/job.js';
+
+/** --used-only: the source's used extents in the range (the used-map code loads only then). */
+async function usedOf(source: DriveInfo, range: Extent): Promise<UsedExtents> {
+  const { usedExtentsOf } = await import('../usedmap/job.js');
+  return usedExtentsOf(source, range, { align: Math.max(source.logicalSectorSize, 4096) });
+}
 
 export interface BackupOptions extends Pick<RangeText, 'offset' | 'length'>, EngineTuning {
   source: string;
@@ -53,6 +61,8 @@ export interface BackupOptions extends Pick<RangeText, 'offset' | 'length'>, Eng
   force?: boolean;
   /** image just this partition of the source (its number as Linux gives it) */
   partition?: number;
+  /** read only the extents the source's file systems use; the image holds zeros for the rest (src/usedmap/job.ts) */
+  usedOnly?: boolean;
   version: string;
   commandLine: string;
   now?: Date;
@@ -74,6 +84,8 @@ export interface BackupResult {
   hashFiles: string[];
   badBytes?: number;
   pruned: string[];
+  /** --used-only: the bytes read from the source (the used extents) */
+  usedBytes?: number;
 }
 
 export function imageFormat(name: string): ImageFormat {
@@ -205,6 +217,7 @@ export function planBackup(o: BackupOptions): BackupPlan {
   const mapPath = o.map ?? (o.rescue ? `${name}.map` : undefined);
   if (mapPath !== undefined && (format !== 'raw' || o.splitSize))
     throw new UsageError('a rescue backup (--map) writes one raw image: use OUT.img without --split', 'USAGE');
+  if (o.usedOnly && mapPath !== undefined) throw new UsageError('--used-only with a rescue backup: rescue the drive with `clonestation rescue --used-only`, or back it up whole', 'USAGE');
   if (format === 'zip' && o.level !== undefined && o.level > 9) throw new UsageError(`--level ${o.level} is not a deflate level: a ZIP takes 0 (stored) to 9`, 'BAD_NUMBER');
   if (format === 'zstd' && o.level !== undefined && (o.level < 1 || o.level > 19)) throw new UsageError(`--level ${o.level} is not a zstd level: a .zst image takes 1 to 19`, 'BAD_NUMBER');
   // a build without libzstd refuses now, before the manifest is written (ZSTD_UNAVAILABLE)
@@ -238,10 +251,12 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   const parts = await backupTable({ ...o, rescue: o.map !== undefined || o.rescue });
   if (parts.offset !== undefined) o = { ...o, offset: parts.offset, length: parts.length };
   const { source, name, format, range, level, mapPath, manifest: mPath, work, startedAt } = parts.offset !== undefined ? planBackup(o) : named;
+  // --used-only: the source's used extents, or FS_DIRTY / FS_INCONSISTENT before anything is written
+  const used = o.usedOnly ? await usedOf(source, range) : undefined;
   // A complete backup under this name is kept (unless --force); an unfinished one is
   // replaced, or continued from its rescue map.
   const previous = previousBackup(name, { force: o.force, mapPath });
-  checkFreeSpace(name, format, level, range.length, previous.resuming ? allocatedBytes(work) : 0, previous.freed, mapPath !== undefined);
+  checkFreeSpace(name, format, level, used?.usedBytes ?? range.length, previous.resuming ? allocatedBytes(work) : 0, previous.freed, mapPath !== undefined);
   removeFiles(previous.stale);
 
   const manifest: Manifest = {
@@ -266,6 +281,7 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     writer: thisWriter(),
     ...(parts.table ? { partitionTable: parts.table } : {}),
     ...(parts.partition !== undefined ? { partition: parts.partition } : {}),
+    ...(used ? { usedOnly: { usedBytes: used.usedBytes, extents: toManifestExtents(used.extents) } } : {}),
   };
   // The manifest exists, saying "not complete", before the first byte of the image does.
   saveManifest(mPath, manifest);
@@ -274,6 +290,8 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   for (const n of previous.notes) reporter.note(n);
   const mounted = mountedSourceNote(source);
   if (mounted) reporter.note(mounted);
+  for (const n of used?.notes ?? []) reporter.note(n);
+  if (used) reporter.note(`--used-only: reading the ${formatBytes(used.usedBytes)} the file systems use of ${formatBytes(range.length)} (${used.extents.length} extents; ${used.partitions.map((p) => `${p.fsType} at ${p.start}: ${formatBytes(p.usedBytes)} used`).join(', ') || 'no partitions'}); the image holds zeros for the rest`, { usedBytes: used.usedBytes, extents: used.extents.length });
   reporter.note(`backing up ${range.length} bytes of ${source.path} at ${range.offset} to ${name} (${format}${o.splitSize ? `, parts of ${o.splitSize} bytes` : ''}${o.hash.length ? `, ${o.hash.join(', ')}` : ''})`, {
     source: source.path,
     image: name,
@@ -291,16 +309,16 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     else if (format === 'zip') {
       const { ZipImageWriter } = await import('./zip/writer.js');
       const entryName = basename(name).replace(/\.zip$/i, '.img');
-      written = await compressedBackup(o, source, range, work, name, whole, reporter, signal, (sink) => ({ writer: new ZipImageWriter({ sink, entryName, level, size: range.length }), blockSize: DEFAULT_BLOCK_SIZE }));
+      written = await compressedBackup(o, source, range, used?.extents, work, name, whole, reporter, signal, (sink) => ({ writer: new ZipImageWriter({ sink, entryName, level, size: range.length }), blockSize: DEFAULT_BLOCK_SIZE }));
     } else if (format === 'zstd') {
       const { ZstdImageWriter } = await import('./zstd/writer.js');
       // one slot, one frame: the native threads compress the ring's memory in place
-      written = await compressedBackup(o, source, range, work, name, whole, reporter, signal, (sink) => {
+      written = await compressedBackup(o, source, range, used?.extents, work, name, whole, reporter, signal, (sink) => {
         const writer = new ZstdImageWriter({ sink, level, frameSize: o.frameSize, size: range.length });
         return { writer, blockSize: writer.frameSize };
       });
     }
-    else written = await rawBackup(o, source, range, work, whole, reporter, signal);
+    else written = await rawBackup(o, source, range, used?.extents, work, whole, reporter, signal);
   } catch (e) {
     // one line, as the manifest's schema wants it
     manifest.incompleteReason = (e instanceof CloneStationError ? `${e.code}: ${e.message}` : String(e)).replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, 4000);
@@ -387,6 +405,7 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
     hashFiles,
     badBytes: written.badBytes,
     pruned,
+    ...(used ? { usedBytes: used.usedBytes } : {}),
   };
 }
 
@@ -407,11 +426,12 @@ function writeHashFiles(name: string, m: Manifest): string[] {
 }
 
 /** A raw image, whole or split: one engine job per file, source range to file offset 0. */
-async function rawBackup(o: BackupOptions, source: DriveInfo, range: Extent, work: string, whole: MultiHash, reporter: Reporter, signal?: AbortSignal): Promise<Written> {
+async function rawBackup(o: BackupOptions, source: DriveInfo, range: Extent, used: Extent[] | undefined, work: string, whole: MultiHash, reporter: Reporter, signal?: AbortSignal): Promise<Written> {
   const pieces = splitRange(range, o.splitSize);
   const paths = fileNames(work, pieces.length, o.splitSize !== undefined);
   const parts: Written['parts'] = [];
   let before = 0;
+  const total = used ? used.reduce((n, e) => n + e.length, 0) : range.length;
   for (const [i, piece] of pieces.entries()) {
     const path = paths[i];
     // Each part is exactly its bytes long, whatever a previous attempt left there.
@@ -423,22 +443,28 @@ async function rawBackup(o: BackupOptions, source: DriveInfo, range: Extent, wor
     }
     // a split's parts get hashes of their own; one file's hashes are the whole image's
     const own = o.splitSize && o.hash.length > 0 ? await MultiHash.create(o.hash) : undefined;
+    const taps: Tap[] = o.hash.length === 0 ? [] : own ? [whole, own] : [whole];
+    // --used-only: only the used extents are read and written; the rest of the file is a hole,
+    // and the hashes see it as the zeros it reads as
+    const extents = used ? usedWithin(used, piece.offset - range.offset, piece.length).map((e) => ({ offset: e.offset + range.offset, length: e.length })) : piece.length > 0 ? [piece] : [];
+    const fill = used && taps.length > 0 ? new GapFill(taps, piece.offset, piece.length) : undefined;
     const job = new EngineJob({
       mode: 'copy',
       source: { path: source.path, direct: o.direct ?? true },
       targets: [{ path, direct: o.direct ?? true, delta: -piece.offset }],
-      extents: piece.length > 0 ? [piece] : [],
+      extents,
       blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
       // hashing holds each slot a little longer: a deeper ring keeps the drive busy meanwhile
       depth: o.depth ?? (o.hash.length > 0 ? 2 * DEFAULT_DEPTH : DEFAULT_DEPTH),
       backend: o.backend ?? 'auto',
       stopOnReadError: true,
       sync: true,
-      taps: o.hash.length === 0 ? undefined : own ? [whole, own] : [whole],
+      taps: fill ? [fill] : taps.length > 0 ? taps : undefined,
     });
-    const { outcome } = await runWithProgress(job, 'copy', reporter, (j) => j.snapshot().targets[0]?.bytes ?? 0, signal, { before, total: range.length });
+    const { outcome } = await runWithProgress(job, 'copy', reporter, (j) => j.snapshot().targets[0]?.bytes ?? 0, signal, { before, total });
     checkOutcome(outcome, { source, targetPath: path, targetOffset: 0, range: piece }, `image ${path}`);
-    before += piece.length;
+    await fill?.finish();
+    before += job.total;
     parts.push({ path, size: piece.length, hashes: own?.digest() ?? {} });
   }
   return { parts };
@@ -460,6 +486,7 @@ async function compressedBackup(
   o: BackupOptions,
   source: DriveInfo,
   range: Extent,
+  used: Extent[] | undefined,
   work: string,
   name: string,
   whole: MultiHash,
@@ -471,21 +498,25 @@ async function compressedBackup(
   // The image's own files get every hash too, so `sha256sum -c`, `md5sum -c`, ... check them as they lie.
   const { writer, blockSize } = make(openPartSink(work, { partSize: o.splitSize, hash: o.hash, overwrite: true }));
   const tap: Tap = { consume: (data) => writer.write(data) };
+  const taps = o.hash.length > 0 ? [whole, tap] : [tap];
+  // --used-only: the writer and the hashes get zeros for the free extents (a zero run: cheap to deflate and to compress)
+  const fill = used ? new GapFill(taps, range.offset, range.length) : undefined;
   const job = new EngineJob({
     mode: 'copy',
     source: { path: source.path, direct: o.direct ?? true },
     targets: [],
-    extents: range.length > 0 ? [range] : [],
+    extents: used ? used.map((e) => ({ offset: e.offset + range.offset, length: e.length })) : range.length > 0 ? [range] : [],
     blockSize: o.blockSize ?? blockSize,
     depth: o.depth ?? 8,
     backend: o.backend ?? 'auto',
     stopOnReadError: true,
-    taps: o.hash.length > 0 ? [whole, tap] : [tap],
+    taps: fill ? [fill] : taps,
   });
   let result;
   try {
     const { outcome } = await runWithProgress(job, 'copy', reporter, (j) => j.snapshot().bytesRead, signal);
     checkOutcome(outcome, { source, targetPath: work, targetOffset: 0, range }, `image ${name}`);
+    await fill?.finish();
     result = await writer.finish();
   } catch (e) {
     await writer.abort?.().catch(() => undefined);

@@ -4,6 +4,7 @@
 import { closeSync, constants as fsConstants, fstatSync, fsyncSync, openSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { ImageError, UsageError, isSystemCallError } from '../errors.js';
 import { HASH_ALGORITHMS, type HashAlgorithm } from './hash.js';
+import { MAX_USED_EXTENTS } from './used.js';
 import { SchemaError, amount, arr, bool, fail, fileName, int, isoDate, literal, obj, oneOf, opt, someOf, str, type Infer, type Schema } from './schema.js';
 
 export const MANIFEST_FORMAT = 'clonestation-image/1';
@@ -115,6 +116,12 @@ const manifestSchema = obj({
   partitions: opt(arr(obj({ number: int(1, 1 << 20), start: int(), size: int(), hashes: hashes() }), 16384)),
   /** backup --partition N: the image holds this partition of the source (range says where it was) */
   partition: opt(int(1, 1 << 20)),
+  /**
+   * backup --used-only: only these extents of the image were read from the source (image
+   * offsets, flat [offset0, length0, offset1, ...]); every other byte of the image is zeros, and
+   * the hashes are of the image so (as restored). Untrusted: checked sorted, apart, inside.
+   */
+  usedOnly: opt(obj({ usedBytes: int(), extents: arr(int(), 2 * MAX_USED_EXTENTS) })),
   /** how long it took, and how fast */
   seconds: opt(amount()),
   bytesPerSec: opt(amount()),
@@ -152,6 +159,22 @@ function consistency(m: Manifest): void {
     const total = image.parts.reduce((n, p) => n + p.size, 0);
     if (image.format === 'raw' && total !== range.length) fail('image.parts', `files holding range.length ${range.length} bytes`, `${total} bytes in all`);
   }
+  if (m.usedOnly) {
+    const x = m.usedOnly.extents;
+    if (x.length % 2 !== 0) fail('usedOnly.extents', 'offset, length pairs', `${x.length} numbers`);
+    let end = 0;
+    let sum = 0;
+    for (let i = 0; i < x.length; i += 2) {
+      const off = x[i]!;
+      const len = x[i + 1]!;
+      if (len === 0) fail(`usedOnly.extents[${i + 1}]`, 'a length above 0', len);
+      if (i > 0 && off <= end) fail(`usedOnly.extents[${i}]`, `an offset past the previous extent's end ${end} (sorted, apart)`, off);
+      if (off + len > range.length) fail(`usedOnly.extents[${i}]`, `an extent within the image's ${range.length} bytes`, `${len} bytes at ${off}`);
+      end = off + len;
+      sum += len;
+    }
+    if (sum !== m.usedOnly.usedBytes) fail('usedOnly.usedBytes', `the extents' total ${sum}`, m.usedOnly.usedBytes);
+  }
   m.rescue?.unreadable.forEach((u, i) => {
     if (u.offset + u.length > range.length) fail(`rescue.unreadable[${i}]`, `within the image's ${range.length} bytes`, `${u.length} bytes at ${u.offset}`);
   });
@@ -177,7 +200,9 @@ export function manifestPath(imageName: string): string {
 export function saveManifest(path: string, m: Manifest): void {
   const tmp = `${path}.tmp`;
   // indented for people, but an extent on one line: a rescue's list stays ~40 bytes an area
-  const text = JSON.stringify(m, null, 2).replace(/\{\n\s*"offset": (\d+),\n\s*"length": (\d+)\n\s*\}/g, '{ "offset": $1, "length": $2 }');
+  const text = JSON.stringify(m, null, 2).replace(/\{\n\s*"offset": (\d+),\n\s*"length": (\d+)\n\s*\}/g, '{ "offset": $1, "length": $2 }')
+    // a used-only image's extents: one line of numbers
+    .replace(/"extents": \[([\d,\s]*)\]/, (_, list: string) => `"extents": [${list.replace(/\s+/g, '').replace(/,/g, ', ')}]`);
   writeFileSync(tmp, `${text}\n`);
   const fd = openSync(tmp, 'r');
   try {

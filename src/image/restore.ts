@@ -23,6 +23,17 @@ import { checkBlockSize, checkNewImagePath, prepareFileTarget } from '../clone.j
 import { Claims, isClaimed } from '../claim.js';
 import { applyTargetAdjust, type TargetAdjust } from '../partition/apply.js';
 import { planRestoreTables } from './partitions/restore-tables.js';
+import { GapFill, UsedCursor, fromManifestExtents, usedWithin, zeroBytes } from './used.js';
+
+/** Whether every byte is zero (a free extent of a used-only image's stream). */
+function isZeros(piece: Uint8Array): boolean {
+  for (let i = 0; i < piece.length; ) {
+    const z = zeroBytes(piece.length - i);
+    if (Buffer.compare(Buffer.from(piece.buffer, piece.byteOffset + i, z.length), Buffer.from(z.buffer, z.byteOffset, z.length)) !== 0) return false;
+    i += z.length;
+  }
+  return true;
+}
 
 /** offset and length: the part of the image to restore */
 export interface RestoreOptions extends RangeText, EngineTuning {
@@ -41,6 +52,8 @@ export interface RestoreOptions extends RangeText, EngineTuning {
   growLast?: boolean;
   growFs?: boolean;
   fit?: boolean;
+  /** a used-only image: zero its free extents on the target (else they are left as they are) */
+  zeroFree?: boolean;
 }
 
 export interface RestorePlan {
@@ -68,6 +81,13 @@ export interface RestorePlan {
   adjust?: TargetAdjust | null;
   /** --no-check was given */
   noCheck?: boolean;
+  /**
+   * a used-only image (its manifest's usedOnly): the used extents inside the range, at image
+   * offsets; only they are written, the rest of the target is left as it is (or zeroed: zeroFree)
+   */
+  used?: Extent[];
+  /** --zero-free: the free extents of a used-only image are zeroed on the target */
+  zeroFree?: boolean;
 }
 
 export interface RestoreResult {
@@ -162,6 +182,15 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
     if (o.noCheck && full && Object.keys(image.hashes).length > 0) notes.push('--no-check: the restored bytes are not checked against the manifest (clonestation verify IMAGE TARGET does it afterwards)');
     if (!full && Object.keys(image.hashes).length > 0) notes.push('a part of the image is restored: the manifest hashes (of the whole image) are not checked');
     const hash = [...new Set([...(check ? [check] : []), ...(o.hash ?? [])])];
+    const usedOnly = image.manifest?.usedOnly;
+    const used = usedOnly ? usedWithin(fromManifestExtents(usedOnly.extents), range.offset, range.length) : undefined;
+    if (o.zeroFree && !used) throw new UsageError(`--zero-free is for an image made with --used-only; ${image.name} holds every byte of its source: leave it out`, 'USAGE');
+    if (used) {
+      const u = used.reduce((n, e) => n + e.length, 0);
+      notes.push(
+        `a used-only image: ${formatBytes(u)} of the ${formatBytes(range.length)} are the file systems' used blocks and are written; the free ones ${o.zeroFree ? 'are zeroed on the target (--zero-free)' : 'are left as the target has them (--zero-free zeroes them)'}`,
+      );
+    }
     return {
       image,
       zip,
@@ -180,6 +209,9 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
       notes,
       adjust: tables?.adjust,
       noCheck: o.noCheck,
+      // --zero-free: every byte of the image is written (its free extents as the zeros they read as)
+      ...(used && !o.zeroFree ? { used } : {}),
+      ...(used && o.zeroFree ? { zeroFree: true } : {}),
     };
   } catch (e) {
     await zip?.close();
@@ -251,7 +283,8 @@ async function restoreRaw(plan: RestorePlan, hash: HashThread | undefined, repor
   let before = 0;
   let current: EngineJob | undefined;
   let targetDirect = true;
-  const progress = startProgress('copy', plan.range.length, reporter, () => before + (current?.snapshot().targets[0]?.bytes ?? 0));
+  const total = plan.used ? plan.used.reduce((n, e) => n + e.length, 0) : plan.range.length;
+  const progress = startProgress('copy', total, reporter, () => before + (current?.snapshot().targets[0]?.bytes ?? 0));
   const onAbort = (): void => current?.cancel();
   // One claim on a block device for all the parts (claim.ts): each engine job opens it
   // without O_EXCL. (Job after job each taking the claim races the kernel: io_uring drops
@@ -269,18 +302,21 @@ async function restoreRaw(plan: RestorePlan, hash: HashThread | undefined, repor
   try {
     for (const { part, extent, delta } of pieces) {
       if (signal?.aborted) throw new CancelledError(`cancelled after ${before} bytes: target ${plan.targetPath} is incomplete`, { bytesWritten: before });
+      // a used-only image: only its used extents are copied; the hash sees the rest as zeros
+      const extents = plan.used ? usedWithin(plan.used, part.start + extent.offset, extent.length).map((e) => ({ offset: e.offset - part.start, length: e.length })) : [extent];
+      const fill = plan.used && hash ? new GapFill([hash], extent.offset, extent.length) : undefined;
       const job = new EngineJob({
         mode: 'copy',
         source: { path: part.path, direct: plan.direct },
         targets: [{ path: plan.targetPath, direct: plan.direct, exclusive: true, delta }],
-        extents: [extent],
+        extents,
         blockSize: plan.blockSize,
         depth: plan.depth,
         backend: plan.backend,
         stopOnReadError: true,
         // one fdatasync at the end is enough; a single part syncs itself
         sync: pieces.length === 1,
-        taps: hash ? [hash] : undefined,
+        taps: fill ? [fill] : hash ? [hash] : undefined,
       });
       const eps = job.endpoints();
       if (!eps.targets[0]?.direct || !eps.source.direct) {
@@ -301,8 +337,9 @@ async function restoreRaw(plan: RestorePlan, hash: HashThread | undefined, repor
       if (first) throw rawChunkFailure(first, part, delta, plan.targetPath);
       if (outcome.tapError) throw new IoError('INCOMPLETE', `hashing the restored bytes failed (${outcome.tapError.message}): target ${plan.targetPath} is incomplete`);
       if (outcome.fatal) throw engineFailure(outcome.fatal, plan.targetPath);
-      if (outcome.state !== 'done' || written !== extent.length)
-        throw new IoError('INCOMPLETE', `only ${written} of ${extent.length} bytes of ${part.path} were written: target ${plan.targetPath} is incomplete`);
+      if (outcome.state !== 'done' || written !== job.total)
+        throw new IoError('INCOMPLETE', `only ${written} of ${job.total} bytes of ${part.path} were written: target ${plan.targetPath} is incomplete`);
+      await fill?.finish();
     }
     if (pieces.length > 1) await syncTarget(plan);
   } finally {
@@ -371,12 +408,30 @@ function restoreZstd(plan: RestorePlan, zstd: ZstdImageReader, hash: HashThread 
 async function restoreStream(plan: RestorePlan, chunks: AsyncIterable<Uint8Array>, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
   const writer = openTargetWriter(plan, hash ? (slot) => hash.update(slot) : undefined);
   reporter.note(`target ${writer.direct ? 'O_DIRECT' : `buffered (${writer.directNote})`}`, { targetDirect: writer.direct });
-  const progress = startProgress('copy', plan.range.length, reporter, () => writer.written);
+  const progress = startProgress('copy', plan.range.length, reporter, () => writer.written + writer.skipped);
   let ok = false;
+  // a used-only image: its free extents (zeros in the stream) are passed over on the target
+  const cursor = plan.used ? new UsedCursor(plan.used) : undefined;
+  let pos = plan.range.offset;
   try {
     for await (const chunk of chunks) {
       if (signal?.aborted) break;
-      await writer.write(chunk);
+      if (!cursor) {
+        await writer.write(chunk);
+        continue;
+      }
+      const runs: { start: number; len: number; used: boolean }[] = [];
+      cursor.split(pos, chunk.length, (start, len, used) => runs.push({ start, len, used }));
+      for (const r of runs) {
+        const piece = chunk.subarray(r.start - pos, r.start - pos + r.len);
+        if (r.used) await writer.write(piece);
+        else {
+          if (!isZeros(piece))
+            throw new ImageError('IMAGE_CORRUPT', `the image holds data at image offset ${r.start}, in an extent its manifest calls free: the image or its manifest is damaged`, { offset: r.start });
+          await writer.skip(r.len, zeroBytes);
+        }
+      }
+      pos += chunk.length;
     }
     if (signal?.aborted) throw new CancelledError(`cancelled after ${writer.written} bytes: target ${plan.targetPath} is incomplete`, { bytesWritten: writer.written });
     await writer.finish();
@@ -389,8 +444,8 @@ async function restoreStream(plan: RestorePlan, chunks: AsyncIterable<Uint8Array
     if (!ok) await writer.abort();
     progress.end();
   }
-  if (writer.written !== plan.range.length)
-    throw new IoError('INCOMPLETE', `only ${writer.written} of ${plan.range.length} bytes were written: target ${plan.targetPath} is incomplete`);
+  if (writer.written + writer.skipped !== plan.range.length)
+    throw new IoError('INCOMPLETE', `only ${writer.written + writer.skipped} of ${plan.range.length} bytes were written: target ${plan.targetPath} is incomplete`);
   return { bytes: writer.written, targetDirect: writer.direct };
 }
 

@@ -42,6 +42,10 @@ export class TargetWriter {
   accepted = 0;
   /** bytes the kernel has taken */
   written = 0;
+  /** bytes passed over by skip(): left as the target has them */
+  skipped = 0;
+  /** tap calls for skipped bytes, awaited with the writes */
+  private readonly skipTaps = new Set<Promise<void>>();
   private readonly fd: number;
   /** buffered twin for the unaligned tail (O_DIRECT only) */
   private readonly tailFd: number | undefined;
@@ -109,6 +113,44 @@ export class TargetWriter {
     }
   }
 
+  /**
+   * Passes over the next `length` bytes of the target, leaving them as they are (a used-only
+   * image's free extents); the tap sees them as the zeros the image holds. Where O_DIRECT
+   * would then be out of alignment the zeros are written instead.
+   */
+  async skip(length: number, zeros: (n: number) => Uint8Array): Promise<void> {
+    if (length <= 0) return;
+    const at = this.pos + this.fill;
+    if (this.direct && (at % this.o.align !== 0 || (at + length) % this.o.align !== 0)) {
+      for (let done = 0; done < length; ) {
+        const z = zeros(length - done);
+        await this.write(z);
+        done += z.length;
+      }
+      return;
+    }
+    if (this.failure) throw this.failure;
+    if (this.fill > 0) this.submit(false);
+    for (let done = 0; done < length; ) {
+      const z = zeros(length - done);
+      const t = this.o.tap?.(z);
+      if (t) {
+        const p: Promise<void> = t.then(
+          () => void this.skipTaps.delete(p),
+          (e: unknown) => {
+            this.skipTaps.delete(p);
+            this.failure ??= e instanceof CloneStationError ? e : new IoError('INCOMPLETE', `${e instanceof Error ? e.message : String(e)}: target ${this.o.path} is incomplete`);
+          },
+        );
+        this.skipTaps.add(p);
+      }
+      done += z.length;
+    }
+    this.pos += length;
+    this.accepted += length;
+    this.skipped += length;
+  }
+
   /** Writes what is left, waits for every write, fdatasync; then closes. */
   async finish(): Promise<void> {
     if (this.fill > 0) this.submit(true);
@@ -132,6 +174,7 @@ export class TargetWriter {
 
   private async drain(): Promise<void> {
     await Promise.all(this.inFlight.map((p) => p?.catch(() => undefined)));
+    await Promise.all([...this.skipTaps]);
   }
 
   private close(): void {

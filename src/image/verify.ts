@@ -12,10 +12,12 @@ import { CancelledError, ImageError, IoError, UsageError, VerifyMismatchError, i
 import { inspectDrive } from '../drive.js';
 import { EngineJob, DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, type EngineTuning, type RangeText } from '../engine.js';
 import { engine } from '../native.js';
-import { parseSize } from '../units.js';
+import { formatBytes, parseSize } from '../units.js';
 import type { Reporter } from '../progress.js';
 import { HASH_ALGORITHMS, MultiHash, type HashAlgorithm } from './hash.js';
 import { HashThread } from './hash-thread.js';
+import { UsedCursor, fromManifestExtents, usedWithin } from './used.js';
+import type { Extent } from '../extent.js';
 import { defaultTargetOffset, firstHashMismatch, resolveImage, zipFiles, type ResolvedImage } from './open.js';
 import { imageRange, partExtents } from './restore.js';
 import { startProgress } from '../progress.js';
@@ -30,6 +32,8 @@ export interface VerifyOptions extends RangeText, Omit<EngineTuning, 'direct'> {
   /** a drive or file to compare with the image; unset: check the image against its manifest */
   drive?: string;
   force?: boolean;
+  /** a used-only image: the drive's free extents were zeroed (restore --zero-free), so compare them too */
+  zeroFree?: boolean;
 }
 
 export interface VerifyResult {
@@ -230,13 +234,19 @@ export async function verifyDrive(image: ResolvedImage, o: VerifyOptions, report
         needed: targetOffset + range.length,
       });
     const z = zstd;
+    // a used-only image: only its used extents are compared (free ones too with --zero-free)
+    const usedOnly = image.manifest?.usedOnly;
+    const used = usedOnly && !o.zeroFree ? usedWithin(fromManifestExtents(usedOnly.extents), range.offset, range.length) : undefined;
+    const notes: string[] = [];
+    if (o.zeroFree && !usedOnly) throw new UsageError(`--zero-free is for an image made with --used-only; ${image.name} holds every byte of its source: leave it out`, 'USAGE');
+    if (used) notes.push(`a used-only image: the ${formatBytes(used.reduce((n, e) => n + e.length, 0))} of used extents were compared; free extents were not (--zero-free compares them as zeros)`);
     const checked = zip
-      ? await compareZip(zip, range, targetOffset, drivePath, drive.logicalSectorSize, reporter, signal)
+      ? await compareZip(zip, range, targetOffset, drivePath, drive.logicalSectorSize, reporter, signal, 0, used)
       : z
         ? // only the frames the range needs: the stream starts at the range's first byte
-          await compareZip({ chunks: () => z.chunks(range), info: z.info }, range, targetOffset, drivePath, drive.logicalSectorSize, reporter, signal, range.offset)
-        : await compareRaw(image, range, targetOffset, drivePath, o, reporter, signal);
-    return { ok: true, image: image.name, format: image.format, parts: image.parts.length, bytes: range.length, seconds: 0, checked: [checked], notes: [] };
+          await compareZip({ chunks: () => z.chunks(range), info: z.info }, range, targetOffset, drivePath, drive.logicalSectorSize, reporter, signal, range.offset, used)
+        : await compareRaw(image, range, targetOffset, drivePath, o, reporter, signal, used);
+    return { ok: true, image: image.name, format: image.format, parts: image.parts.length, bytes: range.length, seconds: 0, checked: [checked], notes };
   } finally {
     await zip?.close();
     await zstd?.close();
@@ -250,7 +260,7 @@ function mismatch(drivePath: string, imageOffset: number, driveOffset: number): 
   });
 }
 
-async function compareRaw(image: ResolvedImage, range: { offset: number; length: number }, targetOffset: number, drivePath: string, o: VerifyOptions, reporter: Reporter, signal?: AbortSignal): Promise<string> {
+async function compareRaw(image: ResolvedImage, range: { offset: number; length: number }, targetOffset: number, drivePath: string, o: VerifyOptions, reporter: Reporter, signal?: AbortSignal, used?: Extent[]): Promise<string> {
   let before = 0;
   let current: EngineJob | undefined;
   const progress = startProgress('verify', range.length, reporter, () => before + (current?.snapshot().bytesCompared ?? 0));
@@ -263,7 +273,7 @@ async function compareRaw(image: ResolvedImage, range: { offset: number; length:
         mode: 'verify',
         source: { path: part.path, direct: true },
         targets: [{ path: drivePath, direct: true, delta }],
-        extents: [extent],
+        extents: used ? usedWithin(used, part.start + extent.offset, extent.length).map((e) => ({ offset: e.offset - part.start, length: e.length })) : [extent],
         blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
         depth: o.depth ?? DEFAULT_DEPTH,
         backend: o.backend ?? 'auto',
@@ -302,7 +312,9 @@ async function compareZip(
   reporter: Reporter,
   signal?: AbortSignal,
   startAt = 0,
+  used?: Extent[],
 ): Promise<string> {
+  const cursor = used ? new UsedCursor(used) : undefined;
   const align = Math.max(sector, 4096);
   let fd: number;
   let direct = targetOffset % align === 0;
@@ -354,12 +366,29 @@ async function compareZip(
       if (signal?.aborted) throw new CancelledError('verify cancelled: unverified');
       const from = Math.max(range.offset - pos, 0);
       const to = Math.min(end - pos, chunk.length);
+      const chunkAt = pos;
       pos += chunk.length;
-      let i = from;
-      while (i < to) {
+      const runs: [number, number][] = [];
+      if (!cursor) runs.push([from, to]);
+      else if (to > from)
+        cursor.split(chunkAt + from, to - from, (start, len, isUsed) => {
+          if (isUsed) runs.push([start - chunkAt, start - chunkAt + len]);
+          else {
+            // a free extent: not compared; the drive is read again from the next used byte
+            runs.push([-1, len]);
+          }
+        });
+      for (const [runFrom, runTo] of runs) {
+      if (runFrom < 0) {
+        compared += runTo;
+        have = 0;
+        continue;
+      }
+      let i = runFrom;
+      while (i < runTo) {
         if (compared - bufAt >= have || have === 0) await fill();
         const k = compared - bufAt;
-        const n = Math.min(to - i, have - k);
+        const n = Math.min(runTo - i, have - k);
         const a = chunk.subarray(i, i + n);
         const b = buf.subarray(k, k + n);
         if (Buffer.compare(a, b) !== 0) {
@@ -369,6 +398,7 @@ async function compareZip(
         }
         i += n;
         compared += n;
+      }
       }
       if (pos >= end && range.offset + range.length < zip.info.size) break;
     }

@@ -30,6 +30,7 @@ const backupKind = defineKind<BackupPayload, ReportedResult<BackupResult>>({
     fill: { type: 'string', help: 'rescue: fill unreadable sectors with a byte (0x00) or repeated text' },
     offset: { type: 'size', help: 'start reading the source here' },
     length: { type: 'size', help: 'back up this many bytes' },
+    usedOnly: { type: 'boolean', help: "read only the blocks the source's file systems use; the image holds zeros for the rest" },
   },
 
   plan(entry: JobEntry, d) {
@@ -47,6 +48,7 @@ const backupKind = defineKind<BackupPayload, ReportedResult<BackupResult>>({
       rescue: entry.rescue as boolean | undefined,
       map: entry.map as string | undefined,
       fill: text('fill'),
+      usedOnly: entry.usedOnly as boolean | undefined,
       blockSize: d.blockSize,
       depth: d.depth,
       backend: d.backend,

@@ -7,7 +7,7 @@ import type { CloneOptions, CloneResult } from '../clone.js';
 import type { Reporter } from '../progress.js';
 import type { Extent } from '../extent.js';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH, EngineJob } from '../engine.js';
-import { CancelledError, CloneStationError, ExitStatus, IoError, RefusedError, type ExitStatusValue } from '../errors.js';
+import { CancelledError, CloneStationError, ExitStatus, IoError, RefusedError, UsageError, type ExitStatusValue } from '../errors.js';
 import { checkPartial, partialPath, publishPartial } from '../partial.js';
 import { copyToMany } from '../copy-many.js';
 import { steer } from './steer.js';
@@ -44,6 +44,13 @@ function progressOf(j: CloneJob): { copy: ProgressSnapshot; verify: ProgressSnap
   const c = j.planned.counters;
   const len = j.planned.payload.length;
   return { copy: readCounters(c.copy, len), verify: readCounters(c.verify, len), catchUp: readCounters(c.catchUp, len) };
+}
+
+/** A flat [offset, length, ...] list as extents. */
+function usedList(flat: readonly number[]): Extent[] {
+  const out: Extent[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ offset: flat[i]!, length: flat[i + 1]! });
+  return out;
 }
 
 /** Runs an engine job under the control word; `paused.ms` grows by the time the operator held it paused. */
@@ -95,8 +102,9 @@ function cloneView(j: CloneJob): JobView {
     ],
     state,
     pass,
-    bytesDone: done,
-    bytesTotal: spec.length,
+    // --used-only: the used bytes are the work (the copy's counters count them alone)
+    bytesDone: spec.used && !running && j.state === 'done' ? spec.used.usedBytes : done,
+    bytesTotal: spec.used?.usedBytes ?? spec.length,
     bytesBad: p.copy.bytesBad,
     errors,
     position: p.copy.position,
@@ -172,11 +180,14 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
   const t0 = process.hrtime.bigint();
   // (the hash module loads only for a job that hashes)
   const hash = spec.hash?.length ? await (await import('../image/hash.js')).MultiHash.create(spec.hash) : undefined;
+  // --used-only: only the used extents are read and written; the hash sees the free ones as zeros
+  const used = spec.used ? usedList(spec.used.extents) : undefined;
+  const fill = used && hash ? new (await import('../image/used.js')).GapFill([hash], spec.offset, spec.length) : undefined;
   const sinceStart = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
   let sourceDirect: boolean | undefined;
   const out = await copyToMany(
     {
-      pieces: [{ source: spec.source, extent: { offset: spec.offset, length: spec.length }, delta: spec.targetDelta }],
+      pieces: [{ source: spec.source, extent: { offset: spec.offset, length: spec.length }, delta: spec.targetDelta, ...(used ? { extents: used } : {}) }],
       targets: spec.targets,
       blockSize: spec.blockSize,
       depth: spec.depth,
@@ -184,7 +195,7 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
       direct: spec.direct,
       lagMs: spec.lagMs,
       retries: spec.retries,
-      taps: hash ? [hash] : undefined,
+      taps: fill ? [fill] : hash ? [hash] : undefined,
     },
     {
       run: (job) => runJob(job, control, spec.maxRate, copyPaused),
@@ -229,6 +240,8 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
     sourceDirect,
   };
   if (first) note(`backend ${first.backend}${first.registeredBuffers ? ' (registered buffers)' : ''}${first.backendNote ? `: ${first.backendNote}` : ''}`, { backend: first.backend, backendNote: first.backendNote, registeredBuffers: first.registeredBuffers, registeredFiles: first.registeredFiles });
+  // the shared stream carried every used byte: the hash takes the rest of the range as zeros
+  if (fill && out.sharedBytes === spec.length && !out.readError && !out.cancelled) await fill.finish();
   if (hash) {
     // The shared stream read every byte unless every target left it by failing writes;
     // a hash over part of the range would be a wrong hash, so none is given then.
@@ -270,11 +283,38 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
   // (the partition code loads only for a job that has a table to adjust)
   const tables = spec.adjust?.some(Boolean) ? await import('./clone-tables.js') : undefined;
   tables?.adjustTargets(spec, targets, fail, note);
+  const free = used && spec.zeroFree ? (await import('../usedmap/zero-free.js')).freeExtents(used.map((e) => ({ offset: e.offset - spec.offset, length: e.length })), spec.length).map((e) => ({ offset: e.offset + spec.offset, length: e.length })) : undefined;
+  if (free) {
+    // --zero-free: zeros over the free extents of every target still standing
+    const { zeroExtents } = await import('../usedmap/zero-free.js');
+    for (const [t, o] of targets.entries()) {
+      if (o.state !== 'done' || cancelled()) continue;
+      try {
+        const n = await zeroExtents(spec.targets[t], free, spec.targetDelta, cancelled);
+        note(`${spec.targets[t]}: ${formatBytes(n)} of free blocks zeroed (--zero-free)`, { target: spec.targets[t], zeroed: n });
+      } catch (e) {
+        fail(t, e instanceof CloneStationError ? e : new IoError('WRITE_FAILED', String(e)));
+      }
+    }
+    if (cancelled()) return cancel();
+  }
   const live = targets.map((t, i) => (t.state === 'done' ? i : -1)).filter((i) => i >= 0);
   if (spec.verify && live.length > 0 && spec.length > 0) {
     setPhase(Phase.verifying);
     const v0 = process.hrtime.bigint();
-    const v = await verifyTargets(spec, live, io.counters.verify, (job) => runJob(job, control, spec.maxRate, verifyPaused), tables?.verifyExtents(spec));
+    // --used-only: the used extents are compared with the source (the free ones, zeroed, with zeros below)
+    const v = await verifyTargets(spec, live, io.counters.verify, (job) => runJob(job, control, spec.maxRate, verifyPaused), used ?? tables?.verifyExtents(spec));
+    if (!v.cancelled && free) {
+      const { checkZeros } = await import('../usedmap/zero-free.js');
+      for (const t of live) {
+        if (v.failures.has(t)) continue;
+        try {
+          await checkZeros(spec.targets[t], free, spec.targetDelta);
+        } catch (e) {
+          v.failures.set(t, e instanceof CloneStationError ? e : new IoError('VERIFY_READ_FAILED', String(e)));
+        }
+      }
+    }
     if (!v.cancelled && tables) for (const [t, err] of await tables.checkAdjusted(spec, live)) if (!v.failures.has(t)) v.failures.set(t, err);
     result.verifySeconds = Math.max(0, Number(process.hrtime.bigint() - v0) / 1e9 - verifyPaused.ms / 1000);
     for (const [t, err] of v.failures) fail(t, err, (err.details.sourceOffset as number | undefined) ?? (err.details.offset as number | undefined));
@@ -305,6 +345,8 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
     growLast: { type: 'boolean', help: 'whole-disk copy to a larger drive: grow the last partition to its end' },
     growFs: { type: 'boolean', help: 'with growLast: grow the ext2/3/4 file system in it (e2fsck -fy, resize2fs)' },
     fit: { type: 'boolean', help: 'whole-disk copy to a smaller drive: allowed when every partition ends inside it' },
+    usedOnly: { type: 'boolean', help: "copy only the blocks the source's file systems use; free blocks on the targets are left as they are" },
+    zeroFree: { type: 'boolean', help: 'with usedOnly: zero the free blocks on every target' },
   },
 
   async plan(entry: JobEntry, d, id) {
@@ -358,8 +400,23 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
       maxRate: d.maxRate,
     };
     if (tables) spec.adjust = tables.adjust;
+    if (entry.zeroFree && !entry.usedOnly) throw new UsageError('--zero-free goes with --used-only: a whole copy writes every byte already', 'USAGE');
+    if (entry.usedOnly) {
+      if (tables) throw new UsageError('--used-only copies to the same offsets: leave out --grow-last, --grow-fs and --fit (or copy whole)', 'USAGE');
+      // the source's used extents, or FS_DIRTY / FS_INCONSISTENT now, before anything is written
+      const { usedExtentsOf } = await import('../usedmap/job.js');
+      const u = await usedExtentsOf(plan.source, plan.range, { align: Math.max(plan.source.logicalSectorSize, 4096) });
+      const flat: number[] = [];
+      for (const e of u.extents) flat.push(e.offset + plan.range.offset, e.length);
+      spec.used = { extents: flat, usedBytes: u.usedBytes };
+      if (entry.zeroFree) spec.zeroFree = true;
+      spec.notes = [
+        ...u.notes,
+        `--used-only: copying the ${formatBytes(u.usedBytes)} the file systems use of ${formatBytes(plan.range.length)} (${u.extents.length} extents); free blocks on the target${targets.length > 1 ? 's' : ''} are ${entry.zeroFree ? 'zeroed' : 'left as they are (the target is not byte-equal to the source; --zero-free zeroes them)'}`,
+      ];
+    }
     const mounted = mountedSourceNote(plan.source);
-    if (mounted) spec.notes = [mounted];
+    if (mounted) spec.notes = [...(spec.notes ?? []), mounted];
     // a new file is written as NAME.partial and renamed once written and verified (src/partial.ts)
     const partial: (string | undefined)[] = plans.map(() => undefined);
     return {
@@ -367,8 +424,9 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
       source: { path: spec.source, drive: plan.source },
       targets: plans.map((p) => ({ path: p.targetPath, drive: p.target })),
       touches: [{ path: spec.source, drive: plan.source, what: 'the source', writes: false }, ...plans.map((p) => ({ path: p.targetPath, drive: p.target, what: 'a target', writes: true }))],
-      overwrites: plans.filter((p) => p.target).map((p) => ({ drive: p.target!, what: `with ${spec.length} bytes from ${spec.source} (job ${id})` })),
-      length: spec.length,
+      overwrites: plans.filter((p) => p.target).map((p) => ({ drive: p.target!, what: spec.used ? `with the ${spec.used.usedBytes} used bytes of ${spec.length} from ${spec.source} (job ${id})` : `with ${spec.length} bytes from ${spec.source} (job ${id})` })),
+      // --used-only: the work is the used bytes (progress counts them alone)
+      length: spec.used?.usedBytes ?? spec.length,
       counters: { copy: allocateCounters(targets.length), catchUp: allocateCounters(1), verify: allocateCounters(targets.length) },
       jsWork: Boolean(d.hash?.length),
       fitRing(share) {
@@ -486,12 +544,12 @@ export default cloneKind;
  * as the error the user sees.
  */
 export async function cloneOne(o: CloneOptions, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
-  const entry: JobEntry = { kind: 'clone', source: o.source, targets: [o.target], offset: o.offset, length: o.length, targetOffset: o.targetOffset, verify: o.verify ?? false, growLast: o.growLast, growFs: o.growFs, fit: o.fit };
+  const entry: JobEntry = { kind: 'clone', source: o.source, targets: [o.target], offset: o.offset, length: o.length, targetOffset: o.targetOffset, verify: o.verify ?? false, growLast: o.growLast, growFs: o.growFs, fit: o.fit, usedOnly: o.usedOnly, zeroFree: o.zeroFree };
   const planned = await cloneKind.plan(entry, { blockSize: o.blockSize, depth: o.depth, backend: o.backend, direct: o.direct, hash: o.hash, version: '', commandLine: '' }, 1);
   if (planned.overwrites.some((w) => w.drive.kind === 'block') && !o.yes) {
     // readline is loaded only when there is a question to ask
     const { confirmOverwriteAll } = await import('../confirm.js');
-    await confirmOverwriteAll(planned.overwrites.map((w) => ({ ...w, what: `with ${planned.length} bytes from ${o.source} at offset ${planned.payload.offset + planned.payload.targetDelta}` })), { yes: false });
+    await confirmOverwriteAll(planned.overwrites.map((w) => ({ ...w, what: `with ${planned.payload.used ? `the ${planned.length} used bytes of ${planned.payload.length}` : planned.length} bytes from ${o.source} at offset ${planned.payload.offset + planned.payload.targetDelta}` })), { yes: false });
   }
   const { runHere } = await import('./here.js');
   const { result } = await runHere(cloneKind, planned, reporter, signal);

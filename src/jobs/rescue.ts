@@ -33,6 +33,7 @@ const rescueKind = defineKind<RescuePayload, RescueTaskResult>({
     offset: { type: 'size', help: 'start reading the source here' },
     length: { type: 'size', help: 'rescue this many bytes' },
     targetOffset: { type: 'size', help: 'write at this offset of the target' },
+    usedOnly: { type: 'boolean', help: "rescue only the blocks the source's file systems use: its files first, free blocks never" },
     simulateErrors: { type: 'path', internal: true, help: "test mode, like ddrescue's -H: reads fail where this map is not +" },
   },
 
@@ -53,6 +54,7 @@ const rescueKind = defineKind<RescuePayload, RescueTaskResult>({
       backend: d.backend,
       direct: d.direct,
       simulateErrors: text('simulateErrors'),
+      ...(entry.usedOnly === true ? { usedOnly: true } : {}),
       yes: true,
       version: d.version,
       commandLine: d.commandLine,

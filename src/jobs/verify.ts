@@ -24,6 +24,7 @@ const verifyKind = defineKind<VerifyOptions, ReportedResult<VerifyResult>>({
     length: { type: 'size', help: 'compare this many bytes' },
     targetOffset: { type: 'size', help: 'the drive holds the bytes from this offset (default: where the backup read them)' },
     force: { type: 'boolean', help: 'use an image whose manifest says it is not complete' },
+    zeroFree: { type: 'boolean', help: 'a used-only image: its free blocks were zeroed on the drive: compare them too' },
   },
 
   async plan(entry: JobEntry, d) {
@@ -35,6 +36,7 @@ const verifyKind = defineKind<VerifyOptions, ReportedResult<VerifyResult>>({
       length: text('length'),
       targetOffset: text('targetOffset'),
       force: entry.force as boolean | undefined,
+      zeroFree: entry.zeroFree as boolean | undefined,
       blockSize: d.blockSize,
       depth: d.depth,
       backend: d.backend,

@@ -3,7 +3,7 @@
 // test/fixtures/failing-drive.sh). It can also drop off the bus (pull) and come back as a
 // new device (replug), and be slow (delayMs).
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, writeFileSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { makeFile, root } from './fixtures.js';
 
@@ -46,6 +46,8 @@ export interface FailingDriveOptions {
   /** Every read (good or bad) takes this long more. */
   delayMs?: number;
   fill?: 'random';
+  /** the drive's bytes: a copy of this file (`size` bytes) instead of random ones */
+  from?: string;
 }
 
 const tools = ['nbdkit', 'nbdfuse', 'fusermount3', 'losetup', 'setsid'] as const;
@@ -179,7 +181,8 @@ export function failingDrive(opts: FailingDriveOptions): FailingDrive {
     throw new Error(`failingDrive: missing ${missingFailingDriveTools.join(', ')} (apt-get install nbdkit libnbd-bin fuse3)`);
   }
   const bad = mergeBad(opts.bad);
-  const image = makeFile(join(dir, 'src.img'), size, opts.fill ?? 'random');
+  const image = makeFile(join(dir, 'src.img'), size, opts.from ? 'zero' : (opts.fill ?? 'random'));
+  if (opts.from) copyFileSync(opts.from, image);
   const map = join(dir, 'bad.map');
   writeFileSync(map, ddrescueMap(size, bad));
   const args = ['up', dir, image, map, '--sector-size', String(sectorSize)];
