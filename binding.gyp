@@ -12,7 +12,8 @@
         "native/lock.cc",
         "native/iogen.cc",
         "native/iogen_napi.cc",
-        "native/pattern.cc"
+        "native/pattern.cc",
+        "native/blkzero.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],

@@ -12,6 +12,7 @@
 #include "pattern.h"
 #include "job.h"
 #include "lock.h"
+#include "blkzero.h"
 #include "napi_error.h"
 #include "probe.h"
 #include "zstd.h"
@@ -132,6 +133,7 @@ class Engine : public Napi::Addon<Engine> {
     registerZstd(env, exports);
 #endif
     registerPattern(env, exports, &patterns_);
+    registerBlkZero(env, exports);
   }
 
   // The worker (or process) is going away: no I/O thread may outlive the memory it uses.

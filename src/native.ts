@@ -141,6 +141,12 @@ export interface NativeEngine {
    * O_NOFOLLOW and regular files only): the descriptor holding it, closed by the caller
    */
   lockFile(path: string, create: boolean, own?: boolean): number;
+  /**
+   * BLKZEROOUT over [offset, length] pairs of a block device, opened without O_EXCL (the caller
+   * holds its claim), on a libuv thread. `unsupported`: a file, or a drive that refused the first
+   * request (nothing zeroed). Rejects with code/errno/syscall/offset on a failure after that.
+   */
+  zeroOutRanges(path: string, extents: Float64Array): Promise<{ bytes: number; unsupported: boolean }>;
   counterSlots: CounterSlots;
 }
 

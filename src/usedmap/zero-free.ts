@@ -1,10 +1,12 @@
-// --zero-free: zeros over a target's free extents (written: Node has no BLKZEROOUT), and the
-// read-back that checks a target's free extents hold zeros.
+// --zero-free: zeros over a target's free extents (a drive zeroes them itself with
+// BLKZEROOUT; a file, or a drive that refuses it, gets zeros written), and the read-back that
+// checks a target's free extents hold zeros.
 import { constants as fsConstants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { IoError, VerifyMismatchError, openError } from '../errors.js';
 import { complementExtents, type Extent } from '../extent.js';
 import { zeroBytes } from '../image/used.js';
+import { engine } from '../native.js';
 
 /** The free extents of [0, length): what `used` (sorted, apart) leaves. */
 export function freeExtents(used: readonly Extent[], length: number): Extent[] {
@@ -12,10 +14,72 @@ export function freeExtents(used: readonly Extent[], length: number): Extent[] {
 }
 
 /**
- * Writes zeros over `extents` of `path` (offsets + `delta`), then fdatasync. A block device is
- * opened without O_EXCL: the caller holds its claim (src/claim.ts). Returns the bytes written.
+ * Zeros over `extents` of `path` (offsets + `delta`): BLKZEROOUT on a block device that takes
+ * it, else written and fdatasynced. A block device is opened without O_EXCL: the caller holds
+ * its claim (src/claim.ts). Returns the bytes zeroed.
  */
 export async function zeroExtents(path: string, extents: readonly Extent[], delta = 0, signal?: () => boolean): Promise<number> {
+  // BLKZEROOUT takes whole logical sectors: the 4 KiB-aligned core of each extent goes to the
+  // drive, the edges (if any) are written
+  const cores: Extent[] = [];
+  const edges: Extent[] = [];
+  for (const e of extents) {
+    const start = e.offset + delta;
+    const end = start + e.length;
+    const a = Math.ceil(start / ZEROOUT_ALIGN) * ZEROOUT_ALIGN;
+    const b = Math.floor(end / ZEROOUT_ALIGN) * ZEROOUT_ALIGN;
+    if (b <= a) {
+      edges.push({ offset: start, length: e.length });
+      continue;
+    }
+    if (a > start) edges.push({ offset: start, length: a - start });
+    cores.push({ offset: a, length: b - a });
+    if (end > b) edges.push({ offset: b, length: end - b });
+  }
+  const zeroed = cores.length > 0 ? await zeroOutExtents(path, cores, signal) : 0;
+  if (zeroed === undefined) return writeZeros(path, extents, delta, signal);
+  return zeroed + (edges.length > 0 ? await writeZeros(path, edges, 0, signal) : 0);
+}
+
+/** BLKZEROOUT's ranges are whole sectors: 4 KiB covers both sector sizes. */
+const ZEROOUT_ALIGN = 4096;
+
+/** Ranges per BLKZEROOUT call: cancel is looked at between calls. */
+const ZEROOUT_BATCH = 256;
+
+/**
+ * BLKZEROOUT over the extents (a block device), batch by batch; undefined when the target is a
+ * file or the drive refused it before zeroing anything (then zeros are written instead).
+ */
+async function zeroOutExtents(path: string, extents: readonly Extent[], signal?: () => boolean): Promise<number | undefined> {
+  let done = 0;
+  for (let i = 0; i < extents.length; i += ZEROOUT_BATCH) {
+    if (signal?.()) return done;
+    const batch = extents.slice(i, i + ZEROOUT_BATCH);
+    const flat = new Float64Array(batch.length * 2);
+    batch.forEach((e, j) => {
+      flat[2 * j] = e.offset;
+      flat[2 * j + 1] = e.length;
+    });
+    let r: { bytes: number; unsupported: boolean };
+    try {
+      r = await engine.zeroOutRanges(path, flat);
+    } catch (e) {
+      const err = e as { code?: string; offset?: number; syscall?: string };
+      if (err.syscall === 'open') throw openError(e, 'target', path);
+      throw new IoError('WRITE_FAILED', `zeroing the free blocks of ${path} failed at offset ${err.offset ?? '?'} (${err.code ?? String(e)}): the target may be failing`, { path, offset: err.offset });
+    }
+    if (r.unsupported) {
+      if (done === 0) return undefined;
+      throw new IoError('WRITE_FAILED', `${path} refused BLKZEROOUT after zeroing ${done} bytes: the target may be failing`, { path });
+    }
+    done += r.bytes;
+  }
+  return done;
+}
+
+/** Zeros written over the extents, then fdatasync. */
+async function writeZeros(path: string, extents: readonly Extent[], delta: number, signal?: () => boolean): Promise<number> {
   let fh;
   try {
     fh = await open(path, fsConstants.O_WRONLY);
