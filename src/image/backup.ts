@@ -33,7 +33,7 @@ import { GapFill, toManifestExtents, usedWithin } from './used.js';
 import type { UsedExtents } from '../usedmap/job.js';
 
 /** --used-only: the source's used extents in the range (the used-map code loads only then). */
-async function usedOf(source: DriveInfo, range: Extent): Promise<UsedExtents> {
+export async function usedExtentsForBackup(source: DriveInfo, range: Extent): Promise<UsedExtents> {
   const { usedExtentsOf } = await import('../usedmap/job.js');
   return usedExtentsOf(source, range, { align: Math.max(source.logicalSectorSize, 4096) });
 }
@@ -252,7 +252,7 @@ export async function backup(o: BackupOptions, reporter: Reporter, signal?: Abor
   if (parts.offset !== undefined) o = { ...o, offset: parts.offset, length: parts.length };
   const { source, name, format, range, level, mapPath, manifest: mPath, work, startedAt } = parts.offset !== undefined ? planBackup(o) : named;
   // --used-only: the source's used extents, or FS_DIRTY / FS_INCONSISTENT before anything is written
-  const used = o.usedOnly ? await usedOf(source, range) : undefined;
+  const used = o.usedOnly ? await usedExtentsForBackup(source, range) : undefined;
   // A complete backup under this name is kept (unless --force); an unfinished one is
   // replaced, or continued from its rescue map.
   const previous = previousBackup(name, { force: o.force, mapPath });

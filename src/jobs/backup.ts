@@ -1,7 +1,7 @@
 // The backup kind: a drive to a raw, split or ZIP image with its manifest and hashes
 // (src/image/backup.ts holds the policy); with a map, a resumable rescue into the image.
 import { DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH } from '../engine.js';
-import { backup, planBackup, type BackupOptions, type BackupResult } from '../image/backup.js';
+import { backup, planBackup, usedExtentsForBackup, type BackupOptions, type BackupResult } from '../image/backup.js';
 import { previousBackup } from '../image/rerun.js';
 import { parseSize } from '../units.js';
 import { formatBytes, formatRate } from '../units.js';
@@ -33,7 +33,7 @@ const backupKind = defineKind<BackupPayload, ReportedResult<BackupResult>>({
     usedOnly: { type: 'boolean', help: "read only the blocks the source's file systems use; the image holds zeros for the rest" },
   },
 
-  plan(entry: JobEntry, d) {
+  async plan(entry: JobEntry, d) {
     const text = (k: string): string | undefined => (entry[k] === undefined ? undefined : String(entry[k]));
     const o: BackupPayload = {
       source: entry.source as string,
@@ -60,6 +60,9 @@ const backupKind = defineKind<BackupPayload, ReportedResult<BackupResult>>({
     // a complete image of the name is kept unless forced, a running one left alone (a rescue
     // resuming its map is judged where it runs: resuming may rename the image back)
     if (plan.mapPath === undefined) previousBackup(plan.name, { force: o.force });
+    // a dirty or inconsistent file system is refused now, before any job of the run starts
+    // (the run maps it again: the map is milliseconds, the payload stays small)
+    if (o.usedOnly) await usedExtentsForBackup(plan.source, plan.range);
     const payload: BackupPayload = { ...o, out: plan.name, now: plan.startedAt };
     return {
       payload,

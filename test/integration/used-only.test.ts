@@ -335,6 +335,11 @@ describeRoot('--used-only: backup, restore and verify read and write only the us
     expect(r.stderr).toMatch(/partition 2/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(readdirSync(fx.dir()).filter((n) => n.startsWith('dirty-out'))).toEqual([]);
+    // in a station it is refused while the jobs are planned: no job starts, not even the clean one's
+    const pair = runCli(['backup', '--used-only', '--pair', `${disk}:${join(fx.dir(), 'dirty-pair-clean.img')}`, '--pair', `${dirty}:${join(fx.dir(), 'dirty-pair.img')}`, '--no-log']);
+    expect(pair.status, pair.stderr).toBe(4);
+    expect(pair.stderr).toMatch(/FS_DIRTY/);
+    expect(readdirSync(fx.dir()).filter((n) => n.startsWith('dirty-pair'))).toEqual([]);
     // clone --used-only refuses it before writing the target
     const t = join(fx.dir(), 'dirty-target.img');
     fill(t, size, 0xa5);
