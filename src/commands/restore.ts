@@ -140,8 +140,7 @@ export const restoreCommand = defineCommand({
       const plan = { payload: { image, targets: [target], ...readRange(values), ...readWholeDisk(values), ...readTuning(values), force: values.force, hash: values.hash, noCheck: values['no-check'] }, source: { path: image }, targets: [{ path: target, drive }], length: 0 };
       const observed = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) =>
         runReportedHere(restoreKind, plan, into, sig, (i, s) => run(i, s, hooks), (res) => ({ ...res, value: res.value && oneTargetResult(image, target, drive, res.value, range) }), watch);
-      const one = await (wantsUi(values) ? withDashboard(image, target, observed, rep, context.signal, { title: 'restore', role: 'restore', canPause: false }) : observed(rep, context.signal));
-      return one;
+      return wantsUi(values) ? withDashboard(image, target, observed, rep, context.signal, { title: 'restore', role: 'restore', canPause: false }) : observed(rep, context.signal);
     });
     const mounted = values.mount !== undefined ? await mountAfter(target, values.mount, values['mount-rw'] ?? false, rep) : undefined;
     rep.done({

@@ -64,6 +64,9 @@ function checkFile(path: string, kind: string, state: string): string {
   expect(check.status).toBe(0);
   expect(value(text, 'clonestation_job_state', { job_id: '1', kind, state })).toBe(1);
   expect(value(text, 'clonestation_jobs_ended_total', { kind, state })).toBe(1);
+  const size = value(text, 'clonestation_job_size_bytes', { job_id: '1', kind });
+  expect(size).toBeGreaterThan(0);
+  if (state === 'done' && kind !== 'rescue') expect(value(text, 'clonestation_job_done_bytes', { job_id: '1', kind })).toBe(size);
   return text;
 }
 
@@ -124,6 +127,26 @@ describe('single-job commands: metrics file and ledger line', () => {
     expect(recs.length).toBe(1);
     expect(recs[0]).toMatchObject({ kind: 'backup', outcome: 'done', bytes: 4 * MiB, bytesBad: 0, hashes: { sha256: createHash('sha256').update(data).digest('hex') } });
     expect((recs[0].drives as { role: string; path: string }[]).map((d) => `${d.role} ${d.path}`)).toEqual([`source ${src}`, `target ${image}`]);
+  });
+
+  it('backup and verify with --metrics-file run as a station of one job: the file holds it done, with its drives', () => {
+    const ledger = join(dir, 'station-one.jsonl');
+    const prom = join(dir, 'backup.prom');
+    const out = join(dir, 'b2.img');
+    expect(run(['backup', src, out, '--no-ui', '--metrics-file', prom], ledger).status).toBe(0);
+    const text = checkFile(prom, 'backup', 'done');
+    expect(value(text, 'clonestation_job_size_bytes', { job_id: '1' })).toBe(4 * MiB);
+    expect(value(text, 'clonestation_drive_info', { role: 'source', drive: src })).toBe(1);
+    const vprom = join(dir, 'verify.prom');
+    const good = join(dir, 'verify-station.img');
+    writeFileSync(good, data);
+    expect(run(['verify', out, good, '--no-ui', '--metrics-file', vprom], ledger).status).toBe(0);
+    const vtext = checkFile(vprom, 'verify', 'done');
+    expect(value(vtext, 'clonestation_drive_info', { role: 'target', drive: good })).toBe(1);
+    expect(lines(ledger).map((x) => [x.kind, x.outcome])).toEqual([
+      ['backup', 'done'],
+      ['verify', 'done'],
+    ]);
   });
 
   it('verify: a good drive is a done line, a differing one a failed line with its code (and exit 5 as before)', () => {
