@@ -1,7 +1,7 @@
 // A job whose policy reports through a Reporter and stops on an AbortSignal (rescue, backup,
 // restore, verify): its run in a station, with progress and notes as port events, cancel as
 // an abort, pause as a flag its policy polls, and its end as a result instead of a throw.
-import { CloneStationError } from '../errors.js';
+import { CloneStationError, ExitStatus } from '../errors.js';
 import type { ProgressView, Reporter } from '../progress.js';
 import { Phase, cancelRequested, enterPhase, pauseRequested, postEvent } from '../contract.js';
 import { allocateControl } from '../contract.js';
@@ -85,6 +85,8 @@ export interface JobWatch {
   started(job: StationJob): void;
   /** the job ran and ended (not called for a run refused before it wrote anything) */
   ended(job: StationJob): void;
+  /** instead of ended(): the policy refused the job before it wrote anything (bad input, exit 2; for safety, exit 4) */
+  refused?(job: StationJob): void;
 }
 
 /** What a reported job run here is seen as: its kind's plan-like facts (no rings, no touches). */
@@ -126,7 +128,10 @@ export async function runReportedHere<T, P, R extends JobResult>(
     r = reportedFailure(e);
     // refused (bad input, a refusal for safety): nothing was written, no job ran
     const status = e instanceof CloneStationError ? e.exitStatus : undefined;
-    if (status === 2 || status === 4) watch = undefined;
+    if (status === ExitStatus.usage || status === ExitStatus.refused) {
+      watch?.refused?.(job as unknown as StationJob);
+      watch = undefined;
+    }
     finish(job, toResult(r), watch);
     throw e;
   }

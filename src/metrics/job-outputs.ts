@@ -50,6 +50,8 @@ export async function startJobOutputs(v: JobOutputValues, o: { version: string; 
       watched = true;
     },
     ended: (job: StationJob) => ledger?.append(job),
+    // a refused run is no job: /metrics does not wait for a last scrape of it
+    refused: () => void (watched = false),
     stop: async (signal) => {
       await exporters?.stop(signal, watched);
     },
