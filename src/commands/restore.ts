@@ -74,11 +74,24 @@ export const restoreCommand = defineCommand({
     if (values.partition) {
       if (values['grow-last'] || values['grow-fs'] || values.fit || values.report !== undefined) throw new UsageError('--partition restores partitions in place: leave out --grow-last, --grow-fs, --fit and --report', 'PARTITION_OPTION_RANGE');
       const { restorePartitions } = await import('../image/restore-partitions.js');
-      const r = await restorePartitions(
-        { image, target: values.to ?? targets[0], to: values.to !== undefined, partitions: [...values.partition] as number[], ...readRange(values), ...readTuning(values), yes: values.yes, force: values.force, hash: values.hash, noCheck: values['no-check'] },
-        rep,
-        context.signal,
-      );
+      const options = { image, target: values.to ?? targets[0], to: values.to !== undefined, partitions: [...values.partition] as number[], ...readRange(values), ...readTuning(values), yes: values.yes, force: values.force, hash: values.hash, noCheck: values['no-check'] };
+      // one restore job (its metrics, its ledger line), as in a station (src/metrics/job-outputs.ts)
+      const { withJobOutputs, hereDrive } = await import('../metrics/job-outputs.js');
+      const { runReportedHere } = await import('../jobs/reported.js');
+      const { default: restoreKind } = await import('../jobs/restore.js');
+      const { partitionsResult } = await import('../image/restore-many-cli.js');
+      const { resolveImage } = await import('../image/open.js');
+      const files = [
+        { path: image, role: 'the image' },
+        { path: options.target, role: 'the target' },
+      ];
+      const r = await withJobOutputs(values, { version: context.version(), note: (m) => rep.note(m), files, signal: context.signal }, async (watch) => {
+        const drive = await hereDrive(options.target, 'target');
+        // the image's format and parts for the job's report (restorePartitions refuses a bad image itself)
+        const found = await resolveImage(image, { force: values.force }).catch(() => undefined);
+        const plan = { payload: { image, targets: [options.target], force: values.force, hash: values.hash, noCheck: values['no-check'] }, source: { path: image }, targets: [{ path: options.target, drive }], length: 0 };
+        return runReportedHere(restoreKind, plan, rep, context.signal, (into, sig) => restorePartitions(options, into, sig), (res) => ({ ...res, value: res.value && partitionsResult(image, options.target, drive, res.value, found) }), watch);
+      });
       const mounted = values.mount !== undefined ? await mountAfter(values.to ?? targets[0], values.mount, values['mount-rw'] ?? false, rep, r.partitions.map((p) => ({ number: p.number, offset: p.targetOffset, size: p.bytes }))) : undefined;
       rep.done({
         ...(mounted ? { mounted } : {}),

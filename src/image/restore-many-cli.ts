@@ -8,6 +8,7 @@ import { restoreMany, restoreReport, targetLines, type RestoreManyOptions, type 
 import type { JobWatch } from '../jobs/reported.js';
 import type { RestoreResult } from './restore.js';
 import type { DriveInfo } from '../drive.js';
+import type { RestorePartitionsResult } from './restore-partitions.js';
 
 /** `watch`: the run seen as one restore job (its metrics, its ledger line), as in a station. */
 export async function restoreManyCommand(o: RestoreManyOptions, reportPath: string | undefined, rep: Reporter, signal: AbortSignal, watch?: JobWatch): Promise<number> {
@@ -82,4 +83,11 @@ export function oneTargetResult(image: string, target: string, drive: DriveInfo 
     ],
     notes: [],
   };
+}
+
+/** A restore of partitions (restorePartitions()) as the restore kind's result: the target, every byte written, checked when each partition was. */
+export function partitionsResult(image: string, target: string, drive: DriveInfo | undefined, r: RestorePartitionsResult, found: { format: RestoreManyResult['format']; parts: readonly unknown[] } | undefined): RestoreManyResult {
+  const checked = r.partitions.every((p) => p.checked !== undefined) ? r.partitions[0]?.checked : undefined;
+  const one = oneTargetResult(image, target, drive, { bytes: r.bytes, seconds: r.seconds, bytesPerSec: r.bytesPerSec, format: found?.format ?? 'raw', parts: found?.parts.length ?? 1, targetDirect: false /* not said by restorePartitions() */, ...(checked ? { checked } : {}) }, { offset: 0 });
+  return { ...one, notes: r.partitions.map((p) => `partition ${p.number}: ${p.bytes} bytes at ${p.targetOffset}${p.checked ? `, ${p.checked} matches the manifest` : ''}`) };
 }
