@@ -100,7 +100,11 @@ export const backupCommand = defineCommand({
     const r = await withJobOutputs(values, { version: context.version(), note: (m) => rep.note(m), files: [{ path: source, role: 'the source' }], signal: context.signal }, async (watch) => {
       const sourceDrive = await hereDrive(source, 'source');
       const plan = { payload: options, source: { path: source, drive: sourceDrive }, targets: [{ path: out }], length: sourceDrive?.size ?? 0 };
-      const observed = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) => runReportedHere(backupKind, plan, into, sig, (i, s) => run(i, s, hooks), (res) => res, watch);
+      const observed = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) => runReportedHere(backupKind, plan, into, sig, (i, s) => run(i, s, hooks), (res, planned) => {
+          // OUT's fields ({date}, {serial} ...) became the image's name in the run
+          if (res.value) planned.targets = [{ path: res.value.image }];
+          return res;
+        }, watch);
       return wantsUi(values) ? withDashboard(source, out, observed, rep, context.signal, { title: 'backup', role: rescue ? 'backup (rescue)' : 'backup', canPause: rescue }) : observed(rep, context.signal);
     });
     const bad = r.badBytes ? `; ${formatBytes(r.badBytes)} unreadable (filled, listed in the manifest)` : '';

@@ -97,7 +97,7 @@ export type HerePlan<P> = Pick<PlannedJob<P>, 'payload' | 'source' | 'targets' |
  * `verify`, `restore`), seen as a job of `kind`: the command's reporter gets every progress and
  * note unchanged, the job's live facts follow the same progress (as runReported's port events
  * do in a station), its end is the kind's result from `toResult` (the same mapping the kind's
- * run() makes), and `watch` hears of its start and end. The policy's value is returned and its
+ * run() makes; it may name what only the run knew, e.g. the image a backup's OUT became), and `watch` hears of its start and end. The policy's value is returned and its
  * throw rethrown: the command's output and exit status are its own.
  */
 export async function runReportedHere<T, P, R extends JobResult>(
@@ -106,7 +106,7 @@ export async function runReportedHere<T, P, R extends JobResult>(
   reporter: Reporter,
   signal: AbortSignal,
   work: (reporter: Reporter, signal: AbortSignal) => Promise<T>,
-  toResult: (r: ReportedResult<T>) => R,
+  toResult: (r: ReportedResult<T>, planned: PlannedJob<P, R>) => R,
   watch?: JobWatch,
 ): Promise<T> {
   const planned: PlannedJob<P, R> = { ...plan, touches: [], overwrites: [], counters: {}, jsWork: true, fitRing: () => 0 };
@@ -132,10 +132,10 @@ export async function runReportedHere<T, P, R extends JobResult>(
       watch?.refused?.(job as unknown as StationJob);
       watch = undefined;
     }
-    finish(job, toResult(r), watch);
+    finish(job, toResult(r, planned), watch);
     throw e;
   }
-  finish(job, toResult(r), watch);
+  finish(job, toResult(r, planned), watch);
   return r.value as T;
 }
 

@@ -127,6 +127,12 @@ describe('single-job commands: metrics file and ledger line', () => {
     expect(recs.length).toBe(1);
     expect(recs[0]).toMatchObject({ kind: 'backup', outcome: 'done', bytes: 4 * MiB, bytesBad: 0, hashes: { sha256: createHash('sha256').update(data).digest('hex') } });
     expect((recs[0].drives as { role: string; path: string }[]).map((d) => `${d.role} ${d.path}`)).toEqual([`source ${src}`, `target ${image}`]);
+    // OUT with fields: the line names the image it became
+    const templated = run(['backup', src, join(dir, 'b-{date}.img'), '--no-ui', '--hash', 'none'], ledger);
+    expect(templated.status).toBe(0);
+    const made = /backed up .* to (\S+\.img) /.exec(templated.stderr)?.[1];
+    expect(made).toMatch(/b-\d{4}-\d\d-\d\d\.img$/);
+    expect((lines(ledger)[1].drives as { role: string; path: string }[]).find((d) => d.role === 'target')?.path).toBe(made);
   });
 
   it('backup and verify with --metrics-file run as a station of one job: the file holds it done, with its drives', () => {
