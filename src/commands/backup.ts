@@ -73,36 +73,42 @@ export const backupCommand = defineCommand({
     const rep = context.reporter(values.json);
     const { backup } = await import('../image/backup.js');
     const { wantsUi } = await import('../ui.js');
-    const run = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) =>
-      backup(
-        {
-          source,
-          out,
-          offset: values.offset,
-          length: values.length,
-          partition: values.partition,
-          splitSize: values.split,
-          hash: values.hash ?? [],
-          level: values.level,
-          map: values.map,
-          rescue: values.rescue,
-          fill: values.fill,
-          usedOnly: values['used-only'],
-          keep: values.keep,
-          force: values.force,
-          ...readTuning(values),
-          version: context.version(),
-          commandLine: context.commandLine,
-          ...hooks,
-        },
-        into,
-        sig,
-      );
+    const options = {
+      source,
+      out,
+      offset: values.offset,
+      length: values.length,
+      partition: values.partition,
+      splitSize: values.split,
+      hash: values.hash ?? [],
+      level: values.level,
+      map: values.map,
+      rescue: values.rescue,
+      fill: values.fill,
+      usedOnly: values['used-only'],
+      keep: values.keep,
+      force: values.force,
+      ...readTuning(values),
+      version: context.version(),
+      commandLine: context.commandLine,
+    };
+    const run = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) => backup({ ...options, ...hooks }, into, sig);
     // On the dashboard a backup is one job; a rescue backup shows its map and can pause.
     const rescue = Boolean(values.rescue || values.map);
-    const r = wantsUi(values)
-      ? await withDashboard(source, out, run, rep, context.signal, { title: 'backup', role: rescue ? 'backup (rescue)' : 'backup', canPause: rescue })
-      : await run(rep, context.signal);
+    // seen as a backup job (its ledger line), as in a station (src/metrics/job-outputs.ts)
+    const { withJobOutputs, hereDrive } = await import('../metrics/job-outputs.js');
+    const { runReportedHere } = await import('../jobs/reported.js');
+    const { default: backupKind } = await import('../jobs/backup.js');
+    const r = await withJobOutputs(values, { version: context.version(), note: (m) => rep.note(m), files: [{ path: source, role: 'the source' }], signal: context.signal }, async (watch) => {
+      const sourceDrive = await hereDrive(source, 'source');
+      const plan = { payload: options, source: { path: source, drive: sourceDrive }, targets: [{ path: out }], length: sourceDrive?.size ?? 0 };
+      const observed = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) => runReportedHere(backupKind, plan, into, sig, (i, s) => run(i, s, hooks), (res, planned) => {
+          // OUT's fields ({date}, {serial} ...) became the image's name in the run
+          if (res.value) planned.targets = [{ path: res.value.image }];
+          return res;
+        }, watch);
+      return wantsUi(values) ? withDashboard(source, out, observed, rep, context.signal, { title: 'backup', role: rescue ? 'backup (rescue)' : 'backup', canPause: rescue }) : observed(rep, context.signal);
+    });
     const lean = r.usedBytes !== undefined ? ` (read ${formatBytes(r.usedBytes)} used)` : '';
     const bad = r.badBytes ? `; ${formatBytes(r.badBytes)} unreadable (filled, listed in the manifest)` : '';
     const pruned = r.pruned.length > 0 ? `; pruned ${r.pruned.length} file(s) of older backups` : '';

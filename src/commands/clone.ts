@@ -34,7 +34,7 @@ const cloneOnly = defineOptions({
 });
 
 /** What a rescue through clone cannot do: these are a copy's or a station's. */
-const notForRescue = ['partition', 'zero-free', 'grow-last', 'grow-fs', 'fit', 'block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log', 'ledger', 'no-ledger', 'metrics', 'metrics-file', 'metrics-interval', 'metrics-linger'];
+const notForRescue = ['partition', 'zero-free', 'grow-last', 'grow-fs', 'fit', 'block-size', 'verify', 'no-verify', 'hash', 'pair', 'max-parallel', 'report', 'log', 'no-log'];
 const rescueNames = optionNames(rescueOnlyOptions);
 
 export const cloneCommand = defineCommand({
@@ -105,7 +105,15 @@ export const cloneCommand = defineCommand({
     }
     const rep = context.reporter(values.json);
     const { cloneOne } = await import('../jobs/clone.js');
-    const result = await cloneOne({ source: positionals[0], target: positionals[1], ...range, ...tuning, verify: values.verify, yes: values.yes, hash: values.hash }, rep, context.signal);
+    // its ledger line as a station job's (src/metrics/job-outputs.ts)
+    const { withJobOutputs } = await import('../metrics/job-outputs.js');
+    const files = [
+      { path: positionals[0], role: 'the source' },
+      { path: positionals[1], role: 'the target' },
+    ];
+    const result = await withJobOutputs(values, { version: context.version(), note: (m) => rep.note(m), files, signal: context.signal }, (watch) =>
+      cloneOne({ source: positionals[0], target: positionals[1], ...range, ...tuning, verify: values.verify, yes: values.yes, hash: values.hash }, rep, context.signal, watch),
+    );
     rep.done({
       message: `cloned ${formatBytes(result.bytes)} in ${result.seconds.toFixed(2)} s (${formatRate(result.bytesPerSec)})${result.verified ? ', verified' : ''}${hashesText(result.hashes)}${result.adjusted ? `; ${result.adjusted.join('; ')}` : ''}`,
       ...result,

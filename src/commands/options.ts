@@ -75,3 +75,12 @@ export const stationFileOptions = defineOptions({
 
 /** A list of hash algorithms, checked (md5, sha1, ...). */
 export const hashList = (text: string, option: string) => parseHashList(text, option);
+
+/** The ledger and metrics of a command that runs one job on this thread (rescue, restore, a 1:1 clone): as a station's, for its one job. */
+export const jobOutputOptions = defineOptions({
+  ledger: { ...stationFileOptions.ledger, help: "append the job, once it has run, to this ledger (one JSON line, fsynced; `clonestation ledger` lists it); without it the station's ledger is ~/.local/state/clonestation/ledger.jsonl (or $CLONESTATION_LEDGER)", negation: 'no ledger line for this job' },
+  metrics: { ...stationFileOptions.metrics, help: 'serve Prometheus metrics of the job and its drives on http://ADDRESS:PORT/metrics while it runs (:9464 for every address)' },
+  'metrics-file': stationFileOptions['metrics-file'],
+  'metrics-linger': { ...stationFileOptions['metrics-linger'], help: 'once the job has ended, keep /metrics up until Prometheus has scraped its final state, at most SECONDS (Ctrl-C ends it)' },
+  'metrics-interval': stationFileOptions['metrics-interval'],
+});

@@ -3,9 +3,10 @@ import { defineCommand, defineOptions, type Context } from '../command.js';
 import { ExitStatus } from '../errors.js';
 import { formatBytes, formatRate } from '../units.js';
 import type { Backend } from '../native.js';
-import { jsonOption, rangeOptions, tuningOptions, uiOption, yesOption } from './options.js';
+import { jobOutputOptions, jsonOption, rangeOptions, tuningOptions, uiOption, yesOption } from './options.js';
 import { withDashboard, type DisplayHooks } from './shared.js';
 import type { Reporter } from '../progress.js';
+import type { JobOutputValues } from '../metrics/job-outputs.js';
 
 const seconds = { type: 'count', min: 0, max: 10 ** 9, arg: 'SECONDS' } as const;
 
@@ -32,7 +33,7 @@ export const rescueOnlyOptions = defineOptions({
 });
 
 /** What a rescue reads, from `rescue` or from `clone --map`. */
-export interface RescueValues {
+export interface RescueValues extends JobOutputValues {
   offset?: string;
   length?: string;
   'target-offset'?: string;
@@ -98,7 +99,28 @@ export async function runRescue(v: RescueValues, source: string, target: string,
       reporter,
       sig,
     );
-  const r = ui ? await withDashboard(source, target, run, rep, context.signal) : await run(rep, context.signal);
+  // seen as a rescue job (its metrics, its ledger line), as in a station (src/metrics/job-outputs.ts)
+  const { withJobOutputs, hereDrive, sizeOr0 } = await import('../metrics/job-outputs.js');
+  const { runReportedHere } = await import('../jobs/reported.js');
+  const { default: rescueKind, rescueResult } = await import('../jobs/rescue.js');
+  const { resolve } = await import('node:path');
+  const files = [
+    { path: source, role: 'the source' },
+    { path: target, role: 'the target' },
+    { path: mapPath, role: 'the map' },
+  ];
+  const r = await withJobOutputs(v, { version: context.version(), note: (m) => rep.note(m), files, signal: context.signal }, async (watch) => {
+    const sourceDrive = await hereDrive(source, 'source');
+    const offset = sizeOr0(v.offset);
+    const payload = { source, target, mapPath: resolve(mapPath), offset: String(offset), length: v.length, targetOffset: String(v['target-offset'] !== undefined ? sizeOr0(v['target-offset']) : offset), version: context.version(), commandLine: context.commandLine };
+    const plan = { payload, source: { path: source, drive: sourceDrive }, targets: [{ path: target, drive: await hereDrive(target, 'target') }], length: v.length !== undefined ? sizeOr0(v.length) : Math.max(0, (sourceDrive?.size ?? 0) - offset) };
+    const observed = (reporter: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) => {
+      let book: Parameters<NonNullable<DisplayHooks['watch']>>[0] | undefined;
+      const seen = { ...hooks, watch: (b: NonNullable<typeof book>) => ((book = b), hooks.watch?.(b)) };
+      return runReportedHere(rescueKind, plan, reporter, sig, (into, s) => run(into, s, seen), (res) => rescueResult(res, book), watch);
+    };
+    return ui ? withDashboard(source, target, observed, rep, context.signal) : observed(rep, context.signal);
+  });
   const passes = r.passes.map((p) => `${p.name} ${p.seconds.toFixed(1)} s`).join(', ');
   rep.done({
     message:
@@ -124,6 +146,7 @@ export const rescueCommand = defineCommand({
     ...yesOption,
     ...jsonOption,
     ...uiOption,
+    ...jobOutputOptions,
   },
   notes: ['Rerunning the same command continues where the last run stopped. `clonestation clone SOURCE TARGET --map MAPFILE` is the same thing.'],
   run: ({ values, positionals }, context) => runRescue(values, positionals[0], positionals[1], positionals[2], context),

@@ -4,7 +4,7 @@ import { defineCommand, defineOptions } from '../command.js';
 import { ExitStatus, UsageError } from '../errors.js';
 import { formatBytes, formatRate } from '../units.js';
 import type { Reporter } from '../progress.js';
-import { hashList, jsonOption, readRange, readTuning, tuningOptions, uiOption, yesOption } from './options.js';
+import { hashList, jobOutputOptions, jsonOption, readRange, readTuning, tuningOptions, uiOption, yesOption } from './options.js';
 import { hashesText, withDashboard, type DisplayHooks } from './shared.js';
 import { readWholeDisk, wholeDiskOptions } from './partition-options.js';
 import { parsePartitionList } from '../partition/select.js';
@@ -46,6 +46,7 @@ export const restoreCommand = defineCommand({
     ...yesOption,
     ...jsonOption,
     ...uiOption,
+    ...jobOutputOptions,
   },
   notes: [
     'Several TARGETs: the image is read (and inflated) once and written to all of them; a slow target leaves the shared stream and catches up on its own, a failing one drops out with its reason while the others finish, and each is read back and checked.',
@@ -74,11 +75,24 @@ export const restoreCommand = defineCommand({
     if (values.partition) {
       if (values['grow-last'] || values['grow-fs'] || values.fit || values.report !== undefined) throw new UsageError('--partition restores partitions in place: leave out --grow-last, --grow-fs, --fit and --report', 'PARTITION_OPTION_RANGE');
       const { restorePartitions } = await import('../image/restore-partitions.js');
-      const r = await restorePartitions(
-        { image, target: values.to ?? targets[0], to: values.to !== undefined, partitions: [...values.partition] as number[], ...readRange(values), ...readTuning(values), yes: values.yes, force: values.force, hash: values.hash, noCheck: values['no-check'] },
-        rep,
-        context.signal,
-      );
+      const options = { image, target: values.to ?? targets[0], to: values.to !== undefined, partitions: [...values.partition] as number[], ...readRange(values), ...readTuning(values), yes: values.yes, force: values.force, hash: values.hash, noCheck: values['no-check'] };
+      // one restore job (its metrics, its ledger line), as in a station (src/metrics/job-outputs.ts)
+      const { withJobOutputs, hereDrive } = await import('../metrics/job-outputs.js');
+      const { runReportedHere } = await import('../jobs/reported.js');
+      const { default: restoreKind } = await import('../jobs/restore.js');
+      const { partitionsResult } = await import('../image/restore-many-cli.js');
+      const { resolveImage } = await import('../image/open.js');
+      const files = [
+        { path: image, role: 'the image' },
+        { path: options.target, role: 'the target' },
+      ];
+      const r = await withJobOutputs(values, { version: context.version(), note: (m) => rep.note(m), files, signal: context.signal }, async (watch) => {
+        const drive = await hereDrive(options.target, 'target');
+        // the image's format and parts for the job's report (restorePartitions refuses a bad image itself)
+        const found = await resolveImage(image, { force: values.force }).catch(() => undefined);
+        const plan = { payload: { image, targets: [options.target], force: values.force, hash: values.hash, noCheck: values['no-check'] }, source: { path: image }, targets: [{ path: options.target, drive }], length: 0 };
+        return runReportedHere(restoreKind, plan, rep, context.signal, (into, sig) => restorePartitions(options, into, sig), (res) => ({ ...res, value: res.value && partitionsResult(image, options.target, drive, res.value, found) }), watch);
+      });
       const mounted = values.mount !== undefined ? await mountAfter(values.to ?? targets[0], values.mount, values['mount-rw'] ?? false, rep, r.partitions.map((p) => ({ number: p.number, offset: p.targetOffset, size: p.bytes }))) : undefined;
       rep.done({
         ...(mounted ? { mounted } : {}),
@@ -91,11 +105,17 @@ export const restoreCommand = defineCommand({
     // Several targets (or a report asked for): the image is read once and written to all of them.
     if (targets.length > 1 || values.report !== undefined) {
       const { restoreManyCommand } = await import('../image/restore-many-cli.js');
-      return restoreManyCommand(
-        { image, targets, ...readRange(values), ...readWholeDisk(values), ...readTuning(values), yes: values.yes, force: values.force, hash: values.hash, noCheck: values['no-check'] },
-        values.report,
-        rep,
-        context.signal,
+      // one restore job (its metrics, its ledger line), as in a station (src/metrics/job-outputs.ts)
+      const { withJobOutputs } = await import('../metrics/job-outputs.js');
+      const files = [{ path: image, role: 'the image' }, ...targets.map((t) => ({ path: t, role: 'a target' })), ...(values.report !== undefined ? [{ path: values.report, role: 'the report' }] : [])];
+      return withJobOutputs(values, { version: context.version(), note: (m) => rep.note(m), files, signal: context.signal }, (watch) =>
+        restoreManyCommand(
+          { image, targets, ...readRange(values), ...readWholeDisk(values), ...readTuning(values), yes: values.yes, force: values.force, hash: values.hash, noCheck: values['no-check'] },
+          values.report,
+          rep,
+          context.signal,
+          watch,
+        ),
       );
     }
     const target = targets[0];
@@ -120,7 +140,23 @@ export const restoreCommand = defineCommand({
         sig,
       );
     // On the dashboard a restore is one job; the confirmation comes first, on the terminal.
-    const r = wantsUi(values) ? await withDashboard(image, target, run, rep, context.signal, { title: 'restore', role: 'restore', canPause: false }) : await run(rep, context.signal);
+    // one restore job (its metrics, its ledger line), as in a station (src/metrics/job-outputs.ts)
+    const { withJobOutputs, hereDrive, sizeOr0 } = await import('../metrics/job-outputs.js');
+    const { runReportedHere } = await import('../jobs/reported.js');
+    const { default: restoreKind } = await import('../jobs/restore.js');
+    const { oneTargetResult } = await import('../image/restore-many-cli.js');
+    const files = [
+      { path: image, role: 'the image' },
+      { path: target, role: 'the target' },
+    ];
+    const r = await withJobOutputs(values, { version: context.version(), note: (m) => rep.note(m), files, signal: context.signal }, async (watch) => {
+      const drive = await hereDrive(target, 'target');
+      const range = { offset: sizeOr0(values.offset), ...(values['target-offset'] !== undefined ? { targetOffset: sizeOr0(values['target-offset']) } : {}) };
+      const plan = { payload: { image, targets: [target], ...readRange(values), ...readWholeDisk(values), ...readTuning(values), force: values.force, hash: values.hash, noCheck: values['no-check'] }, source: { path: image }, targets: [{ path: target, drive }], length: 0 };
+      const observed = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) =>
+        runReportedHere(restoreKind, plan, into, sig, (i, s) => run(i, s, hooks), (res) => ({ ...res, value: res.value && oneTargetResult(image, target, drive, res.value, range) }), watch);
+      return wantsUi(values) ? withDashboard(image, target, observed, rep, context.signal, { title: 'restore', role: 'restore', canPause: false }) : observed(rep, context.signal);
+    });
     const mounted = values.mount !== undefined ? await mountAfter(target, values.mount, values['mount-rw'] ?? false, rep) : undefined;
     rep.done({
       ...(mounted ? { mounted } : {}),

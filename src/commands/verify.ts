@@ -53,7 +53,15 @@ export const verifyCommand = defineCommand({
       hooks.ready?.();
       return verify({ image, drive, ...readRange(values), ...readTuning(values), force: values.force, zeroFree: values['zero-free'] }, into, sig);
     };
-    const r = wantsUi(values) ? await withDashboard(image, drive ?? 'its manifest', run, rep, context.signal, { title: 'verify', role: 'verify', canPause: false }) : await run(rep, context.signal);
+    // seen as a verify job (its ledger line), as in a station (src/metrics/job-outputs.ts)
+    const { withJobOutputs, hereDrive } = await import('../metrics/job-outputs.js');
+    const { runReportedHere } = await import('../jobs/reported.js');
+    const { default: verifyKind } = await import('../jobs/verify.js');
+    const r = await withJobOutputs(values, { version: context.version(), note: (m) => rep.note(m), files: [{ path: image, role: 'the image' }, ...(drive !== undefined ? [{ path: drive, role: 'the drive' }] : [])], signal: context.signal }, async (watch) => {
+      const plan = { payload: { image, drive, ...readRange(values), ...readTuning(values), force: values.force }, source: { path: image }, targets: [{ path: drive ?? image, drive: drive !== undefined ? await hereDrive(drive, 'target') : undefined }], length: 0 };
+      const observed = (into: Reporter, sig: AbortSignal, hooks: DisplayHooks = {}) => runReportedHere(verifyKind, plan, into, sig, (i, s) => run(i, s, hooks), (res) => res, watch);
+      return wantsUi(values) ? withDashboard(image, drive ?? 'its manifest', observed, rep, context.signal, { title: 'verify', role: 'verify', canPause: false }) : observed(rep, context.signal);
+    });
     for (const n of r.notes) rep.note(n);
     rep.done({ message: `OK: ${r.image}${drive ? ` and ${drive} agree` : ''} (${r.checked.join(', ') || 'read every part'}; ${formatBytes(r.bytes)}, ${r.seconds.toFixed(2)} s)${hashesText(r.hashes)}`, ...r });
     return ExitStatus.ok;

@@ -543,7 +543,7 @@ export default cloneKind;
  * a station runs in its worker), one question for a drive, and the target's failure thrown
  * as the error the user sees.
  */
-export async function cloneOne(o: CloneOptions, reporter: Reporter, signal?: AbortSignal): Promise<CloneResult> {
+export async function cloneOne(o: CloneOptions, reporter: Reporter, signal?: AbortSignal, watch?: import('./reported.js').JobWatch): Promise<CloneResult> {
   const entry: JobEntry = { kind: 'clone', source: o.source, targets: [o.target], offset: o.offset, length: o.length, targetOffset: o.targetOffset, verify: o.verify ?? false, growLast: o.growLast, growFs: o.growFs, fit: o.fit, usedOnly: o.usedOnly, zeroFree: o.zeroFree };
   const planned = await cloneKind.plan(entry, { blockSize: o.blockSize, depth: o.depth, backend: o.backend, direct: o.direct, hash: o.hash, version: '', commandLine: '' }, 1);
   if (planned.overwrites.some((w) => w.drive.kind === 'block') && !o.yes) {
@@ -552,7 +552,7 @@ export async function cloneOne(o: CloneOptions, reporter: Reporter, signal?: Abo
     await confirmOverwriteAll(planned.overwrites.map((w) => ({ ...w, what: `with ${planned.payload.used ? `the ${planned.length} used bytes of ${planned.payload.length}` : planned.length} bytes from ${o.source} at offset ${planned.payload.offset + planned.payload.targetDelta}` })), { yes: false });
   }
   const { runHere } = await import('./here.js');
-  const { result } = await runHere(cloneKind, planned, reporter, signal);
+  const { result } = await runHere(cloneKind, planned, reporter, signal, watch);
   const t = result.targets[0];
   if (result.state !== 'done' || t.state !== 'done') {
     if (t.state === 'cancelled') throw new CancelledError(t.reason ?? `cancelled: target ${o.target} is incomplete`);

@@ -4,13 +4,19 @@ import { allocateControl, dispatchEvent, Phase, requestCancel, type EventSink, t
 import { startProgress, type Phase as ProgressPhase, type Reporter } from '../progress.js';
 import { RING_BUDGET_BYTES } from '../station/ring.js';
 import type { JobKind, JobResult, PlannedJob, StationJob } from './kind.js';
+import type { JobWatch } from './reported.js';
 
-/** Runs one planned job here: its checks, its preparation, its run, its settling; progress from its own view. */
-export async function runHere<P, R extends JobResult>(kind: JobKind<P, R>, planned: PlannedJob<P, R>, reporter: Reporter, signal?: AbortSignal): Promise<{ job: StationJob<P, R>; result: R }> {
+/**
+ * Runs one planned job here: its checks, its preparation, its run, its settling; progress from
+ * its own view. `watch` (the metrics and the ledger, src/metrics/job-outputs.ts) sees the job
+ * once it is checked and prepared, and again once it has ended, as a station's would.
+ */
+export async function runHere<P, R extends JobResult>(kind: JobKind<P, R>, planned: PlannedJob<P, R>, reporter: Reporter, signal?: AbortSignal, watch?: JobWatch): Promise<{ job: StationJob<P, R>; result: R }> {
   const job: StationJob<P, R> = { id: 1, kind, planned, state: 'queued', control: allocateControl(), live: { notes: [] }, ringBytes: 0 };
   job.ringBytes = planned.fitRing(RING_BUDGET_BYTES);
   planned.check?.();
   planned.prepare?.();
+  watch?.started(job as unknown as StationJob);
   let shown: { phase: ProgressPhase; end: () => number; stop: () => void } | undefined;
   const show = (phase: ProgressPhase | undefined): void => {
     if (shown?.phase === phase) return;
@@ -43,9 +49,14 @@ export async function runHere<P, R extends JobResult>(kind: JobKind<P, R>, plann
     job.result = result;
     job.state = result.state;
     return { job, result };
+  } catch (e) {
+    job.state = 'failed';
+    job.error = e instanceof Error ? e.message : String(e);
+    throw e;
   } finally {
     show(undefined);
     job.endedAt = Date.now();
     signal?.removeEventListener('abort', onAbort);
+    watch?.ended(job as unknown as StationJob);
   }
 }

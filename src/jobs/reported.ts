@@ -1,10 +1,11 @@
 // A job whose policy reports through a Reporter and stops on an AbortSignal (rescue, backup,
 // restore, verify): its run in a station, with progress and notes as port events, cancel as
 // an abort, pause as a flag its policy polls, and its end as a result instead of a throw.
-import { CloneStationError } from '../errors.js';
+import { CloneStationError, ExitStatus } from '../errors.js';
 import type { ProgressView, Reporter } from '../progress.js';
 import { Phase, cancelRequested, enterPhase, pauseRequested, postEvent } from '../contract.js';
-import type { JobIo, JobResult, StationJob } from './kind.js';
+import { allocateControl } from '../contract.js';
+import type { JobIo, JobKind, JobResult, PlannedJob, StationJob } from './kind.js';
 import type { JobView } from '../../dashboard/source.js';
 import { ENDED, elapsedSeconds } from './kind.js';
 import { driveView } from './view-parts.js';
@@ -60,17 +61,90 @@ export async function runReported<T>(io: JobIo, work: (h: ReportedHooks) => Prom
     const value = await work({ reporter, signal: ac.signal, paused: () => pauseRequested(control) });
     return { state: 'done', value };
   } catch (e) {
-    const err = e instanceof CloneStationError ? e : undefined;
-    return {
-      state: err?.code === 'CANCELLED' ? 'cancelled' : 'failed',
-      code: err?.code ?? 'INTERNAL',
-      reason: e instanceof Error ? e.message : String(e),
-      details: err?.details,
-    };
+    return reportedFailure(e);
   } finally {
     clearInterval(timer);
     enterPhase(control, port, Phase.finished);
   }
+}
+
+/** A policy's throw as a job's end: cancelled or failed, with its code and one-line message. */
+export function reportedFailure<T>(e: unknown): ReportedResult<T> {
+  const err = e instanceof CloneStationError ? e : undefined;
+  return {
+    state: err?.code === 'CANCELLED' ? 'cancelled' : 'failed',
+    code: err?.code ?? 'INTERNAL',
+    reason: e instanceof Error ? e.message : String(e),
+    details: err?.details,
+  };
+}
+
+/** What watches a job run on this thread (src/metrics/job-outputs.ts: the metrics and the ledger). */
+export interface JobWatch {
+  /** the job is about to run: its series show from now on */
+  started(job: StationJob): void;
+  /** the job ran and ended (not called for a run refused before it wrote anything) */
+  ended(job: StationJob): void;
+  /** instead of ended(): the policy refused the job before it wrote anything (bad input, exit 2; for safety, exit 4) */
+  refused?(job: StationJob): void;
+}
+
+/** What a reported job run here is seen as: its kind's plan-like facts (no rings, no touches). */
+export type HerePlan<P> = Pick<PlannedJob<P>, 'payload' | 'source' | 'targets' | 'length'>;
+
+/**
+ * A reported policy run on this thread by a single-drive command (`rescue`, `backup SRC OUT`,
+ * `verify`, `restore`), seen as a job of `kind`: the command's reporter gets every progress and
+ * note unchanged, the job's live facts follow the same progress (as runReported's port events
+ * do in a station), its end is the kind's result from `toResult` (the same mapping the kind's
+ * run() makes; it may name what only the run knew, e.g. the image a backup's OUT became), and `watch` hears of its start and end. The policy's value is returned and its
+ * throw rethrown: the command's output and exit status are its own.
+ */
+export async function runReportedHere<T, P, R extends JobResult>(
+  kind: JobKind<P, R>,
+  plan: HerePlan<P>,
+  reporter: Reporter,
+  signal: AbortSignal,
+  work: (reporter: Reporter, signal: AbortSignal) => Promise<T>,
+  toResult: (r: ReportedResult<T>, planned: PlannedJob<P, R>) => R,
+  watch?: JobWatch,
+): Promise<T> {
+  const planned: PlannedJob<P, R> = { ...plan, touches: [], overwrites: [], counters: {}, jsWork: true, fitRing: () => 0 };
+  const job: StationJob<P, R> = { id: 1, kind, planned, state: 'running', control: allocateControl(), live: { notes: [] }, ringBytes: 0, startedAt: Date.now() };
+  const seen = (v: ProgressView & { pass?: string }): void => void Object.assign(job.live, { done: v.done, total: v.total, pass: v.pass ?? v.phase, bytesBad: v.bytesBad });
+  // the command's own reporter stays what it is (a prototype of the tee), only these pass through here
+  const tee: Reporter = Object.assign(Object.create(reporter) as Reporter, {
+    note: (m: string, f?: Record<string, unknown>) => reporter.note(m, f),
+    progress: (v: ProgressView) => (seen(v), reporter.progress(v)),
+    phaseEnd: (v: ProgressView) => (seen(v), reporter.phaseEnd(v)),
+    done: (d: Record<string, unknown>) => reporter.done(d),
+    error: (c: string, m: string, f?: Record<string, unknown>) => reporter.error(c, m, f),
+  } satisfies Reporter);
+  watch?.started(job as unknown as StationJob);
+  let r: ReportedResult<T>;
+  try {
+    r = { state: 'done', value: await work(tee, signal) };
+  } catch (e) {
+    r = reportedFailure(e);
+    // refused (bad input, a refusal for safety): nothing was written, no job ran
+    const status = e instanceof CloneStationError ? e.exitStatus : undefined;
+    if (status === ExitStatus.usage || status === ExitStatus.refused) {
+      watch?.refused?.(job as unknown as StationJob);
+      watch = undefined;
+    }
+    finish(job, toResult(r, planned), watch);
+    throw e;
+  }
+  finish(job, toResult(r, planned), watch);
+  return r.value as T;
+}
+
+function finish<P, R extends JobResult>(job: StationJob<P, R>, result: R, watch: JobWatch | undefined): void {
+  job.result = result;
+  job.state = result.state;
+  if (result.state !== 'done' && result.reason) job.error = result.reason;
+  job.endedAt = Date.now();
+  watch?.ended(job as unknown as StationJob);
 }
 
 /** The dashboard row of a reported job from what it last said (progress events). */

@@ -11,7 +11,7 @@ import type { Reporter } from '../progress.js';
 import { formatBytes, formatRate } from '../units.js';
 import type { JobView } from '../../dashboard/source.js';
 import { pauseRequested, postEvent, type RescueTaskResult } from '../contract.js';
-import { runReported } from './reported.js';
+import { runReported, type ReportedResult } from './reported.js';
 import { defineKind, driveIdentity, elapsedSeconds, ENDED, type JobEntry, type JobIo } from './kind.js';
 import { driveView, hasBadAreas, mapView } from './view-parts.js';
 
@@ -20,6 +20,12 @@ const MAP_EVERY_MS = 1000;
 
 /** What a rescue job's run gets: rescue()'s options without the display hooks. */
 export type RescuePayload = Omit<RescueOptions, 'watch' | 'ready' | 'paused'>;
+
+/** A rescue's end as its job's result: its summary (or the one so far, when it stopped), its last map. */
+export function rescueResult(r: ReportedResult<RescueSummary>, book: Mapbook | undefined): RescueTaskResult {
+  const summary = r.value ?? (typeof r.details?.rescuedBytes === 'number' ? (r.details as unknown as RescueSummary) : undefined);
+  return { state: r.state, code: r.code, reason: r.reason, summary, map: book && mapSnapshot(book) };
+}
 
 const rescueKind = defineKind<RescuePayload, RescueTaskResult>({
   name: 'rescue',
@@ -94,8 +100,7 @@ const rescueKind = defineKind<RescuePayload, RescueTaskResult>({
         const reporter: Reporter = { ...h.reporter, progress: (v) => ((pass = (v as { pass?: string }).pass ?? pass), h.reporter.progress(v)) };
         return rescue({ ...payload, yes: true, watch: (b) => ((book = b), postMap()), paused: h.paused }, reporter, h.signal);
       });
-      const summary = r.value ?? (typeof r.details?.rescuedBytes === 'number' ? (r.details as unknown as RescueSummary) : undefined);
-      return { state: r.state, code: r.code, reason: r.reason, summary, map: book && mapSnapshot(book) };
+      return rescueResult(r, book);
     } finally {
       clearInterval(mapTimer);
       postMap();

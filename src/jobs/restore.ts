@@ -13,6 +13,15 @@ export type RestorePayload = Omit<RestoreManyOptions, 'ready'>;
 /** Ring slots a restore to many holds (restore-many.ts MANY_DEPTH) of its read size. */
 const RESTORE_RING = 16 * (4 << 20);
 
+/** A restore's end as its job's result: a target that failed fails the job (the others are still good copies, as its rows say). */
+export function restoreResult(r: ReportedResult<RestoreManyResult>): ReportedResult<RestoreManyResult> {
+  const targets = r.value?.targets ?? [];
+  const failed = targets.filter((t) => t.state === 'failed').length;
+  if (targets.some((t) => t.state === 'cancelled')) r.state = 'cancelled';
+  else if (failed > 0) Object.assign(r, { state: 'failed', code: 'JOBS_FAILED', reason: `${failed} of ${targets.length} target(s) failed` });
+  return r;
+}
+
 const restoreKind = defineKind<RestorePayload, ReportedResult<RestoreManyResult>>({
   name: 'restore',
   summary: 'an image (raw, split, zip or zstd) to one drive or many, each checked against the manifest',
@@ -80,13 +89,7 @@ const restoreKind = defineKind<RestorePayload, ReportedResult<RestoreManyResult>
   },
 
   async run(payload, io) {
-    const r = await runReported(io, (h) => restoreMany(payload, h.reporter, h.signal));
-    // a target that failed fails the job (the others are still good copies, as its rows say)
-    const targets = r.value?.targets ?? [];
-    const failed = targets.filter((t) => t.state === 'failed').length;
-    if (targets.some((t) => t.state === 'cancelled')) r.state = 'cancelled';
-    else if (failed > 0) Object.assign(r, { state: 'failed', code: 'JOBS_FAILED', reason: `${failed} of ${targets.length} target(s) failed` });
-    return r;
+    return restoreResult(await runReported(io, (h) => restoreMany(payload, h.reporter, h.signal)));
   },
 
   view: (j) => reportedView(j, { role: j.planned.targets.length > 1 ? `restore 1:${j.planned.targets.length}` : 'restore', canPause: false }),

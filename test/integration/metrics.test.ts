@@ -224,4 +224,59 @@ describeRoot('metrics of a station (loop devices, a slow nbdkit drive, promtool,
     expect(rec.outcome).toBe('cancelled');
     expect(rec.bytesDone).toBeLessThan(48 * MiB);
   });
+
+  it('a rescue of a failing nbdkit drive to a loop device: Prometheus scrapes its job and sees bytes bad > 0, the ledger has the rescue with its bad bytes', async () => {
+    const dir = s.dir();
+    const fd = join(dir, 'failing');
+    mkdirSync(fd);
+    // 16 MiB, a bad 64 KiB area at 4 MiB, every read 20 ms more: a few seconds of rescue, scraped every second
+    const failing = failingDrive({ dir: fd, size: 16 * MiB, bad: [{ offset: 4 * MiB, length: 64 * 1024 }], delayMs: 20 });
+    try {
+      const t = s.loop(makeFile(join(dir, 'rescue-t.img'), 16 * MiB, 'zero'));
+      const port = await freePort();
+      const promPort = await freePort();
+      const prom = join(dir, 'prom-rescue');
+      mkdirSync(prom);
+      writeFileSync(join(prom, 'prometheus.yml'), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: clonestation\n    static_configs:\n      - targets: ['127.0.0.1:${port}']\n`);
+      const p = spawn('prometheus', [`--config.file=${join(prom, 'prometheus.yml')}`, `--storage.tsdb.path=${join(prom, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'], { stdio: 'ignore' });
+      children.push(p);
+      await until(() => get(`http://127.0.0.1:${promPort}/-/ready`), 30_000, 'prometheus to be ready');
+      const ledger = join(dir, 'rescue-ledger.jsonl');
+      const textfile = join(dir, 'rescue.prom');
+      const rescue = spawn(process.execPath, [cli, 'rescue', failing.dev, t.dev, join(dir, 'rescue.map'), '--yes', '--no-ui', '--metrics', `127.0.0.1:${port}`, '--metrics-file', textfile, '--metrics-linger', '20', '--ledger', ledger], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(rescue);
+      let stderr = '';
+      rescue.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      // scraped while it runs: the rescue job with its drives
+      const running = await until(async () => {
+        const m = await get(`http://127.0.0.1:${port}/metrics`);
+        return m && value(m, 'clonestation_job_state', { job_id: '1', kind: 'rescue', state: 'running' }) === 1 ? m : undefined;
+      }, 60_000, 'the rescue to run');
+      expect(value(running, 'clonestation_drive_info', { role: 'source', drive: failing.dev })).toBe(1);
+      expect(value(running, 'clonestation_drive_info', { role: 'target', drive: t.dev })).toBe(1);
+      expect(promtoolCheck(running).status).toBe(0);
+      expect(await exited(rescue)).toBe(0);
+      expect(stderr).toMatch(/bad 64\.00 KiB in 1 area\(s\)/);
+      const query = async (q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> => {
+        const r = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+        expect(r.status).toBe('success');
+        return r.data.result;
+      };
+      const bad = await query('max_over_time(clonestation_job_bad_bytes{job_id="1",kind="rescue"}[5m])');
+      expect(bad.length).toBe(1);
+      expect(Number(bad[0].value[1])).toBe(64 * 1024);
+      const final = await query('last_over_time(clonestation_job_state{job_id="1",kind="rescue",state="done"}[5m])');
+      expect(final.map((r) => r.value[1])).toEqual(['1']);
+      const last = readFileSync(textfile, 'utf8');
+      expect(promtoolCheck(last).status).toBe(0);
+      expect(value(last, 'clonestation_job_bad_bytes', { job_id: '1', kind: 'rescue' })).toBe(64 * 1024);
+      const rec = JSON.parse(readFileSync(ledger, 'utf8').trim());
+      expect(rec).toMatchObject({ kind: 'rescue', outcome: 'done', bytes: 16 * MiB, bytesBad: 64 * 1024 });
+      expect(rec.drives.map((d: { role: string; path: string }) => `${d.role} ${d.path}`)).toEqual([`source ${failing.dev}`, `target ${t.dev}`]);
+      p.kill('SIGTERM');
+      await exited(p);
+    } finally {
+      failing.down();
+    }
+  });
 });

@@ -2,6 +2,7 @@
 // hash; restore --partition N[,M] (raw, split, ZIP) writes only those partitions (everything else
 // hashed before and after; a zstd image read frame by frame), --to DEV, the refusals, a damaged partition caught by its hash;
 // clone --partition N; backup --partition N.
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -92,6 +93,29 @@ describeRoot('partitions one by one: backup, restore --partition, clone --partit
       for (const i of [1, 2]) expect(hash(readAt(dst.dev, dstParts[i].start, t[i].size))).toBe(hash(readAt(src, t[i].start, t[i].size)));
     });
   }
+
+  it('restore --partition is one restore job: its metrics file (promtool accepts it) and its ledger line', () => {
+    const dst = target([8, 20, 12]);
+    const prom = join(fx.dir(), 'partition.prom');
+    const ledger = join(fx.dir(), 'partition.jsonl');
+    const r = runCli(['restore', images.zip, dst.dev, '--partition', '2', '--yes', '--metrics-file', prom, '--ledger', ledger]);
+    expect(r.status, r.stderr).toBe(0);
+    const text = readFileSync(prom, 'utf8');
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(check.error).toBeUndefined();
+    expect(`${check.stdout}${check.stderr}`).toBe('');
+    expect(text).toMatch(/^clonestation_job_state\{station="[^"]+",job_id="1",kind="restore",state="done"\} 1$/m);
+    expect(text).toContain(`clonestation_drive_info{station=`);
+    expect(text).toContain(`drive="${dst.dev}"`);
+    const recs = readFileSync(ledger, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(recs.length).toBe(1);
+    expect(recs[0]).toMatchObject({ kind: 'restore', outcome: 'done', bytesBad: 0 });
+    expect(recs[0].bytesDone).toBe(parts[1].size);
+    expect(recs[0].drives).toEqual([
+      { role: 'source', path: images.zip },
+      { role: 'target', path: dst.dev, size: 64 * MiB, state: 'done', verified: true },
+    ]);
+  });
 
   it('--partition N --to DEV, and the refusals: a smaller partition, a missing one, --to with two', () => {
     const to = disk(16 * MiB);

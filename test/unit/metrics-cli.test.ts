@@ -50,7 +50,12 @@ describe('refused before anything is written', () => {
       chmodSync(open, 0o777);
       return ['serve', '--watch', open];
     }, 'WATCH_DIR_OPEN'],
-    ['--metrics on a rescue', () => ['clone', src, t1, '--map', join(dir, 'm.map'), '--metrics', ':9464'], 'USAGE'],
+    ['a bad --metrics on a rescue', () => ['clone', src, t1, '--map', join(dir, 'm.map'), '--yes', '--metrics', 'localhost'], 'BAD_METRICS_ADDRESS'],
+    ['a ledger that is the target of a rescue', () => ['rescue', src, t1, join(dir, 'm.map'), '--yes', '--ledger', t1], 'BAD_LEDGER'],
+    ['a metrics file that is the map of a rescue', () => ['rescue', src, t1, join(dir, 'm2.map'), '--yes', '--metrics-file', join(dir, 'm2.map')], 'BAD_METRICS_FILE'],
+    ['a metrics file that is a target of a restore', () => ['restore', join(dir, 'none.img'), t1, t2, '--yes', '--no-ui', '--metrics-file', t2], 'BAD_METRICS_FILE'],
+    ['a port in use on a restore', () => ['restore', join(dir, 'none.img'), t1, '--yes', '--no-ui', '--metrics', `127.0.0.1:${busyPort}`], 'BAD_METRICS_ADDRESS'],
+    ['a ledger that is the target of a 1:1 clone', () => ['clone', src, t1, '--yes', '--no-ui', '--ledger', t1], 'BAD_LEDGER'],
   ];
   it.each(cases.map(([name, args, code]) => [`${name}: exit ${code === 'WATCH_DIR_OPEN' ? 4 : 2}, one line, ${code}`, args, code] as const))('%s', (_title, args, code) => {
     const r = run(args());

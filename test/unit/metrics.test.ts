@@ -131,6 +131,35 @@ describe('StationMetrics', () => {
     expect(value(text, 'clonestation_jobs_ended_total', { state: 'done' })).toBe(n);
   });
 
+  it('series are kept between scrapes and follow the job: a new pass or state replaces the old, new drives replace the old, a dropped job leaves none', async () => {
+    const m = new StationMetrics({ station: 's', processMetrics: false });
+    const j = fakeJob(1, { state: 'running', pass: 'copy', drives: [{ role: 'source', path: '/dev/sda' }, { role: 'target', path: '/dev/sdb' }] });
+    m.watch([j], '1.');
+    let text = await m.text();
+    expect(value(text, 'clonestation_job_pass', { job_id: '1.1', pass: 'copy' })).toBe(1);
+    j.v.pass = 'verify';
+    setState(j, 'verifying');
+    j.v.drives = [{ role: 'source', path: '/dev/sda' }, { role: 'target', path: '/dev/sdc', serial: 'N1' }];
+    text = await m.text();
+    expect(value(text, 'clonestation_job_pass', { job_id: '1.1', pass: 'copy' })).toBeUndefined();
+    expect(value(text, 'clonestation_job_pass', { job_id: '1.1', pass: 'verify' })).toBe(1);
+    expect(value(text, 'clonestation_job_state', { job_id: '1.1', state: 'running' })).toBe(0);
+    expect(value(text, 'clonestation_job_state', { job_id: '1.1', state: 'verifying' })).toBe(1);
+    expect(value(text, 'clonestation_drive_info', { drive: '/dev/sdb' })).toBeUndefined();
+    expect(value(text, 'clonestation_drive_info', { drive: '/dev/sdc', serial: 'N1' })).toBe(1);
+    setState(j, 'done');
+    j.v.pass = '';
+    await m.text();
+    // enough later runs for this job to be dropped: none of its series is left
+    for (let run = 2; run < KEEP_ENDED_JOBS + 3; run++) {
+      m.watch([fakeJob(1, { state: 'done', drives: [{ role: 'target', path: `/dev/x${run}` }] })], `${run}.`);
+      await m.text();
+    }
+    text = await m.text();
+    expect(text.split('\n').filter((l) => l.includes('job_id="1.1"'))).toEqual([]);
+    expect(text).not.toContain('/dev/sdc');
+  });
+
   it('passes promtool check metrics', async () => {
     const m = new StationMetrics({ station: 'bay-1' });
     m.watch([fakeJob(1, { state: 'running', drives: [{ role: 'source', path: '/dev/sda', model: 'a "quoted" model\\', serial: 'x' }] }), fakeJob(2, { state: 'failed' })]);
