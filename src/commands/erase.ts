@@ -87,3 +87,33 @@ export const eraseVerifyCertCommand = defineCommand({
 
 /** The same check under the name issue 14 gives it. */
 export const certCheckCommand: Command = { ...eraseVerifyCertCommand, name: 'cert check', summary: 'the same as erase verify-cert' };
+
+export const certPdfCommand = defineCommand({
+  name: 'cert pdf',
+  summary: 'render a signed erase certificate as a PDF (after checking its signature)',
+  args: 'CERT',
+  options: {
+    out: { type: 'string', arg: 'FILE', help: 'the PDF written (atomically; an existing file is replaced)', defaultText: 'CERT with .pdf for .json' },
+  },
+  notes: ['A certificate whose signature does not verify is refused (exit 5, CERT_INVALID): a PDF is only ever made from an unchanged signed certificate.'],
+  async run({ values, positionals }) {
+    const { readCertificate, checkCertificate } = await import('../erase/certificate.js');
+    const { pdfPathFor, writeCertificatePdf } = await import('../erase/pdf.js');
+    const { CloneStationError, ExitStatus } = await import('../errors.js');
+    const { basename, resolve } = await import('node:path');
+    const path = positionals[0];
+    const cert = readCertificate(path);
+    const r = cert === undefined ? { ok: false, reason: 'it is not JSON' } : checkCertificate(cert);
+    if (!r.ok) throw new CloneStationError('CERT_INVALID', ExitStatus.verify, `certificate ${path} does not verify (${r.reason}): no PDF is made from it`, { path });
+    const out = resolve(values.out ?? pdfPathFor(path));
+    if (out === resolve(path)) throw new UsageError(`--out ${values.out} is the certificate itself: name another file`, 'BAD_OUTPUT', { path });
+    try {
+      writeCertificatePdf(cert as import('../erase/certificate.js').Certificate, out, basename(path));
+    } catch (e) {
+      const { IoError } = await import('../errors.js');
+      throw new IoError('PDF_UNWRITTEN', `cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; give a writable --out`, { path: out });
+    }
+    process.stdout.write(`${out}\n`);
+    return ExitStatus.ok;
+  },
+});

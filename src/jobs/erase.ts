@@ -2,7 +2,7 @@
 // read back as --verify says, and a signed certificate written for it whatever the outcome.
 import { existsSync, statSync, writeFileSync, accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { inspectDrive, type DriveInfo } from '../drive.js';
 import { checkTargetFree } from '../safety.js';
 import { RefusedError, UsageError } from '../errors.js';
@@ -14,6 +14,7 @@ import { allocatePatternCounters, readPatternCounters } from '../erase/pattern.j
 import { hiddenAreas, type HiddenAreas } from '../erase/hidden.js';
 import { checkFirmware, firmwareCommands, probeFirmware, type FirmwareProbe } from '../erase/firmware.js';
 import { signCertificate } from '../erase/certificate.js';
+import { pdfPathFor, renderCertificatePdf, writeFileAtomic } from '../erase/pdf.js';
 import { loadStationKey } from '../erase/keys.js';
 import { defineKind, driveIdentity, elapsedSeconds, ENDED, type JobEntry, type JobIo, type JobResult, type StationJob } from './kind.js';
 import { driveView } from './view-parts.js';
@@ -37,6 +38,8 @@ export interface EraseResult extends JobResult {
   endedAt: string;
   /** where settle() wrote the signed certificate */
   certificate?: string;
+  /** and its PDF rendering */
+  pdf?: string;
 }
 
 interface EraseMeta {
@@ -200,6 +203,7 @@ const eraseKind = defineKind<ErasePayload, EraseResult>({
       errors: o?.errors,
       notes: o?.notes,
       certificate: j.result?.certificate,
+      pdf: j.result?.pdf,
       // bytes written and read back over the job's seconds (the station's "slowest")
       averageBytesPerSec: o && elapsedSeconds(j) > 0 ? (o.bytesWritten + o.bytesVerified) / elapsedSeconds(j) : 0,
       targets: [{ ...driveIdentity(t.path, t.drive), state: j.state, ...(j.state !== 'done' && (j.error ?? j.result?.reason) ? { reason: j.error ?? j.result?.reason } : {}) }],
@@ -260,14 +264,27 @@ function writeCertificate(p: ErasePayload, d: DriveInfo, meta: EraseMeta, result
     customer: meta.customer ?? null,
   };
   const file = join(meta.certDir, certName(d, p.path, result.startedAt));
+  let pdf: Buffer;
   try {
     const cert = signCertificate(body, loadStationKey());
+    // rendered before anything is written: a PDF that cannot be made leaves no lone JSON
+    pdf = renderCertificatePdf(cert, { jsonName: basename(file) });
     writeFileSync(file, `${JSON.stringify(cert, null, 2)}\n`, { flag: 'wx', mode: 0o644 });
     result.certificate = file;
   } catch (e) {
     result.state = 'failed';
     result.code = (e as { code?: string }).code ?? 'CERT_UNWRITTEN';
     result.reason = `${result.reason ? `${result.reason}; ` : ''}the certificate could not be written to ${file}: ${(e as Error).message}`;
+    return;
+  }
+  const pdfFile = pdfPathFor(file);
+  try {
+    writeFileAtomic(pdfFile, pdf);
+    result.pdf = pdfFile;
+  } catch (e) {
+    result.state = 'failed';
+    result.code = 'PDF_UNWRITTEN';
+    result.reason = `${result.reason ? `${result.reason}; ` : ''}the signed certificate ${file} was written but its PDF ${pdfFile} could not be (${(e as Error).message}): make it with clonestation cert pdf ${file}`;
   }
 }
 

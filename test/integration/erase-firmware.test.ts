@@ -79,7 +79,7 @@ describeRoot('clonestation erase: firmware methods against fake hdparm and nvme'
     expect(r.status, r.stderr).toBe(0);
     const run = calls(log).filter((c) => !c.startsWith('hdparm -I') && !c.startsWith('nvme id-ctrl'));
     expect(run).toEqual([`hdparm --user-master u --security-set-pass clonestation ${d.dev}`, `hdparm --user-master u --security-erase clonestation ${d.dev}`]);
-    const file = readdirSync(certs).find((f) => f.includes(d.dev.replace('/dev/', '')))!;
+    const file = readdirSync(certs).find((f) => f.includes(d.dev.replace('/dev/', '')) && f.endsWith('.json'))!;
     const cert = JSON.parse(readFileSync(join(certs, file), 'utf8')) as { result: string; erase: { firmware: { method: string; supports: string[]; commands: string[][] } } };
     expect(cert.result).toBe('erased');
     expect(cert.erase.firmware.method).toBe('ata-secure-erase');
