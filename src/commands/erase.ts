@@ -20,6 +20,7 @@ export const eraseCommand = defineCommand({
     blank: { type: 'boolean', group: 'Erase', help: 'a final zero pass' },
     verify: { type: 'string', arg: 'MODE', group: 'Erase', help: 'read back with O_DIRECT and compare: none, last (the last pass), all (every pass), sample:PERCENT (that share of the last pass)', defaultText: 'last' },
     'dry-run': { type: 'boolean', group: 'Erase', help: "print each drive's steps (a firmware method's exact hdparm or nvme commands) after every check, and write nothing" },
+    'include-hpa': { type: 'boolean', group: 'Erase', help: "a drive with a Host Protected Area: remove it first (hdparm -N NATIVE, volatile: it returns at the next power cycle) and erase the whole native size; refused (HPA_UNREADABLE) where the HPA cannot be read (loop devices, USB bridges, NVMe)" },
     fallback: { type: 'boolean', group: 'Erase', help: 'discard, secure-discard: write a zero pass where the range does not read zeros afterwards (else the drive fails)' },
     'max-parallel': { type: 'count', min: 1, max: 64, group: 'Station', help: 'drives erased at once', defaultText: 'all of them, up to 64' },
     operator: { type: 'string', arg: 'NAME', group: 'Certificate', help: 'who erased: written into every certificate' },
@@ -48,6 +49,7 @@ export const eraseCommand = defineCommand({
       operator: values.operator,
       customer: values.customer,
       certs: values.certs,
+      includeHpa: values['include-hpa'],
     }));
     if (values['dry-run']) {
       const { default: kind } = await import('../jobs/erase.js');
@@ -55,7 +57,9 @@ export const eraseCommand = defineCommand({
       for (const [i, e] of entries.entries()) {
         const planned = await kind.plan(e, { version: context.version(), commandLine: context.commandLine }, i + 1);
         const p = planned.payload;
-        process.stdout.write(`${p.path}: ${p.steps.join('; ')}\n${(p.commands ?? []).map((c) => `  ${c.join(' ')}\n`).join('')}`);
+        // the HPA's removal runs first, then a firmware method's commands
+        const commands = [...(p.hpa?.commands ?? []), ...(p.commands ?? [])];
+        process.stdout.write(`${p.path}: ${p.steps.join('; ')}\n${commands.map((c) => `  ${c.join(' ')}\n`).join('')}`);
       }
       return ExitStatus.ok;
     }
