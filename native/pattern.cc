@@ -202,6 +202,10 @@ void PatternRun::ioLoop(int fd, int plainFd, uint32_t align) {
   const uint64_t blocks = (s.length + bs - 1) / bs;
   const bool verify = s.op == PatternOp::Verify;
   AlignedBuffer buf(bs), expect(verify ? bs : AlignedBuffer::kAlign);
+  // repeated bytes whose period divides the block size have the same phase in every block
+  // (offsets differ by multiples of bs): generated once per thread, not once per block
+  const bool samePhase = !s.bytes.empty() && bs % s.bytes.size() == 0;
+  bool filled = false;
   for (;;) {
     if (cancel_.load()) return;
     const uint64_t k = next_.fetch_add(1);
@@ -214,7 +218,10 @@ void PatternRun::ioLoop(int fd, int plainFd, uint32_t align) {
       continue;
     }
     uint8_t* b = buf.data();
-    if (!verify) patternFill(s, off, b, len);
+    if (!verify && !(samePhase && filled)) {
+      patternFill(s, off, b, samePhase ? bs : len);
+      filled = true;
+    }
     // the transfer: aligned part direct, the tail plain
     for (uint64_t pos = 0; pos < len;) {
       const bool isDirect = pos < direct;
@@ -242,7 +249,10 @@ void PatternRun::ioLoop(int fd, int plainFd, uint32_t align) {
       pos += uint64_t(r);
     }
     if (verify) {
-      patternFill(s, off, expect.data(), len);
+      if (!(samePhase && filled)) {
+        patternFill(s, off, expect.data(), samePhase ? bs : len);
+        filled = true;
+      }
       if (std::memcmp(b, expect.data(), len) != 0) {
         uint64_t first = UINT64_MAX, bad = 0;
         for (uint64_t i = 0; i < len; ++i)

@@ -63,7 +63,7 @@ describeRoot('clonestation erase on loop devices', () => {
   for (const sector of [512, 4096] as const) {
     it(`zero, one and pattern:HEX leave those bytes, once per pass (${sector}-byte sectors)`, () => {
       const d = fx.loop(makeFile(join(fx.dir(), `p${sector}.img`), 12 * MiB + 3 * sector), sector);
-      for (const [method, hex, extra] of [['zero', '00', []], ['one', 'ff', []], ['pattern:924924', '924924', ['--passes', '2']], ['pattern:0xDEADBEEF01', 'deadbeef01', ['--verify', 'all']]] as const) {
+      for (const [method, hex, extra] of [['zero', '00', []], ['one', 'ff', []], ['pattern:924924', '924924', ['--passes', '2']], ['pattern:0xDEADBEEF01', 'deadbeef01', ['--verify', 'all']], ['pattern:0xA55A0FF0', 'a55a0ff0', ['--verify', 'all']]] as const) {
         const w0 = written(d.dev);
         const r = erase([d.dev, '--method', method, '--yes', ...extra]);
         expect(r.status, r.stderr).toBe(0);
