@@ -25,14 +25,14 @@ export const eraseCommand = defineCommand({
     'max-parallel': { type: 'count', min: 1, max: 64, group: 'Station', help: 'drives erased at once', defaultText: 'all of them, up to 64' },
     operator: { type: 'string', arg: 'NAME', group: 'Certificate', help: 'who erased: written into every certificate' },
     customer: { type: 'string', arg: 'NAME', group: 'Certificate', help: 'whose drives: written into every certificate' },
-    certs: { type: 'string', arg: 'DIR', group: 'Certificate', help: "the folder each drive's signed certificate (erase-SERIAL-TIME.json) is written to; the signing key is $CLONESTATION_KEY or ~/.local/state/clonestation/erase-signing-key.pem, made on first use", defaultText: 'the current folder' },
+    certs: { type: 'string', arg: 'DIR', group: 'Certificate', help: "the folder each drive's signed certificate (erase-SERIAL-TIME.json) and its PDF (erase-SERIAL-TIME.pdf) are written to; the signing key is $CLONESTATION_KEY or ~/.local/state/clonestation/erase-signing-key.pem, made on first use", defaultText: 'the current folder' },
     ...yesOption,
     ...uiOption,
     ...stationFileOptions,
   },
   notes: [
     'Every byte of each DRIVE is lost. Drives get clone\'s refusals (system, mounted, held drives, one drive named twice) and one question naming each drive\'s model, serial and size (or --yes). A drive that fails (a write or read error, a mismatch on read-back) ends only its own job; its certificate says failed, an interrupted one incomplete, never erased.',
-    'Check a certificate with: clonestation erase verify-cert CERT.json',
+    'Check a certificate with: clonestation cert check CERT.json (or erase verify-cert); make its PDF again with: clonestation cert pdf CERT.json',
   ],
   checkArgs: (positionals) => {
     if (positionals.length === 0) throw new UsageError('erase needs at least one DRIVE (see clonestation erase --help)');
