@@ -17,6 +17,7 @@ const COLOURS = { ERASED: '#0a6b2d', INCOMPLETE: '#a15c00', FAILED: '#b00020' } 
 // the certificate holds is left out of the PDF
 const SECTIONS: [string, string][] = [
   ['drive', 'Drive'],
+  ['hpa', 'Host Protected Area'],
   ['erase', 'Erase'],
   ['time', 'Time'],
   ['station', 'Station'],
@@ -47,7 +48,12 @@ const LABELS: Record<string, string> = {
   steps: 'Steps',
   errors: 'Errors',
   notes: 'Notes',
-  includeHpa: 'HPA included (--include-hpa)',
+  requested: '--include-hpa given',
+  included: 'Erased with the rest',
+  before: 'Before the erase',
+  after: 'After the erase',
+  change: 'Change made',
+  commands: 'Commands run',
   start: 'Start',
   end: 'End',
   seconds: 'Duration (seconds)',
@@ -188,7 +194,7 @@ export function renderCertificatePdf(cert: Certificate, opts: PdfOptions): Buffe
   }
   const rest = Object.fromEntries(Object.entries(cert).filter(([k]) => !shown.has(k)));
   if (Object.keys(rest).length) {
-    heading('For whom, by whom');
+    heading(Object.keys(rest).every((k) => k === 'operator' || k === 'customer') ? 'Operator and customer' : 'Operator, customer and other fields');
     rows(rest).forEach(row);
   }
   heading('Signature');

@@ -240,11 +240,13 @@ const eraseKind = defineKind<ErasePayload, EraseResult>({
 
 function hpaRecord(p: ErasePayload, meta: EraseMeta, o: EraseOutcome | undefined): Record<string, unknown> {
   const before = meta.hidden.hpa;
-  if (typeof before === 'string') return { before, included: false, after: before };
-  if (!before.enabled || before.reportedSectors >= before.nativeSectors) return { before, included: true, after: before, change: 'none: the drive has no HPA, its native size is visible' };
-  if (!p.hpa) return { before, included: false, after: before, change: 'none: the area the HPA hides was NOT erased (use --include-hpa)' };
+  const requested = meta.includeHpa;
+  if (typeof before === 'string') return { requested, before, included: false, after: before };
+  if (!before.enabled || before.reportedSectors >= before.nativeSectors) return { requested, before, included: true, after: before, change: 'none: the drive has no HPA, its native size is visible' };
+  if (!p.hpa) return { requested, before, included: false, after: before, change: 'none: the area the HPA hides was NOT erased (use --include-hpa)' };
   const removed = o?.steps.find((s) => s.op === 'hpa');
   return {
+    requested,
     before,
     included: removed?.state === 'done',
     change: HPA_CHANGE,

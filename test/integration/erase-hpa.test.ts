@@ -36,7 +36,7 @@ interface HpaCert {
   result: string;
   reason?: string;
   drive: { hpa: unknown };
-  hpa: { before: unknown; included: boolean; change: string; commands: string[][]; after: unknown };
+  hpa: { requested: boolean; before: unknown; included: boolean; change: string; commands: string[][]; after: unknown };
   erase: { range: { offset: number; length: number }; bytesWritten: number; steps: { name: string; state: string }[]; errors: { code: string }[] };
 }
 
@@ -86,10 +86,16 @@ describeRoot('clonestation erase --include-hpa', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(calls(log)).toEqual([...reads(d.dev), `hdparm --yes-i-know-what-i-am-doing -N 16384 ${d.dev}`, `hdparm -N ${d.dev}`]);
     expect(readFileSync(d.file).every((b) => b === 0)).toBe(true);
+    const pdf = readdirSync(certs).find((f) => f.startsWith(`erase-${d.dev.replace('/dev/', '')}-`) && f.endsWith('.pdf'))!;
+    const text = pdfText(join(certs, pdf));
+    expect(text).toMatch(/Host Protected Area/);
+    expect(text).toMatch(/Change made\s+volatile/);
+    expect(text).toMatch(/Erased with the rest\s+true/);
     const { cert, file } = certOf(d.dev);
     expect(cert.result).toBe('erased');
     expect(cert.drive.hpa).toEqual({ reportedSectors: 8192, nativeSectors: 16384, enabled: true });
     expect(cert.hpa).toMatchObject({
+      requested: true,
       before: { reportedSectors: 8192, nativeSectors: 16384, enabled: true },
       included: true,
       after: { reportedSectors: 16384, nativeSectors: 16384, enabled: false },
@@ -141,7 +147,7 @@ describeRoot('clonestation erase --include-hpa', () => {
     const files = readdirSync(certs).filter((f) => f.startsWith(`erase-${d.dev.replace('/dev/', '')}-`) && f.endsWith('.pdf'));
     expect(pdfText(join(certs, files[0]))).toContain('the area the HPA hides was NOT erased');
     const { cert } = certOf(d.dev);
-    expect(cert.hpa).toMatchObject({ included: false, before: { reportedSectors: 8192, nativeSectors: 16384 } });
+    expect(cert.hpa).toMatchObject({ requested: false, included: false, before: { reportedSectors: 8192, nativeSectors: 16384 } });
     expect(cert.hpa.change).toMatch(/NOT erased \(use --include-hpa\)/);
   });
 

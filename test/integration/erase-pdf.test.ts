@@ -44,6 +44,7 @@ describeRoot('erase certificate PDFs', () => {
     expect(text).toContain(d.dev);
     // a loop device has no serial: the PDF says so rather than leaving it blank
     expect(text).toContain('serial not reported');
+    expect(text).toMatch(/Host Protected Area[\s\S]*Before the erase\s+not readable through this transport/);
     expect(text).toContain('Ops Team 7');
     expect(text).toContain('Customer 42');
     expect(text).toContain(String(cert.erase.bytesWritten));
