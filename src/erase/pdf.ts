@@ -110,7 +110,8 @@ function rows(o: Record<string, unknown>, prefix = ''): Row[] {
         out.push({ label, value: v.length === 0 ? 'none' : v.map(scalar).join(', ') });
       } else {
         out.push({ label, value: `${v.length}` });
-        v.forEach((x, i) => out.push({ label: '', value: `${i + 1}. ${x !== null && typeof x === 'object' ? inline(x as Record<string, unknown>) : scalar(x)}`, item: true }));
+        // (a command is a list of words: shown as its command line)
+        v.forEach((x, i) => out.push({ label: '', value: `${i + 1}. ${Array.isArray(x) ? x.map(String).join(' ') : x !== null && typeof x === 'object' ? inline(x as Record<string, unknown>) : scalar(x)}`, item: true }));
       }
     } else if (v !== null && typeof v === 'object') {
       const sub = v as Record<string, unknown>;

@@ -91,6 +91,7 @@ describeRoot('clonestation erase --include-hpa', () => {
     expect(text).toMatch(/Host Protected Area/);
     expect(text).toMatch(/Change made\s+volatile/);
     expect(text).toMatch(/Erased with the rest\s+true/);
+    expect(text).toContain(`1. hdparm --yes-i-know-what-i-am-doing -N 16384 ${d.dev}`);
     const { cert, file } = certOf(d.dev);
     expect(cert.result).toBe('erased');
     expect(cert.drive.hpa).toEqual({ reportedSectors: 8192, nativeSectors: 16384, enabled: true });
