@@ -94,7 +94,7 @@ export const certCheckCommand: Command = { ...eraseVerifyCertCommand, name: 'cer
 
 export const certPdfCommand = defineCommand({
   name: 'cert pdf',
-  summary: 'render a signed erase certificate as a PDF (after checking its signature)',
+  summary: 'a checked erase certificate as a PDF',
   args: 'CERT',
   options: {
     out: { type: 'string', arg: 'FILE', help: 'the PDF written (atomically; an existing file is replaced)', defaultText: 'CERT with .pdf for .json' },
