@@ -9,7 +9,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
-import { makeFile, runCli, sha256, useLoopScratch } from '../helpers/fixtures.js';
+import { attachPartitioned, makeFile, runCli, sha256, useLoopScratch } from '../helpers/fixtures.js';
+import { execFileSync } from 'node:child_process';
 import { pdfText } from '../helpers/pdf.js';
 
 const MiB = 1 << 20;
@@ -161,6 +162,17 @@ describeRoot('clonestation erase --include-hpa', () => {
     expect(r.stderr).toMatch(/^clonestation: --include-hpa on \/dev\/loop\d+: its HPA is not readable through this transport .*erase without --include-hpa.*\[HPA_UNREADABLE\]$/m);
     expect(sha256(d.file)).toBe(before);
     expect(readdirSync(certs)).toEqual([]);
+    // a partition of a drive whose HPA the (fake) hdparm shows: the HPA belongs to the whole drive
+    const img = makeFile(join(fx.dir(), 'parted.img'), 16 * MiB);
+    execFileSync('sfdisk', ['-q', img], { input: 'label: gpt\n,8M\n' });
+    const disk = attachPartitioned(img);
+    fx.track(disk);
+    expect(disk.partitions).toHaveLength(1);
+    const partBefore = sha256(img);
+    const p = runCli(['erase', disk.partitions[0], '--include-hpa', '--yes', '--no-ui', '--no-log', '--certs', certs], undefined, fake(join(fx.dir(), 'part.log'), '16384/32768'));
+    expect(p.status).toBe(2);
+    expect(p.stderr).toMatch(new RegExp(`--include-hpa erases a whole drive's native area: ${disk.partitions[0]} is a partition of ${disk.dev}; name the whole drive \\[UNSUPPORTED\\]`));
+    expect(sha256(img)).toBe(partBefore);
     // and a file has no HPA at all
     const f = makeFile(join(fx.dir(), 'plain.img'), MiB);
     const u = runCli(['erase', f, '--include-hpa', '--yes', '--no-ui', '--no-log', '--certs', certs], undefined, { CLONESTATION_KEY: join(fx.dir(), 'key.pem') });
