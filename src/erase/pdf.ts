@@ -1,6 +1,6 @@
 // An erase certificate rendered as a PDF for paper files (pdfkit, standard fonts): the outcome
 // in large type, every field of the signed JSON, the signature; written atomically.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import PDFDocument from 'pdfkit';
 import { InternalError } from '../errors.js';
@@ -237,10 +237,13 @@ export function pdfPathFor(jsonPath: string): string {
   return jsonPath.replace(/\.json$/i, '') + '.pdf';
 }
 
-/** Writes bytes to `path` atomically: a temporary file in the same folder, synced, renamed. */
-export function writeFileAtomic(path: string, data: Buffer, mode = 0o644): void {
+/**
+ * Writes bytes to `path` atomically: a temporary file in the same folder, synced, then renamed
+ * over `path` or, with `noClobber`, hard-linked to it (which fails when `path` exists).
+ */
+export function writeFileAtomic(path: string, data: Buffer, opts: { mode?: number; noClobber?: boolean } = {}): void {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  const fd = openSync(tmp, 'wx', mode);
+  const fd = openSync(tmp, 'wx', opts.mode ?? 0o644);
   try {
     try {
       for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
@@ -248,10 +251,10 @@ export function writeFileAtomic(path: string, data: Buffer, mode = 0o644): void 
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, path);
-  } catch (e) {
+    if (opts.noClobber) linkSync(tmp, path);
+    else renameSync(tmp, path);
+  } finally {
     rmSync(tmp, { force: true });
-    throw e;
   }
 }
 

@@ -1,6 +1,6 @@
 // The erase kind: one drive overwritten with a method's passes (or a block-layer fast path),
 // read back as --verify says, and a signed certificate written for it whatever the outcome.
-import { existsSync, statSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { existsSync, statSync, accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { inspectDrive, type DriveInfo } from '../drive.js';
@@ -306,7 +306,8 @@ function writeCertificate(p: ErasePayload, d: DriveInfo, meta: EraseMeta, result
     const cert = signCertificate(body, loadStationKey());
     // rendered before anything is written: a PDF that cannot be made leaves no lone JSON
     pdf = renderCertificatePdf(cert, { jsonName: basename(file) });
-    writeFileSync(file, `${JSON.stringify(cert, null, 2)}\n`, { flag: 'wx', mode: 0o644 });
+    // whole or not at all, and never over another certificate
+    writeFileAtomic(file, Buffer.from(`${JSON.stringify(cert, null, 2)}\n`), { noClobber: true });
     result.certificate = file;
   } catch (e) {
     result.state = 'failed';
