@@ -12,8 +12,8 @@ import { verifyCommand } from './verify.js';
 import { helpCommand } from './help.js';
 import { benchCommand } from './bench.js';
 import { imageInfoCommand, imageMountCommand, imageUmountCommand } from './image.js';
-import { certCheckCommand, eraseCommand, eraseVerifyCertCommand } from './erase.js';
+import { certCheckCommand, certPdfCommand, eraseCommand, eraseVerifyCertCommand } from './erase.js';
 import { ledgerCommand } from './ledger.js';
 import { serveCommand } from './serve.js';
 
-export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, benchCommand, eraseCommand, eraseVerifyCertCommand, certCheckCommand, imageInfoCommand, imageMountCommand, imageUmountCommand, ledgerCommand, serveCommand, helpCommand];
+export const commands: readonly Command[] = [cloneCommand, rescueCommand, mapShowCommand, listCommand, runCommand, demoCommand, backupCommand, restoreCommand, verifyCommand, benchCommand, eraseCommand, eraseVerifyCertCommand, certCheckCommand, certPdfCommand, imageInfoCommand, imageMountCommand, imageUmountCommand, ledgerCommand, serveCommand, helpCommand];

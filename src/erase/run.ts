@@ -3,11 +3,12 @@
 import { passName, type ErasePlan, type Pass } from './methods.js';
 import { runPattern, type PatternOp, type PatternResult } from './pattern.js';
 import { runFirmware } from './firmware.js';
+import { kernelSize, removeHpa, type Hpa } from './hidden.js';
 
 export interface StepOutcome {
   /** "pass 2/7 0xff", "verify pass 7/7 random", "discard", "zeros check" */
   name: string;
-  op: PatternOp | 'firmware';
+  op: PatternOp | 'firmware' | 'hpa';
   state: PatternResult['state'];
   /** a firmware step: the commands it ran */
   commands?: string[][];
@@ -27,6 +28,18 @@ export interface EraseOutcome {
   verifyResult: 'passed' | 'failed' | 'skipped' | 'not reached';
   errors: { offset?: number; code: string; message: string; step: string }[];
   notes: string[];
+  /** the bytes the passes covered (the native size once an HPA was removed) */
+  range: { offset: number; length: number };
+  /** --include-hpa: what hdparm -N said after the removal, and the commands run */
+  hpa?: { after: Hpa | string; commands: string[][] };
+}
+
+/** --include-hpa on a drive with an HPA: removed first, then the whole native size is erased. */
+export interface HpaRequest {
+  /** the whole drive hdparm talks to */
+  disk: string;
+  before: Hpa;
+  logicalSectorSize: number;
 }
 
 export interface EraseRequest {
@@ -38,6 +51,7 @@ export interface EraseRequest {
   fallback: boolean;
   blockSize?: number;
   threads?: number;
+  hpa?: HpaRequest;
 }
 
 export interface EraseHooks {
@@ -52,13 +66,20 @@ export interface EraseHooks {
 
 interface Step {
   name: string;
-  op: PatternOp | 'firmware';
+  op: PatternOp | 'firmware' | 'hpa';
   pass?: Pass;
   samplePercent?: number;
 }
 
-/** The steps of a plan: passes and their read-backs in order. */
-export function eraseSteps(plan: ErasePlan): Step[] {
+export const HPA_STEP = 'remove HPA';
+
+/** The steps of a plan: the HPA's removal (--include-hpa on a drive that has one), passes and their read-backs in order. */
+export function eraseSteps(plan: ErasePlan, removeHpa = false): Step[] {
+  const first: Step[] = removeHpa ? [{ name: HPA_STEP, op: 'hpa' }] : [];
+  return [...first, ...planSteps(plan)];
+}
+
+function planSteps(plan: ErasePlan): Step[] {
   const v = plan.verify;
   if (plan.fast) {
     const steps: Step[] = [{ name: plan.fast, op: plan.fast }];
@@ -84,8 +105,9 @@ function sleep(ms: number): Promise<void> {
 }
 
 export async function runErase(req: EraseRequest, hooks: EraseHooks): Promise<EraseOutcome> {
-  const out: EraseOutcome = { state: 'done', steps: [], bytesWritten: 0, bytesVerified: 0, verifyResult: 'skipped', errors: [], notes: [] };
-  const steps = eraseSteps(req.plan);
+  const out: EraseOutcome = { state: 'done', steps: [], bytesWritten: 0, bytesVerified: 0, verifyResult: 'skipped', errors: [], notes: [], range: { offset: req.offset, length: req.length } };
+  const steps = eraseSteps(req.plan, req.hpa !== undefined);
+  let length = req.length;
   if (steps.some((s) => s.op === 'verify')) out.verifyResult = 'not reached';
   for (let i = 0; i < steps.length; i++) {
     const s = steps[i];
@@ -97,10 +119,37 @@ export async function runErase(req: EraseRequest, hooks: EraseHooks): Promise<Er
       return out;
     }
     hooks.step(s.name, i + 1, steps.length, s.op === 'verify');
+    if (s.op === 'hpa') {
+      const h = req.hpa!;
+      const t0 = Date.now();
+      const r = await removeHpa(h.disk, h.before);
+      out.hpa = { after: r.after, commands: r.commands };
+      let message = r.message;
+      if (r.ok) {
+        // the passes cover what the kernel now shows, which must be the whole native area
+        const size = kernelSize(h.disk);
+        const native = h.before.nativeSectors * h.logicalSectorSize;
+        if (size === undefined || size < native) message = `the drive reports its native ${h.before.nativeSectors} sectors but the kernel still shows ${size ?? 'an unknown number of'} bytes, not ${native}: the hidden area cannot be written through it (disconnect and reconnect the drive, or erase without --include-hpa)`;
+        else length = size - req.offset;
+      }
+      const step: StepOutcome = { name: s.name, op: 'hpa', state: message ? 'failed' : 'done', bytes: 0, seconds: (Date.now() - t0) / 1000, commands: r.commands, ...(message ? { error: { code: 'HPA_NOT_REMOVED', message } } : {}) };
+      out.steps.push(step);
+      hooks.ended(step);
+      if (message) {
+        out.errors.push({ code: 'HPA_NOT_REMOVED', message, step: s.name });
+        out.state = 'failed';
+        out.code = 'HPA_NOT_REMOVED';
+        out.reason = message;
+        return out;
+      }
+      out.range = { offset: req.offset, length };
+      out.notes.push(`HPA removed (volatile): ${h.before.reportedSectors} of ${h.before.nativeSectors} sectors were visible, now all ${h.before.nativeSectors}; the passes cover ${length} bytes`);
+      continue;
+    }
     if (s.op === 'firmware') {
       const t0 = Date.now();
       const f = await runFirmware(req.plan.firmware!, req.path, hooks.cancelled);
-      const step: StepOutcome = { name: s.name, op: 'firmware', state: f.ok ? 'done' : 'failed', bytes: f.ok ? req.length : 0, seconds: (Date.now() - t0) / 1000, commands: f.commands, ...(f.ok ? {} : { error: { code: 'FIRMWARE_FAILED', message: f.message } }) };
+      const step: StepOutcome = { name: s.name, op: 'firmware', state: f.ok ? 'done' : 'failed', bytes: f.ok ? length : 0, seconds: (Date.now() - t0) / 1000, commands: f.commands, ...(f.ok ? {} : { error: { code: 'FIRMWARE_FAILED', message: f.message } }) };
       out.steps.push(step);
       hooks.ended(step);
       if (!f.ok) {
@@ -110,11 +159,11 @@ export async function runErase(req: EraseRequest, hooks: EraseHooks): Promise<Er
         out.reason = f.message;
         return out;
       }
-      out.bytesWritten += req.length;
+      out.bytesWritten += length;
       continue;
     }
     const op = s.op;
-    const r = await runPattern({ path: req.path, op, pass: s.pass, offset: req.offset, length: req.length, samplePercent: s.samplePercent, blockSize: req.blockSize, threads: req.threads, counters: hooks.counters, cancelled: hooks.cancelled });
+    const r = await runPattern({ path: req.path, op, pass: s.pass, offset: req.offset, length, samplePercent: s.samplePercent, blockSize: req.blockSize, threads: req.threads, counters: hooks.counters, cancelled: hooks.cancelled });
     const step: StepOutcome = { name: s.name, op: s.op, state: r.state, bytes: s.op === 'verify' ? r.bytesChecked : r.bytesDone, seconds: r.elapsedNs / 1e9, ...(r.error ? { error: { code: r.error.code, message: r.error.message, offset: r.error.offset } } : {}) };
     out.steps.push(step);
     hooks.ended(step);

@@ -1,19 +1,20 @@
 // The erase kind: one drive overwritten with a method's passes (or a block-layer fast path),
 // read back as --verify says, and a signed certificate written for it whatever the outcome.
-import { existsSync, statSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { existsSync, statSync, accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { inspectDrive, type DriveInfo } from '../drive.js';
 import { checkTargetFree } from '../safety.js';
 import { RefusedError, UsageError } from '../errors.js';
 import { formatBytes, formatRate } from '../units.js';
 import { Phase, cancelRequested, enterPhase, pauseRequested, postEvent } from '../contract.js';
 import { planErase, passName, METHOD_NAMES, type ErasePlan } from '../erase/methods.js';
-import { eraseSteps, runErase, type EraseOutcome } from '../erase/run.js';
+import { eraseSteps, runErase, type EraseOutcome, type HpaRequest } from '../erase/run.js';
 import { allocatePatternCounters, readPatternCounters } from '../erase/pattern.js';
-import { hiddenAreas, type HiddenAreas } from '../erase/hidden.js';
+import { HPA_CHANGE, hdparmInstalled, hiddenAreas, hpaCommands, NOT_READABLE, type HiddenAreas } from '../erase/hidden.js';
 import { checkFirmware, firmwareCommands, probeFirmware, type FirmwareProbe } from '../erase/firmware.js';
 import { signCertificate } from '../erase/certificate.js';
+import { pdfPathFor, renderCertificatePdf, writeFileAtomic } from '../erase/pdf.js';
 import { loadStationKey } from '../erase/keys.js';
 import { defineKind, driveIdentity, elapsedSeconds, ENDED, type JobEntry, type JobIo, type JobResult, type StationJob } from './kind.js';
 import { driveView } from './view-parts.js';
@@ -29,6 +30,8 @@ export interface ErasePayload {
   steps: string[];
   /** a firmware method: the commands it runs (also --dry-run's output) */
   commands?: string[][];
+  /** --include-hpa on a drive with an HPA: it is removed first (its commands also --dry-run's output) */
+  hpa?: HpaRequest & { commands: string[][] };
 }
 
 export interface EraseResult extends JobResult {
@@ -37,10 +40,13 @@ export interface EraseResult extends JobResult {
   endedAt: string;
   /** where settle() wrote the signed certificate */
   certificate?: string;
+  /** and its PDF rendering */
+  pdf?: string;
 }
 
 interface EraseMeta {
   hidden: HiddenAreas;
+  includeHpa: boolean;
   firmware?: FirmwareProbe;
   certDir: string;
   operator?: string;
@@ -77,6 +83,7 @@ const eraseKind = defineKind<ErasePayload, EraseResult>({
     operator: { type: 'string', help: 'who erased, for the certificate' },
     customer: { type: 'string', help: 'whose drive, for the certificate' },
     certs: { type: 'path', help: 'the folder certificates are written to (default: the current folder)' },
+    includeHpa: { type: 'boolean', help: "remove the drive's HPA (volatile) and erase its whole native size; refused where the HPA cannot be read" },
   },
 
   plan(entry: JobEntry, d, id) {
@@ -100,11 +107,25 @@ const eraseKind = defineKind<ErasePayload, EraseResult>({
     } catch (e) {
       throw new UsageError(`certificates cannot be written to ${certDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give a writable folder with --certs`, 'BAD_OUTPUT', { certDir });
     }
-    const steps = eraseSteps(plan).map((s) => s.name);
-    const payload: ErasePayload = { path, offset: 0, length: drive.size, plan, fallback: Boolean(entry.fallback), steps, commands: plan.firmware ? firmwareCommands(plan.firmware, path) : undefined };
+    const hidden = hiddenAreas(drive);
+    const includeHpa = Boolean(entry.includeHpa);
+    let hpa: ErasePayload['hpa'];
+    if (includeHpa) {
+      if (drive.kind !== 'block' || !drive.disk) throw new UsageError(`--include-hpa needs a drive: ${path} is a file, it has no HPA`, 'UNSUPPORTED', { path });
+      if (drive.isPartition) throw new UsageError(`--include-hpa erases a whole drive's native area: ${path} is a partition of ${drive.disk.path}; name the whole drive`, 'UNSUPPORTED', { path });
+      if (typeof hidden.hpa === 'string') {
+        const why = hdparmInstalled() ? `its HPA is ${NOT_READABLE} (hdparm -N ${drive.disk.path} gave no answer: a loop device, a USB bridge, NVMe or a virtual disk carries no ATA commands)` : 'hdparm is not installed (Debian: apt install hdparm), so its HPA cannot be read';
+        throw new RefusedError('HPA_UNREADABLE', `--include-hpa on ${path}: ${why}; connect the drive directly (SATA) or erase without --include-hpa (the certificate then says the HPA was not readable)`, { path });
+      }
+      if (hidden.hpa.enabled && hidden.hpa.reportedSectors < hidden.hpa.nativeSectors)
+        hpa = { disk: drive.disk.path, before: hidden.hpa, logicalSectorSize: drive.logicalSectorSize, commands: hpaCommands(drive.disk.path, hidden.hpa) };
+    }
+    const steps = eraseSteps(plan, hpa !== undefined).map((s) => s.name);
+    const payload: ErasePayload = { path, offset: 0, length: drive.size, plan, fallback: Boolean(entry.fallback), steps, commands: plan.firmware ? firmwareCommands(plan.firmware, path) : undefined, hpa };
     // what only the main thread needs (the certificate's fields): never crosses to a worker
     const meta: EraseMeta = {
-      hidden: hiddenAreas(drive),
+      hidden,
+      includeHpa,
       firmware,
       certDir,
       operator: entry.operator as string | undefined,
@@ -141,7 +162,7 @@ const eraseKind = defineKind<ErasePayload, EraseResult>({
     }, 250);
     try {
       const outcome = await runErase(
-        { path: p.path, offset: p.offset, length: p.length, plan: p.plan, fallback: p.fallback },
+        { path: p.path, offset: p.offset, length: p.length, plan: p.plan, fallback: p.fallback, hpa: p.hpa },
         {
           counters: io.counters.pattern,
           cancelled: () => cancelRequested(control),
@@ -151,7 +172,7 @@ const eraseKind = defineKind<ErasePayload, EraseResult>({
             postEvent(port, { type: 'progress', done: before, total: p.steps.length * p.length, pass, bytesBad: 0 });
           },
           ended: (s) => {
-            before += p.length;
+            if (s.op !== 'hpa') before += p.length;
             postEvent(port, { type: 'note', message: `${p.path}: ${s.name}: ${s.state}${s.error ? ` (${s.error.message}${s.error.offset !== undefined ? ` at byte ${s.error.offset}` : ''})` : ''}`, fields: { step: s.name, state: s.state, offset: s.error?.offset } });
           },
         },
@@ -200,6 +221,7 @@ const eraseKind = defineKind<ErasePayload, EraseResult>({
       errors: o?.errors,
       notes: o?.notes,
       certificate: j.result?.certificate,
+      pdf: j.result?.pdf,
       // bytes written and read back over the job's seconds (the station's "slowest")
       averageBytesPerSec: o && elapsedSeconds(j) > 0 ? (o.bytesWritten + o.bytesVerified) / elapsedSeconds(j) : 0,
       targets: [{ ...driveIdentity(t.path, t.drive), state: j.state, ...(j.state !== 'done' && (j.error ?? j.result?.reason) ? { reason: j.error ?? j.result?.reason } : {}) }],
@@ -215,6 +237,23 @@ const eraseKind = defineKind<ErasePayload, EraseResult>({
     return [[`erase ${p.plan.method}`, p.path, j.state, formatBytes(bytes), secs > 0 ? formatRate(bytes / secs) : '-', o?.verifyResult ?? '-', note]];
   },
 });
+
+function hpaRecord(p: ErasePayload, meta: EraseMeta, o: EraseOutcome | undefined): Record<string, unknown> {
+  const before = meta.hidden.hpa;
+  const requested = meta.includeHpa;
+  if (typeof before === 'string') return { requested, before, included: false, after: before };
+  if (!before.enabled || before.reportedSectors >= before.nativeSectors) return { requested, before, included: true, after: before, change: 'none: the drive has no HPA, its native size is visible' };
+  if (!p.hpa) return { requested, before, included: false, after: before, change: 'none: the area the HPA hides was NOT erased (use --include-hpa)' };
+  const removed = o?.steps.find((s) => s.op === 'hpa');
+  return {
+    requested,
+    before,
+    included: removed?.state === 'done',
+    change: HPA_CHANGE,
+    commands: o?.hpa?.commands ?? [],
+    after: o?.hpa?.after ?? 'not reached: the erase ended before the HPA was removed',
+  };
+}
 
 /** Signs and writes the drive's certificate (main thread, after the run); a failure to write it fails the job. */
 function writeCertificate(p: ErasePayload, d: DriveInfo, meta: EraseMeta, result: EraseResult): void {
@@ -239,13 +278,15 @@ function writeCertificate(p: ErasePayload, d: DriveInfo, meta: EraseMeta, result
       hpa: meta.hidden.hpa,
       dco: meta.hidden.dco,
     },
+    // the HPA: what the drive said before the erase, whether the erase covered it, what it says after
+    hpa: hpaRecord(p, meta, o),
     erase: {
       method: p.plan.method,
       passes: p.plan.passes.map(passName),
       passCount: p.plan.passes.length,
       fast: p.plan.fast ?? null,
       firmware: p.plan.firmware ? { method: p.plan.firmware, supports: meta.firmware?.supports ?? [], ata: meta.firmware?.ata, nvme: meta.firmware?.nvme, commands: p.commands } : null,
-      range: { offset: p.offset, length: p.length },
+      range: o?.range ?? { offset: p.offset, length: p.length },
       verify: p.plan.verify.mode === 'sample' ? `sample:${p.plan.verify.percent}` : p.plan.verify.mode,
       verifyResult: o?.verifyResult ?? 'not reached',
       bytesWritten: o?.bytesWritten ?? 0,
@@ -260,14 +301,28 @@ function writeCertificate(p: ErasePayload, d: DriveInfo, meta: EraseMeta, result
     customer: meta.customer ?? null,
   };
   const file = join(meta.certDir, certName(d, p.path, result.startedAt));
+  let pdf: Buffer;
   try {
     const cert = signCertificate(body, loadStationKey());
-    writeFileSync(file, `${JSON.stringify(cert, null, 2)}\n`, { flag: 'wx', mode: 0o644 });
+    // rendered before anything is written: a PDF that cannot be made leaves no lone JSON
+    pdf = renderCertificatePdf(cert, { jsonName: basename(file) });
+    // whole or not at all, and never over another certificate
+    writeFileAtomic(file, Buffer.from(`${JSON.stringify(cert, null, 2)}\n`), { noClobber: true });
     result.certificate = file;
   } catch (e) {
     result.state = 'failed';
     result.code = (e as { code?: string }).code ?? 'CERT_UNWRITTEN';
     result.reason = `${result.reason ? `${result.reason}; ` : ''}the certificate could not be written to ${file}: ${(e as Error).message}`;
+    return;
+  }
+  const pdfFile = pdfPathFor(file);
+  try {
+    writeFileAtomic(pdfFile, pdf);
+    result.pdf = pdfFile;
+  } catch (e) {
+    result.state = 'failed';
+    result.code = 'PDF_UNWRITTEN';
+    result.reason = `${result.reason ? `${result.reason}; ` : ''}the signed certificate ${file} was written but its PDF ${pdfFile} could not be (${(e as Error).message}): make it with clonestation cert pdf ${file}`;
   }
 }
 

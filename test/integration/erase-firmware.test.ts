@@ -58,6 +58,8 @@ describeRoot('clonestation erase: firmware methods against fake hdparm and nvme'
     writeFileSync(join(bin, 'nvme'), NVME, { mode: 0o755 });
     return { PATH: `${bin}:${process.env.PATH}`, FAKE_LOG: log, CLONESTATION_KEY: join(fx.dir(), 'key.pem') };
   };
+  // what the plan asks every drive: hdparm -I, -N and --dco-identify, nvme id-ctrl (reads only)
+  const probe = (c: string): boolean => /^hdparm (-I|-N|--dco-identify) \/dev\/\S+$/.test(c) || c.startsWith('nvme id-ctrl');
   const calls = (log: string): string[] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
 
   it('--dry-run prints the exact commands after the probe, and runs and writes nothing', () => {
@@ -68,7 +70,7 @@ describeRoot('clonestation erase: firmware methods against fake hdparm and nvme'
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`hdparm --user-master u --security-set-pass clonestation ${d.dev}`);
     expect(r.stdout).toContain(`hdparm --user-master u --security-erase-enhanced clonestation ${d.dev}`);
-    expect(calls(log).every((c) => c.startsWith('hdparm -I') || c.startsWith('nvme id-ctrl'))).toBe(true);
+    expect(calls(log).every((c) => probe(c))).toBe(true);
     expect(sha256(d.file)).toBe(before);
   });
 
@@ -77,9 +79,9 @@ describeRoot('clonestation erase: firmware methods against fake hdparm and nvme'
     const log = join(fx.dir(), 'ata.log');
     const r = runCli(['erase', d.dev, '--method', 'ata-secure-erase', '--yes', '--no-ui', '--no-log', '--certs', certs], undefined, fake(log));
     expect(r.status, r.stderr).toBe(0);
-    const run = calls(log).filter((c) => !c.startsWith('hdparm -I') && !c.startsWith('nvme id-ctrl'));
+    const run = calls(log).filter((c) => !probe(c));
     expect(run).toEqual([`hdparm --user-master u --security-set-pass clonestation ${d.dev}`, `hdparm --user-master u --security-erase clonestation ${d.dev}`]);
-    const file = readdirSync(certs).find((f) => f.includes(d.dev.replace('/dev/', '')))!;
+    const file = readdirSync(certs).find((f) => f.includes(d.dev.replace('/dev/', '')) && f.endsWith('.json'))!;
     const cert = JSON.parse(readFileSync(join(certs, file), 'utf8')) as { result: string; erase: { firmware: { method: string; supports: string[]; commands: string[][] } } };
     expect(cert.result).toBe('erased');
     expect(cert.erase.firmware.method).toBe('ata-secure-erase');
@@ -97,7 +99,7 @@ describeRoot('clonestation erase: firmware methods against fake hdparm and nvme'
     const u = runCli(['erase', d.dev, '--method', 'nvme-sanitize-overwrite', '--yes', '--no-ui', '--no-log', '--certs', certs], undefined, fake(log));
     expect(u.status).toBe(2);
     expect(u.stderr).toMatch(/does not support --method nvme-sanitize-overwrite \(it supports .*nvme-sanitize-block.*\[UNSUPPORTED\]/);
-    expect(calls(log).every((c) => c.startsWith('hdparm -I') || c.startsWith('nvme id-ctrl'))).toBe(true);
+    expect(calls(log).every((c) => probe(c))).toBe(true);
     expect(sha256(d.file)).toBe(before);
   });
 
@@ -106,7 +108,7 @@ describeRoot('clonestation erase: firmware methods against fake hdparm and nvme'
     const log = join(fx.dir(), 'nvme.log');
     const r = runCli(['erase', d.dev, '--method', 'nvme-sanitize-block', '--blank', '--yes', '--no-ui', '--no-log', '--certs', certs], undefined, fake(log));
     expect(r.status, r.stderr).toBe(0);
-    const run = calls(log).filter((c) => !c.startsWith('hdparm -I') && !c.startsWith('nvme id-ctrl'));
+    const run = calls(log).filter((c) => !probe(c));
     expect(run).toEqual([`nvme sanitize ${d.dev} --sanact=2`, `nvme sanitize-log ${d.dev} --output-format=json`]);
     expect(readFileSync(d.file).every((b) => b === 0)).toBe(true);
     const v = runCli(['erase', d.dev, '--method', 'nvme-format', '--verify', 'last', '--yes'], undefined, fake(log));

@@ -13,6 +13,7 @@ import { runPattern, patternBytes } from '../../src/erase/pattern.js';
 import { GUTMANN_PATTERNS } from '../../src/erase/methods.js';
 import { slowTarget } from '../helpers/slow-target.js';
 import { startCli } from '../helpers/running-cli.js';
+import { pdfText } from '../helpers/pdf.js';
 import eraseKind, { type ErasePayload } from '../../src/jobs/erase.js';
 import { allocateControl, requestCancel, requestPause, requestResume, type WorkerEvent } from '../../src/contract.js';
 import { loopDetacher } from '../../src/loop.js';
@@ -58,12 +59,12 @@ describeRoot('clonestation erase on loop devices', () => {
     for (const f of readdirSync(certs)) rmSync(join(certs, f), { force: true });
   });
   /** the certificates of one drive, by its exact name (loop4 is not loop40) */
-  const certsOf = (dev: string) => readdirSync(certs).filter((f) => f.startsWith(`erase-${dev.replace('/dev/', '')}-`) && /^-\d{4}-/.test(f.slice(`erase-${dev.replace('/dev/', '')}`.length)));
+  const certsOf = (dev: string) => readdirSync(certs).filter((f) => f.startsWith(`erase-${dev.replace('/dev/', '')}-`) && /^-\d{4}-/.test(f.slice(`erase-${dev.replace('/dev/', '')}`.length)) && f.endsWith('.json'));
 
   for (const sector of [512, 4096] as const) {
     it(`zero, one and pattern:HEX leave those bytes, once per pass (${sector}-byte sectors)`, () => {
       const d = fx.loop(makeFile(join(fx.dir(), `p${sector}.img`), 12 * MiB + 3 * sector), sector);
-      for (const [method, hex, extra] of [['zero', '00', []], ['one', 'ff', []], ['pattern:924924', '924924', ['--passes', '2']], ['pattern:0xDEADBEEF01', 'deadbeef01', ['--verify', 'all']]] as const) {
+      for (const [method, hex, extra] of [['zero', '00', []], ['one', 'ff', []], ['pattern:924924', '924924', ['--passes', '2']], ['pattern:0xDEADBEEF01', 'deadbeef01', ['--verify', 'all']], ['pattern:0xA55A0FF0', 'a55a0ff0', ['--verify', 'all']]] as const) {
         const w0 = written(d.dev);
         const r = erase([d.dev, '--method', method, '--yes', ...extra]);
         expect(r.status, r.stderr).toBe(0);
@@ -182,6 +183,12 @@ describeRoot('clonestation erase on loop devices', () => {
     expect(cert.result).toBe('incomplete');
     expect(cert.erase.steps).toHaveLength(1);
     expect(runCli(['erase', 'verify-cert', result.certificate!]).status).toBe(0);
+    // and its PDF, next to it, never says erased
+    expect(result.pdf).toBe(result.certificate!.replace(/\.json$/, '.pdf'));
+    const text = pdfText(result.pdf!);
+    expect(text).toMatch(/^\s*INCOMPLETE\s*$/m);
+    expect(text).toContain('NOT fully erased');
+    expect(text).not.toContain('ERASED');
   });
 
   it('zeroout and discard leave zeros on loops (discard is read back); secure-discard is refused by loops with a clear error', () => {
@@ -292,6 +299,9 @@ describeRoot('clonestation erase on loop devices', () => {
       expect(cert.erase.steps[0].state).toBe('cancelled');
       expect(cert.erase.bytesWritten).toBeLessThan(64 * MiB);
       expect(runCli(['erase', 'verify-cert', join(certs, files[0])]).status).toBe(0);
+      const text = pdfText(join(certs, files[0].replace(/\.json$/, '.pdf')));
+      expect(text).toMatch(/^\s*INCOMPLETE\s*$/m);
+      expect(text).not.toContain('ERASED');
     } finally {
       if (saved === undefined) delete process.env.CLONESTATION_KEY;
       else process.env.CLONESTATION_KEY = saved;

@@ -9,7 +9,7 @@ import { eraseSteps } from '../../src/erase/run.js';
 import { canonicalJson, checkCertificate, signCertificate } from '../../src/erase/certificate.js';
 import { loadStationKey } from '../../src/erase/keys.js';
 import { CloneStationError } from '../../src/errors.js';
-import { parseHidden, NOT_READABLE } from '../../src/erase/hidden.js';
+import { hpaCommands, parseHidden, NOT_READABLE } from '../../src/erase/hidden.js';
 import { checkFirmware, firmwareCommands, parseAtaSecurity } from '../../src/erase/firmware.js';
 
 function code(f: () => unknown): string | undefined {
@@ -117,6 +117,19 @@ describe('hidden areas and firmware probes', () => {
       dco: { realMaxSectors: 976773168 },
     });
     expect(parseHidden(undefined, 'SG_IO: bad/missing sense data')).toEqual({ hpa: NOT_READABLE, dco: NOT_READABLE });
+  });
+
+  it('removes an HPA with the volatile SET MAX (no p before the count), then reads it back, before any pass', () => {
+    const hpa = { reportedSectors: 1000, nativeSectors: 2000, enabled: true };
+    // (a loop has no sysfs rescan file: two commands)
+    expect(hpaCommands('/dev/loop0', hpa)).toEqual([
+      ['hdparm', '--yes-i-know-what-i-am-doing', '-N', '2000', '/dev/loop0'],
+      ['hdparm', '-N', '/dev/loop0'],
+    ]);
+    expect(hpaCommands('/dev/loop0', hpa)[0].some((w) => w.startsWith('p'))).toBe(false);
+    const plan = planErase('dod-short', { verify: 'last' });
+    expect(eraseSteps(plan, true).map((s) => s.name)).toEqual(['remove HPA', ...eraseSteps(plan).map((s) => s.name)]);
+    expect(eraseSteps(planErase('zeroout', {}), true).map((s) => s.name)).toEqual(['remove HPA', 'zeroout', 'zeros check']);
   });
 
   it("reads the security section of hdparm -I: frozen and locked drives are refused with what to do", () => {
