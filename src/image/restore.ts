@@ -209,8 +209,10 @@ export async function planRestore(o: RestoreOptions): Promise<RestorePlan> {
       notes,
       adjust: tables?.adjust,
       noCheck: o.noCheck,
-      // --zero-free: every byte of the image is written (its free extents as the zeros they read as)
-      ...(used && !o.zeroFree ? { used } : {}),
+      // --zero-free: a drive gets the used extents written and zeroes the free ones itself
+      // (executeRestore, BLKZEROOUT); a file gets every byte of the image, its free extents as
+      // the zeros they read as
+      ...(used && (!o.zeroFree || target?.kind === 'block') ? { used } : {}),
       ...(used && o.zeroFree ? { zeroFree: true } : {}),
     };
   } catch (e) {
@@ -485,6 +487,15 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
           `the image differs from its manifest: ${bad.algorithm} of the restored bytes is ${bad.got}, the manifest says ${bad.expected}; a part is damaged or out of order (clonestation verify ${plan.image.name} finds it); target ${plan.targetPath} is not a faithful copy`,
           { algorithm: bad.algorithm, expected: bad.expected, got: bad.got },
         );
+    }
+    if (plan.zeroFree && plan.used && plan.target?.kind === 'block') {
+      // after the check: a damaged image's target is not zeroed as if it were good
+      if (!isClaimed(plan.targetPath)) claims.target(plan.targetPath);
+      const { freeExtents, zeroExtents } = await import('../usedmap/zero-free.js');
+      const free = freeExtents(plan.used.map((e) => ({ offset: e.offset - plan.range.offset, length: e.length })), plan.range.length);
+      const n = await zeroExtents(plan.targetPath, free, plan.targetOffset, () => signal?.aborted ?? false);
+      if (signal?.aborted) throw new CancelledError(`cancelled while zeroing the free blocks: ${plan.targetPath} holds the image's used blocks, its free ones only partly zeroed`);
+      reporter.note(`${plan.targetPath}: ${formatBytes(n)} of free blocks zeroed (--zero-free)`, { zeroed: n });
     }
     let adjusted: string[] | undefined;
     // --fit: the whole-image hash cannot be checked, each partition's (backup recorded them) can

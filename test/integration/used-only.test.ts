@@ -228,6 +228,18 @@ describeRoot('--used-only: backup, restore and verify read and write only the us
       expect(sh('sha256sum', [t]).split(' ')[0], kind).toBe(m.hashes.sha256);
       expect(runCli(['verify', '--zero-free', image, t]).status).toBe(0);
     }
+    // a drive: the used extents written, the free ones zeroed by the drive itself (BLKZEROOUT)
+    for (const [kind, image] of Object.entries(images())) {
+      const t = join(fx.dir(), `zd-${kind}.img`);
+      fill(t, size, 0xa5);
+      const dev = fx.loop(t).dev;
+      const r = runCli(['restore', '--yes', '--zero-free', image, dev]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout + r.stderr).toMatch(/of free blocks zeroed \(--zero-free\)/);
+      const m = JSON.parse(readFileSync(`${image}.manifest.json`, 'utf8')) as { hashes: { sha256: string } };
+      expect(sh('sha256sum', [dev]).split(' ')[0], kind).toBe(m.hashes.sha256);
+      expect(runCli(['verify', '--zero-free', image, dev]).status).toBe(0);
+    }
   });
 
   it('clone --used-only 1:1 and 1:N onto drives of 0xA5: only used extents read, file systems clean, free blocks left as they were; --verify agrees', () => {
