@@ -26,7 +26,7 @@ export interface CloneOptions extends RangeText, EngineTuning {
   growLast?: boolean;
   growFs?: boolean;
   fit?: boolean;
-  /** copy only the source's used extents (src/usedmap/job.ts); zeroFree: zero the rest on the target */
+  /** copy only the source's used extents (src/used-extents.ts); zeroFree: zero the rest on the target */
   usedOnly?: boolean;
   zeroFree?: boolean;
 }

@@ -89,3 +89,23 @@ export function complementExtents(list: readonly Extent[], size: number): Extent
   if (at < size) out.push({ offset: at, length: size - at });
   return out;
 }
+
+/** The extents of a sorted list (apart) that lie in [offset, offset + length), clipped to it. */
+export function usedWithin(used: readonly Extent[], offset: number, length: number): Extent[] {
+  const end = offset + length;
+  const out: Extent[] = [];
+  // binary search for the first extent ending after offset
+  let lo = 0;
+  let hi = used.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (used[mid]!.offset + used[mid]!.length <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < used.length && used[i]!.offset < end; i++) {
+    const s = Math.max(offset, used[i]!.offset);
+    const e = Math.min(end, used[i]!.offset + used[i]!.length);
+    if (e > s) out.push({ offset: s, length: e - s });
+  }
+  return out;
+}

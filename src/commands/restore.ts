@@ -80,7 +80,7 @@ export const restoreCommand = defineCommand({
       const { withJobOutputs, hereDrive } = await import('../metrics/job-outputs.js');
       const { runReportedHere } = await import('../jobs/reported.js');
       const { default: restoreKind } = await import('../jobs/restore.js');
-      const { partitionsResult } = await import('../image/restore-many-cli.js');
+      const { partitionsResult } = await import('./restore-many-run.js');
       const { resolveImage } = await import('../image/open.js');
       const files = [
         { path: image, role: 'the image' },
@@ -104,7 +104,7 @@ export const restoreCommand = defineCommand({
     }
     // Several targets (or a report asked for): the image is read once and written to all of them.
     if (targets.length > 1 || values.report !== undefined) {
-      const { restoreManyCommand } = await import('../image/restore-many-cli.js');
+      const { restoreManyCommand } = await import('./restore-many-run.js');
       // one restore job (its metrics, its ledger line), as in a station (src/metrics/job-outputs.ts)
       const { withJobOutputs } = await import('../metrics/job-outputs.js');
       const files = [{ path: image, role: 'the image' }, ...targets.map((t) => ({ path: t, role: 'a target' })), ...(values.report !== undefined ? [{ path: values.report, role: 'the report' }] : [])];
@@ -144,7 +144,7 @@ export const restoreCommand = defineCommand({
     const { withJobOutputs, hereDrive, sizeOr0 } = await import('../metrics/job-outputs.js');
     const { runReportedHere } = await import('../jobs/reported.js');
     const { default: restoreKind } = await import('../jobs/restore.js');
-    const { oneTargetResult } = await import('../image/restore-many-cli.js');
+    const { oneTargetResult } = await import('./restore-many-run.js');
     const files = [
       { path: image, role: 'the image' },
       { path: target, role: 'the target' },

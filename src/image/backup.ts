@@ -29,12 +29,13 @@ import { formatBytes } from '../units.js';
 import type { RescueOptions } from '../rescue/rescue.js';
 import { checkMapPath } from '../rescue/mapfile.js';
 import { zstdVersion } from './zstd/native.js';
-import { GapFill, toManifestExtents, usedWithin } from './used.js';
-import type { UsedExtents } from '../usedmap/job.js';
+import { GapFill, toManifestExtents } from './used.js';
+import { usedWithin } from '../extent.js';
+import type { UsedExtents } from '../used-extents.js';
 
 /** --used-only: the source's used extents in the range (the used-map code loads only then). */
 export async function usedExtentsForBackup(source: DriveInfo, range: Extent): Promise<UsedExtents> {
-  const { usedExtentsOf } = await import('../usedmap/job.js');
+  const { usedExtentsOf } = await import('../used-extents.js');
   return usedExtentsOf(source, range, { align: Math.max(source.logicalSectorSize, 4096) });
 }
 
@@ -61,7 +62,7 @@ export interface BackupOptions extends Pick<RangeText, 'offset' | 'length'>, Eng
   force?: boolean;
   /** image just this partition of the source (its number as Linux gives it) */
   partition?: number;
-  /** read only the extents the source's file systems use; the image holds zeros for the rest (src/usedmap/job.ts) */
+  /** read only the extents the source's file systems use; the image holds zeros for the rest (src/used-extents.ts) */
   usedOnly?: boolean;
   version: string;
   commandLine: string;

@@ -4,7 +4,7 @@
 import { closeSync, constants as fsConstants, fstatSync, fsyncSync, openSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { ImageError, UsageError, isSystemCallError } from '../errors.js';
 import { HASH_ALGORITHMS, type HashAlgorithm } from './hash.js';
-import { MAX_USED_EXTENTS } from './used.js';
+import { MAX_USED_EXTENTS } from '../usedmap/types.js';
 import { SchemaError, amount, arr, bool, fail, fileName, int, isoDate, literal, obj, oneOf, opt, someOf, str, type Infer, type Schema } from './schema.js';
 
 export const MANIFEST_FORMAT = 'clonestation-image/1';

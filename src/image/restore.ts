@@ -23,7 +23,9 @@ import { checkBlockSize, checkNewImagePath, prepareFileTarget } from '../clone.j
 import { Claims, isClaimed } from '../claim.js';
 import { applyTargetAdjust, type TargetAdjust } from '../partition/apply.js';
 import { planRestoreTables } from './partitions/restore-tables.js';
-import { GapFill, UsedCursor, fromManifestExtents, usedWithin, zeroBytes } from './used.js';
+import { GapFill, UsedCursor, fromManifestExtents } from './used.js';
+import { usedWithin } from '../extent.js';
+import { zeroBytes } from '../zeros.js';
 
 /** Whether every byte is zero (a free extent of a used-only image's stream). */
 function isZeros(piece: Uint8Array): boolean {
@@ -491,7 +493,7 @@ export async function executeRestore(plan: RestorePlan, reporter: Reporter, sign
     if (plan.zeroFree && plan.used && plan.target?.kind === 'block') {
       // after the check: a damaged image's target is not zeroed as if it were good
       if (!isClaimed(plan.targetPath)) claims.target(plan.targetPath);
-      const { freeExtents, zeroExtents } = await import('../usedmap/zero-free.js');
+      const { freeExtents, zeroExtents } = await import('../zero-free.js');
       const free = freeExtents(plan.used.map((e) => ({ offset: e.offset - plan.range.offset, length: e.length })), plan.range.length);
       const n = await zeroExtents(plan.targetPath, free, plan.targetOffset, () => signal?.aborted ?? false);
       if (signal?.aborted) throw new CancelledError(`cancelled while zeroing the free blocks: ${plan.targetPath} holds the image's used blocks, its free ones only partly zeroed`);

@@ -2,31 +2,7 @@
 // used-only copy's bytes as the image holds them (the free extents as zeros, fed cheaply).
 import type { Extent } from '../extent.js';
 import type { Tap } from '../tap.js';
-
-/** The most extents a used-only image's manifest lists (src/usedmap/job.ts merges beyond it). */
-export const MAX_USED_EXTENTS = 1_000_000;
-
-/** Bytes of zeros fed at once for a free extent: one shared, never written buffer. */
-const ZERO_CHUNK = 16 << 20;
-let zeros: Uint8Array | undefined;
-
-/** A view of at most ZERO_CHUNK zero bytes in shared memory (a HashThread reads it in place; nobody writes it). */
-export function zeroBytes(length: number): Uint8Array {
-  zeros ??= new Uint8Array(new SharedArrayBuffer(ZERO_CHUNK));
-  return zeros.subarray(0, Math.min(length, ZERO_CHUNK));
-}
-
-/** Calls `feed` with views of zeros adding up to `length` bytes (each at most ZERO_CHUNK). */
-export function feedZeros(length: number, feed: (z: Uint8Array, done: number) => void | Promise<void>): Promise<void>[] {
-  const out: Promise<void>[] = [];
-  for (let done = 0; done < length; ) {
-    const z = zeroBytes(length - done);
-    const r = feed(z, done);
-    if (r) out.push(r);
-    done += z.length;
-  }
-  return out;
-}
+import { feedZeros } from '../zeros.js';
 
 export function toManifestExtents(list: readonly Extent[]): number[] {
   const out: number[] = [];
@@ -110,22 +86,3 @@ export class UsedCursor {
   }
 }
 
-/** The used extents (sorted, range-relative) that lie in [offset, offset + length), clipped to it. */
-export function usedWithin(used: readonly Extent[], offset: number, length: number): Extent[] {
-  const end = offset + length;
-  const out: Extent[] = [];
-  // binary search for the first extent ending after offset
-  let lo = 0;
-  let hi = used.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (used[mid]!.offset + used[mid]!.length <= offset) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let i = lo; i < used.length && used[i]!.offset < end; i++) {
-    const s = Math.max(offset, used[i]!.offset);
-    const e = Math.min(end, used[i]!.offset + used[i]!.length);
-    if (e > s) out.push({ offset: s, length: e - s });
-  }
-  return out;
-}

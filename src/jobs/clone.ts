@@ -283,10 +283,10 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
   // (the partition code loads only for a job that has a table to adjust)
   const tables = spec.adjust?.some(Boolean) ? await import('./clone-tables.js') : undefined;
   tables?.adjustTargets(spec, targets, fail, note);
-  const free = used && spec.zeroFree ? (await import('../usedmap/zero-free.js')).freeExtents(used.map((e) => ({ offset: e.offset - spec.offset, length: e.length })), spec.length).map((e) => ({ offset: e.offset + spec.offset, length: e.length })) : undefined;
+  const free = used && spec.zeroFree ? (await import('../zero-free.js')).freeExtents(used.map((e) => ({ offset: e.offset - spec.offset, length: e.length })), spec.length).map((e) => ({ offset: e.offset + spec.offset, length: e.length })) : undefined;
   if (free) {
     // --zero-free: zeros over the free extents of every target still standing
-    const { zeroExtents } = await import('../usedmap/zero-free.js');
+    const { zeroExtents } = await import('../zero-free.js');
     for (const [t, o] of targets.entries()) {
       if (o.state !== 'done' || cancelled()) continue;
       try {
@@ -305,7 +305,7 @@ export async function runClone(spec: CloneJobSpec, io: JobIo): Promise<CloneTask
     // --used-only: the used extents are compared with the source (the free ones, zeroed, with zeros below)
     const v = await verifyTargets(spec, live, io.counters.verify, (job) => runJob(job, control, spec.maxRate, verifyPaused), used ?? tables?.verifyExtents(spec));
     if (!v.cancelled && free) {
-      const { checkZeros } = await import('../usedmap/zero-free.js');
+      const { checkZeros } = await import('../zero-free.js');
       for (const t of live) {
         if (v.failures.has(t)) continue;
         try {
@@ -404,7 +404,7 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
     if (entry.usedOnly) {
       if (tables) throw new UsageError('--used-only copies to the same offsets: leave out --grow-last, --grow-fs and --fit (or copy whole)', 'USAGE');
       // the source's used extents, or FS_DIRTY / FS_INCONSISTENT now, before anything is written
-      const { usedExtentsOf } = await import('../usedmap/job.js');
+      const { usedExtentsOf } = await import('../used-extents.js');
       const u = await usedExtentsOf(plan.source, plan.range, { align: Math.max(plan.source.logicalSectorSize, 4096) });
       const flat: number[] = [];
       for (const e of u.extents) flat.push(e.offset + plan.range.offset, e.length);

@@ -39,7 +39,7 @@ export interface RescueOptions {
   maxErrors?: number;
   fill?: string;
   domain?: string;
-  /** rescue only the blocks the source's file systems use (src/usedmap/job.ts): its files come first, the free blocks never */
+  /** rescue only the blocks the source's file systems use (src/used-extents.ts): its files come first, the free blocks never */
   usedOnly?: boolean;
   simulateErrors?: string;
   waitForReturn?: boolean;
@@ -190,7 +190,7 @@ export async function rescue(o: RescueOptions, reporter: Reporter, signal?: Abor
   let domain: Extent[] = [{ offset, length }];
   if (o.domain) domain = intersectExtents(domain, await finishedExtents(o.domain, source.size, '--domain'));
   if (o.usedOnly) {
-    const { usedExtentsOf } = await import('../usedmap/job.js');
+    const { usedExtentsOf } = await import('../used-extents.js');
     const u = await usedExtentsOf(source, { offset: 0, length: source.size }, { align: sectorSize });
     domain = intersectExtents(domain, u.extents);
     reporter.note(`--used-only: rescuing the ${u.usedBytes} bytes the file systems use (${u.extents.length} extents); free blocks are not read`, { usedBytes: u.usedBytes, extents: u.extents.length });

@@ -4,12 +4,7 @@
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-/**
- * The ring memory (native rings, tap memory) of all running jobs of one station, at most.
- * With the rest of the process (Node, the workers, the job table) the station stays under
- * 600 MiB resident for 16 jobs with --verify --hash (bench:station, scenario rss-hash).
- */
-export const RING_BUDGET_BYTES = 256 * MiB;
+export { RING_BUDGET_BYTES } from '../jobs/kind.js';
 /** Not smaller than this unless the job is (depth 1 is what costs throughput; 256 KiB slots are slower than 1-4 MiB) */
 export const MIN_RING_DEPTH = 2;
 export const MIN_RING_BLOCK = 1 * MiB;

@@ -48,3 +48,6 @@ export function fsName(type: string, where: string | undefined): string {
 export function wholeMap(size: number, note: string, fsType: FsType = 'unknown'): UsedMap {
   return { fsType, blockSize: 512, size, fsSize: size, usedBytes: size, extentCount: size > 0 ? 1 : 0, flat: size > 0 ? Float64Array.of(0, size) : new Float64Array(0), note };
 }
+
+/** The most extents a used-only image's manifest lists (src/used-extents.ts merges gaps beyond it). */
+export const MAX_USED_EXTENTS = 1_000_000;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeRoot } from '../helpers/root.js';
 import { useLoopScratch } from '../helpers/fixtures.js';
-import { checkZeros, zeroExtents } from '../../src/usedmap/zero-free.js';
+import { checkZeros, zeroExtents } from '../../src/zero-free.js';
 
 const MiB = 1 << 20;
 const wchar = (): number => Number(/wchar:\s+(\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1]);

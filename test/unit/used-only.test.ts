@@ -3,8 +3,10 @@
 // manifest's checks of usedOnly as untrusted input.
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { GapFill, UsedCursor, feedZeros, fromManifestExtents, toManifestExtents, usedWithin } from '../../src/image/used.js';
-import { closeGaps, shapeExtents } from '../../src/usedmap/job.js';
+import { GapFill, UsedCursor, fromManifestExtents, toManifestExtents } from '../../src/image/used.js';
+import { usedWithin } from '../../src/extent.js';
+import { feedZeros } from '../../src/zeros.js';
+import { closeGaps, shapeExtents } from '../../src/used-extents.js';
 import { parseManifest, type Manifest } from '../../src/image/manifest.js';
 import type { Tap } from '../../src/tap.js';
 

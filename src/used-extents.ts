@@ -2,13 +2,13 @@
 // system (src/usedmap), clipped to the job's range, aligned for O_DIRECT and made coarse
 // enough for the engine and the manifest. Everything outside a recognised file system is used.
 import { open } from 'node:fs/promises';
-import { CloneStationError, IoError, openError } from '../errors.js';
-import type { Extent } from '../extent.js';
-import { readTableOf, type TableSource } from '../partition/open.js';
-import { driveUsedMap, fileReader, type PartitionSpan } from './index.js';
-import type { FsType } from './types.js';
+import { CloneStationError, IoError, openError } from './errors.js';
+import type { Extent } from './extent.js';
+import { readTableOf, type TableSource } from './partition/open.js';
+import { driveUsedMap, fileReader, type PartitionSpan } from './usedmap/index.js';
+import type { FsType } from './usedmap/types.js';
 
-import { MAX_USED_EXTENTS } from '../image/used.js';
+import { MAX_USED_EXTENTS } from './usedmap/types.js';
 
 export { MAX_USED_EXTENTS };
 /** Free gaps shorter than this are read too (one read instead of two): they count as used. */
@@ -101,4 +101,3 @@ export function closeGaps(list: readonly Extent[], gap: number): Extent[] {
   return out;
 }
 
-export { usedWithin } from '../image/used.js';

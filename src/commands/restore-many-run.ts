@@ -4,11 +4,11 @@ import { IoError, CancelledError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { formatBytes, formatRate } from '../units.js';
 import { checkOutputPath, checkOwnFile, why, writeOutputFile } from '../outpath.js';
-import { restoreMany, restoreReport, targetLines, type RestoreManyOptions, type RestoreManyResult } from './restore-many.js';
+import { restoreMany, restoreReport, targetLines, type RestoreManyOptions, type RestoreManyResult } from '../image/restore-many.js';
 import type { JobWatch } from '../jobs/reported.js';
-import type { RestoreResult } from './restore.js';
+import type { RestoreResult } from '../image/restore.js';
 import type { DriveInfo } from '../drive.js';
-import type { RestorePartitionsResult } from './restore-partitions.js';
+import type { RestorePartitionsResult } from '../image/restore-partitions.js';
 
 /** `watch`: the run seen as one restore job (its metrics, its ledger line), as in a station. */
 export async function restoreManyCommand(o: RestoreManyOptions, reportPath: string | undefined, rep: Reporter, signal: AbortSignal, watch?: JobWatch): Promise<number> {

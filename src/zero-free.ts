@@ -3,10 +3,10 @@
 // checks a target's free extents hold zeros.
 import { constants as fsConstants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { IoError, VerifyMismatchError, openError } from '../errors.js';
-import { complementExtents, type Extent } from '../extent.js';
-import { zeroBytes } from '../image/used.js';
-import { engine } from '../native.js';
+import { IoError, VerifyMismatchError, openError } from './errors.js';
+import { complementExtents, type Extent } from './extent.js';
+import { zeroBytes } from './zeros.js';
+import { engine } from './native.js';
 
 /** The free extents of [0, length): what `used` (sorted, apart) leaves. */
 export function freeExtents(used: readonly Extent[], length: number): Extent[] {
