@@ -222,14 +222,15 @@ export function installSignalHandlers(stoppingMessage: string, termWaitMs: numbe
 }
 
 /** Runs main, then every cleanup, and sets the exit status (1 on an uncaught error). */
-export function runMain(main: () => Promise<number>): void {
+export function runMain(main: () => Promise<number>, name?: string): void {
   main().then(
     (code) => {
       runAllCleanups();
       process.exitCode = code;
     },
     (err: unknown) => {
-      console.error(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      // a named bench says what failed in one line; an unnamed one shows the whole stack
+      console.error(name ? `bench/${name}: ${errorMessage(err)}` : `fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       runAllCleanups();
       process.exitCode = 1;
     },

@@ -33,7 +33,6 @@ import {
   configOrExit,
   describeFailure,
   dropCaches,
-  errorMessage,
   findRepoRoot,
   haveRequired,
   installSignalHandlers,
@@ -225,11 +224,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-runMain(async () => {
-  try {
-    return await main();
-  } catch (e) {
-    console.error(`bench/lean: ${errorMessage(e)}`);
-    return 1;
-  }
-});
+runMain(main, 'lean');

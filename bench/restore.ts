@@ -35,7 +35,6 @@ import {
   configOrExit,
   describeFailure,
   dropCaches,
-  errorMessage,
   fillZeros,
   findRepoRoot,
   haveRequired,
@@ -201,11 +200,4 @@ async function main(): Promise<number> {
   return entries.some((e) => e.rec.error) ? 1 : 0;
 }
 
-runMain(async () => {
-  try {
-    return await main();
-  } catch (e) {
-    console.error(`bench/restore: ${errorMessage(e)}`);
-    return 1;
-  }
-});
+runMain(main, 'restore');

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { fileReader, usedMap } from '../src/usedmap/index.js';
-import { MiB, errorMessage, findRepoRoot, machineInfo, median, onCleanup, positiveIntEnv, resultsFile, runMain, table, writeJson } from './common.js';
+import { MiB, findRepoRoot, machineInfo, median, onCleanup, positiveIntEnv, resultsFile, runMain, table, writeJson } from './common.js';
 
 const GiB = 1024 * MiB;
 
@@ -124,9 +124,4 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-runMain(() =>
-  main().catch((e: unknown) => {
-    console.error(`bench/usedmap: ${errorMessage(e)}`);
-    return 1;
-  }),
-);
+runMain(main, 'usedmap');

@@ -36,7 +36,6 @@ import {
   UsageError,
   configOrExit,
   describeFailure,
-  errorMessage,
   findRepoRoot,
   haveRequired,
   installSignalHandlers,
@@ -269,11 +268,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-runMain(async () => {
-  try {
-    return await main();
-  } catch (e) {
-    console.error(`bench/zip: ${errorMessage(e)}`);
-    return 1;
-  }
-});
+runMain(main, 'zip');

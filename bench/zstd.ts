@@ -28,7 +28,6 @@ import {
   UsageError,
   configOrExit,
   describeFailure,
-  errorMessage,
   findRepoRoot,
   haveRequired,
   installSignalHandlers,
@@ -182,11 +181,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-runMain(async () => {
-  try {
-    return await main();
-  } catch (e) {
-    console.error(`bench/zstd: ${errorMessage(e)}`);
-    return 1;
-  }
-});
+runMain(main, 'zstd');
