@@ -1,7 +1,7 @@
 // Erase certificates: the JSON a drive's erase is proven by, signed with the station's ed25519
 // key over its canonical form (keys sorted, no spaces, the signature's value left out).
 import { sign, verify } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { fingerprintOf, publicKeyOf, type StationKey } from './keys.js';
 
@@ -70,12 +70,20 @@ export function checkCertificate(cert: unknown): CheckResult {
   return { ok: true, fingerprint };
 }
 
+/** Far more than any certificate (a few KiB, plus its errors' list): a larger file is not one. */
+const MAX_CERTIFICATE_BYTES = 16 << 20;
+
 export function readCertificate(path: string): unknown {
+  // untrusted: a FIFO would hang the read, a huge file exhaust memory
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st) throw new UsageError(`certificate ${path} does not exist: give the path of a certificate's JSON file`, 'NOT_FOUND', { path });
+  if (!st.isFile()) throw new UsageError(`certificate ${path} is not a regular file: give the path of a certificate's JSON file`, 'BAD_PATH', { path });
+  if (st.size > MAX_CERTIFICATE_BYTES) return undefined;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'NOT_FOUND', { path });
+    throw new UsageError(`cannot read certificate ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): check its permissions`, 'NOT_FOUND', { path });
   }
   try {
     return JSON.parse(text) as unknown;

@@ -58,7 +58,7 @@ export interface BadInputCase {
   /** the CLI's arguments (after `node dist/src/cli.js`), cwd = the case's folder */
   args: string[];
   /** the exit status; 0 only for the few safety cases where the command may succeed but must touch nothing it was not asked to */
-  status: 0 | 1 | 2 | 4;
+  status: 0 | 1 | 2 | 4 | 5;
   /** the error code, or a few acceptable codes where the name is not settled */
   code?: string;
   codes?: string[];

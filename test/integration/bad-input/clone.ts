@@ -90,6 +90,10 @@ export const cloneCases: BadInputCase[] = [
   { name: 'clone --target-offset into a larger file keeps the rest', args: ['clone', 'src.img', 'dst.img', '--length', '64KiB', '--target-offset', '128KiB', '--yes'], status: 0, outputs: ['dst.img'], keepOutside: { file: 'dst.img', offset: 131072, length: 65536 }, from: '8' },
   { name: 'clone of a source that reads 0 bytes: refused, the target kept', setup: [{ file: 'empty.img', size: 0 }], args: ['clone', 'empty.img', 'dst.img', '--yes'], status: 2, codes: ['RANGE', 'USAGE'], from: '8' },
   { name: 'clone: same file, disjoint ranges', args: ['clone', 'src.img', 'src.img', '--length', '4096', '--target-offset', '512KiB', '--yes'], status: 4, code: 'SAME_DRIVE' },
+  { name: 'clone: --zero-free without --used-only', args: ['clone', 'src.img', 'dst.img', '--zero-free', '--yes'], status: 2, code: 'USAGE', from: 'own' },
+  { name: 'clone: --used-only with --grow-last onto a file', args: ['clone', 'src.img', 'dst.img', '--used-only', '--grow-last', '--yes'], status: 4, codes: ['PARTITION_OPTION_FILE', 'USAGE'], from: 'own' },
+  { name: 'clone: --ledger is the target', args: ['clone', 'src.img', 'dst.img', '--yes', '--ledger', 'dst.img'], status: 2, code: 'BAD_LEDGER', from: 'own' },
+  { name: 'clone: --metrics-file is the source', args: ['clone', 'src.img', 'dst.img', '--yes', '--metrics-file', 'src.img'], status: 2, code: 'BAD_METRICS_FILE', from: 'own' },
 ];
 
 /** Cases on loop devices and mounts (root). */

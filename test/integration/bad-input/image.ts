@@ -52,6 +52,10 @@ const badManifests: [string, Step[], string[]?][] = [
   ['a part md5 that is not hex', raw(set('image.parts.0.hashes.md5', 'g'.repeat(32)))],
   ['a hash that is a number', raw(set('hashes.md5', 12345))],
   ['a zip whose "entryName" is a number', zip(set('image.entryName', 1))],
+  ['a used-only image whose extents are out of order', raw(set('usedOnly', { usedBytes: 8192, extents: [4096, 4096, 0, 4096] }))],
+  ['a used-only image whose extents run past its end', raw(set('usedOnly', { usedBytes: 4096, extents: [2 * MiB, 4096] }))],
+  ['a used-only image whose extents do not add up to its used bytes', raw(set('usedOnly', { usedBytes: 1, extents: [0, 4096] }))],
+  ['a used-only image with an odd count of numbers', raw(set('usedOnly', { usedBytes: 4096, extents: [0, 4096, 5] }))],
 ];
 
 /** The image argument for a manifest case: the zip, the raw image, or the raw image in img/. */
@@ -175,6 +179,7 @@ export const backupCases: BadInputCase[] = [
     outputs: ['bk/*'],
     from: '5',
   },
+  { name: 'backup: --used-only with --rescue', args: ['backup', 'src.img', 'o.img', '--used-only', '--rescue'], status: 2, code: 'USAGE', from: 'own' },
 ];
 
 export const restoreCases: BadInputCase[] = [
@@ -212,6 +217,8 @@ export const restoreCases: BadInputCase[] = [
   ...notImages.map(([what, steps, image, codes]): BadInputCase => ({ name: `restore: the image ${what}`, setup: steps, args: ['restore', image, 'dst.img', '--yes'], status: 2, codes })),
   ...badManifests.map(([what, steps, codes]): BadInputCase => ({ name: `restore: a manifest that is ${what}`, setup: steps, args: ['restore', imageArg(steps), 'dst.img', '--yes'], status: 2, codes: codes ?? ['IMAGE_CORRUPT'], from: '6' })),
   ...damaged.map(([what, steps, image, codes]): BadInputCase => ({ name: `restore: ${what}`, setup: steps, args: ['restore', image, 'dst.img', '--yes'], status: 2, codes, notes: what.includes('no manifest'), from: '6' })),
+  { name: 'restore: --zero-free for an image of every byte', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--yes', '--zero-free'], status: 2, code: 'USAGE', from: 'own' },
+  { name: 'restore: --metrics without a port', setup: [{ image: 'raw' }], args: ['restore', 'b.img', 'dst.img', '--yes', '--metrics', 'localhost'], status: 2, code: 'BAD_METRICS_ADDRESS', from: 'own' },
 ];
 
 export const verifyCases: BadInputCase[] = [
@@ -227,6 +234,7 @@ export const verifyCases: BadInputCase[] = [
   ...notImages.map(([what, steps, image, codes], i): BadInputCase => ({ extended: i % 2 === 1, name: `verify: the image ${what}`, setup: steps, args: ['verify', image], status: 2, codes })),
   ...badManifests.map(([what, steps, codes]): BadInputCase => ({ extended: !verifyManifests.has(what), name: `verify: a manifest that is ${what}`, setup: steps, args: ['verify', imageArg(steps)], status: 2, codes: codes ?? ['IMAGE_CORRUPT'], notes: codes !== undefined, from: '6' })),
   ...damaged.map(([what, steps, image, codes], i): BadInputCase => ({ extended: i % 3 !== 0, name: `verify: ${what}`, setup: steps, args: ['verify', image], status: 2, codes, notes: true, from: '6' })),
+  { name: 'verify: --zero-free for an image of every byte', setup: [{ image: 'raw' }], args: ['verify', '--zero-free', 'b.img', 'dst.img'], status: 2, code: 'USAGE', from: 'own' },
 ];
 
 export const imageRootCases: BadInputCase[] = [

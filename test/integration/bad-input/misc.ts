@@ -1,4 +1,4 @@
-// The commands with few inputs (list, demo) and the command line itself.
+// The commands with few inputs (list, demo, erase's and certificates' inputs) and the command line itself.
 import type { BadInputCase } from '../../helpers/bad-input.js';
 
 export const miscCases: BadInputCase[] = [
@@ -19,4 +19,9 @@ export const miscCases: BadInputCase[] = [
   { name: 'demo: --throttle fast', args: ['demo', '--throttle', 'fast'], status: 2, code: 'BAD_SIZE' },
   { name: 'demo: --throttle= (empty)', args: ['demo', '--throttle='], status: 2, codes: ['BAD_SIZE', 'USAGE'], from: '10' },
   { name: 'demo: --ui without a terminal', args: ['demo', '--ui'], status: 2, code: 'USAGE' },
+  { name: 'erase: --include-hpa on a file', args: ['erase', 'src.img', '--include-hpa', '--yes'], status: 2, code: 'UNSUPPORTED', from: 'own' },
+  { name: 'cert pdf: no certificate named', args: ['cert', 'pdf'], status: 2, code: 'USAGE', from: 'own' },
+  { name: 'cert pdf: a certificate that does not exist', args: ['cert', 'pdf', 'missing.json'], status: 2, code: 'NOT_FOUND', from: 'own' },
+  { name: 'cert check: a FIFO (must not hang)', setup: [{ fifo: 'c.json' }], args: ['cert', 'check', 'c.json'], status: 2, code: 'BAD_PATH', from: 'own' },
+  { name: 'cert check: not JSON', setup: [{ text: 'c.json', content: '{"drive": ' }], args: ['cert', 'check', 'c.json'], status: 5, code: 'CERT_INVALID', from: 'own' },
 ];

@@ -108,6 +108,8 @@ export const rescueCases: BadInputCase[] = [
   { name: 'rescue: map is a 2 GiB sparse file (size limit)', setup: [{ file: 'big.map', size: 2 * 1024 * MiB, sparse: true }], args: ['rescue', 'src.img', 'dst.img', 'big.map', '--yes'], status: 2, code: 'BAD_MAP', from: '2' },
   ...badMaps.map(([what, step], i): BadInputCase => ({ extended: i > 2, name: `rescue: a map with ${what}`, setup: [step], args: ['rescue', 'src.img', 'dst.img', 'm.map', '--yes'], status: 2, code: 'BAD_MAP' })),
   ...notAFile.map(([what, steps, path]): BadInputCase => ({ name: `rescue: the map is ${what}`, setup: steps, args: ['rescue', 'src.img', 'dst.img', path, '--yes'], status: 2, code: 'BAD_MAP', from: '2' })),
+  { name: 'rescue: --metrics-file is the map', args: ['rescue', 'src.img', 'dst.img', 'm.map', '--yes', '--metrics-file', 'm.map'], status: 2, code: 'BAD_METRICS_FILE', from: 'own' },
+  { name: 'rescue: --ledger is the target', args: ['rescue', 'src.img', 'dst.img', 'm.map', '--yes', '--ledger', 'dst.img'], status: 2, code: 'BAD_LEDGER', from: 'own' },
 ];
 
 export const rescueRootCases: BadInputCase[] = [
