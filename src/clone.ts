@@ -135,6 +135,8 @@ export interface CloneResult {
   hashes?: Partial<Record<HashAlgorithm, string>>;
   /** what was adjusted on the target after the copy (partition table, file system) */
   adjusted?: string[];
+  /** --used-only: the bytes of the range the file systems use (the ones copied; `bytes` is the range) */
+  usedBytes?: number;
 }
 
 /**

@@ -115,7 +115,7 @@ export const cloneCommand = defineCommand({
       cloneOne({ source: positionals[0], target: positionals[1], ...range, ...tuning, verify: values.verify, yes: values.yes, hash: values.hash }, rep, context.signal, watch),
     );
     rep.done({
-      message: `cloned ${formatBytes(result.bytes)} in ${result.seconds.toFixed(2)} s (${formatRate(result.bytesPerSec)})${result.verified ? ', verified' : ''}${hashesText(result.hashes)}${result.adjusted ? `; ${result.adjusted.join('; ')}` : ''}`,
+      message: `cloned ${result.usedBytes !== undefined ? `the ${formatBytes(result.usedBytes)} used of ${formatBytes(result.bytes)}` : formatBytes(result.bytes)} in ${result.seconds.toFixed(2)} s (${formatRate(result.bytesPerSec)})${result.verified ? ', verified' : ''}${hashesText(result.hashes)}${result.adjusted ? `; ${result.adjusted.join('; ')}` : ''}`,
       ...result,
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
     });

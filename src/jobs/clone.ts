@@ -559,10 +559,13 @@ export async function cloneOne(o: CloneOptions, reporter: Reporter, signal?: Abo
     throw new CloneStationError(t.code ?? 'INCOMPLETE', (t.status as ExitStatusValue | undefined) ?? ExitStatus.io, t.reason ?? `target ${o.target} is incomplete`, { offset: t.offset, path: o.target });
   }
   const spec = planned.payload;
+  // --used-only: the rate is of the bytes read and written, the used ones
+  const moved = spec.used?.usedBytes ?? spec.length;
   return {
     bytes: spec.length,
+    ...(spec.used ? { usedBytes: spec.used.usedBytes } : {}),
     seconds: result.copySeconds,
-    bytesPerSec: result.copySeconds > 0 ? spec.length / result.copySeconds : 0,
+    bytesPerSec: result.copySeconds > 0 ? moved / result.copySeconds : 0,
     backend: result.backend,
     backendNote: result.backendNote ?? '',
     registeredBuffers: result.registeredBuffers ?? false,

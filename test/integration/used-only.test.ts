@@ -260,6 +260,7 @@ describeRoot('--used-only: backup, restore and verify read and write only the us
       expect(read).toBeGreaterThanOrEqual(n * used.usedOnly.usedBytes);
       expect(read).toBeLessThan(n * used.usedOnly.usedBytes + 16 * MiB);
       if (n === 1) expect(r.stdout + r.stderr).toContain(used.hashes.sha256);
+      if (n === 1) expect(r.stdout + r.stderr).toMatch(/cloned the [\d.]+ MiB used of [\d.]+ MiB/);
       // the image (made with --used-only) and each target agree on the used extents
       for (const d of devs) expect(runCli(['verify', raw, d]).status).toBe(0);
       for (const f of files) {
