@@ -180,6 +180,11 @@ export function elapsedSeconds(job: Pick<StationJob, 'startedAt' | 'endedAt'>, n
   return job.startedAt ? ((job.endedAt ?? now) - job.startedAt) / 1000 : 0;
 }
 
+/** An ended job's report (station reports, the ledger): what every job has, then its kind's own section. */
+export function jobReport(j: StationJob): Record<string, unknown> {
+  return { id: j.id, kind: j.kind.name, state: j.state, seconds: elapsedSeconds(j), ...j.kind.report(j), ...(j.error ? { error: j.error } : {}) };
+}
+
 /** A drive's identity as reports give it. */
 export function driveIdentity(path: string, d: DriveInfo | undefined): Record<string, unknown> {
   return { path, kind: d?.kind ?? 'file', model: d?.model, serial: d?.serial, wwn: d?.wwn, size: d?.size, logicalSectorSize: d?.logicalSectorSize };

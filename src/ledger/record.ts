@@ -1,7 +1,6 @@
 // A finished job's ledger line: the summary of its report (kind, drives with identities, outcome, hashes, bad bytes, times), read through its kind.
 import { hostname } from 'node:os';
-import type { StationJob } from '../jobs/kind.js';
-import { jobReport } from '../station/report.js';
+import { jobReport, type StationJob } from '../jobs/kind.js';
 
 export const LEDGER_VERSION = 1;
 

@@ -1,13 +1,7 @@
 // What a station run leaves behind: a JSON report per job (drive identities, ranges,
 // outcomes per target with reasons and offsets, durations, throughput) and a table.
 import { fitTable } from '../../dashboard/format.js';
-import { elapsedSeconds } from '../jobs/kind.js';
-import type { StationJob } from './station.js';
-
-/** An ended job's report: what every job has, then its kind's own section. */
-export function jobReport(j: StationJob): Record<string, unknown> {
-  return { id: j.id, kind: j.kind.name, state: j.state, seconds: elapsedSeconds(j), ...j.kind.report(j), ...(j.error ? { error: j.error } : {}) };
-}
+import { jobReport, type StationJob } from '../jobs/kind.js';
 
 function countTargets(reports: Record<string, unknown>[], state: string): number {
   let n = 0;

@@ -8,8 +8,7 @@ import type { Mapbook } from '../rescue/mapbook.js';
 import { mapSnapshot, type MapSnapshot } from '../rescue/snapshot.js';
 import type { ProgressView, Reporter } from '../progress.js';
 import type { Station, StationJob } from './station.js';
-import { jobReport } from './report.js';
-import { ENDED } from '../jobs/kind.js';
+import { ENDED, jobReport } from '../jobs/kind.js';
 import { driveView as drive, hasBadAreas, mapView } from '../jobs/view-parts.js';
 
 const ended: ReadonlySet<string> = ENDED;
