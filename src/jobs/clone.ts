@@ -354,7 +354,7 @@ const cloneKind = defineKind<CloneJobSpec, CloneTaskResult>({
     const [{ planClone, prepareFileTarget }, { IdentityIndex, identityOf }, { ringShape }, { mountedSourceNote }, { planTargetTables }] = await Promise.all([
       import('../clone.js'),
       import('../identity.js'),
-      import('../station/ring.js'),
+      import('./ring.js'),
       import('../safety.js'),
       import('./clone-tables.js'),
     ]);

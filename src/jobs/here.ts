@@ -2,7 +2,8 @@
 // the same run() as in a station, its events turned into notes and progress lines.
 import { allocateControl, dispatchEvent, Phase, requestCancel, type EventSink, type WorkerEvent } from '../contract.js';
 import { startProgress, type Phase as ProgressPhase, type Reporter } from '../progress.js';
-import { RING_BUDGET_BYTES, type JobKind, type JobResult, type PlannedJob, type StationJob } from './kind.js';
+import type { JobKind, JobResult, PlannedJob, StationJob } from './kind.js';
+import { RING_BUDGET_BYTES } from './ring.js';
 import type { JobWatch } from './reported.js';
 
 /**

@@ -9,13 +9,6 @@ import type { HashAlgorithm } from '../image/hash.js';
 import type { MapSnapshot } from '../rescue/snapshot.js';
 import type { EventSink, TaskState } from '../contract.js';
 
-/**
- * The ring memory (native rings, tap memory) of all running jobs of one station, at most: a
- * job alone gets all of it to fit its ring into. With the rest of the process (Node, the
- * workers, the job table) a station stays under 600 MiB resident for 16 jobs with --verify
- * --hash (bench:station, scenario rss-hash).
- */
-export const RING_BUDGET_BYTES = 256 * 1024 * 1024;
 
 /** A field of a job-file entry, declared with its type and help (the reader checks it). */
 export interface FieldDecl {
@@ -88,7 +81,7 @@ export interface PlannedJob<P = unknown, R extends JobResult = JobResult> {
   counters: Record<string, SharedArrayBuffer>;
   /** JS work of its own (hash taps, a rescue's policy, deflate): the pool gives a worker per core */
   jsWork: boolean;
-  /** its ring cut to `share` bytes of the station's budget (RING_BUDGET_BYTES by default); returns the bytes it will hold */
+  /** its ring cut to `share` bytes of the station's budget (RING_BUDGET_BYTES, jobs/ring.ts, by default); returns the bytes it will hold */
   fitRing(share: number): number;
   /** checks that need every job planned (a map that must load); after conflicts are known */
   check?(): void;

@@ -5,7 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryGate, MIN_RING_DEPTH, ringBytes, ringShape, type RingInput } from '../../src/station/ring.js';
+import { MemoryGate } from '../../src/station/ring.js';
+import { MIN_RING_DEPTH, ringBytes, ringShape, type RingInput } from '../../src/jobs/ring.js';
 import { ResourceTable, pathResource } from '../../src/station/resources.js';
 import { RefusedError } from '../../src/errors.js';
 import type { CloneJobSpec } from '../../src/contract.js';
@@ -159,7 +160,7 @@ describe('Station.validate', () => {
 
   it("keeps the rings of the jobs that run at once within the budget, and a tiny job's ring tiny", async () => {
     const { Station } = await import('../../src/station/station.js');
-    const { RING_BUDGET_BYTES } = await import('../../src/station/ring.js');
+    const { RING_BUDGET_BYTES } = await import('../../src/jobs/ring.js');
     const station = new Station({ maxParallel: 16, verify: true, hash: ['sha256'] });
     for (let i = 0; i < 16; i++) {
       const src = join(dir, `s${i}`);
