@@ -2,7 +2,7 @@
 // as (a used-only copy), without a buffer per extent.
 
 /** Bytes of zeros fed at once for a free extent: one shared, never written buffer. */
-const ZERO_CHUNK = 16 << 20;
+export const ZERO_CHUNK = 16 << 20;
 let zeros: Uint8Array | undefined;
 
 /** A view of at most ZERO_CHUNK zero bytes in shared memory (a HashThread reads it in place; nobody writes it). */

@@ -405,7 +405,10 @@ function restoreZip(plan: RestorePlan, zip: ZipImageReader, hash: HashThread | u
 
 /** zstd and split zstd: only the frames the range needs are read (the seek table says which), decompressed on native threads. */
 function restoreZstd(plan: RestorePlan, zstd: ZstdImageReader, hash: HashThread | undefined, reporter: Reporter, signal: AbortSignal | undefined): Promise<Written> {
-  return restoreStream(plan, zstd.chunks(plan.range), hash, reporter, signal);
+  // a used-only image: frames of free blocks only are not read (the seek table says where they are)
+  const used = plan.used;
+  const unused = used ? (start: number, length: number): boolean => usedWithin(used, start, length).length === 0 : undefined;
+  return restoreStream(plan, zstd.chunks(plan.range, unused), hash, reporter, signal);
 }
 
 /** A decompressed image's bytes of the range, in order, written through TargetWriter: a damaged image says the target is partly written. */

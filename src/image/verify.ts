@@ -244,8 +244,9 @@ export async function verifyDrive(image: ResolvedImage, o: VerifyOptions, report
     const checked = zip
       ? await compareZip(zip, range, targetOffset, drivePath, drive.logicalSectorSize, reporter, signal, 0, used)
       : z
-        ? // only the frames the range needs: the stream starts at the range's first byte
-          await compareZip({ chunks: () => z.chunks(range), info: z.info }, range, targetOffset, drivePath, drive.logicalSectorSize, reporter, signal, range.offset, used)
+        ? // only the frames the range needs (a used-only image's: only those with used blocks),
+          // the stream starting at the range's first byte
+          await compareZip({ chunks: () => z.chunks(range, used ? (start, length) => usedWithin(used, start, length).length === 0 : undefined), info: z.info }, range, targetOffset, drivePath, drive.logicalSectorSize, reporter, signal, range.offset, used)
         : await compareRaw(image, range, targetOffset, drivePath, o, reporter, signal, used);
     return { ok: true, image: image.name, format: image.format, parts: image.parts.length, bytes: range.length, seconds: 0, checked: [checked], notes };
   } finally {

@@ -33,9 +33,9 @@ async function write(name: string, data: Uint8Array, o: { partSize?: number; wri
   return { path, r: await w.finish() };
 }
 
-async function readAll(r: ZstdImageReader, range?: { offset: number; length: number }): Promise<Buffer> {
+async function readAll(r: ZstdImageReader, range?: { offset: number; length: number }, unused?: (start: number, length: number) => boolean): Promise<Buffer> {
   const out: Uint8Array[] = [];
-  for await (const c of r.chunks(range)) out.push(c);
+  for await (const c of r.chunks(range, unused)) out.push(Buffer.from(c));
   return Buffer.concat(out);
 }
 
@@ -193,6 +193,28 @@ describe('damaged zstd images are refused, saying where', () => {
       expect(sha256(await readAll(reader, { offset: 0, length: 2 * FRAME }))).toBe(sha256(image.subarray(0, 2 * FRAME)));
       const e = await rejectsWithCode(readAll(reader), 'IMAGE_CORRUPT');
       expect(e.message).toContain('frame 3 of');
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('a frame the caller will not use (a used-only image\'s free blocks) is neither read nor decompressed: zeros stand in', async () => {
+    const t = seekTable(good);
+    const at = t.comp[0]! + t.comp[1]! + Math.floor(t.comp[2]! / 2);
+    const p = variant('unused.zst', (b) => {
+      b[at] = b[at]! ^ 0x5a;
+      return b;
+    });
+    const reader = await ZstdImageReader.open([p]);
+    try {
+      // frame 3 (damaged) is unused: no IMAGE_CORRUPT, its bytes are zeros, its compressed bytes never read
+      const got = await readAll(reader, undefined, (start) => start === 2 * FRAME);
+      expect(got.length).toBe(image.length);
+      expect(sha256(got.subarray(0, 2 * FRAME))).toBe(sha256(image.subarray(0, 2 * FRAME)));
+      expect(got.subarray(2 * FRAME, 3 * FRAME).every((x) => x === 0)).toBe(true);
+      expect(sha256(got.subarray(3 * FRAME))).toBe(sha256(image.subarray(3 * FRAME)));
+      // the footer, the table and every frame but the third
+      expect(reader.bytesRead).toBe(9 + t.tableSize + t.comp.reduce((a, b) => a + b, 0) - t.comp[2]!);
     } finally {
       await reader.close();
     }

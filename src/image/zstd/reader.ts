@@ -13,6 +13,7 @@ import { ImageError } from '../../errors.js';
 import { PartSet } from '../parts.js';
 import { FOOTER_SIZE, SeekTableError, frameChecksum, framesFor, parseFooter, parseSeekTable, type SeekTable } from './format.js';
 import { createZstdPool, type NativeZstdPool } from './native.js';
+import { ZERO_CHUNK, zeroBytes } from '../../zeros.js';
 
 /** Frames readAt() keeps decompressed (4 MiB each as we write them). */
 const RANDOM_CACHE = 4;
@@ -93,8 +94,11 @@ export class ZstdImageReader {
    * The image's bytes [offset, offset + length) (default: all), in order, as one fresh
    * buffer per frame (cut at the range's ends). Every frame read is checked (zstd's own
    * content checksum, the table's size and checksum): a damaged one throws IMAGE_CORRUPT.
+   * `unused(start, length)`: a frame the caller will not use (a used-only image's frame of free
+   * blocks) is neither read nor decompressed; zeros stand in for it, as the image as restored
+   * holds there.
    */
-  async *chunks(range?: { offset: number; length: number }): AsyncGenerator<Uint8Array, void, undefined> {
+  async *chunks(range?: { offset: number; length: number }, unused?: (start: number, length: number) => boolean): AsyncGenerator<Uint8Array, void, undefined> {
     const offset = range?.offset ?? 0;
     const length = range?.length ?? this.info.size - offset;
     if (offset < 0 || length < 0 || offset + length > this.info.size) throw new RangeError(`range ${offset}+${length} is outside the image's ${this.info.size} bytes`);
@@ -104,9 +108,13 @@ export class ZstdImageReader {
     const ahead = 2 * this.threads;
     const queue: Array<Promise<Uint8Array>> = [];
     let next = first;
+    const skipped = (i: number): boolean => unused !== undefined && unused(this.table.starts[i]!, this.table.frames[i]!.decompressedSize);
+    // (a frame larger than the shared zeros gets zeros of its own)
+    const zerosOf = (n: number): Uint8Array => (n <= ZERO_CHUNK ? zeroBytes(n) : new Uint8Array(n));
     const fill = (): void => {
       while (next <= last && queue.length < ahead) {
-        const p = this.frame(pool, next++);
+        const i = next++;
+        const p = skipped(i) ? Promise.resolve(zerosOf(this.table.frames[i]!.decompressedSize)) : this.frame(pool, i);
         p.catch(() => undefined); // awaited in order below
         queue.push(p);
       }
