@@ -66,6 +66,8 @@ export function oneTargetResult(image: string, target: string, drive: DriveInfo 
     verifySeconds: 0,
     aggregateBytesPerSec: r.bytesPerSec,
     ...(r.checked ? { checked: r.checked } : {}),
+    // the restored bytes' hashes (the checked one matched the manifest)
+    ...(r.hashes && Object.keys(r.hashes).length > 0 ? { hashes: r.hashes } : {}),
     targets: [
       {
         path: target,

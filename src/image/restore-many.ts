@@ -86,6 +86,8 @@ export interface RestoreManyResult {
   /** bytes written to all targets together per second of copying */
   aggregateBytesPerSec: number;
   checked?: HashAlgorithm;
+  /** the manifest's digest of the checked hash, which every good target's bytes matched */
+  hashes?: Partial<Record<HashAlgorithm, string>>;
   targets: RestoreTargetOutcome[];
   notes: string[];
 }
@@ -233,6 +235,7 @@ export async function executeRestoreMany(plans: RestorePlan[], o: RestoreManyOpt
       verifySeconds,
       aggregateBytesPerSec: copySeconds > 0 ? (good * first.range.length) / copySeconds : 0,
       checked: check,
+      ...(check && first.image.hashes[check] ? { hashes: { [check]: first.image.hashes[check] } } : {}),
       targets: outcomes,
       notes,
     };
@@ -800,6 +803,7 @@ export function restoreReport(r: RestoreManyResult, started: Date): Record<strin
     verifySeconds: r.verifySeconds,
     aggregateBytesPerSec: r.aggregateBytesPerSec,
     checked: r.checked,
+    ...(r.hashes ? { hashes: r.hashes } : {}),
     summary: {
       targets: r.targets.length,
       targetsDone: r.targets.filter((t) => t.state === 'done').length,

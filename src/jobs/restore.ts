@@ -109,6 +109,7 @@ const restoreKind = defineKind<RestorePayload, ReportedResult<RestoreManyResult>
       range: r.range,
       targetOffset: r.targetOffset,
       checked: r.checked,
+      ...(r.hashes ? { hashes: r.hashes } : {}),
       copySeconds: r.copySeconds,
       verifySeconds: r.verifySeconds,
       averageBytesPerSec: r.copySeconds > 0 ? r.bytes / r.copySeconds : 0,

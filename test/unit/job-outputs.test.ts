@@ -198,6 +198,12 @@ describe('single-job commands: metrics file and ledger line', () => {
       { role: 'target', path: t1, size: 4 * MiB, state: 'done', verified: true },
     ]);
     expect((recs[1].drives as { role: string; path: string; state?: string }[]).map((d) => `${d.role} ${d.path} ${d.state}`)).toEqual([`source ${image} undefined`, `target ${t2} done`, `target ${t3} done`]);
+    // the manifest's hash every target was checked against, as a backup's line carries it
+    const manifest = JSON.parse(readFileSync(`${image}.manifest.json`, 'utf8')) as { hashes: Record<string, string> };
+    for (const rec of recs) {
+      const [alg, hex] = Object.entries(rec.hashes as Record<string, string>)[0]!;
+      expect(hex).toBe(manifest.hashes[alg]);
+    }
   });
 
   it('a command refused before it wrote anything leaves no ledger line', () => {
