@@ -19,6 +19,7 @@ import type { PartSink, PartsSummary } from '../parts.js';
 import { FINAL_BLOCK, WINDOW, crc32Combine, isAllZero, storedSize, type ChunkResult } from './deflate.js';
 import { METHOD_DEFLATE, METHOD_STORED, centralHeader, dataDescriptor, endRecords, localHeader, type EntryInfo } from './format.js';
 import { createDeflatePool } from './pool.js';
+import { PieceCutter } from '../piece-cutter.js';
 
 /** Chunk size: measured in bench/zip.ts (docs/ARCHITECTURE.md, "ZIP images"). */
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
@@ -93,16 +94,13 @@ export class ZipImageWriter {
   private readonly declaredSize: number | undefined;
   private readonly dataOffset: number;
 
-  /** serialises write() calls: each dispatches its chunks after the previous one did */
-  private chain: Promise<void> = Promise.resolve();
+  /** cuts the writes into chunks (deflate entries) */
+  private readonly cutter: PieceCutter;
   /** serialises sink writes, in stream order */
   private sinkQueue: Promise<void>;
   private error: unknown;
   private finished = false;
 
-  /** input not yet a whole chunk, in a buffer of ours */
-  private partial: Uint8Array | undefined;
-  private partialLength = 0;
   /** the last WINDOW bytes of input so far (a copy): the next chunk's dictionary */
   private dictionary: Uint8Array | undefined;
 
@@ -149,6 +147,7 @@ export class ZipImageWriter {
     const header = localHeader(this.entry);
     this.dataOffset = header.length;
     this.sinkQueue = this.sink.write(header).catch((e: unknown) => this.fail(e));
+    this.cutter = new PieceCutter(chunkSize, () => this.takeBuffer(), (chunk, owned) => this.dispatchChunk(chunk, owned), () => this.error);
   }
 
   /**
@@ -160,15 +159,8 @@ export class ZipImageWriter {
    */
   write(data: Uint8Array): Promise<void> {
     if (this.finished) return Promise.reject(new Error('ZipImageWriter: write after finish'));
-    const dispatched = this.chain.then(() => this.dispatch(data));
-    this.chain = dispatched.then(
-      () => undefined,
-      () => undefined,
-    );
-    return dispatched.then(async (releases) => {
-      await Promise.all(releases);
-      if (this.error !== undefined) throw this.error;
-    });
+    if (this.pool === undefined) return this.writeStored(data);
+    return this.cutter.write(data);
   }
 
   /** Writes the rest, the data descriptor, the central directory and the end records; closes the sink. */
@@ -176,12 +168,7 @@ export class ZipImageWriter {
     if (this.finished) throw new Error('ZipImageWriter: finish called twice');
     this.finished = true;
     try {
-      await this.chain;
-      if (this.partial && this.partialLength > 0) {
-        const last = this.partial.subarray(0, this.partialLength);
-        this.partial = undefined;
-        await Promise.all(await this.dispatchChunk(last, true));
-      }
+      await this.cutter.flush();
       while (this.unwritten > 0 && this.error === undefined) await new Promise<void>((r) => this.waiters.push(r));
       await this.sinkQueue;
       if (this.error !== undefined) throw this.error;
@@ -226,7 +213,7 @@ export class ZipImageWriter {
   async abort(): Promise<void> {
     this.finished = true;
     this.fail(new ImageError('IMAGE_WRITE_FAILED', 'the ZIP image was aborted: it is incomplete'));
-    await this.chain;
+    await this.cutter.settled();
     // a sink write already started completes; the queued ones are skipped (error is set)
     await this.sinkQueue;
     await this.sink.abort();
@@ -258,42 +245,13 @@ export class ZipImageWriter {
     return p;
   }
 
-  /** Splits one write into chunks; returns the promises after which `data` is free. */
-  private async dispatch(data: Uint8Array): Promise<Array<Promise<void>>> {
+  /** A stored entry: no compression, each write goes straight to the sink, in order. */
+  private async writeStored(data: Uint8Array): Promise<void> {
     if (this.error !== undefined) throw this.error;
-    if (this.pool === undefined) {
-      // stored entry: no compression, the data goes straight to the sink
-      this.crc = crc32(data, this.crc);
-      this.size += data.length;
-      return [this.toSink(data, data.length)];
-    }
-    const releases: Array<Promise<void>> = [];
-    let pos = 0;
-    if (this.partialLength > 0) {
-      const partial = this.partial ?? this.takeBuffer();
-      this.partial = partial;
-      const n = Math.min(this.chunkSize - this.partialLength, data.length);
-      partial.set(data.subarray(0, n), this.partialLength);
-      this.partialLength += n;
-      pos = n;
-      if (this.partialLength === this.chunkSize) {
-        this.partial = undefined;
-        this.partialLength = 0;
-        releases.push(...(await this.dispatchChunk(partial, true)));
-      }
-    }
-    while (data.length - pos >= this.chunkSize) {
-      const view = data.subarray(pos, pos + this.chunkSize);
-      pos += this.chunkSize;
-      releases.push(...(await this.dispatchChunk(view, false)));
-    }
-    if (pos < data.length) {
-      const partial = this.takeBuffer();
-      partial.set(data.subarray(pos));
-      this.partial = partial;
-      this.partialLength = data.length - pos;
-    }
-    return releases;
+    this.crc = crc32(data, this.crc);
+    this.size += data.length;
+    await this.toSink(data, data.length);
+    if (this.error !== undefined) throw this.error;
   }
 
   /** A SharedArrayBuffer-backed chunk buffer of ours (workers read it without a copy). */

@@ -12,6 +12,7 @@ import { ImageError, InternalError } from '../../errors.js';
 import type { PartSink, PartsSummary } from '../parts.js';
 import { MAX_FRAMES, MAX_FRAME_DECOMPRESSED, frameChecksum, seekTableFrame, type FrameEntry } from './format.js';
 import { compressBound, createZstdPool, type NativeZstdPool } from './native.js';
+import { PieceCutter } from '../piece-cutter.js';
 
 /** Bytes of image per frame: the engine's default block (one ring slot, one frame, no copy). */
 export const DEFAULT_FRAME_SIZE = 4 * 1024 * 1024;
@@ -55,12 +56,10 @@ export class ZstdImageWriter {
   private readonly bound: number;
   private readonly declaredSize: number | undefined;
 
-  private chain: Promise<void> = Promise.resolve();
+  private readonly cutter: PieceCutter;
   private sinkQueue: Promise<void> = Promise.resolve();
   private error: unknown;
   private finished = false;
-  private partial: Uint8Array | undefined;
-  private partialLength = 0;
   private nextSeq = 0;
   private nextToWrite = 0;
   private readonly pending = new Map<number, Pending>();
@@ -87,6 +86,7 @@ export class ZstdImageWriter {
     // two frames a thread: one compressing, one queued; plus room for a slow frame at the head
     this.maxUnwritten = 2 * threads + 2;
     this.bound = compressBound(frameSize);
+    this.cutter = new PieceCutter(frameSize, () => this.takeIn(), (frame, owned) => this.dispatchFrame(frame, owned), () => this.error);
   }
 
   /**
@@ -96,15 +96,7 @@ export class ZstdImageWriter {
    */
   write(data: Uint8Array): Promise<void> {
     if (this.finished) return Promise.reject(new Error('ZstdImageWriter: write after finish'));
-    const dispatched = this.chain.then(() => this.dispatch(data));
-    this.chain = dispatched.then(
-      () => undefined,
-      () => undefined,
-    );
-    return dispatched.then(async (releases) => {
-      await Promise.all(releases);
-      if (this.error !== undefined) throw this.error;
-    });
+    return this.cutter.write(data);
   }
 
   /** Compresses the rest, writes the seek table, closes the sink. */
@@ -112,12 +104,7 @@ export class ZstdImageWriter {
     if (this.finished) throw new Error('ZstdImageWriter: finish called twice');
     this.finished = true;
     try {
-      await this.chain;
-      if (this.partial && this.partialLength > 0) {
-        const last = this.partial.subarray(0, this.partialLength);
-        this.partial = undefined;
-        await Promise.all(await this.dispatchFrame(last, true));
-      }
+      await this.cutter.flush();
       while (this.unwritten > 0 && this.error === undefined) await new Promise<void>((r) => this.waiters.push(r));
       await this.sinkQueue;
       if (this.error !== undefined) throw this.error;
@@ -140,7 +127,7 @@ export class ZstdImageWriter {
   async abort(): Promise<void> {
     this.finished = true;
     this.fail(new ImageError('IMAGE_WRITE_FAILED', 'the zstd image was aborted: it is incomplete'));
-    await this.chain;
+    await this.cutter.settled();
     await this.sinkQueue;
     await this.sink.abort();
     this.pool.close();
@@ -155,37 +142,6 @@ export class ZstdImageWriter {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
-  }
-
-  private async dispatch(data: Uint8Array): Promise<Array<Promise<void>>> {
-    if (this.error !== undefined) throw this.error;
-    const releases: Array<Promise<void>> = [];
-    let pos = 0;
-    if (this.partialLength > 0) {
-      const partial = this.partial ?? this.takeIn();
-      this.partial = partial;
-      const n = Math.min(this.frameSize - this.partialLength, data.length);
-      partial.set(data.subarray(0, n), this.partialLength);
-      this.partialLength += n;
-      pos = n;
-      if (this.partialLength === this.frameSize) {
-        this.partial = undefined;
-        this.partialLength = 0;
-        releases.push(...(await this.dispatchFrame(partial, true)));
-      }
-    }
-    // whole frames are compressed from the caller's memory, in place
-    while (data.length - pos >= this.frameSize) {
-      releases.push(...(await this.dispatchFrame(data.subarray(pos, pos + this.frameSize), false)));
-      pos += this.frameSize;
-    }
-    if (pos < data.length) {
-      const partial = this.takeIn();
-      partial.set(data.subarray(pos));
-      this.partial = partial;
-      this.partialLength = data.length - pos;
-    }
-    return releases;
   }
 
   private takeIn(): Uint8Array {
