@@ -11,13 +11,6 @@ namespace cs {
 
 namespace {
 
-uint64_t u64(const Napi::Object& o, const char* key, uint64_t fallback) {
-  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
-  const double v = o.Get(key).ToNumber().DoubleValue();
-  if (!(v >= 0) || v > 9007199254740991.0) throw Napi::RangeError::New(o.Env(), std::string(key) + " must be a non-negative safe integer");
-  return uint64_t(v);
-}
-
 Napi::Object dirObject(Napi::Env env, const DirStats& s) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("ops", Napi::Number::New(env, double(s.ops)));
@@ -172,28 +165,6 @@ class IoGenWrap : public Napi::ObjectWrap<IoGenWrap> {
 };
 
 }  // namespace
-
-IoGenRegistry::~IoGenRegistry() {
-  std::set<std::shared_ptr<IoGen>> live;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    live.swap(live_);
-  }
-  for (const auto& g : live) {
-    g->cancel();
-    g->join();
-  }
-}
-
-void IoGenRegistry::track(const std::shared_ptr<IoGen>& g) {
-  std::lock_guard<std::mutex> lk(mu_);
-  live_.insert(g);
-}
-
-void IoGenRegistry::untrack(const std::shared_ptr<IoGen>& g) {
-  std::lock_guard<std::mutex> lk(mu_);
-  live_.erase(g);
-}
 
 Napi::Function defineIoGen(Napi::Env env, IoGenRegistry* registry) { return IoGenWrap::Define(env, registry); }
 

@@ -1,9 +1,11 @@
-// One shape for a failed syscall on the JS side (code = the errno's name, errno, syscall,
-// path), so src/errors.ts reads every native module's failures the same way.
+// How native meets JS values: one shape for a failed syscall (code = the errno's name, errno,
+// syscall, path), so src/errors.ts reads every native module's failures the same way; and
+// the reading of an options object's integer fields.
 #pragma once
 
 #include <napi.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -25,6 +27,15 @@ inline Napi::Error errnoError(Napi::Env env, const SysError& e) {
   err.Set("syscall", Napi::String::New(env, e.syscall));
   if (!e.path.empty()) err.Set("path", Napi::String::New(env, e.path));
   return err;
+}
+
+// An optional non-negative integer field of a JS options object (undefined: `fallback`);
+// anything else, or beyond 2^53, is a RangeError naming the field.
+inline uint64_t u64(const Napi::Object& o, const char* key, uint64_t fallback) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
+  const double v = o.Get(key).ToNumber().DoubleValue();
+  if (!(v >= 0) || v > 9007199254740991.0) throw Napi::RangeError::New(o.Env(), std::string(key) + " must be a non-negative safe integer");
+  return uint64_t(v);
 }
 
 }  // namespace cs

@@ -14,6 +14,7 @@
 #include <functional>
 
 #include "fd.h"
+#include "napi_error.h"
 #include "probe.h"
 
 namespace cs {
@@ -273,36 +274,7 @@ void PatternRun::ioLoop(int fd, int plainFd, uint32_t align) {
   }
 }
 
-PatternRegistry::~PatternRegistry() {
-  std::set<std::shared_ptr<PatternRun>> live;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    live.swap(live_);
-  }
-  for (const auto& r : live) {
-    r->cancel();
-    r->join();
-  }
-}
-
-void PatternRegistry::track(const std::shared_ptr<PatternRun>& r) {
-  std::lock_guard<std::mutex> lk(mu_);
-  live_.insert(r);
-}
-
-void PatternRegistry::untrack(const std::shared_ptr<PatternRun>& r) {
-  std::lock_guard<std::mutex> lk(mu_);
-  live_.erase(r);
-}
-
 namespace {
-
-uint64_t u64(const Napi::Object& o, const char* key, uint64_t fallback) {
-  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
-  const double v = o.Get(key).ToNumber().DoubleValue();
-  if (!(v >= 0) || v > 9007199254740991.0) throw Napi::RangeError::New(o.Env(), std::string(key) + " must be a non-negative safe integer");
-  return uint64_t(v);
-}
 
 PatternSpec specOf(Napi::Env env, const Napi::Object& o) {
   PatternSpec s;

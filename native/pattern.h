@@ -5,12 +5,13 @@
 
 #include <napi.h>
 
+#include "live_set.h"
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,19 +75,7 @@ class PatternRun {
   std::thread thread_;
 };
 
-class PatternRegistry {
- public:
-  PatternRegistry() = default;
-  PatternRegistry(const PatternRegistry&) = delete;
-  PatternRegistry& operator=(const PatternRegistry&) = delete;
-  ~PatternRegistry();
-  void track(const std::shared_ptr<PatternRun>& r);
-  void untrack(const std::shared_ptr<PatternRun>& r);
-
- private:
-  std::mutex mu_;
-  std::set<std::shared_ptr<PatternRun>> live_;
-};
+using PatternRegistry = LiveSet<PatternRun>;
 
 // new Pattern(spec, counters: BigUint64Array) with start(): Promise<result>, cancel();
 // patternBytes(spec, offset, length): Uint8Array (what a pattern holds there, for tests).
