@@ -4,9 +4,10 @@ import type { Reporter } from '../progress.js';
 import type { Context } from '../command.js';
 import type { EngineTuning } from '../engine.js';
 import type { HashAlgorithm } from '../image/hash.js';
+import type { JobOutputValues } from '../metrics/job-outputs.js';
 
-/** The options a station run reads (clone with several targets or --pair, run, a 1:1 clone on the dashboard). */
-export interface StationValues {
+/** The options a station run reads (clone with several targets or --pair, run, a 1:1 clone on the dashboard), the metrics and ledger ones included. */
+export interface StationValues extends JobOutputValues {
   hash?: readonly HashAlgorithm[];
   'max-parallel'?: number;
   verify?: boolean;
@@ -18,12 +19,6 @@ export interface StationValues {
   yes?: boolean;
   ui?: boolean;
   'no-ui'?: boolean;
-  ledger?: string;
-  'no-ledger'?: boolean;
-  metrics?: string;
-  'metrics-file'?: string;
-  'metrics-interval'?: number;
-  'metrics-linger'?: number;
 }
 
 export async function stationCommand(
