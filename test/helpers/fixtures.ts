@@ -2,7 +2,7 @@
 // the tests themselves.
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loopDetacher } from '../../src/loop.js';
@@ -158,4 +158,32 @@ export function useLoopScratch(hooks: { beforeAll: (fn: () => void) => void; aft
     track,
     detachAll,
   };
+}
+
+/** `length` bytes of a file or drive at `offset` (fewer at its end). */
+export function readAt(path: string, offset: number, length: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, b, got, length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return b.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes `bytes` into a file or drive at `offset` (a test's own damage to an image). */
+export function writeAt(path: string, offset: number, bytes: Uint8Array | number[]): void {
+  const fd = openSync(path, 'r+');
+  try {
+    const b = Buffer.from(bytes);
+    writeSync(fd, b, 0, b.length, offset);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,6 +1,6 @@
 // sgdisk and sfdisk as the reference checkers of partition tables, and our reader on the same paths.
 import { spawnSync } from 'node:child_process';
-import { closeSync, fsyncSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
 import { fdReader, readPartitionTable, type PartitionTable, type SectorWrite } from '../../src/partition/index.js';
 import { sh } from './fixtures.js';
 
@@ -115,19 +115,3 @@ export function sfdiskVerify(path: string): { clean: boolean; out: string } {
   return { clean: r.status === 0 && /No errors detected/.test(r.out) && !/not on the end|corrupt|overlap|exceeds|mismatch|\d+ errors? detected/i.test(r.out), out: r.out };
 }
 
-/** `length` bytes of a file or drive at `offset` (fewer at its end). */
-export function readAt(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(fd, b, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return b.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
-}

@@ -8,8 +8,8 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
-import { lastEvent, runCli, sh, useLoopScratch } from '../helpers/fixtures.js';
-import { ourTable, readAt } from '../helpers/partition-tools.js';
+import { lastEvent, readAt, runCli, sh, useLoopScratch } from '../helpers/fixtures.js';
+import { ourTable } from '../helpers/partition-tools.js';
 
 const MiB = 1 << 20;
 

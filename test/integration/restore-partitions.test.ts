@@ -5,8 +5,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
-import { lastEvent, runCli, sh, useLoopScratch } from '../helpers/fixtures.js';
-import { ourTable, run, sfdiskVerify, sgdiskTable, sgdiskVerify, readAt } from '../helpers/partition-tools.js';
+import { lastEvent, readAt, runCli, sh, useLoopScratch } from '../helpers/fixtures.js';
+import { ourTable, run, sfdiskVerify, sgdiskTable, sgdiskVerify } from '../helpers/partition-tools.js';
 
 const MiB = 1 << 20;
 

@@ -5,31 +5,16 @@
 // their own tools and the files read back by them; a dirty file system refused with nothing
 // written; a manifest with damaged extents refused.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomFillSync } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describeRoot } from '../helpers/root.js';
-import { runCli, sh, useLoopScratch } from '../helpers/fixtures.js';
+import { readAt, runCli, sh, useLoopScratch } from '../helpers/fixtures.js';
 
 const MiB = 1 << 20;
 const hash = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-function readAt(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    let n = 0;
-    while (n < length) {
-      const got = readSync(fd, b, n, length - n, offset + n);
-      if (got === 0) break;
-      n += got;
-    }
-    return b.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Sectors the kernel read from a block device so far (/sys/block/X/stat, field 3), in bytes. */
 function bytesRead(dev: string): number {

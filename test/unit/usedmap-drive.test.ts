@@ -1,12 +1,12 @@
 // Swap areas, detection, and whole-drive maps: partitions mapped by their file systems, all else used.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driveUsedMap, extentsOf, fileReader, type DriveUsedMap } from '../../src/usedmap/index.js';
-import { scratch } from '../helpers/fixtures.js';
+import { writeAt as patch, scratch } from '../helpers/fixtures.js';
 import { describeRoot } from '../helpers/root.js';
 import { debugfsWrite, mapFile, tool } from '../helpers/usedmap.js';
 
@@ -24,15 +24,6 @@ function file(name: string, size: number): string {
   return p;
 }
 
-function patch(img: string, offset: number, bytes: Buffer | number[]): void {
-  const fd = openSync(img, 'r+');
-  try {
-    const b = Buffer.from(bytes);
-    writeSync(fd, b, 0, b.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe('swap', () => {
   it('only the header page is used; label and UUID as mkswap wrote them', async () => {

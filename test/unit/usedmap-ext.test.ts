@@ -1,9 +1,9 @@
 // ext2/3/4 used maps against dumpe2fs's free block lists, on images made here by mke2fs.
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scratch } from '../helpers/fixtures.js';
+import { writeAt as patch, scratch } from '../helpers/fixtures.js';
 import { debugfsWrite, dumpe2fsField, dumpe2fsFree, freeUnits, mapError, mapFile, tool } from '../helpers/usedmap.js';
 import { describeRoot } from '../helpers/root.js';
 
@@ -110,14 +110,6 @@ describe('ext used maps match dumpe2fs', () => {
   });
 });
 
-function patch(img: string, offset: number, bytes: Buffer): void {
-  const fd = openSync(img, 'r+');
-  try {
-    writeSync(fd, bytes, 0, bytes.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function u32(v: number): Buffer {
   const b = Buffer.alloc(4);

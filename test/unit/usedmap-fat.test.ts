@@ -1,10 +1,10 @@
 // FAT12/16/32 used maps against dosfstools (fsck.fat -n -v) and mtools (mshowfat cluster chains).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scratch } from '../helpers/fixtures.js';
+import { readAt, writeAt as patch, scratch } from '../helpers/fixtures.js';
 import { describeRoot } from '../helpers/root.js';
 import { freeUnits, mapError, mapFile, mergeRanges, tool } from '../helpers/usedmap.js';
 
@@ -115,26 +115,7 @@ describe('FAT used maps match fsck.fat and mshowfat', () => {
   });
 });
 
-function patch(img: string, offset: number, bytes: Buffer | number[]): void {
-  const fd = openSync(img, 'r+');
-  try {
-    const b = Buffer.from(bytes);
-    writeSync(fd, b, 0, b.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
 
-function readAt(img: string, offset: number, length: number): Buffer {
-  const fd = openSync(img, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function fsckNo(img: string): string {
   const r = execFileSync('sh', ['-c', `fsck.fat -n "${img}" 2>&1; true`], { encoding: 'utf8' });

@@ -1,10 +1,10 @@
 // NTFS used maps against ntfs-3g's own view: its $Bitmap (ntfscat), free bytes (ntfscluster), flags (ntfsinfo).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scratch } from '../helpers/fixtures.js';
+import { readAt, writeAt as patch, scratch } from '../helpers/fixtures.js';
 import { describeRoot } from '../helpers/root.js';
 import { bitmapRanges, freeUnits, mapError, mapFile, tool } from '../helpers/usedmap.js';
 
@@ -71,26 +71,7 @@ describe('NTFS used maps match ntfs-3g', () => {
   });
 });
 
-function readAt(img: string, offset: number, length: number): Buffer {
-  const fd = openSync(img, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
-function patch(img: string, offset: number, bytes: Buffer | number[]): void {
-  const fd = openSync(img, 'r+');
-  try {
-    const b = Buffer.from(bytes);
-    writeSync(fd, b, 0, b.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Byte offset of MFT record `n` (the MFT's first run holds records 0-15), from ntfsinfo. */
 function recordOffset(img: string, n: number): number {
