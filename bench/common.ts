@@ -240,6 +240,19 @@ export function runMain(main: () => Promise<number>, name?: string): void {
 // ---------------------------------------------------------------------------------------
 // Small helpers
 
+/** A ratio a bench checks against its target ('-' for figures shown for information). */
+export interface Check {
+  name: string;
+  value: number;
+  target: string;
+  pass: boolean;
+}
+
+/** The checks as a table on stdout: PASS or FAIL where there is a target. */
+export function printChecks(checks: readonly Check[]): void {
+  process.stdout.write(`${table([['check', 'value', 'target', ''], ...checks.map((c) => [c.name, c.value.toFixed(3), c.target, c.target === '-' ? '' : c.pass ? 'PASS' : 'FAIL'])], [2])}\n`);
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

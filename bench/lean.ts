@@ -48,6 +48,8 @@ import {
   runTimed,
   table,
   writeJson,
+  printChecks,
+  type Check,
 } from './common.js';
 
 const GiB = 1024 * MiB;
@@ -193,7 +195,7 @@ async function main(): Promise<number> {
 
   const ok = (r: Rec | undefined): r is Rec => r !== undefined && !r.error && r.seconds.length > 0;
   const by = (t: string): Rec | undefined => backup.find((b) => b.tool === t)?.rec;
-  const checks: Array<{ name: string; value: number; target: string; pass: boolean }> = [];
+  const checks: Check[] = [];
   const [ours, oursx, pc, pc0] = [by('ours'), by('ours+xxh3'), by('partclone'), by('partclone -a0')];
   if (ok(ours) && ok(pc)) {
     const v = sec(pc) / sec(ours);
@@ -206,7 +208,7 @@ async function main(): Promise<number> {
     const v = sec(rp) / sec(ro);
     checks.push({ name: 'restore speed ours / partclone.restore', value: v, target: `>= ${TARGETS.restore}`, pass: v >= TARGETS.restore });
   }
-  process.stdout.write(`${table([['check', 'value', 'target', ''], ...checks.map((c) => [c.name, c.value.toFixed(3), c.target, c.target === '-' ? '' : c.pass ? 'PASS' : 'FAIL'])], [2])}\n`);
+  printChecks(checks);
 
   const file = resultsFile(repo, 'lean');
   writeJson(file, {

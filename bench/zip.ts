@@ -49,6 +49,8 @@ import {
   resultsFile,
   table,
   writeJson,
+  printChecks,
+  type Check,
 } from './common.js';
 
 const USAGE = `usage: node dist/bench/zip.js
@@ -233,7 +235,7 @@ async function main(): Promise<number> {
   const ourRec = backup[0]?.rec;
   const yazlRec = backup.find((b) => b.tool === 'yazl')?.rec;
   const zipRec = backup.find((b) => b.tool === 'zip -6')?.rec;
-  const checks: Array<{ name: string; value: number; target: string; pass: boolean }> = [];
+  const checks: Check[] = [];
   if (ourRec && yazlRec && !ourRec.error && !yazlRec.error) {
     const v = rate(ourRec) / rate(yazlRec);
     checks.push({ name: `backup throughput ${ourTool} / yazl`, value: v, target: `>= ${TARGETS.backupVsYazl}`, pass: v >= TARGETS.backupVsYazl });
@@ -250,7 +252,7 @@ async function main(): Promise<number> {
     const v = rate(ro) / rate(ru);
     checks.push({ name: 'restore throughput ours / unzip|dd', value: v, target: `>= ${TARGETS.restoreVsUnzip}`, pass: v >= TARGETS.restoreVsUnzip });
   }
-  process.stdout.write(`${table([['check', 'value', 'target', ''], ...checks.map((c) => [c.name, c.value.toFixed(3), c.target, c.target === '-' ? '' : c.pass ? 'PASS' : 'FAIL'])], [2])}\n`);
+  printChecks(checks);
 
   const file = resultsFile(repo, 'zip');
   writeJson(file, {

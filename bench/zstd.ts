@@ -41,6 +41,8 @@ import {
   runTimed,
   table,
   writeJson,
+  printChecks,
+  type Check,
 } from './common.js';
 
 const USAGE = `usage: node dist/bench/zstd.js
@@ -147,7 +149,7 @@ async function main(): Promise<number> {
 
   const by = (t: string): Rec | undefined => backup.find((b) => b.tool === t)?.rec;
   const [z, zh, refRec, zip] = [by('zstd'), by('zstd+sha256'), by('zstd -T2 -3'), by('zip')];
-  const checks: Array<{ name: string; value: number; target: string; pass: boolean }> = [];
+  const checks: Check[] = [];
   const ok = (r: Rec | undefined): r is Rec => r !== undefined && !r.error && r.seconds.length > 0;
   if (ok(z) && ok(refRec)) {
     const v = rate(z) / rate(refRec);
@@ -163,7 +165,7 @@ async function main(): Promise<number> {
   if (ok(zh) && ok(zip)) checks.push({ name: '(info) backup throughput zstd+sha256 / zip', value: rate(zh) / rate(zip), target: '-', pass: true });
   const [ro, rz] = [restore[0]?.rec, restore[1]?.rec];
   if (ok(ro) && ok(rz)) checks.push({ name: '(info) restore throughput ours / zstd -d|dd', value: rate(ro) / rate(rz), target: '-', pass: true });
-  process.stdout.write(`${table([['check', 'value', 'target', ''], ...checks.map((c) => [c.name, c.value.toFixed(3), c.target, c.target === '-' ? '' : c.pass ? 'PASS' : 'FAIL'])], [2])}\n`);
+  printChecks(checks);
 
   const file = resultsFile(repo, 'zstd');
   writeJson(file, {
